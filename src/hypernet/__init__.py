@@ -1,0 +1,39 @@
+"""hypernet: turn any PyTorch model into a hypernetwork-parameterised model.
+
+Example:
+    >>> import torch, hypernet as hn
+    >>> from torch import nn
+    >>> model = hn.HyperModel(nn.Linear(4, 2), condition=hn.Embedding(3, 8), generator="mlp")
+    >>> model(torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])).shape
+    torch.Size([5, 2])
+"""
+
+from . import generators
+from ._model import HyperModel
+from ._spec import ParamSpec
+from .conditions import Condition, Continuous, Embedding, Noise, SetEncoder, Static
+from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
+from .generators import Generator, create_generator, list_generators, register_generator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "Condition",
+    "ConditionError",
+    "ConfigError",
+    "Continuous",
+    "Embedding",
+    "Generator",
+    "HyperModel",
+    "HypernetError",
+    "Noise",
+    "ParamSpec",
+    "SetEncoder",
+    "Static",
+    "__version__",
+    "create_generator",
+    "generators",
+    "list_generators",
+    "register_generator",
+]

@@ -1,0 +1,301 @@
+"""HyperModel: any nn.Module, with (some of) its weights produced by a hypernetwork."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from . import _batching
+from ._spec import ParamSpec, Selector
+from .conditions import Condition, Continuous, Static
+from .conditions._base import Split
+from .errors import ConditionError, ConfigError, HypernetError, describe
+from .generators import Generator, create_generator
+from .init import INITS, output_affine
+
+PARAMETRIZATIONS = ("direct", "residual")
+
+
+class HyperModel(nn.Module):
+    """Wraps ``target`` so the parameters chosen by ``generate`` come from a hypernetwork.
+
+    ``model(x, cond)`` generates weights from ``cond`` and calls the unmodified
+    target through :func:`torch.func.functional_call`. The generated weights are
+    ``w = base + scale * generator(condition(cond))``: ``base`` is a fixed vector
+    (``"direct"``) or a trainable copy of the target's weights (``"residual"``),
+    ``scale`` is set by ``init`` (see :mod:`hypernet.init`).
+
+    Args:
+        target: any ``nn.Module``; it is never rewritten. Its generated parameters
+            are frozen (``requires_grad=False``) and unused; the others stay
+            trainable parameters of this model. Buffers (BatchNorm running stats)
+            stay the target's own and update in training mode as in PyTorch.
+        condition: a :class:`~hypernet.Condition`; default ``Static(dim=16)``.
+        generator: a registered name (:func:`~hypernet.list_generators`) or an
+            unbound :class:`~hypernet.Generator`.
+        generate: ``"all"``, a glob or list of globs over parameter names, or a
+            predicate ``(name, tensor) -> bool``.
+        parametrization: ``"direct"`` or ``"residual"``; ``None`` takes the
+            generator's default (``"residual"`` for ``"lowrank"``).
+        init: ``"hyperfan"``, ``"hyperfan_out"``, ``"mip"`` or ``"default"``.
+            ``"mip"`` implies ``"residual"`` and switches a ``Continuous``
+            condition to the ``[x, 1-x]`` input encoding.
+        batch_dim: the dimension of ``x`` (and of the target's outputs) that
+            indexes samples, for per-sample conditions.
+        per_sample: ``"auto"`` (vmap, or a loop over unique conditions for
+            recurrent targets and BatchNorm in training mode), ``"vmap"`` or ``"loop"``.
+        generator_kwargs: arguments for :func:`~hypernet.create_generator` when
+            ``generator`` is a name.
+
+    Example:
+        >>> import torch, hypernet as hn
+        >>> from torch import nn
+        >>> target = nn.Sequential(nn.Linear(64, 100), nn.ReLU(), nn.Linear(100, 10))
+        >>> model = hn.HyperModel(target, condition=hn.Embedding(num=5, dim=8), generator="chunked")
+        >>> x = torch.randn(32, 64)
+        >>> model(x, 3).shape, model(x, torch.randint(0, 5, (32,))).shape
+        (torch.Size([32, 10]), torch.Size([32, 10]))
+        >>> net = model.materialize(3)
+        >>> torch.allclose(net(x), model(x, 3), atol=1e-6)
+        True
+    """
+
+    base: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(
+        self,
+        target: nn.Module,
+        condition: Condition | None = None,
+        generator: str | Generator = "chunked",
+        generate: Selector = "all",
+        parametrization: Literal["direct", "residual"] | None = None,
+        init: str = "hyperfan",
+        *,
+        batch_dim: int = 0,
+        per_sample: Literal["auto", "vmap", "loop"] = "auto",
+        generator_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(target, nn.Module):
+            raise ConfigError(f"expected target to be an nn.Module, got {describe(target)}")
+        condition = Static(dim=16) if condition is None else condition
+        if not isinstance(condition, Condition):
+            raise ConfigError(
+                f"expected condition to be a hn.Condition (Embedding, Continuous, SetEncoder, Noise, Static), got {describe(condition)}"
+            )
+        if init not in INITS:
+            raise ConfigError(f"expected init in {INITS}, got {init!r}")
+        if parametrization is not None and parametrization not in PARAMETRIZATIONS:
+            raise ConfigError(f"expected parametrization in {PARAMETRIZATIONS} or None, got {parametrization!r}")
+        if init == "mip" and parametrization == "direct":
+            raise ConfigError(
+                "expected parametrization='residual' (or None) with init='mip', got 'direct'; mip is residual by definition"
+            )
+        if per_sample not in ("auto", "vmap", "loop"):
+            raise ConfigError(f"expected per_sample in ('auto', 'vmap', 'loop'), got {per_sample!r}")
+        if isinstance(batch_dim, bool) or not isinstance(batch_dim, int) or batch_dim < 0:
+            raise ConfigError(f"expected batch_dim to be an int >= 0, got {batch_dim!r}")
+
+        spec = ParamSpec.from_module(target, generate)
+        gen = self._make_generator(generator, generator_kwargs)
+        if init == "mip" and isinstance(condition, Continuous):
+            condition.set_encoding_("mip")
+        gen.bind(spec, condition.dim)
+        if init != "default":
+            gen.calibrate_()
+
+        self.target = target
+        self.condition = condition
+        self.generator = gen
+        self.spec = spec
+        self.init = init
+        self.batch_dim = batch_dim
+        self.per_sample = per_sample
+        self.parametrization: str = "residual" if init == "mip" else (parametrization or gen.default_parametrization)
+
+        scale, base = output_affine(spec, init, self.parametrization)
+        self.register_buffer("scale", scale.to(self._target_dtype()))
+        own = dict(target.named_parameters())
+        if self.parametrization == "residual":
+            self.base = nn.Parameter(spec.flatten({n: own[n].detach() for n in spec.names}).clone())
+        else:
+            self.register_buffer("base", base.to(self._target_dtype()))
+        for name in spec.names:
+            own[name].requires_grad_(False)
+        self._shared_names = [n for n in own if n not in set(spec.names)]
+        self._recurrent = any(isinstance(m, nn.RNNBase) for m in target.modules())
+        self._batchnorms = [m for m in target.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    @staticmethod
+    def _make_generator(generator: str | Generator, kwargs: dict[str, Any] | None) -> Generator:
+        if isinstance(generator, str):
+            return create_generator(generator, **(kwargs or {}))
+        if not isinstance(generator, Generator):
+            raise ConfigError(f"expected generator to be a registered name or a hn.Generator, got {describe(generator)}")
+        if kwargs:
+            raise ConfigError("expected generator_kwargs only with a generator name, got them with a Generator instance")
+        if generator.is_bound:
+            raise ConfigError("expected an unbound generator, got one already bound to another model; create a new one")
+        return generator
+
+    def _target_dtype(self) -> torch.dtype:
+        for p in self.target.parameters():
+            return p.dtype
+        return torch.get_default_dtype()
+
+    # ------------------------------------------------------------------ weights
+    @property
+    def compression(self) -> float:
+        """Trainable hypernetwork parameters (condition, generator, residual base) per generated target parameter."""
+        own = sum(p.numel() for p in self.condition.parameters() if p.requires_grad)
+        own += self.generator.num_parameters
+        if isinstance(self.base, nn.Parameter):
+            own += self.base.numel()
+        return own / self.spec.numel
+
+    def _flat(self, split: Split) -> torch.Tensor:
+        emb = self.condition(split.values)
+        raw = self.generator(emb)
+        return torch.addcmul(self.base, raw, self.scale)
+
+    def flat_weights(self, cond: Any = None, samples: int | None = None) -> torch.Tensor:
+        """Generated weights of the unique conditions in ``cond`` as one ``(U, n_generated)`` tensor.
+
+        Useful for regularisers on generated weights (e.g. continual learning).
+        """
+        return self._flat(self.condition.split(cond, samples))
+
+    def generate(self, cond: Any = None, samples: int | None = None) -> dict[str, torch.Tensor]:
+        """The full parameter dict of the target (generated and shared) for ``cond``.
+
+        Generated entries have the target's shapes for a single condition, and a
+        leading dimension for several (one per sample for per-sample conditions,
+        one per draw or set otherwise). Tensors stay in the autograd graph.
+        """
+        split = self.condition.split(cond, samples)
+        gen = self.spec.unflatten(self._flat(split))
+        if split.mode == "single":
+            gen = {k: v[0] for k, v in gen.items()}
+        elif split.mode == "per_sample":
+            assert split.inverse is not None
+            gen = {k: v.index_select(0, split.inverse) for k, v in gen.items()}
+        shared = dict(self.target.named_parameters())
+        return {name: gen[name] if name in gen else shared[name] for name in shared}
+
+    def materialize(self, cond: Any = None) -> nn.Module:
+        """An independent plain copy of the target holding the weights generated for ``cond``.
+
+        ``cond`` must give one weight set. The copy's parameters are all trainable
+        and share no storage with this model.
+        """
+        split = self.condition.split(cond)
+        if split.mode != "single":
+            raise ConditionError(
+                f"expected a single condition for materialize(), got one giving {split.count} weight sets ({split.mode}); "
+                "pass one task id / vector / support set, or call materialize once per condition"
+            )
+        with torch.no_grad():
+            weights = self.spec.unflatten(self._flat(split)[0])
+            net = copy.deepcopy(self.target)
+            for name, value in weights.items():
+                net.get_parameter(name).copy_(value)
+        for p in net.parameters():
+            p.requires_grad_(True)
+        return net
+
+    @torch.no_grad()
+    def reset_to_target_(self) -> HyperModel:
+        """Generate the target's own current weights for every condition.
+
+        Zeroes the generator's output and sets ``base`` to the target's weights, so
+        ``model(x, c) == target(x)``. A warm start from a pretrained target.
+        """
+        own = dict(self.target.named_parameters())
+        self.generator.zero_output_()
+        self.base.copy_(self.spec.flatten({n: own[n] for n in self.spec.names}))
+        return self
+
+    # ------------------------------------------------------------------ forward
+    def _call_target(self, generated: dict[str, torch.Tensor], x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        state = dict(self.target.named_buffers())
+        for name in self._shared_names:
+            state[name] = self.target.get_parameter(name)
+        state.update(generated)
+        return torch.func.functional_call(self.target, state, (x, *args), kwargs, strict=True)
+
+    def _needs_loop(self) -> bool:
+        if self.per_sample != "auto":
+            return self.per_sample == "loop"
+        return self._recurrent or any(bn.training and bn.track_running_stats for bn in self._batchnorms)
+
+    @contextmanager
+    def _protect_buffers(self) -> Iterator[None]:
+        """Restore the target's buffers if the call raises (they may be updated in place)."""
+        if not (self.training and self._batchnorms):
+            yield
+            return
+        saved = [(b, b.detach().clone()) for b in self.target.buffers()]
+        try:
+            yield
+        except BaseException:
+            with torch.no_grad():
+                for b, old in saved:
+                    b.copy_(old)
+            raise
+
+    def _check_batch(self, x: Any, split: Split) -> None:
+        if split.mode == "per_sample":
+            assert split.inverse is not None
+            n = split.inverse.numel()
+            if not isinstance(x, torch.Tensor) or x.dim() <= self.batch_dim or x.shape[self.batch_dim] != n:
+                got = describe(x)
+                raise ConditionError(
+                    f"expected one condition per sample: x with {n} samples at dim {self.batch_dim}, got x {got}; "
+                    "pass as many conditions as samples, or a single condition for the whole batch"
+                )
+        elif split.mode == "grouped" and (not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[0] != split.count):
+            raise ConditionError(
+                f"expected x with a leading dim of {split.count} (one query batch per support set), got x {describe(x)}"
+            )
+
+    def forward(self, x: Any, cond: Any = None, *args: Any, samples: int | None = None, **kwargs: Any) -> Any:
+        """Run the target on ``x`` with weights generated from ``cond``.
+
+        Extra positional and keyword arguments go to the target unchanged (and are
+        shared by all weight sets). Returns the target's output; with
+        ``samples=K`` (Noise) or a batch of support sets, outputs get a leading
+        dimension of K / T.
+        """
+        split = self.condition.split(cond, samples)
+        self._check_batch(x, split)
+        if isinstance(x, torch.Tensor) and x.device != self.scale.device:
+            raise HypernetError(f"expected x on {self.scale.device} (where the model is), got {describe(x)}; use x.to(...)")
+        params = self.spec.unflatten(self._flat(split))
+
+        def call(p: dict[str, torch.Tensor], xi: Any) -> Any:
+            return self._call_target(p, xi, args, kwargs)
+
+        with self._protect_buffers():
+            if split.mode == "single":
+                return call({k: v[0] for k, v in params.items()}, x)
+            loop = self._needs_loop()
+            if split.mode == "per_sample":
+                assert split.inverse is not None
+                run = _batching.per_sample_loop if loop else _batching.per_sample_vmap
+                return run(call, params, x, split.inverse, split.count, self.batch_dim)
+            batched = split.mode == "grouped"
+            if loop:
+                return _batching.sets_loop(call, params, x, batched, split.count)
+            return _batching.sets_vmap(call, params, x, batched)
+
+    def extra_repr(self) -> str:
+        return (
+            f"generated={self.spec.numel}, parametrization={self.parametrization!r}, init={self.init!r}, "
+            f"compression={self.compression:.3f}"
+        )

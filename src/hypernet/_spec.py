@@ -1,0 +1,163 @@
+"""Which target parameters are generated, their shapes, and flat <-> dict views.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> spec = ParamSpec.from_module(nn.Linear(3, 2), "all")
+    >>> spec.names, spec.numel
+    (('weight', 'bias'), 8)
+    >>> {k: tuple(v.shape) for k, v in spec.unflatten(torch.zeros(4, 8)).items()}
+    {'weight': (4, 2, 3), 'bias': (4, 2)}
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+Selector = str | Sequence[str] | Callable[[str, torch.Tensor], bool]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One generated tensor: its name in the target, shape, offset in the flat vector and init statistics."""
+
+    name: str
+    shape: tuple[int, ...]
+    offset: int
+    fan_in: int
+    fan_out: int
+    init_mean: float
+    init_std: float
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def is_matrix(self) -> bool:
+        """True for weights with a fan-in (ndim >= 2): Linear, Conv, recurrent and attention matrices."""
+        return len(self.shape) >= 2
+
+
+def _owner(module: nn.Module, name: str) -> nn.Module:
+    path = name.rsplit(".", 1)[0] if "." in name else ""
+    return module.get_submodule(path) if path else module
+
+
+def _fans(module: nn.Module, name: str, tensor: torch.Tensor) -> tuple[int, int]:
+    """Fan-in / fan-out as PyTorch's own default init sees them."""
+    if tensor.dim() < 2:
+        return tensor.numel(), tensor.numel()
+    owner = _owner(module, name)
+    if isinstance(owner, nn.RNNBase):
+        # PyTorch initialises every recurrent weight from U(-1/sqrt(H), 1/sqrt(H)).
+        return owner.hidden_size, owner.hidden_size
+    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(tensor)
+    return int(fan_in), int(fan_out)
+
+
+def select_names(module: nn.Module, generate: Selector) -> list[str]:
+    """Names of the parameters of ``module`` chosen by ``generate``.
+
+    ``generate`` is ``"all"``, a glob or list of globs (``"0.*"``, ``"*.weight"``),
+    or a predicate ``(name, tensor) -> bool``. Raises :class:`ConfigError` when a
+    glob matches nothing or nothing is selected.
+    """
+    params = dict(module.named_parameters())
+    if not params:
+        raise ConfigError(
+            f"expected a target with parameters to generate, got {type(module).__name__} with none; "
+            "pass a module that has at least one nn.Parameter"
+        )
+    if isinstance(generate, str) and generate == "all":
+        chosen = list(params)
+    elif isinstance(generate, str) or (isinstance(generate, Sequence) and all(isinstance(g, str) for g in generate)):
+        globs = [generate] if isinstance(generate, str) else list(generate)
+        if not globs:
+            raise ConfigError("expected at least one glob in generate=, got an empty list; use generate='all'")
+        chosen = []
+        for pattern in globs:
+            hits = [n for n in params if fnmatch.fnmatchcase(n, pattern)]
+            if not hits:
+                raise ConfigError(
+                    f"expected glob {pattern!r} in generate= to match a parameter of the target, got no match; "
+                    f"parameter names are: {', '.join(params)}"
+                )
+            chosen.extend(h for h in hits if h not in chosen)
+        chosen = [n for n in params if n in chosen]  # keep module order
+    elif callable(generate):
+        chosen = [n for n, p in params.items() if generate(n, p)]
+    else:
+        raise ConfigError(
+            f"expected generate= to be 'all', a glob, a list of globs or a callable(name, tensor) -> bool, "
+            f"got {type(generate).__name__}"
+        )
+    if not chosen:
+        raise ConfigError(
+            f"expected generate= to select at least one target parameter, got none; parameter names are: {', '.join(params)}"
+        )
+    return chosen
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Ordered specification of the generated tensors and their place in one flat vector."""
+
+    tensors: tuple[TensorSpec, ...]
+
+    @classmethod
+    def from_module(cls, module: nn.Module, generate: Selector = "all") -> ParamSpec:
+        """Build the spec of ``module``'s parameters selected by ``generate``."""
+        params = dict(module.named_parameters())
+        offset = 0
+        out = []
+        for name in select_names(module, generate):
+            p = params[name].detach()
+            fan_in, fan_out = _fans(module, name, p)
+            std = float(p.float().std()) if p.numel() > 1 else 0.0
+            out.append(TensorSpec(name, tuple(p.shape), offset, fan_in, fan_out, float(p.float().mean()), std))
+            offset += p.numel()
+        return cls(tuple(out))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tensors)
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return {t.name: t.shape for t in self.tensors}
+
+    @property
+    def sizes(self) -> list[int]:
+        return [t.numel for t in self.tensors]
+
+    @property
+    def numel(self) -> int:
+        return sum(self.sizes)
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views of a ``(..., numel)`` flat tensor as ``{name: (..., *shape)}`` (no copy)."""
+        lead = flat.shape[:-1]
+        parts = torch.split(flat, self.sizes, dim=-1)
+        return {t.name: part.view(*lead, *t.shape) for t, part in zip(self.tensors, parts, strict=True)}
+
+    def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Concatenate ``{name: (..., *shape)}`` into one ``(..., numel)`` tensor."""
+        missing = [n for n in self.names if n not in tensors]
+        if missing:
+            raise ConfigError(f"expected tensors for {', '.join(self.names)}, got none for {', '.join(missing)}")
+        first = tensors[self.tensors[0].name]
+        lead = first.shape[: first.dim() - len(self.tensors[0].shape)]
+        return torch.cat([tensors[t.name].reshape(*lead, t.numel) for t in self.tensors], dim=-1)
+
+    def per_element(self, values: Sequence[float]) -> torch.Tensor:
+        """Expand one value per tensor into a ``(numel,)`` vector."""
+        return torch.cat([torch.full((t.numel,), float(v)) for t, v in zip(self.tensors, values, strict=True)])

@@ -1,0 +1,114 @@
+"""The :class:`Condition` interface: validate a user condition, dedupe it, embed it."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from ..errors import ConditionError, describe
+
+Mode = Literal["single", "per_sample", "draws", "grouped"]
+
+
+@dataclass
+class Split:
+    """A validated condition, reduced to its unique values.
+
+    Attributes:
+        values: what :meth:`Condition.forward` embeds (U unique conditions).
+        inverse: ``(B,)`` index of each sample's unique condition (``mode="per_sample"``), else ``None``.
+        mode: ``"single"`` one weight set for the batch; ``"per_sample"`` one per sample;
+            ``"draws"`` U weight sets each applied to the whole batch (output gets a leading U dim);
+            ``"grouped"`` U weight sets, input ``x`` has a leading dim of size U.
+        count: U, the number of weight sets to generate.
+    """
+
+    values: Any
+    inverse: torch.Tensor | None
+    mode: Mode
+    count: int
+
+
+class Condition(nn.Module):
+    """Maps a user condition to embeddings of shape ``(U, dim)``.
+
+    Subclasses implement :meth:`split` (validate and dedupe, raising
+    :class:`~hypernet.ConditionError`) and :meth:`forward` (embed the unique values).
+    Embeddings have roughly unit variance at initialisation, which the generators'
+    hyperfan initialisation relies on.
+    """
+
+    dim: int
+    kind: str = "condition"
+
+    def split(self, cond: Any, samples: int | None = None) -> Split:
+        raise NotImplementedError
+
+    def forward(self, values: Any) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # helpers shared by subclasses -------------------------------------------------
+    def _device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
+
+    def _check_device(self, t: torch.Tensor, what: str) -> None:
+        device = self._device()
+        if t.device != device:
+            raise ConditionError(
+                f"expected {what} on device {device} (where the model is), got {describe(t)}; move it with .to({str(device)!r})"
+            )
+
+    def _no_samples(self, samples: int | None) -> None:
+        if samples is not None:
+            raise ConditionError(
+                f"expected samples=None for a {type(self).__name__} condition, got samples={samples!r}; "
+                "samples=K draws K weight sets and needs a Noise condition"
+            )
+
+
+def check_positive(name: str, value: object, owner: str) -> int:
+    """Validate a positive integer hyperparameter, raising ConfigError otherwise."""
+    from ..errors import ConfigError
+
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"expected {owner}({name}=...) to be a positive int, got {value!r}; pass e.g. {name}=8")
+    return value
+
+
+def mlp(sizes: list[int], final_activation: bool = False) -> nn.Sequential:
+    """A ReLU MLP with the given layer sizes (kaiming-initialised hidden layers)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        lin = nn.Linear(a, b)
+        layers.append(lin)
+        last = i == len(sizes) - 2
+        if not last or final_activation:
+            nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+            nn.init.zeros_(lin.bias)
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def normalise_output_(net: nn.Sequential, probe: torch.Tensor) -> None:
+    """Rescale the last Linear of ``net`` so its output on ``probe`` has unit second moment."""
+    last = net[-1]
+    assert isinstance(last, nn.Linear)
+    out = net(probe)
+    rms = float(out.pow(2).mean().sqrt())
+    if rms > 0:
+        last.weight.div_(rms)
+        last.bias.div_(rms)
+
+
+def unit_rows(t: torch.Tensor) -> torch.Tensor:
+    """Rescale each row to norm ``sqrt(dim)`` (unit second moment), so every condition starts at the same scale."""
+    return t * (t.shape[-1] ** 0.5) / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)

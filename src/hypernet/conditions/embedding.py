@@ -1,0 +1,76 @@
+"""Task-id condition: one learned embedding per integer id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConditionError, describe
+from ._base import Condition, Split, check_positive
+from ._base import unit_rows as _unit_rows
+
+
+class Embedding(Condition):
+    """A learned embedding per task id (``0 <= id < num``).
+
+    Accepts an ``int`` or 0-d integer tensor (one weight set for the batch) or a
+    ``(B,)`` integer tensor (one weight set per sample; repeated ids share one).
+
+    Example:
+        >>> import torch, hypernet as hn
+        >>> cond = hn.Embedding(num=5, dim=8)
+        >>> cond.split(3).mode, cond.split(torch.tensor([1, 1, 4])).count
+        ('single', 2)
+        >>> cond(torch.tensor([0, 2])).shape
+        torch.Size([2, 8])
+    """
+
+    kind = "task id"
+
+    def __init__(self, num: int, dim: int) -> None:
+        super().__init__()
+        self.num = check_positive("num", num, "Embedding")
+        self.dim = check_positive("dim", dim, "Embedding")
+        self.table = nn.Parameter(_unit_rows(torch.randn(num, dim)))
+
+    def extra_repr(self) -> str:
+        return f"num={self.num}, dim={self.dim}"
+
+    def split(self, cond: Any, samples: int | None = None) -> Split:
+        self._no_samples(samples)
+        hint = f"pass an int in [0, {self.num}) or a LongTensor of shape (B,)"
+        if isinstance(cond, bool) or cond is None:
+            raise ConditionError(f"expected a task id, got {describe(cond)}; {hint}")
+        if isinstance(cond, int):
+            ids = torch.tensor([cond], device=self._device())
+            single = True
+        elif isinstance(cond, torch.Tensor):
+            if cond.dtype.is_floating_point or cond.dtype.is_complex or cond.dtype == torch.bool:
+                raise ConditionError(f"expected an integer task id tensor, got {describe(cond)}; {hint} (e.g. ids.long())")
+            if cond.dim() > 1:
+                raise ConditionError(f"expected a 0-d or 1-d task id tensor, got {describe(cond)}; {hint}")
+            if cond.numel() == 0:
+                raise ConditionError(f"expected at least one task id, got an empty tensor; {hint}")
+            self._check_device(cond, "task ids")
+            single = cond.dim() == 0
+            ids = cond.reshape(-1).long()
+        else:
+            raise ConditionError(f"expected a task id, got {describe(cond)}; {hint}")
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= self.num:
+            bad = lo if lo < 0 else hi
+            raise ConditionError(
+                f"expected task ids in [0, {self.num}), got {bad}; "
+                f"use ids below num={self.num} or build Embedding(num={max(hi + 1, self.num)}, ...)"
+            )
+        if single:
+            return Split(ids, None, "single", 1)
+        unique, inverse = torch.unique(ids, return_inverse=True)
+        if unique.numel() == 1:
+            return Split(unique, None, "single", 1)
+        return Split(unique, inverse, "per_sample", unique.numel())
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return self.table[values]

@@ -1,0 +1,20 @@
+"""Generators: how the weights are produced from an embedding."""
+
+from ._base import Generator
+from ._registry import create_generator, list_generators, register_generator, unregister_generator
+from .chunked import ChunkedGenerator
+from .layerwise import LayerwiseGenerator
+from .lowrank import LowRankGenerator
+from .mlp import MLPGenerator
+
+__all__ = [
+    "ChunkedGenerator",
+    "Generator",
+    "LayerwiseGenerator",
+    "LowRankGenerator",
+    "MLPGenerator",
+    "create_generator",
+    "list_generators",
+    "register_generator",
+    "unregister_generator",
+]
