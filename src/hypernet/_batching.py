@@ -16,16 +16,30 @@ samples are arranged so each weight set meets only its own samples:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from .errors import HypernetError
 
 Call = Callable[[dict[str, torch.Tensor], torch.Tensor], Any]
 Params = dict[str, torch.Tensor]
+
+
+@contextmanager
+def no_fused_attention() -> Iterator[None]:
+    """vmap has no batching rule for the fused Transformer fast path or flash attention; use the math kernels."""
+    enabled = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel([SDPBackend.MATH]):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(enabled)
 
 
 def _to_front(out: Any, batch_dim: int, size: int) -> Any:
@@ -62,7 +76,8 @@ def per_sample_vmap(call: Call, params: Params, x: torch.Tensor, inverse: torch.
         def one(p: Params, xg: torch.Tensor) -> Any:
             return _to_front(call(p, xg.movedim(0, batch_dim)), batch_dim, group)
 
-        out = torch.func.vmap(one, randomness="different")(params, grouped)
+        with no_fused_attention():
+            out = torch.func.vmap(one, randomness="different")(params, grouped)
         back = torch.empty_like(order)
         back[order] = torch.arange(n, device=x.device)
         rows = slots[back]
@@ -73,7 +88,8 @@ def per_sample_vmap(call: Call, params: Params, x: torch.Tensor, inverse: torch.
     def single(p: Params, xi: torch.Tensor) -> Any:
         return _to_front(call(p, xi.unsqueeze(0).movedim(0, batch_dim)), batch_dim, 1)
 
-    out = torch.func.vmap(single, randomness="different")(per_sample, xb)
+    with no_fused_attention():
+        out = torch.func.vmap(single, randomness="different")(per_sample, xb)
     return _from_front(tree_map(lambda t: t.squeeze(1), out), batch_dim)
 
 
@@ -96,7 +112,8 @@ def per_sample_loop(call: Call, params: Params, x: torch.Tensor, inverse: torch.
 
 def sets_vmap(call: Call, params: Params, x: Any, x_batched: bool) -> Any:
     """One output per weight set, stacked first; ``x`` shared (draws) or split along dim 0 (grouped)."""
-    return torch.func.vmap(call, in_dims=(0, 0 if x_batched else None), randomness="different")(params, x)
+    with no_fused_attention():
+        return torch.func.vmap(call, in_dims=(0, 0 if x_batched else None), randomness="different")(params, x)
 
 
 def sets_loop(call: Call, params: Params, x: Any, x_batched: bool, count: int) -> Any:

@@ -1,0 +1,73 @@
+"""Initialisation: hyperfan gives generated weights the scale of a standard init at step 0."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import nn
+
+import hypernet as hn
+
+from .conftest import TARGETS
+
+
+def _default_std(factory: Callable[[], nn.Module], name: str) -> float:
+    """Std of PyTorch's default init for this parameter, averaged over fresh instances."""
+    return sum(float(factory().get_parameter(name).detach().std()) for _ in range(5)) / 5
+
+
+@pytest.mark.parametrize("target_name", ["mlp", "cnn", "gru", "transformer"])
+def test_hyperfan_std_within_half_to_twice_default(target_name: str, generator_name: str) -> None:
+    """Hyperfan sets the variance over conditions: the pooled std over 16 conditions is checked.
+
+    A single condition's std scatters around it (a random embedding meets a random
+    generator); the median over conditions is checked too.
+    """
+    factory, _ = TARGETS[target_name]
+    target = factory()
+    model = hn.HyperModel(target, condition=hn.Embedding(16, 8), generator=generator_name, init="hyperfan")
+    with torch.no_grad():
+        weights = model.generate(torch.arange(16))
+    for t in model.spec.tensors:
+        if not t.is_matrix:
+            continue
+        default = _default_std(factory, t.name)
+        pooled = float(weights[t.name].std()) / default
+        median = float(weights[t.name].flatten(1).std(dim=1).median()) / default
+        assert 0.5 <= pooled <= 2.0, f"{generator_name} {t.name}: pooled std ratio {pooled:.2f}"
+        assert 0.5 <= median <= 2.0, f"{generator_name} {t.name}: median std ratio {median:.2f}"
+
+
+def test_init_default_leaves_pytorch_init() -> None:
+    model = hn.HyperModel(nn.Linear(10, 10), condition=hn.Embedding(2, 4), generator="mlp", init="default")
+    assert torch.equal(model.scale, torch.ones_like(model.scale))
+    assert torch.equal(model.base, torch.zeros_like(model.base))
+
+
+def test_mip_is_residual_with_mip_encoding() -> None:
+    cond = hn.Continuous(1, 8)
+    model = hn.HyperModel(nn.Linear(10, 3), condition=cond, generator="mlp", init="mip")
+    assert model.parametrization == "residual" and cond.encoding == "mip"
+    assert isinstance(model.base, nn.Parameter)
+    torch.testing.assert_close(model.base[:30].view(3, 10), model.target.weight)
+    delta = model.generate(torch.tensor([0.3]))["weight"] - model.target.weight
+    assert 0 < float(delta.std()) < float(model.target.weight.std()) * 2
+
+
+def test_hyperfan_out_uses_fan_out() -> None:
+    target = nn.Linear(100, 4, bias=False)
+    fan_in = hn.HyperModel(target, condition=hn.Embedding(2, 8), generator="mlp")
+    fan_out = hn.HyperModel(nn.Linear(100, 4, bias=False), condition=hn.Embedding(2, 8), generator="mlp", init="hyperfan_out")
+    assert math.isclose(float(fan_in.scale[0]), 0.1, rel_tol=1e-6)
+    assert math.isclose(float(fan_out.scale[0]), 0.5, rel_tol=1e-6)
+
+
+def test_norm_gains_start_near_one() -> None:
+    target = nn.Sequential(nn.Linear(4, 64), nn.LayerNorm(64))
+    model = hn.HyperModel(target, condition=hn.Embedding(2, 8), generator="layerwise")
+    with torch.no_grad():
+        gain = model.generate(0)["1.weight"]
+    assert abs(float(gain.mean()) - 1.0) < 0.1 and 0.05 < float(gain.std()) < 0.3
