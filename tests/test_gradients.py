@@ -16,7 +16,9 @@ def test_gradcheck_through_generator(generator_name: str, per_sample: bool) -> N
     target = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
     model = hn.HyperModel(target, condition=hn.Continuous(2, 4), generator=small_generator(generator_name)).double()
     x = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
-    cond = torch.rand(3, 2, dtype=torch.float64, requires_grad=True) if per_sample else torch.rand(2, dtype=torch.float64, requires_grad=True)
+    cond = (
+        torch.rand(3, 2, dtype=torch.float64, requires_grad=True) if per_sample else torch.rand(2, dtype=torch.float64, requires_grad=True)
+    )
     name, w = next((n, p) for n, p in reversed(list(model.named_parameters())) if n.startswith("generator.") and n.endswith("weight"))
 
     def f(xx: torch.Tensor, cc: torch.Tensor, ww: torch.Tensor) -> torch.Tensor:

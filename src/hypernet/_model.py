@@ -94,9 +94,7 @@ class HyperModel(nn.Module):
         if parametrization is not None and parametrization not in PARAMETRIZATIONS:
             raise ConfigError(f"expected parametrization in {PARAMETRIZATIONS} or None, got {parametrization!r}")
         if init == "mip" and parametrization == "direct":
-            raise ConfigError(
-                "expected parametrization='residual' (or None) with init='mip', got 'direct'; mip is residual by definition"
-            )
+            raise ConfigError("expected parametrization='residual' (or None) with init='mip', got 'direct'; mip is residual by definition")
         if per_sample not in ("auto", "vmap", "loop"):
             raise ConfigError(f"expected per_sample in ('auto', 'vmap', 'loop'), got {per_sample!r}")
         if isinstance(batch_dim, bool) or not isinstance(batch_dim, int) or batch_dim < 0:
@@ -260,9 +258,7 @@ class HyperModel(nn.Module):
                     "pass as many conditions as samples, or a single condition for the whole batch"
                 )
         elif split.mode == "grouped" and (not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[0] != split.count):
-            raise ConditionError(
-                f"expected x with a leading dim of {split.count} (one query batch per support set), got x {describe(x)}"
-            )
+            raise ConditionError(f"expected x with a leading dim of {split.count} (one query batch per support set), got x {describe(x)}")
 
     def forward(self, x: Any, cond: Any = None, *args: Any, samples: int | None = None, **kwargs: Any) -> Any:
         """Run the target on ``x`` with weights generated from ``cond``.
@@ -296,6 +292,5 @@ class HyperModel(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"generated={self.spec.numel}, parametrization={self.parametrization!r}, init={self.init!r}, "
-            f"compression={self.compression:.3f}"
+            f"generated={self.spec.numel}, parametrization={self.parametrization!r}, init={self.init!r}, compression={self.compression:.3f}"
         )

@@ -97,13 +97,10 @@ def select_names(module: nn.Module, generate: Selector) -> list[str]:
         chosen = [n for n, p in params.items() if generate(n, p)]
     else:
         raise ConfigError(
-            f"expected generate= to be 'all', a glob, a list of globs or a callable(name, tensor) -> bool, "
-            f"got {type(generate).__name__}"
+            f"expected generate= to be 'all', a glob, a list of globs or a callable(name, tensor) -> bool, got {type(generate).__name__}"
         )
     if not chosen:
-        raise ConfigError(
-            f"expected generate= to select at least one target parameter, got none; parameter names are: {', '.join(params)}"
-        )
+        raise ConfigError(f"expected generate= to select at least one target parameter, got none; parameter names are: {', '.join(params)}")
     return chosen
 
 

@@ -98,9 +98,7 @@ class Continuous(Condition):
         if not cond.dtype.is_floating_point:
             raise ConditionError(f"expected a floating-point condition, got {describe(cond)}; {hint} (e.g. cond.float())")
         if cond.dim() not in (1, 2) or cond.shape[-1] != self.in_dim or cond.numel() == 0:
-            raise ConditionError(
-                f"expected a condition of shape ({self.in_dim},) or (B, {self.in_dim}), got {describe(cond)}; {hint}"
-            )
+            raise ConditionError(f"expected a condition of shape ({self.in_dim},) or (B, {self.in_dim}), got {describe(cond)}; {hint}")
         self._check_device(cond, "the condition")
         if not bool(torch.isfinite(cond).all()):
             raise ConditionError(f"expected finite condition values, got NaN or inf in {describe(cond)}; clean the input")

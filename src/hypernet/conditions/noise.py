@@ -48,9 +48,7 @@ class Noise(Condition):
         if cond.dim() != 2 or cond.shape[1] != self.dim or cond.shape[0] == 0:
             raise ConditionError(f"expected draws of shape (K, {self.dim}), got {describe(cond)}; pass cond=None to sample")
         if samples is not None and samples != cond.shape[0]:
-            raise ConditionError(
-                f"expected samples={cond.shape[0]} to match the {cond.shape[0]} draws given, got samples={samples}"
-            )
+            raise ConditionError(f"expected samples={cond.shape[0]} to match the {cond.shape[0]} draws given, got samples={samples}")
         self._check_device(cond, "noise draws")
         return Split(cond, None, "draws", cond.shape[0])
 

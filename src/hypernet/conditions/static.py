@@ -35,9 +35,7 @@ class Static(Condition):
     def split(self, cond: Any, samples: int | None = None) -> Split:
         self._no_samples(samples)
         if cond is not None:
-            raise ConditionError(
-                f"expected cond=None for a Static condition, got {describe(cond)}; call model(x) or model(x, None)"
-            )
+            raise ConditionError(f"expected cond=None for a Static condition, got {describe(cond)}; call model(x) or model(x, None)")
         return Split(None, None, "single", 1)
 
     def forward(self, values: Any) -> torch.Tensor:
