@@ -118,6 +118,9 @@ class HyperModel(nn.Module):
         self.parametrization: str = "residual" if init == "mip" else (parametrization or gen.default_parametrization)
 
         scale, base = output_affine(spec, init, self.parametrization)
+        signs = gen.output_signs()
+        if signs is not None:
+            scale = scale * signs
         self.register_buffer("scale", scale.to(self._target_dtype()))
         own = dict(target.named_parameters())
         if self.parametrization == "residual":

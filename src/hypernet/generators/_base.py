@@ -84,6 +84,10 @@ class Generator(nn.Module):
         """The final Linear layers and the inputs they see for ``probe`` embeddings."""
         raise NotImplementedError
 
+    def output_signs(self) -> torch.Tensor | None:
+        """Optional fixed ``(numel,)`` tensor of +-1 that the model folds into its per-element scale."""
+        return None
+
     @torch.no_grad()
     def zero_output_(self) -> None:
         """Make the output exactly zero for every embedding (gradients still flow)."""

@@ -23,6 +23,10 @@ class ChunkedGenerator(Generator):
             which about minimises the generator's parameter count.
         chunk_dim: size of the learned chunk embeddings.
         hidden: hidden widths of the shared MLP (at least one).
+        decorrelate: give every output element a fixed random sign (folded into the
+            model's scale). Chunks share one output layer, so without it every chunk
+            starts as a copy of one pattern: rows of a weight matrix start nearly
+            equal and a layer can start with all its ReLUs dead.
 
     Example:
         >>> import torch, hypernet as hn
@@ -33,8 +37,9 @@ class ChunkedGenerator(Generator):
         (7, torch.Size([2, 310]))
     """
 
-    def __init__(self, chunk_size: int | None = None, chunk_dim: int = 8, hidden: Sequence[int] = (64,)) -> None:
+    def __init__(self, chunk_size: int | None = None, chunk_dim: int = 8, hidden: Sequence[int] = (64,), decorrelate: bool = True) -> None:
         super().__init__()
+        self.decorrelate = bool(decorrelate)
         self.chunk_size_arg = None if chunk_size is None else check_positive_int("ChunkedGenerator", "chunk_size", chunk_size)
         self.chunk_dim = check_positive_int("ChunkedGenerator", "chunk_dim", chunk_dim)
         self.hidden = check_sizes("ChunkedGenerator", "hidden", hidden)
@@ -55,6 +60,11 @@ class ChunkedGenerator(Generator):
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
         chunks = self.out(self.trunk(emb))  # (U, J, chunk_size)
         return chunks.flatten(1)[:, : self.spec.numel]
+
+    def output_signs(self) -> torch.Tensor | None:
+        if not self.decorrelate:
+            return None
+        return torch.randint(0, 2, (self.spec.numel,)).mul_(2).sub_(1).float()
 
     def output_layers(self, probe: torch.Tensor) -> list[tuple[nn.Linear, torch.Tensor]]:
         return [(self.out, self.trunk(probe))]
