@@ -1,5 +1,7 @@
-"""Offline data loaders (nothing is downloaded at run time)."""
+"""Offline data loaders (``hypernet data fetch`` gets what is not bundled)."""
 
-from .digits import DigitsTasks, load_digits_tasks
+from .digits import DigitsTasks, load_digits_tasks, pair_tasks
+from .errors import DataError
+from .mnist import MNIST, fetch_mnist, load_mnist, mnist_tasks
 
-__all__ = ["DigitsTasks", "load_digits_tasks"]
+__all__ = ["MNIST", "DataError", "DigitsTasks", "fetch_mnist", "load_digits_tasks", "load_mnist", "mnist_tasks", "pair_tasks"]
