@@ -14,10 +14,15 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
 from ._model import HyperModel
 from .conditions import Embedding, Static
 from .data import DigitsTasks, load_digits_tasks
+from .training.distributed import make_loader
+from .training.hypermodel_recipe import classification_step
+from .training.loop import fit
+from .training.progress import interactive
 
 
 def make_target() -> nn.Module:
@@ -35,24 +40,14 @@ class RunResult:
 
 
 def train(model: HyperModel, data: DigitsTasks, conditioned: bool, epochs: int, seed: int) -> RunResult:
-    """Train on all tasks jointly; batches mix tasks, so conditioned models get per-sample weights."""
-    gen = torch.Generator().manual_seed(seed)
+    """Train on all tasks jointly with the shared loop; batches mix tasks, so conditioned models get per-sample weights."""
+    loader = make_loader(TensorDataset(data.x_train, data.task_train, data.y_train), 64, seed=seed)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
-    losses = []
     start = time.perf_counter()
-    n = len(data.x_train)
-    model.train()
-    for _ in range(epochs):
-        total = 0.0
-        for idx in torch.randperm(n, generator=gen).split(64):
-            cond = data.task_train[idx] if conditioned else None
-            loss = nn.functional.cross_entropy(model(data.x_train[idx], cond), data.y_train[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        losses.append(total / n)
+    fitted = fit(model, classification_step(conditioned), loader, opt, epochs=epochs, progress=interactive())
     seconds = time.perf_counter() - start
+    n = len(loader)
+    losses = [sum(fitted.losses[e * n : (e + 1) * n]) / n for e in range(epochs)]
     model.eval()
     with torch.no_grad():
         pred = model(data.x_test, data.task_test if conditioned else None).argmax(1)

@@ -337,12 +337,12 @@ def fit(
                 state.step += 1
                 state.batch += 1
                 state.loss, state.metrics = float(loss.detach()), metrics
-                if not math.isfinite(state.loss):
+                shown = distributed.mean_over_ranks({"loss": state.loss, **metrics})
+                if not math.isfinite(shown["loss"]):  # the mean over processes: every process stops together
                     raise TrainingError(
-                        f"loss became {state.loss} at step {state.step} (epoch {state.epoch}); "
+                        f"loss became {shown['loss']} at step {state.step} (epoch {state.epoch}); "
                         "lower the learning rate, or set grad_clip, and start again"
                     )
-                shown = distributed.mean_over_ranks({"loss": state.loss, **metrics})
                 losses.append(shown["loss"])
                 if state.step % log_every == 0:
                     record({f"train/{k}": v for k, v in shown.items()} | {"lr": float(optimizer.param_groups[0]["lr"])})

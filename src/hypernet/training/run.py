@@ -57,9 +57,15 @@ def train(config_path: str | Path, *, resume: bool = False, overwrite: bool = Fa
     info = distributed.setup()
     try:
         run_dir = Path(config.runs_dir) / config.name
+        problem = None
         if info.is_main:
-            _prepare_run_dir(run_dir, config_path, config, resume, overwrite)
-        distributed.barrier()
+            try:
+                _prepare_run_dir(run_dir, config_path, config, resume, overwrite)
+            except UsageError as exc:
+                problem = str(exc)
+        problem = distributed.gather(problem)[0]  # every process stops on rank 0's usage error
+        if problem is not None:
+            raise UsageError(problem)
         recipe = get_recipe(config.recipe)
         return recipe.train(config, RunContext(run_dir, resume=resume, progress=progress, dist=info))
     finally:
