@@ -118,18 +118,24 @@ class HyperModel(nn.Module):
         self.parametrization: str = "residual" if init == "mip" else (parametrization or gen.default_parametrization)
 
         scale, base = output_affine(spec, init, self.parametrization)
+        pad = gen.output_size - spec.numel  # generators may emit a padded tail, which stays unused
+        scale = nn.functional.pad(scale, (0, pad), value=1.0)
+        base = nn.functional.pad(base, (0, pad))
         signs = gen.output_signs()
         if signs is not None:
             scale = scale * signs
         self.register_buffer("scale", scale.to(self._target_dtype()))
         own = dict(target.named_parameters())
         if self.parametrization == "residual":
-            self.base = nn.Parameter(spec.flatten({n: own[n].detach() for n in spec.names}).clone())
+            self.base = nn.Parameter(nn.functional.pad(spec.flatten({n: own[n].detach() for n in spec.names}), (0, pad)))
         else:
             self.register_buffer("base", base.to(self._target_dtype()))
         for name in spec.names:
             own[name].requires_grad_(False)
-        self._shared_names = [n for n in own if n not in set(spec.names)]
+        # functional_call only needs to untie weights when a generated tensor has several names
+        generated_ids = {id(own[n]) for n in spec.names}
+        aliases = [n for n, p in target.named_parameters(remove_duplicate=False) if id(p) in generated_ids]
+        self._tied = len(aliases) > len(spec.names)
         self._recurrent = any(isinstance(m, nn.RNNBase) for m in target.modules())
         self._batchnorms = [m for m in target.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
@@ -157,7 +163,7 @@ class HyperModel(nn.Module):
         own = sum(p.numel() for p in self.condition.parameters() if p.requires_grad)
         own += self.generator.num_parameters
         if isinstance(self.base, nn.Parameter):
-            own += self.base.numel()
+            own += self.spec.numel
         return own / self.spec.numel
 
     def _flat(self, split: Split) -> torch.Tensor:
@@ -170,7 +176,7 @@ class HyperModel(nn.Module):
 
         Useful for regularisers on generated weights (e.g. continual learning).
         """
-        return self._flat(self.condition.split(cond, samples))
+        return self._flat(self.condition.split(cond, samples))[:, : self.spec.numel]
 
     def generate(self, cond: Any = None, samples: int | None = None) -> dict[str, torch.Tensor]:
         """The full parameter dict of the target (generated and shared) for ``cond``.
@@ -219,16 +225,14 @@ class HyperModel(nn.Module):
         """
         own = dict(self.target.named_parameters())
         self.generator.zero_output_()
-        self.base.copy_(self.spec.flatten({n: own[n] for n in self.spec.names}))
+        self.base[: self.spec.numel].copy_(self.spec.flatten({n: own[n] for n in self.spec.names}))
         return self
 
     # ------------------------------------------------------------------ forward
     def _call_target(self, generated: dict[str, torch.Tensor], x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        state = dict(self.target.named_buffers())
-        for name in self._shared_names:
-            state[name] = self.target.get_parameter(name)
-        state.update(generated)
-        return torch.func.functional_call(self.target, state, (x, *args), kwargs, strict=True)
+        # Names were checked once against the target (ParamSpec); shared parameters and buffers are
+        # the target's own tensors, so only the generated ones are swapped in.
+        return torch.func.functional_call(self.target, generated, (x, *args), kwargs, tie_weights=self._tied, strict=False)
 
     def _needs_loop(self) -> bool:
         if self.per_sample != "auto":
@@ -275,14 +279,15 @@ class HyperModel(nn.Module):
         self._check_batch(x, split)
         if isinstance(x, torch.Tensor) and x.device != self.scale.device:
             raise HypernetError(f"expected x on {self.scale.device} (where the model is), got {describe(x)}; use x.to(...)")
-        params = self.spec.unflatten(self._flat(split))
+        flat = self._flat(split)
 
         def call(p: dict[str, torch.Tensor], xi: Any) -> Any:
             return self._call_target(p, xi, args, kwargs)
 
         with self._protect_buffers():
             if split.mode == "single":
-                return call({k: v[0] for k, v in params.items()}, x)
+                return call(self.spec.unflatten(flat[0]), x)
+            params = self.spec.unflatten(flat)
             loop = self._needs_loop()
             if split.mode == "per_sample":
                 assert split.inverse is not None

@@ -36,6 +36,25 @@ class TensorSpec:
     fan_out: int
     init_mean: float
     init_std: float
+    transposed: bool = False
+
+    @property
+    def storage_shape(self) -> tuple[int, ...]:
+        """Layout of this tensor inside the flat vector (row-major).
+
+        ``nn.Linear`` weights are stored as ``(in, out)`` and viewed transposed: ``F.linear``
+        then consumes them without a copy, and batched weight gradients (vmap's
+        ``x @ W.T``) come out in storage order, contiguous.
+        """
+        if self.transposed:
+            return (self.shape[1], self.shape[0])
+        return self.shape
+
+    @property
+    def matrix_shape(self) -> tuple[int, int]:
+        """``storage_shape`` as a 2-d matrix (rows, rest), for low-rank factorisations."""
+        rows = self.storage_shape[0]
+        return rows, self.numel // rows
 
     @property
     def numel(self) -> int:
@@ -120,7 +139,8 @@ class ParamSpec:
             p = params[name].detach()
             fan_in, fan_out = _fans(module, name, p)
             std = float(p.float().std()) if p.numel() > 1 else 0.0
-            out.append(TensorSpec(name, tuple(p.shape), offset, fan_in, fan_out, float(p.float().mean()), std))
+            transposed = p.dim() == 2 and name.rpartition(".")[2] == "weight" and isinstance(_owner(module, name), nn.Linear)
+            out.append(TensorSpec(name, tuple(p.shape), offset, fan_in, fan_out, float(p.float().mean()), std, transposed))
             offset += p.numel()
         return cls(tuple(out))
 
@@ -141,10 +161,18 @@ class ParamSpec:
         return sum(self.sizes)
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Views of a ``(..., numel)`` flat tensor as ``{name: (..., *shape)}`` (no copy)."""
+        """Views of a ``(..., numel)`` flat tensor as ``{name: (..., *shape)}`` (no copy).
+
+        A longer last dimension (a generator's padded output) is allowed; the tail is ignored.
+        """
         lead = flat.shape[:-1]
-        parts = torch.split(flat, self.sizes, dim=-1)
-        return {t.name: part.view(*lead, *t.shape) for t, part in zip(self.tensors, parts, strict=True)}
+        extra = flat.shape[-1] - self.numel
+        parts = torch.split(flat, [*self.sizes, extra] if extra else self.sizes, dim=-1)
+        out = {}
+        for t, part in zip(self.tensors, parts[: len(self.tensors)], strict=True):
+            view = part.view(*lead, *t.storage_shape)
+            out[t.name] = view.transpose(-1, -2) if t.transposed else view
+        return out
 
     def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         """Concatenate ``{name: (..., *shape)}`` into one ``(..., numel)`` tensor."""
@@ -153,7 +181,11 @@ class ParamSpec:
             raise ConfigError(f"expected tensors for {', '.join(self.names)}, got none for {', '.join(missing)}")
         first = tensors[self.tensors[0].name]
         lead = first.shape[: first.dim() - len(self.tensors[0].shape)]
-        return torch.cat([tensors[t.name].reshape(*lead, t.numel) for t in self.tensors], dim=-1)
+        parts = []
+        for t in self.tensors:
+            value = tensors[t.name]
+            parts.append((value.transpose(-1, -2) if t.transposed else value).reshape(*lead, t.numel))
+        return torch.cat(parts, dim=-1)
 
     def per_element(self, values: Sequence[float]) -> torch.Tensor:
         """Expand one value per tensor into a ``(numel,)`` vector."""

@@ -44,9 +44,13 @@ class Embedding(Condition):
         if isinstance(cond, bool) or cond is None:
             raise ConditionError(f"expected a task id, got {describe(cond)}; {hint}")
         if isinstance(cond, int):
-            ids = torch.tensor([cond], device=self._device())
-            single = True
-        elif isinstance(cond, torch.Tensor):
+            if not 0 <= cond < self.num:
+                raise ConditionError(
+                    f"expected task ids in [0, {self.num}), got {cond}; "
+                    f"use ids below num={self.num} or build Embedding(num={max(cond + 1, self.num)}, ...)"
+                )
+            return Split(cond, None, "single", 1)  # forward slices the table: no tensor to build
+        if isinstance(cond, torch.Tensor):
             if cond.dtype.is_floating_point or cond.dtype.is_complex or cond.dtype == torch.bool:
                 raise ConditionError(f"expected an integer task id tensor, got {describe(cond)}; {hint} (e.g. ids.long())")
             if cond.dim() > 1:
@@ -72,5 +76,7 @@ class Embedding(Condition):
             return Split(unique, None, "single", 1)
         return Split(unique, inverse, "per_sample", unique.numel())
 
-    def forward(self, values: torch.Tensor) -> torch.Tensor:
+    def forward(self, values: torch.Tensor | int) -> torch.Tensor:
+        if isinstance(values, int):
+            return self.table[values : values + 1]
         return self.table[values]

@@ -84,6 +84,11 @@ class Generator(nn.Module):
         """The final Linear layers and the inputs they see for ``probe`` embeddings."""
         raise NotImplementedError
 
+    @property
+    def output_size(self) -> int:
+        """Width of ``forward``'s output: ``spec.numel``, or more when the generator pads (the tail is unused)."""
+        return self.spec.numel
+
     def output_signs(self) -> torch.Tensor | None:
         """Optional fixed ``(numel,)`` tensor of +-1 that the model folds into its per-element scale."""
         return None

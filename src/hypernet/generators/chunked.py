@@ -34,7 +34,7 @@ class ChunkedGenerator(Generator):
         >>> model = hn.HyperModel(nn.Linear(30, 10), condition=hn.Embedding(3, 8),
         ...                       generator=hn.create_generator("chunked", chunk_size=50))
         >>> model.generator.num_chunks, model.generator(torch.randn(2, 8)).shape
-        (7, torch.Size([2, 310]))
+        (7, torch.Size([2, 350]))
     """
 
     def __init__(self, chunk_size: int | None = None, chunk_dim: int = 8, hidden: Sequence[int] = (64,), decorrelate: bool = True) -> None:
@@ -58,13 +58,18 @@ class ChunkedGenerator(Generator):
         return f"chunk_size={self.chunk_size}, num_chunks={self.num_chunks}, chunk_dim={self.chunk_dim}"
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
-        chunks = self.out(self.trunk(emb))  # (U, J, chunk_size)
-        return chunks.flatten(1)[:, : self.spec.numel]
+        # (U, J, chunk_size) -> (U, J * chunk_size): the last chunk's padding is kept (no slicing copy in
+        # backward); the model ignores it.
+        return self.out(self.trunk(emb)).flatten(1)
+
+    @property
+    def output_size(self) -> int:
+        return self.num_chunks * self.chunk_size
 
     def output_signs(self) -> torch.Tensor | None:
         if not self.decorrelate:
             return None
-        return torch.randint(0, 2, (self.spec.numel,)).mul_(2).sub_(1).float()
+        return torch.randint(0, 2, (self.output_size,)).mul_(2).sub_(1).float()
 
     def output_layers(self, probe: torch.Tensor) -> list[tuple[nn.Linear, torch.Tensor]]:
         return [(self.out, self.trunk(probe))]

@@ -17,7 +17,7 @@ class LowRankGenerator(Generator):
 
     Its default parametrization is ``"residual"``: the model's weights are
     ``w0 + scale * U @ V.T`` with ``w0`` a trainable copy of the target's weights.
-    Conv kernels are treated as ``(out, in * k * k)`` matrices.
+    Conv kernels are treated as ``(out, in * k * k)`` matrices, Linear weights as their transpose.
 
     Args:
         rank: rank of each update.
@@ -47,7 +47,7 @@ class LowRankGenerator(Generator):
         u_mask: list[torch.Tensor] = []
         for t in self.spec.tensors:
             if t.is_matrix:
-                rows, cols = t.shape[0], t.numel // t.shape[0]
+                rows, cols = t.matrix_shape
                 self.layout.append((rows, cols))
                 sizes.append(self.rank * (rows + cols))
                 u_mask += [torch.ones(self.rank * rows, dtype=torch.bool), torch.zeros(self.rank * cols, dtype=torch.bool)]

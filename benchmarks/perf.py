@@ -1,0 +1,494 @@
+"""Speed and memory of hypernet against plain PyTorch, hand-written references and peer libraries.
+
+Run (about 5-8 minutes on 2 CPU cores; ``--quick`` for a smoke run):
+
+    pip install -e '.[bench]'          # adds the peers hypnettorch and hyperlight
+    python benchmarks/perf.py          # writes benchmarks/results/perf.{csv,md} and perf_*.png
+
+Every timing is forward + backward of a cross-entropy loss, the median of
+``--reps`` repetitions after warm-up, all variants of a section interleaved
+round-robin so that machine noise hits them alike; ratios are taken within one
+run. Peak memory is measured in a fresh subprocess per variant as the growth of
+the resident set size during one step (``ru_maxrss`` minus the RSS before it).
+
+Sections (issue 10):
+ 1. one weight set, MLP 784-256-256-10, batch 128: plain target; our generator
+    + plain target written by hand (``torch.nn.functional``) in one graph;
+    ``HyperModel``; hypnettorch and HyperLight doing the same work.
+ 2. 128 distinct weight sets (one per sample): ``HyperModel`` vs a hand-written
+    ``torch.bmm`` reference on the same generated weights, a per-sample Python
+    loop, hypnettorch (chunked) and HyperLight (whole-output MLP).
+ 3. 128 samples with 8 unique conditions: ``HyperModel`` vs the per-sample loop.
+ 4. scaling with the number of distinct conditions (1..512) and the target
+    width (64..2048); peak memory of each generator for 128 distinct sets.
+ 5. a small CNN target: one set, and 128 distinct sets vs a grouped-convolution reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import hypernet as hn
+
+sys.path.insert(0, str(Path(__file__).parent))
+import itertools
+
+import peers
+
+RESULTS = Path(__file__).parent / "results"
+SIZES = [784, 256, 256, 10]
+
+
+# ----------------------------------------------------------------------------- harness
+@dataclass
+class Row:
+    section: str
+    variant: str
+    median_ms: float
+    q1_ms: float
+    q3_ms: float
+    params: dict[str, object] = field(default_factory=dict)
+
+
+def measure(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 3) -> dict[str, tuple[float, float, float]]:
+    """Median and quartiles (ms) of each function, repetitions interleaved round-robin."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    out = {}
+    for name, ts in times.items():
+        q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
+        out[name] = (statistics.median(ts), q[0], q[2])
+    return out
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def cnn() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(256, 10)
+    )
+
+
+def hyper(target: nn.Module, num: int, generator: str) -> hn.HyperModel:
+    return hn.HyperModel(target, condition=hn.Embedding(num=num, dim=8), generator=generator, generator_kwargs={"hidden": (64,)})
+
+
+def flat_weights(model: hn.HyperModel, ids: torch.Tensor) -> list[torch.Tensor]:
+    """The hand-written reference's weights: same condition, generator, scaling and memory layout, one set per id."""
+    emb = model.condition.table[ids]
+    flat = torch.addcmul(model.base, model.generator(emb), model.scale)
+    return list(model.spec.unflatten(flat).values())
+
+
+def mlp_by_hand(x: torch.Tensor, w: list[torch.Tensor], sizes: list[int]) -> torch.Tensor:
+    """The plain MLP written with torch.nn.functional, one weight set."""
+    h = x
+    for i in range(len(sizes) - 1):
+        h = F.linear(h, w[2 * i], w[2 * i + 1])
+        if i < len(sizes) - 2:
+            h = F.relu(h)
+    return h
+
+
+def mlp_bmm(x: torch.Tensor, w: list[torch.Tensor], sizes: list[int]) -> torch.Tensor:
+    """Per-sample weights by hand: one torch.baddbmm per layer, ``h (B, 1, in) @ W.T (B, in, out)``."""
+    h = x.unsqueeze(1)
+    for i in range(len(sizes) - 1):
+        h = torch.baddbmm(w[2 * i + 1].unsqueeze(1), h, w[2 * i].transpose(1, 2))
+        if i < len(sizes) - 2:
+            h = F.relu(h)
+    return h.squeeze(1)
+
+
+# ----------------------------------------------------------------------------- sections
+def section_single(reps: int, have: dict[str, bool]) -> list[Row]:
+    x, y = torch.randn(128, SIZES[0]), torch.randint(0, 10, (128,))
+    plain = mlp(SIZES)
+    fns: dict[str, Callable[[], object]] = {}
+
+    def plain_step() -> None:
+        plain.zero_grad()
+        F.cross_entropy(plain(x), y).backward()
+
+    fns["plain target"] = plain_step
+    info: dict[str, dict[str, object]] = {"plain target": {"params": sum(p.numel() for p in plain.parameters())}}
+    for gen in ("chunked", "mlp"):
+        model = hyper(mlp(SIZES), 8, gen)
+
+        def ours(model: hn.HyperModel = model) -> None:
+            model.zero_grad()
+            F.cross_entropy(model(x, 3), y).backward()
+
+        def by_hand(model: hn.HyperModel = model) -> None:
+            model.zero_grad()
+            w = [p[0] for p in flat_weights(model, torch.tensor([3]))]
+            F.cross_entropy(mlp_by_hand(x, w, SIZES), y).backward()
+
+        fns[f"{gen}: generator + target by hand"] = by_hand
+        fns[f"{gen}: hypernet HyperModel"] = ours
+        for k in (f"{gen}: generator + target by hand", f"{gen}: hypernet HyperModel"):
+            info[k] = {"generator": gen, "generator_params": model.generator.num_parameters}
+    chunk = hyper(mlp(SIZES), 8, "chunked").generator.chunk_size  # type: ignore[union-attr]
+    if have["hypnettorch"]:
+        for gen in ("chunked", "mlp"):
+            step, n = peers.hypnettorch_step(SIZES, 8, gen, chunk)
+            fns[f"{gen}: hypnettorch"] = lambda step=step: step(x, y, 3)
+            info[f"{gen}: hypnettorch"] = {"generator": gen, "generator_params": n}
+    if have["hyperlight"]:
+        step, n = peers.hyperlight_step(SIZES, 8)
+        fns["mlp: hyperlight"] = lambda: step(x, y, 3)
+        info["mlp: hyperlight"] = {"generator": "mlp", "generator_params": n}
+    return [Row("1 one weight set", k, *v, info.get(k, {})) for k, v in measure(fns, reps).items()]
+
+
+def section_distinct(reps: int, have: dict[str, bool], n_sets: int = 128) -> list[Row]:
+    x, y = torch.randn(n_sets, SIZES[0]), torch.randint(0, 10, (n_sets,))
+    ids = torch.randperm(n_sets)
+    fns: dict[str, Callable[[], object]] = {}
+    for gen in ("chunked", "mlp"):
+        model = hyper(mlp(SIZES), n_sets, gen)
+
+        def ours(model: hn.HyperModel = model) -> None:
+            model.zero_grad()
+            F.cross_entropy(model(x, ids), y).backward()
+
+        def bmm(model: hn.HyperModel = model) -> None:
+            model.zero_grad()
+            F.cross_entropy(mlp_bmm(x, flat_weights(model, ids), SIZES), y).backward()
+
+        def loop(model: hn.HyperModel = model) -> None:
+            model.zero_grad()
+            out = torch.cat([model(x[i : i + 1], int(ids[i])) for i in range(n_sets)])
+            F.cross_entropy(out, y).backward()
+
+        fns[f"{gen}: hand-written bmm"] = bmm
+        fns[f"{gen}: hypernet HyperModel"] = ours
+        fns[f"{gen}: per-sample Python loop"] = loop
+    chunk = hyper(mlp(SIZES), 8, "chunked").generator.chunk_size  # type: ignore[union-attr]
+    if have["hypnettorch"]:
+        step, _ = peers.hypnettorch_step(SIZES, n_sets, "chunked", chunk)
+        fns["chunked: hypnettorch"] = lambda: step(x, y, ids)
+    if have["hyperlight"]:
+        step_hl, _ = peers.hyperlight_step(SIZES, n_sets)
+        fns["mlp: hyperlight"] = lambda: step_hl(x, y, ids)
+    return [Row(f"2 {n_sets} distinct weight sets", k, *v, {"sets": n_sets}) for k, v in measure(fns, reps).items()]
+
+
+def section_dedupe(reps: int, n: int = 128, unique: int = 8) -> list[Row]:
+    x, y = torch.randn(n, SIZES[0]), torch.randint(0, 10, (n,))
+    ids = torch.arange(n) % unique
+    model = hyper(mlp(SIZES), unique, "chunked")
+
+    def ours() -> None:
+        model.zero_grad()
+        F.cross_entropy(model(x, ids), y).backward()
+
+    def loop() -> None:
+        model.zero_grad()
+        F.cross_entropy(torch.cat([model(x[i : i + 1], int(ids[i])) for i in range(n)]), y).backward()
+
+    return [
+        Row(f"3 {n} samples, {unique} unique", k, *v)
+        for k, v in measure({"hypernet HyperModel": ours, "per-sample Python loop": loop}, reps).items()
+    ]
+
+
+def section_scaling(reps: int, quick: bool) -> list[Row]:
+    rows: list[Row] = []
+    batch = 512
+    x, y = torch.randn(batch, SIZES[0]), torch.randint(0, 10, (batch,))
+    model = hyper(mlp(SIZES), 512, "chunked")
+    counts = [1, 8, 64, 512] if quick else [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+    for u in counts:
+        ids = torch.arange(batch) % u
+
+        def ours(ids: torch.Tensor = ids) -> None:
+            model.zero_grad()
+            F.cross_entropy(model(x, ids), y).backward()
+
+        def bmm(ids: torch.Tensor = ids) -> None:
+            model.zero_grad()
+            uniq, inverse = ids.unique(return_inverse=True)
+            w = [p.index_select(0, inverse) for p in flat_weights(model, uniq)]
+            F.cross_entropy(mlp_bmm(x, w, SIZES), y).backward()
+
+        for k, v in measure({"hypernet HyperModel": ours, "hand-written bmm": bmm}, max(5, reps // 4)).items():
+            rows.append(Row("4a distinct conditions (batch 512)", k, *v, {"unique": u}))
+    widths = [64, 256, 1024] if quick else [64, 128, 256, 512, 1024, 2048]
+    xw, yw = torch.randn(128, SIZES[0]), torch.randint(0, 10, (128,))
+    for width in widths:
+        sizes = [784, width, width, 10]
+        plain = mlp(sizes)
+        m = hyper(mlp(sizes), 16, "chunked")
+        ids16 = torch.arange(128) % 16
+
+        def plain_step(plain: nn.Module = plain) -> None:
+            plain.zero_grad()
+            F.cross_entropy(plain(xw), yw).backward()
+
+        def one(m: hn.HyperModel = m) -> None:
+            m.zero_grad()
+            F.cross_entropy(m(xw, 3), yw).backward()
+
+        def sixteen(m: hn.HyperModel = m, ids16: torch.Tensor = ids16) -> None:
+            m.zero_grad()
+            F.cross_entropy(m(xw, ids16), yw).backward()
+
+        res = measure({"plain target": plain_step, "HyperModel, one set": one, "HyperModel, 16 sets": sixteen}, max(5, reps // 4))
+        for k, v in res.items():
+            rows.append(Row("4b target width (batch 128)", k, *v, {"width": width, "generated": m.spec.numel}))
+    return rows
+
+
+def section_cnn(reps: int) -> list[Row]:
+    b = 128
+    x, y = torch.randn(b, 1, 28, 28), torch.randint(0, 10, (b,))
+    plain = cnn()
+    model = hyper(cnn(), b, "chunked")
+    ids = torch.randperm(b)
+    shapes = [model.spec.shapes[n] for n in model.spec.names]
+
+    def by_hand_grouped(w: list[torch.Tensor]) -> torch.Tensor:
+        """Per-sample conv weights as one grouped convolution per layer."""
+        h = x.reshape(1, b * 1, 28, 28)
+        h = F.relu(F.conv2d(h, w[0].reshape(b * 8, *shapes[0][1:]), w[1].reshape(-1), groups=b))
+        h = F.relu(F.conv2d(h, w[2].reshape(b * 16, *shapes[2][1:]), w[3].reshape(-1), groups=b))
+        # w[4] is the Linear weight (b, 10, 256) viewed from its (b, 256, 10) storage
+        h = F.adaptive_avg_pool2d(h, 4).reshape(b, 256)
+        return torch.baddbmm(w[5].unsqueeze(1), h.unsqueeze(1), w[4].transpose(1, 2)).squeeze(1)
+
+    def plain_step() -> None:
+        plain.zero_grad()
+        F.cross_entropy(plain(x), y).backward()
+
+    def one() -> None:
+        model.zero_grad()
+        F.cross_entropy(model(x, 3), y).backward()
+
+    def distinct() -> None:
+        model.zero_grad()
+        F.cross_entropy(model(x, ids), y).backward()
+
+    def grouped() -> None:
+        model.zero_grad()
+        F.cross_entropy(by_hand_grouped(flat_weights(model, ids)), y).backward()
+
+    def loop() -> None:
+        model.zero_grad()
+        F.cross_entropy(torch.cat([model(x[i : i + 1], int(ids[i])) for i in range(b)]), y).backward()
+
+    fns = {
+        "plain target": plain_step,
+        "HyperModel, one set": one,
+        "hand-written grouped conv, 128 sets": grouped,
+        "HyperModel, 128 sets": distinct,
+        "per-sample Python loop, 128 sets": loop,
+    }
+    return [Row("5 CNN (batch 128)", k, *v) for k, v in measure(fns, reps).items()]
+
+
+# ----------------------------------------------------------------------------- memory (subprocess)
+def _memory_child(generator: str, variant: str, n_sets: int) -> None:
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    x, y = torch.randn(n_sets, SIZES[0]), torch.randint(0, 10, (n_sets,))
+    ids = torch.randperm(n_sets)
+    model = hyper(mlp(SIZES), n_sets, generator)
+    with open("/proc/self/statm") as f:
+        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    if variant == "ours":
+        loss = F.cross_entropy(model(x, ids), y)
+    else:
+        loss = F.cross_entropy(mlp_bmm(x, flat_weights(model, ids), SIZES), y)
+    loss.backward()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"peak_growth_mb": (peak - before) / 2**20}))
+
+
+def section_memory(n_sets: int = 128) -> list[Row]:
+    rows = []
+    for gen in hn.list_generators():
+        for variant in ("bmm", "ours"):
+            done = subprocess.run(
+                [sys.executable, __file__, "--memory-child", gen, variant, str(n_sets)], capture_output=True, text=True, check=True
+            )
+            mb = json.loads(done.stdout.strip().splitlines()[-1])["peak_growth_mb"]
+            name = "hypernet HyperModel" if variant == "ours" else "hand-written bmm"
+            rows.append(Row("4c peak memory, 128 distinct sets", f"{gen}: {name}", mb, mb, mb, {"unit": "MB"}))
+    return rows
+
+
+# ----------------------------------------------------------------------------- report
+def ratio(rows: list[Row], section: str, a: str, b: str, **match: object) -> float:
+    def find(v: str) -> Row:
+        return next(
+            r for r in rows if r.section.startswith(section) and r.variant == v and all(r.params.get(k) == m for k, m in match.items())
+        )
+
+    return find(a).median_ms / find(b).median_ms
+
+
+def write_report(rows: list[Row], args: argparse.Namespace, have: dict[str, bool], seconds: float) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with (RESULTS / "perf.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["section", "variant", "median_ms", "q1_ms", "q3_ms", "params"])
+        for r in rows:
+            w.writerow([r.section, r.variant, f"{r.median_ms:.4f}", f"{r.q1_ms:.4f}", f"{r.q3_ms:.4f}", json.dumps(r.params)])
+    lines = [
+        "# hypernet performance",
+        "",
+        f"Command: `python benchmarks/perf.py {' '.join(sys.argv[1:])}`; {seconds / 60:.1f} min.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, threads {args.threads}, "
+        f"Python {platform.python_version()}; medians of {args.reps} interleaved repetitions (forward + backward).",
+        f"Peers installed: {', '.join(k for k, v in have.items() if v) or 'none (pip install -e .[bench])'}.",
+        "",
+    ]
+    for section in dict.fromkeys(r.section for r in rows):
+        lines += [f"## {section}", "", "| variant | params | median ms | IQR ms |", "|---|---|---:|---:|"]
+        for r in rows:
+            if r.section == section:
+                p = ", ".join(f"{k}={v}" for k, v in r.params.items())
+                lines.append(f"| {r.variant} | {p} | {r.median_ms:.2f} | {r.q1_ms:.2f}-{r.q3_ms:.2f} |")
+        lines.append("")
+    lines += ["## Ratios (same run)", "", "| claim | target | measured |", "|---|---|---:|"]
+    for claim, target, fn in _claims(have):
+        try:
+            lines.append(f"| {claim} | {target} | {fn(rows):.3f} |")
+        except StopIteration:
+            lines.append(f"| {claim} | {target} | not measured |")
+    (RESULTS / "perf.md").write_text("\n".join(lines) + "\n")
+    _plots(rows)
+
+
+def _claims(have: dict[str, bool]) -> list[tuple[str, str, Callable[[list[Row]], float]]]:
+    """(claim, target, how to compute it from the rows): each a ratio of two medians of one section."""
+    spec: list[tuple[str, str, str, str, str]] = [
+        (
+            "one set, chunked: HyperModel / (generator + target by hand)",
+            "<= 1.05",
+            "1",
+            "chunked: hypernet HyperModel",
+            "chunked: generator + target by hand",
+        ),
+        (
+            "one set, mlp: HyperModel / (generator + target by hand)",
+            "<= 1.05",
+            "1",
+            "mlp: hypernet HyperModel",
+            "mlp: generator + target by hand",
+        ),
+        ("one set, chunked: HyperModel / plain target (information)", "-", "1", "chunked: hypernet HyperModel", "plain target"),
+        ("128 sets, chunked: HyperModel / hand-written bmm", "<= 1.10", "2", "chunked: hypernet HyperModel", "chunked: hand-written bmm"),
+        ("128 sets, mlp: HyperModel / hand-written bmm", "<= 1.10", "2", "mlp: hypernet HyperModel", "mlp: hand-written bmm"),
+        ("8 unique in 128: per-sample loop / HyperModel", ">= 8", "3", "per-sample Python loop", "hypernet HyperModel"),
+        ("CNN 128 sets: HyperModel / grouped conv by hand", "-", "5", "HyperModel, 128 sets", "hand-written grouped conv, 128 sets"),
+    ]
+    for gen in hn.list_generators():
+        spec.append(
+            (f"peak memory 128 sets, {gen}: HyperModel / bmm", "<= 1.2", "4c", f"{gen}: hypernet HyperModel", f"{gen}: hand-written bmm")
+        )
+    if have["hypnettorch"]:
+        spec.append(("128 sets, chunked: hypnettorch / HyperModel", ">= 1.45", "2", "chunked: hypnettorch", "chunked: hypernet HyperModel"))
+        spec.append(("one set, chunked: hypnettorch / plain target", "(1.03 reported)", "1", "chunked: hypnettorch", "plain target"))
+    if have["hyperlight"]:
+        spec.append(("128 sets, mlp: HyperLight / HyperModel", ">= 1.45", "2", "mlp: hyperlight", "mlp: hypernet HyperModel"))
+        spec.append(("one set, mlp: HyperLight / HyperModel", "-", "1", "mlp: hyperlight", "mlp: hypernet HyperModel"))
+    return [(claim, target, lambda r, sec=sec, a=a, b=b: ratio(r, sec, a, b)) for claim, target, sec, a, b in spec]
+
+
+def _plots(rows: list[Row]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for variant in ("hypernet HyperModel", "hand-written bmm"):
+        pts = [(r.params["unique"], r.median_ms) for r in rows if r.section.startswith("4a") and r.variant == variant]
+        if pts:
+            axes[0].plot(*zip(*pts, strict=True), marker="o", label=variant)
+    axes[0].set(xscale="log", yscale="log", xlabel="distinct conditions in a batch of 512", ylabel="ms / step", title="per-sample weights")
+    axes[0].legend()
+    for variant in ("plain target", "HyperModel, one set", "HyperModel, 16 sets"):
+        pts = [(r.params["width"], r.median_ms) for r in rows if r.section.startswith("4b") and r.variant == variant]
+        if pts:
+            axes[1].plot(*zip(*pts, strict=True), marker="o", label=variant)
+    axes[1].set(xscale="log", yscale="log", xlabel="hidden width of 784-w-w-10", ylabel="ms / step", title="target width")
+    axes[1].legend()
+    mem = [r for r in rows if r.section.startswith("4c")]
+    if mem:
+        axes[2].barh([r.variant for r in mem], [r.median_ms for r in mem])
+        axes[2].set(xlabel="peak RSS growth, MB", title="memory, 128 distinct sets")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "perf_scaling.png", dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="few repetitions and points: a smoke run")
+    parser.add_argument("--sections", default="1,2,3,4,5", help="comma-separated section numbers")
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        _memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
+        return
+    if args.quick:
+        args.reps = min(args.reps, 3)
+    torch.set_num_threads(args.threads)
+    os.environ["BENCH_THREADS"] = str(args.threads)
+    torch.manual_seed(0)
+    have = peers.available()
+    wanted = set(args.sections.split(","))
+    start = time.perf_counter()
+    rows: list[Row] = []
+    steps: list[tuple[str, Callable[[], list[Row]]]] = [
+        ("1", lambda: section_single(args.reps, have)),
+        ("2", lambda: section_distinct(args.reps, have)),
+        ("3", lambda: section_dedupe(args.reps)),
+        ("4", lambda: section_scaling(args.reps, args.quick) + section_memory()),
+        ("5", lambda: section_cnn(args.reps)),
+    ]
+    for key, run in steps:
+        if key in wanted:
+            t = time.perf_counter()
+            rows += run()
+            print(f"section {key} done in {time.perf_counter() - t:.0f}s", flush=True)
+    write_report(rows, args, have, time.perf_counter() - start)
+    print((RESULTS / "perf.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
