@@ -19,7 +19,7 @@ from hypernet.training import distributed as hdist
 from hypernet.training.config import validate
 from hypernet.training.hypermodel_recipe import HyperModelConfig, HyperModelRecipe, _load_data, classification_step
 
-from .helpers import cli_env, free_port, small_config, write_config
+from .helpers import cli_env, free_port, losses_text, small_config, write_config
 
 BATCH = 64
 
@@ -89,25 +89,26 @@ def test_global_batch_sampler_shards_each_global_batch() -> None:
     assert [i for part in rebuilt for i in part] == one  # global batch b = rank 0's slice + rank 1's slice, in the 1-process order
 
 
-def _torchrun(config: Path, port: int) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1", f"--master_port={port}"]
-    return subprocess.run(
-        [*cmd, "-m", "hypernet", "train", str(config)], capture_output=True, text=True, env=cli_env(), check=False, timeout=300
-    )
-
-
-def test_torchrun_train_matches_one_process(tmp_path: Path) -> None:
-    train: dict[str, Any] = {"epochs": 2, "batch_size": BATCH, "checkpoint_every": 4}
-    one = write_config(tmp_path / "one.yaml", small_config(tmp_path / "runs", name="one", train=train))
-    two = write_config(tmp_path / "two.yaml", small_config(tmp_path / "runs", name="two", train=train))
-    done = _torchrun(two, free_port())
+def _torchrun(config: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1", f"--master_port={free_port()}"]
+    cmd += ["-m", "hypernet", "train", str(config), *flags]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), check=False, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.splitlines()
+    return done
+
+
+def test_torchrun_train_resume_and_one_process_agree(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    train: dict[str, Any] = {"epochs": 2, "batch_size": BATCH, "checkpoint_every": 4}
+    lines = _torchrun(write_config(tmp_path / "two.yaml", small_config(runs, name="two", train=train))).stdout.splitlines()
     assert sum(line.startswith("run ") for line in lines) == 1 and sum(line.startswith("epoch ") for line in lines) == 2  # rank 0 only
+    cut = write_config(tmp_path / "cut.yaml", small_config(runs, name="cut", train={**train, "max_steps": 6}))
+    _torchrun(cut, "--quiet")
+    _torchrun(write_config(cut, small_config(runs, name="cut", train=train)), "--resume", "--quiet")
+    assert losses_text(runs / "cut") == losses_text(runs / "two")  # resuming under DDP is bitwise too
     from hypernet.cli import main
 
-    assert main(["train", str(one), "--quiet"]) == 0
-    runs = tmp_path / "runs"
+    assert main(["train", str(write_config(tmp_path / "one.yaml", small_config(runs, name="one", train=train))), "--quiet"]) == 0
     summary = json.loads((runs / "two" / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == json.loads((runs / "one" / "summary.json").read_text())["steps"]
     a, b = load_checkpoint(runs / "one" / "checkpoints").model_state(), load_checkpoint(runs / "two" / "checkpoints").model_state()
