@@ -121,3 +121,35 @@ def test_batch_dim_for_sequence_first_inputs() -> None:
     out = model(x, ids)
     for i in range(6):
         torch.testing.assert_close(out[:, i], model(x[:, i : i + 1], int(ids[i]))[:, 0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("target_name", ["mlp", "gru"])
+def test_blocks_of_weight_sets_give_the_same_outputs_and_gradients(target_name: str) -> None:
+    whole, inputs = build(target_name, "chunked", num=7)
+    blocked, _ = build(target_name, "chunked", num=7, sets_per_block=3)
+    blocked.load_state_dict(whole.state_dict())
+    assert whole.sets_per_block >= 7 and blocked.sets_per_block == 3
+    x, ids = inputs(12), torch.tensor([6, 0, 2, 2, 5, 1, 4, 3, 6, 0, 1, 5])
+    seen: list[int] = []
+    blocked.generator.register_forward_hook(lambda mod, args, out: seen.append(args[0].shape[0]))
+    out_whole, out_blocked = whole(x, ids), blocked(x, ids)
+    assert seen == [3, 3, 1]
+    torch.testing.assert_close(out_blocked, out_whole, atol=1e-5, rtol=1e-5)
+    g_whole = torch.autograd.grad(out_whole.square().sum(), list(whole.generator.parameters()))
+    g_blocked = torch.autograd.grad(out_blocked.square().sum(), list(blocked.generator.parameters()))
+    for a, b in zip(g_whole, g_blocked, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_blocks_for_noise_draws_and_grouped_sets() -> None:
+    noisy = hn.HyperModel(make_mlp(), condition=hn.Noise(4), generator="mlp", sets_per_block=2)
+    z, x = torch.randn(5, 4), torch.randn(3, 6)
+    out = noisy(x, z)
+    assert out.shape == (5, 3, 3)
+    for k in range(5):
+        torch.testing.assert_close(out[k], noisy(x, z[k : k + 1])[0], atol=1e-6, rtol=0)
+    enc = hn.HyperModel(make_mlp(), condition=hn.SetEncoder(6, 3, 8), generator="mlp", sets_per_block=2)
+    Xs, ys, q = torch.randn(3, 4, 6), torch.randint(0, 3, (3, 4)), torch.randn(3, 2, 6)
+    grouped = enc(q, (Xs, ys))
+    for t in range(3):
+        torch.testing.assert_close(grouped[t], enc(q[t], (Xs[t], ys[t])), atol=1e-5, rtol=1e-5)

@@ -108,6 +108,7 @@ CONFIG_CASES: list[tuple[str, Callable[[], Any], str]] = [
     ("condition of wrong type", lambda: hn.HyperModel(make_mlp(), condition=nn.Linear(2, 2)), "hn.Condition"),  # type: ignore[arg-type]
     ("negative batch dim", lambda: hn.HyperModel(make_mlp(), batch_dim=-1), "batch_dim"),
     ("bad per_sample", lambda: hn.HyperModel(make_mlp(), per_sample="fast"), "per_sample"),  # type: ignore[arg-type]
+    ("zero sets per block", lambda: hn.HyperModel(make_mlp(), sets_per_block=0), "sets_per_block"),
 ]
 
 

@@ -12,6 +12,10 @@ samples are arranged so each weight set meets only its own samples:
 * ``loop``: a Python loop over the U unique weight sets (not over samples), for
   targets vmap cannot batch (recurrent layers in torch 2.x) or that couple rows
   (BatchNorm in training mode).
+
+The model may also split the U sets into blocks (generate, run, next block) so
+each block's weights stay in cache; :func:`merge_rows` and :func:`cat_sets` put
+the blocks' outputs back together.
 """
 
 from __future__ import annotations
@@ -99,15 +103,30 @@ def per_sample_loop(call: Call, params: Params, x: torch.Tensor, inverse: torch.
     for u in range(count):
         rows = (inverse == u).nonzero().squeeze(1)
         sub = x.index_select(batch_dim, rows)
-        outs.append(_to_front(call({k: v[u] for k, v in params.items()}, sub), batch_dim, rows.numel()))
+        outs.append(call({k: v[u] for k, v in params.items()}, sub))
         index.append(rows)
-    order = torch.cat(index)
+    return merge_rows(outs, index, batch_dim)
+
+
+def merge_rows(outs: list[Any], rows: list[torch.Tensor], batch_dim: int) -> Any:
+    """Outputs computed on disjoint subsets ``rows[i]`` of a batch, put back in the batch's order."""
+    fronts = [_to_front(o, batch_dim, r.numel()) for o, r in zip(outs, rows, strict=True)]
+    order = torch.cat(rows)
     back = torch.empty_like(order)
     back[order] = torch.arange(order.numel(), device=order.device)
-    leaves = [tree_flatten(o)[0] for o in outs]
-    spec = tree_flatten(outs[0])[1]
+    leaves = [tree_flatten(o)[0] for o in fronts]
+    spec = tree_flatten(fronts[0])[1]
     merged = [torch.cat([lv[i] for lv in leaves]).index_select(0, back) for i in range(len(leaves[0]))]
     return _from_front(tree_unflatten(merged, spec), batch_dim)
+
+
+def cat_sets(outs: list[Any]) -> Any:
+    """Concatenate per-block outputs whose leaves have the weight sets first."""
+    if len(outs) == 1:
+        return outs[0]
+    leaves = [tree_flatten(o)[0] for o in outs]
+    spec = tree_flatten(outs[0])[1]
+    return tree_unflatten([torch.cat([lv[i] for lv in leaves]) for i in range(len(leaves[0]))], spec)
 
 
 def sets_vmap(call: Call, params: Params, x: Any, x_batched: bool) -> Any:

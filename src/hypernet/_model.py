@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_map
 
 from . import _batching
 from ._spec import ParamSpec, Selector
@@ -19,6 +21,14 @@ from .generators import Generator, create_generator
 from .init import INITS, output_affine
 
 PARAMETRIZATIONS = ("direct", "residual")
+BLOCK_BYTES = 8 << 20
+
+
+@dataclass
+class Block(Split):
+    """A run of unique conditions ``[start, start + count)`` of a :class:`Split`."""
+
+    start: int = 0
 
 
 class HyperModel(nn.Module):
@@ -49,6 +59,10 @@ class HyperModel(nn.Module):
             indexes samples, for per-sample conditions.
         per_sample: ``"auto"`` (vmap, or a loop over unique conditions for
             recurrent targets and BatchNorm in training mode), ``"vmap"`` or ``"loop"``.
+        sets_per_block: how many weight sets to generate and run at once when a
+            call needs several; ``None`` picks as many as fit in about 8 MiB, so the
+            weights stay in cache between generation and use (much faster on CPU
+            than materialising all sets at once). Results do not depend on it.
         generator_kwargs: arguments for :func:`~hypernet.create_generator` when
             ``generator`` is a name.
 
@@ -80,6 +94,7 @@ class HyperModel(nn.Module):
         batch_dim: int = 0,
         per_sample: Literal["auto", "vmap", "loop"] = "auto",
         generator_kwargs: dict[str, Any] | None = None,
+        sets_per_block: int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(target, nn.Module):
@@ -97,6 +112,8 @@ class HyperModel(nn.Module):
             raise ConfigError("expected parametrization='residual' (or None) with init='mip', got 'direct'; mip is residual by definition")
         if per_sample not in ("auto", "vmap", "loop"):
             raise ConfigError(f"expected per_sample in ('auto', 'vmap', 'loop'), got {per_sample!r}")
+        if sets_per_block is not None and (isinstance(sets_per_block, bool) or not isinstance(sets_per_block, int) or sets_per_block < 1):
+            raise ConfigError(f"expected sets_per_block to be None or a positive int, got {sets_per_block!r}")
         if isinstance(batch_dim, bool) or not isinstance(batch_dim, int) or batch_dim < 0:
             raise ConfigError(f"expected batch_dim to be an int >= 0, got {batch_dim!r}")
 
@@ -115,6 +132,7 @@ class HyperModel(nn.Module):
         self.init = init
         self.batch_dim = batch_dim
         self.per_sample = per_sample
+        self.sets_per_block = sets_per_block or max(1, BLOCK_BYTES // (4 * gen.output_size))
         self.parametrization: str = "residual" if init == "mip" else (parametrization or gen.default_parametrization)
 
         scale, base = output_affine(spec, init, self.parametrization)
@@ -279,24 +297,55 @@ class HyperModel(nn.Module):
         self._check_batch(x, split)
         if isinstance(x, torch.Tensor) and x.device != self.scale.device:
             raise HypernetError(f"expected x on {self.scale.device} (where the model is), got {describe(x)}; use x.to(...)")
-        flat = self._flat(split)
 
         def call(p: dict[str, torch.Tensor], xi: Any) -> Any:
             return self._call_target(p, xi, args, kwargs)
 
         with self._protect_buffers():
             if split.mode == "single":
-                return call(self.spec.unflatten(flat[0]), x)
-            params = self.spec.unflatten(flat)
+                return call(self.spec.unflatten(self._flat(split)[0]), x)
             loop = self._needs_loop()
             if split.mode == "per_sample":
-                assert split.inverse is not None
-                run = _batching.per_sample_loop if loop else _batching.per_sample_vmap
-                return run(call, params, x, split.inverse, split.count, self.batch_dim)
+                return self._per_sample(call, x, split, loop)
             batched = split.mode == "grouped"
-            if loop:
-                return _batching.sets_loop(call, params, x, batched, split.count)
-            return _batching.sets_vmap(call, params, x, batched)
+            outs = []
+            for block in self._blocks(split):
+                params = self.spec.unflatten(self._flat(block))
+                xb = x[block.start : block.start + block.count] if batched else x
+                if loop:
+                    outs.append(_batching.sets_loop(call, params, xb, batched, block.count))
+                else:
+                    outs.append(_batching.sets_vmap(call, params, xb, batched))
+            return _batching.cat_sets(outs)
+
+    def _blocks(self, split: Split) -> list[Block]:
+        """Consecutive blocks of at most ``sets_per_block`` unique conditions."""
+        size = self.sets_per_block
+        if split.count <= size:
+            return [Block(split.values, split.inverse, split.mode, split.count, 0)]
+        blocks = []
+        for start in range(0, split.count, size):
+            count = min(size, split.count - start)
+            part = slice(start, start + count)
+            values = tree_map(lambda v, part=part: v[part], split.values)
+            blocks.append(Block(values, None, split.mode, count, start))
+        return blocks
+
+    def _per_sample(self, call: _batching.Call, x: torch.Tensor, split: Split, loop: bool) -> Any:
+        inverse = split.inverse
+        assert inverse is not None
+        run = _batching.per_sample_loop if loop else _batching.per_sample_vmap
+        blocks = self._blocks(split)
+        if len(blocks) == 1:
+            return run(call, self.spec.unflatten(self._flat(split)), x, inverse, split.count, self.batch_dim)
+        outs, rows = [], []
+        for block in blocks:
+            mine = ((inverse >= block.start) & (inverse < block.start + block.count)).nonzero().squeeze(1)
+            params = self.spec.unflatten(self._flat(block))
+            sub_inverse = inverse.index_select(0, mine) - block.start
+            outs.append(run(call, params, x.index_select(self.batch_dim, mine), sub_inverse, block.count, self.batch_dim))
+            rows.append(mine)
+        return _batching.merge_rows(outs, rows, self.batch_dim)
 
     def extra_repr(self) -> str:
         return (
