@@ -12,6 +12,7 @@ from . import generators
 from ._model import HyperModel
 from ._spec import ParamSpec
 from .conditions import Condition, Continuous, Embedding, Noise, SetEncoder, Static
+from .data.errors import DataError
 from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
 from .generators import Generator, create_generator, list_generators, register_generator
 
@@ -23,6 +24,7 @@ __all__ = [
     "ConditionError",
     "ConfigError",
     "Continuous",
+    "DataError",
     "Embedding",
     "Generator",
     "HyperModel",

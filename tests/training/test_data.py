@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import hypernet as hn
 import hypernet.data.mnist as mnist
 from hypernet.data import DataError, load_mnist, mnist_tasks
 from hypernet.data.cache import data_dir
@@ -56,6 +57,7 @@ def test_loader_refuses_code_in_the_pickle(tmp_path: Path) -> None:
 
 
 def test_loader_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert hn.DataError is DataError and issubclass(DataError, hn.HypernetError)
     monkeypatch.setenv("HYPERNET_DATA", str(tmp_path / "cache"))
     assert data_dir() == tmp_path / "cache"
     with pytest.raises(DataError, match="hypernet data fetch mnist"):

@@ -291,7 +291,7 @@ def fit(
     total = per_epoch * epochs if per_epoch is not None else None
     if max_steps is not None:
         total = max_steps if total is None else min(total, max_steps)
-    bar = Progress(total, enabled=None if progress is None else progress, initial=state.step) if info.is_main else Progress(None, False)
+    bar = Progress(total, enabled=progress, initial=state.step) if info.is_main else Progress(None, enabled=False)
     echo = info.is_main and not bar.enabled and progress is not False
     losses: list[float] = []
     last: dict[str, float] = {}
