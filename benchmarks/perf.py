@@ -22,6 +22,7 @@ Sections (issue 10):
  4. scaling with the number of distinct conditions (1..512) and the target
     width (64..2048); peak memory of each generator for 128 distinct sets.
  5. a small CNN target: one set, and 128 distinct sets vs a grouped-convolution reference.
+ 6. ``torch.compile`` of a HyperModel (one weight set, chunked): compile time and step time vs eager.
 """
 
 from __future__ import annotations
@@ -317,6 +318,26 @@ def section_cnn(reps: int) -> list[Row]:
     return [Row("5 CNN (batch 128)", k, *v) for k, v in measure(fns, reps).items()]
 
 
+def section_compile(reps: int) -> list[Row]:
+    x, y = torch.randn(128, SIZES[0]), torch.randint(0, 10, (128,))
+    model = hyper(mlp(SIZES), 8, "chunked")
+    compiled = torch.compile(model)
+    start = time.perf_counter()
+    F.cross_entropy(compiled(x, 3), y).backward()
+    compile_s = time.perf_counter() - start
+
+    def eager() -> None:
+        model.zero_grad()
+        F.cross_entropy(model(x, 3), y).backward()
+
+    def fast() -> None:
+        model.zero_grad()
+        F.cross_entropy(compiled(x, 3), y).backward()
+
+    res = measure({"eager HyperModel": eager, "torch.compile(HyperModel)": fast}, reps)
+    return [Row("6 torch.compile, one set (chunked)", k, *v, {"compile_s": round(compile_s, 1)}) for k, v in res.items()]
+
+
 # ----------------------------------------------------------------------------- memory (subprocess)
 def _memory_child(generator: str, variant: str, n_sets: int) -> None:
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
@@ -412,6 +433,8 @@ def _claims(have: dict[str, bool]) -> list[tuple[str, str, Callable[[list[Row]],
         ("128 sets, mlp: HyperModel / hand-written bmm", "<= 1.10", "2", "mlp: hypernet HyperModel", "mlp: hand-written bmm"),
         ("8 unique in 128: per-sample loop / HyperModel", ">= 8", "3", "per-sample Python loop", "hypernet HyperModel"),
         ("CNN 128 sets: HyperModel / grouped conv by hand", "-", "5", "HyperModel, 128 sets", "hand-written grouped conv, 128 sets"),
+        ("CNN 128 sets: per-sample loop / HyperModel", "-", "5", "per-sample Python loop, 128 sets", "HyperModel, 128 sets"),
+        ("torch.compile / eager, one set", "-", "6", "torch.compile(HyperModel)", "eager HyperModel"),
     ]
     for gen in hn.list_generators():
         spec.append(
@@ -459,7 +482,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="few repetitions and points: a smoke run")
-    parser.add_argument("--sections", default="1,2,3,4,5", help="comma-separated section numbers")
+    parser.add_argument("--sections", default="1,2,3,4,5,6", help="comma-separated section numbers")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -480,6 +503,7 @@ def main() -> None:
         ("3", lambda: section_dedupe(args.reps)),
         ("4", lambda: section_scaling(args.reps, args.quick) + section_memory()),
         ("5", lambda: section_cnn(args.reps)),
+        ("6", lambda: section_compile(args.reps)),
     ]
     for key, run in steps:
         if key in wanted:
