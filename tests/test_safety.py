@@ -73,3 +73,26 @@ def test_successful_call_does_not_touch_parameters_or_training_flag() -> None:
     model(inputs(3), torch.tensor([0, 1, 2]))
     assert same_state(snapshot(reference), snapshot(model.target))
     assert not model.target.training
+
+
+def test_any_buffer_updated_in_place_is_restored_on_failure() -> None:
+    class Counter(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+            self.register_buffer("calls", torch.zeros(()))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls.add_(1)
+            out = self.lin(x)
+            if x.shape[0] > 2:
+                raise RuntimeError("too many rows")
+            return out
+
+    target = Counter()
+    model = hn.HyperModel(target, condition=hn.Embedding(2, 4), generator="mlp").train()
+    model(torch.randn(2, 3), 0)
+    assert float(target.calls) == 1
+    with pytest.raises(RuntimeError, match="too many rows"):
+        model(torch.randn(3, 3), 1)
+    assert float(target.calls) == 1

@@ -259,11 +259,12 @@ class HyperModel(nn.Module):
 
     @contextmanager
     def _protect_buffers(self) -> Iterator[None]:
-        """Restore the target's buffers if the call raises (they may be updated in place)."""
-        if not (self.training and self._batchnorms):
+        """Restore the target's buffers if the call raises (training mode may update them in place)."""
+        buffers = list(self.target.buffers()) if self.training else []
+        if not buffers:
             yield
             return
-        saved = [(b, b.detach().clone()) for b in self.target.buffers()]
+        saved = [(b, b.detach().clone()) for b in buffers]
         try:
             yield
         except BaseException:
