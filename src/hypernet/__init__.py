@@ -15,6 +15,7 @@ from .conditions import Condition, Continuous, Embedding, Noise, SetEncoder, Sta
 from .data.errors import DataError
 from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
 from .generators import Generator, create_generator, list_generators, register_generator
+from .recipes import HyperTabClassifier
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,7 @@ __all__ = [
     "Embedding",
     "Generator",
     "HyperModel",
+    "HyperTabClassifier",
     "HypernetError",
     "Noise",
     "ParamSpec",

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, TypeVar
 
 from torch import nn
 
-from ..errors import ConfigError
+from .._registry import Registry
 from .config import RunConfig
 from .distributed import DistInfo
 from .errors import UsageError
@@ -79,26 +79,18 @@ class Recipe:
         raise UsageError(f"recipe {self.name!r} does not support export; expected a recipe that materializes plain weights")
 
 
-_REGISTRY: dict[str, type[Recipe]] = {}
+_RECIPES: Registry[type[Recipe]] = Registry("recipe")
 R = TypeVar("R", bound=type[Recipe])
 
 
 def register_recipe(name: str) -> Callable[[R], R]:
     """Class decorator registering a :class:`Recipe` under ``name`` (the config's ``recipe:`` value)."""
-
-    def deco(cls: R) -> R:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ConfigError(f"expected a new recipe name, got {name!r} which is already registered; pick another name")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
+    return _RECIPES.register(name)  # type: ignore[return-value]
 
 
 def unregister_recipe(name: str) -> None:
     """Remove ``name`` from the registry (for tests and plugins)."""
-    _REGISTRY.pop(name, None)
+    _RECIPES.unregister(name)
 
 
 def _load_builtin() -> None:
@@ -108,15 +100,13 @@ def _load_builtin() -> None:
 def list_recipes() -> list[str]:
     """Registered recipe names, sorted."""
     _load_builtin()
-    return sorted(_REGISTRY)
+    return _RECIPES.names()
 
 
 def get_recipe_class(name: str) -> type[Recipe]:
     """The class registered under ``name``."""
     _load_builtin()
-    if name not in _REGISTRY:
-        raise ConfigError(f"expected a recipe in {sorted(_REGISTRY)}, got {name!r}")
-    return _REGISTRY[name]
+    return _RECIPES.get(name)
 
 
 def get_recipe(name: str) -> Recipe:

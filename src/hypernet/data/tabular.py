@@ -1,0 +1,251 @@
+"""Small tabular classification sets, offline: scikit-learn's built-ins and the UCI tables of Debian ``r-cran-mlbench``.
+
+* scikit-learn (no download): ``wdbc`` (breast cancer Wisconsin diagnostic, 569x30),
+  ``wine`` (178x13), ``iris`` (150x4), ``digits`` (1797x64).
+* mlbench (GPL-2 R package; the tables are UCI Machine Learning Repository data sets):
+  ``sonar`` (208x60), ``glass`` (214x9, classes 1, 2, 3, 5, 6, 7), ``pima``
+  (PimaIndiansDiabetes, 768x8; zeros stand for missing values, as shipped),
+  ``vehicle`` (846x18), ``breastcancer`` (the original Wisconsin set, 699x9 after
+  dropping ``Id``; 16 NaN in ``Bare.nuclei``), ``ionosphere`` (351x34), ``vowel``
+  (990x10). :func:`fetch_mlbench` gets them with ``apt-get download r-cran-mlbench``
+  and ``dpkg -x`` into the cache (no R needed); they are read with the PyPI package
+  ``rdata`` (``pip install 'hypernet[tabular]'``). Pass ``path=`` (the ``.deb``, or a
+  directory holding the ``.rda`` files) to use your own copy.
+
+Every loader returns a :class:`TabularData` whose ``X`` is a pandas DataFrame of
+floats (factor columns become their numeric values, or category codes when not
+numeric) and ``y`` a NumPy array of the original labels (strings or ints).
+
+Example:
+    >>> data = load_tabular("wine")
+    >>> data.X.shape, data.n_classes, data.source
+    ((178, 13), 3, 'scikit-learn')
+    >>> "sonar" in list_tabular()
+    True
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cache import data_dir
+from .errors import DataError
+
+MLBENCH_PACKAGE = "r-cran-mlbench"
+MLBENCH_SUBDIR = Path("usr/lib/R/site-library/mlbench/data")
+
+
+@dataclass(frozen=True)
+class MLBenchTable:
+    """One table of mlbench: the R object's name, its label column, expected (rows, feature columns), dropped columns."""
+
+    rda: str
+    target: str
+    shape: tuple[int, int]
+    drop: tuple[str, ...] = ()
+
+
+MLBENCH: dict[str, MLBenchTable] = {
+    "sonar": MLBenchTable("Sonar", "Class", (208, 60)),
+    "glass": MLBenchTable("Glass", "Type", (214, 9)),
+    "pima": MLBenchTable("PimaIndiansDiabetes", "diabetes", (768, 8)),
+    "vehicle": MLBenchTable("Vehicle", "Class", (846, 18)),
+    "breastcancer": MLBenchTable("BreastCancer", "Class", (699, 9), drop=("Id",)),
+    "ionosphere": MLBenchTable("Ionosphere", "Class", (351, 34)),
+    "vowel": MLBenchTable("Vowel", "Class", (990, 10)),
+}
+
+SKLEARN: dict[str, str] = {"wdbc": "load_breast_cancer", "wine": "load_wine", "iris": "load_iris", "digits": "load_digits"}
+
+
+@dataclass
+class TabularData:
+    """A classification table.
+
+    Attributes:
+        name: the loader's name (``"sonar"``, ...).
+        X: pandas DataFrame of float features (NaN where the source has missing values).
+        y: labels as given by the source (NumPy array of str or int).
+        source: ``"scikit-learn"`` or ``"mlbench"``.
+    """
+
+    name: str
+    X: Any
+    y: np.ndarray
+    source: str
+
+    @property
+    def n_classes(self) -> int:
+        """Number of distinct labels."""
+        return len(np.unique(self.y))
+
+
+def list_tabular() -> list[str]:
+    """Names :func:`load_tabular` knows."""
+    return sorted([*SKLEARN, *MLBENCH])
+
+
+def _pandas() -> Any:
+    try:
+        import pandas as pd
+    except ImportError as e:  # pragma: no cover - pandas comes with the dev and tabular extras
+        raise DataError("expected pandas to be installed for the tabular loaders, got ImportError; pip install 'hypernet[tabular]'") from e
+    return pd
+
+
+def _load_sklearn(name: str) -> TabularData:
+    import sklearn.datasets
+
+    pd = _pandas()
+    bunch = getattr(sklearn.datasets, SKLEARN[name])()
+    columns = [str(c) for c in bunch.feature_names] if len(bunch.feature_names) else None
+    X = pd.DataFrame(np.asarray(bunch.data, dtype=np.float64), columns=columns)
+    return TabularData(name, X, np.asarray(bunch.target), "scikit-learn")
+
+
+def _find_rda_dir(root: Path) -> Path | None:
+    for candidate in (root, root / MLBENCH_SUBDIR):
+        if candidate.is_dir() and any(candidate.glob("*.rda")):
+            return candidate
+    return None
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    try:
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError as e:
+        raise DataError(
+            f"expected `{cmd[0]}` (Debian's package tools) to fetch {MLBENCH_PACKAGE}, got no such command; "
+            "download the .deb elsewhere and pass path=FILE.deb (or a directory of its .rda files)"
+        ) from e
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise DataError(
+            f"expected `{' '.join(cmd)}` to succeed, got exit code {done.returncode}: {last[0]}; "
+            "run `apt-get update` once and try again, or pass path= to your own copy"
+        )
+
+
+def _unpack_deb(deb: Path, dest: Path) -> Path:
+    with tempfile.TemporaryDirectory() as tmp:
+        _run(["dpkg", "-x", str(deb), str(Path(tmp) / "root")], Path(tmp))
+        found = _find_rda_dir(Path(tmp) / "root")
+        if found is None:
+            raise DataError(f"expected {MLBENCH_SUBDIR}/*.rda inside {deb}, got none; is it the {MLBENCH_PACKAGE} package?")
+        dest.mkdir(parents=True, exist_ok=True)
+        for rda in found.glob("*.rda"):
+            shutil.copy2(rda, dest / rda.name)
+    return dest
+
+
+def fetch_mlbench(path: str | Path | None = None) -> Path:
+    """The directory of mlbench's ``.rda`` files, fetching them into the cache if needed.
+
+    Args:
+        path: your own copy: the ``r-cran-mlbench`` ``.deb`` (unpacked into the cache) or a
+            directory holding the ``.rda`` files (used where it is). ``None``: the cache
+            (``$HYPERNET_DATA/mlbench``, else ``~/.cache/hypernet/mlbench``), filled with
+            ``apt-get download r-cran-mlbench`` + ``dpkg -x`` when empty.
+
+    Raises:
+        DataError: the package could not be downloaded or unpacked, or ``path`` holds no ``.rda`` files.
+    """
+    cache = data_dir() / "mlbench"
+    if path is not None:
+        given = Path(path).expanduser()
+        if given.is_dir():
+            found = _find_rda_dir(given)
+            if found is None:
+                raise DataError(f"expected mlbench .rda files (Sonar.rda, ...) in {given} or its {MLBENCH_SUBDIR}, got none")
+            return found
+        if given.is_file() and given.suffix == ".deb":
+            return _unpack_deb(given, cache)
+        raise DataError(f"expected path to be an {MLBENCH_PACKAGE} .deb file or a directory of .rda files, got {given}")
+    if _find_rda_dir(cache) is not None:
+        return cache
+    with tempfile.TemporaryDirectory() as tmp:
+        _run(["apt-get", "download", MLBENCH_PACKAGE], Path(tmp))
+        debs = sorted(Path(tmp).glob(f"{MLBENCH_PACKAGE}_*.deb"))
+        if not debs:
+            raise DataError(f"expected apt-get download to leave {MLBENCH_PACKAGE}_*.deb in {tmp}, got nothing")
+        return _unpack_deb(debs[-1], cache)
+
+
+def read_rda_table(file: Path, name: str) -> Any:
+    """The R data frame ``name`` stored in ``file``, as pandas (needs the PyPI package ``rdata``)."""
+    try:
+        import rdata
+    except ImportError as e:
+        raise DataError(
+            "expected the `rdata` package to read mlbench's .rda files, got ImportError; pip install 'hypernet[tabular]'"
+        ) from e
+    if not file.is_file():
+        raise DataError(f"expected {file} to exist, got no such file; fetch the data with fetch_mlbench() or pass path=")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Unknown encoding", category=UserWarning)
+        try:
+            objects = rdata.read_rda(str(file))
+        except Exception as e:
+            raise DataError(f"expected a readable .rda file at {file}, got {type(e).__name__}: {e}; fetch it again") from e
+    if name not in objects:
+        raise DataError(f"expected an R object {name!r} in {file}, got {sorted(objects)}")
+    return objects[name]
+
+
+def _numeric(column: Any) -> np.ndarray:
+    """A column as float64: factors by their labels' numeric values (or codes when not numeric), NA as NaN."""
+    pd = _pandas()
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        labels = pd.to_numeric(pd.Series(column.cat.categories.astype(str)), errors="coerce")
+        if labels.notna().all():
+            return np.asarray(column.cat.codes.map(dict(enumerate(labels))).astype("float64").where(column.notna()), dtype=np.float64)
+        return np.where(column.isna(), np.nan, column.cat.codes.astype(np.float64))
+    return np.asarray(pd.to_numeric(column, errors="coerce").astype("float64"), dtype=np.float64)
+
+
+def _load_mlbench(name: str, path: str | Path | None) -> TabularData:
+    pd = _pandas()
+    table = MLBENCH[name]
+    frame = read_rda_table(fetch_mlbench(path) / f"{table.rda}.rda", table.rda)
+    features = [c for c in frame.columns if c != table.target and c not in table.drop]
+    X = pd.DataFrame({str(c): _numeric(frame[c]) for c in features})
+    if X.shape != table.shape or table.target not in frame.columns:
+        raise DataError(
+            f"expected {table.rda} with {table.shape[0]} rows, {table.shape[1]} features and a {table.target!r} column, "
+            f"got {X.shape[0]} rows, {X.shape[1]} features, columns {list(frame.columns)[:5]}...; fetch a fresh copy"
+        )
+    target = frame[table.target]
+    y = np.asarray(target.astype(str) if isinstance(target.dtype, pd.CategoricalDtype) else target)
+    return TabularData(name, X.set_index(pd.RangeIndex(len(X))), y, "mlbench")
+
+
+LOADERS: dict[str, Callable[[str, str | Path | None], TabularData]] = {
+    **{n: (lambda name, path: _load_sklearn(name)) for n in SKLEARN},
+    **{n: _load_mlbench for n in MLBENCH},
+}
+
+
+def load_tabular(name: str, path: str | Path | None = None) -> TabularData:
+    """Load the classification table ``name`` (see :func:`list_tabular`).
+
+    Args:
+        name: ``"wdbc"``, ``"wine"``, ``"iris"``, ``"digits"`` (scikit-learn) or an mlbench table
+            (``"sonar"``, ``"glass"``, ``"pima"``, ``"vehicle"``, ``"breastcancer"``, ``"ionosphere"``, ``"vowel"``).
+        path: for mlbench tables, your own copy (see :func:`fetch_mlbench`); ignored otherwise.
+
+    Raises:
+        DataError: unknown name, or the mlbench files are missing and could not be fetched.
+    """
+    key = name.lower()
+    if key not in LOADERS:
+        raise DataError(f"expected a table in {list_tabular()}, got {name!r}")
+    return LOADERS[key](key, path)
