@@ -16,6 +16,7 @@ from .data.errors import DataError
 from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
 from .generators import Generator, create_generator, list_generators, register_generator
 from .recipes import HyperTabClassifier
+from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
 
 __version__ = "0.1.0"
 
@@ -25,16 +26,21 @@ __all__ = [
     "ConditionError",
     "ConfigError",
     "Continuous",
+    "Curve",
     "DataError",
     "Embedding",
     "Generator",
     "HyperModel",
+    "HyperStep",
     "HyperTabClassifier",
     "HypernetError",
+    "HyperparameterSweep",
+    "LogUniform",
     "Noise",
     "ParamSpec",
     "SetEncoder",
     "Static",
+    "Uniform",
     "__version__",
     "create_generator",
     "generators",
