@@ -242,18 +242,19 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             raise ValueError(f"format is not {FORMAT}")
         step, epoch, batch = int(meta["step"]), int(meta["epoch"]), int(meta["batch"])
         info = meta["tensors"]
+        tensor_path = path.with_name(str(info["file"]))  # a bare file name: with_name refuses paths
+        expected_bytes, expected_sha = int(info["bytes"]), str(info["sha256"])
     except FileNotFoundError:
         raise CheckpointError(f"expected a checkpoint file at {path}, got nothing there; check the path or run directory") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint file {path} is truncated or corrupted ({exc}); use an earlier checkpoint") from None
-    tensor_path = path.with_name(str(info["file"]))
     if not tensor_path.is_file():
         raise CheckpointError(f"checkpoint file {tensor_path} is missing (listed by {path}); use an earlier checkpoint")
     data = tensor_path.read_bytes()
-    if len(data) != info["bytes"] or hashlib.sha256(data).hexdigest() != info["sha256"]:
+    if len(data) != expected_bytes or hashlib.sha256(data).hexdigest() != expected_sha:
         raise CheckpointError(
-            f"checkpoint file {tensor_path} is truncated or corrupted (expected {info['bytes']} bytes with sha256 "
-            f"{info['sha256'][:12]}..., got {len(data)} bytes that do not match); use an earlier checkpoint"
+            f"checkpoint file {tensor_path} is truncated or corrupted (expected {expected_bytes} bytes with sha256 "
+            f"{expected_sha[:12]}..., got {len(data)} bytes that do not match); use an earlier checkpoint"
         )
     return Checkpoint(path, step, epoch, batch, meta, load_tensors(tensor_path))
 
