@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
+import shlex
 import sys
 import time
 import warnings
@@ -64,6 +66,13 @@ PUBLISHED = {
     "glass": {"hypertab": 98.36, "rf": 97.02, "xgboost": 94.74},
 }
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def hypertab_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    kwargs = {key: tuple(v) if isinstance(v, list) else v for key, v in json.loads(args.hypertab).items()}
+    if args.epochs is not None:
+        kwargs["epochs"] = args.epochs
+    return kwargs
 
 
 def make_model(name: str, seed: int, hypertab_kwargs: dict[str, Any]) -> BaseEstimator:
@@ -106,7 +115,7 @@ def available(models: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    kwargs = {"epochs": args.epochs} if args.epochs is not None else {}
+    kwargs = hypertab_kwargs(args)
     for ds in args.datasets:
         data = load_tabular(ds, path=args.mlbench if ds not in ("wdbc", "wine", "iris", "digits") else None)
         X = data.X.to_numpy(dtype=np.float64)
@@ -202,7 +211,7 @@ def write(
     lines = [
         "# HyperTab benchmark",
         "",
-        f"Command: `{' '.join(['python', 'benchmarks/hypertab.py', *sys.argv[1:]])}`",
+        f"Command: `{shlex.join(['python', 'benchmarks/hypertab.py', *sys.argv[1:]])}`",
         "",
         f"Balanced accuracy (%) on held-out folds: stratified {args.folds}-fold CV x seeds {args.seeds} "
         f"= {args.folds * len(args.seeds)} fits per cell, mean ± std over those fits. "
@@ -278,6 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=None, help="HyperTab epochs (default: the estimator's)")
+    parser.add_argument("--hypertab", default="{}", help="extra HyperTabClassifier arguments as JSON, e.g. '{\"n_members\": 32}'")
     parser.add_argument("--mlbench", default=None, help="your copy of r-cran-mlbench (.deb or directory of .rda files)")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--prefix", default="hypertab", help="file name stem of the outputs")
@@ -286,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     args.models = available(args.models)
     rows = run(args)
-    kwargs = {"epochs": args.epochs} if args.epochs is not None else {}
+    kwargs = hypertab_kwargs(args)
     timing = None if args.no_timing or "hypertab" not in args.models else predict_timing(kwargs)
     write(rows, summarise(rows), args, timing)
 

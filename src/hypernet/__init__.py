@@ -16,6 +16,7 @@ from .data.errors import DataError
 from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
 from .generators import Generator, create_generator, list_generators, register_generator
 from .recipes import HyperTabClassifier
+from .recipes.continual import ContinualLearner
 from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
 
 __version__ = "0.1.0"
@@ -25,6 +26,7 @@ __all__ = [
     "Condition",
     "ConditionError",
     "ConfigError",
+    "ContinualLearner",
     "Continuous",
     "Curve",
     "DataError",

@@ -8,7 +8,7 @@ in one call of the core's batched path.
 Example:
     >>> import numpy as np, torch
     >>> masks = sample_masks(n_features=6, k=3, count=4, rng=np.random.RandomState(0))
-    >>> masks.shape, masks.sum(axis=1).tolist()
+    >>> masks.shape, masks.sum(axis=1).astype(int).tolist()
     ((4, 6), [3, 3, 3, 3])
     >>> cond = FeatureMasks(n_features=6, dim=8)
     >>> split = cond.split(MaskBatch(torch.tensor(masks, dtype=torch.float32), torch.tensor([0, 0, 1, 3])))

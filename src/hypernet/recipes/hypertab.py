@@ -177,6 +177,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
             return self._fit(X, y)
 
     def _fit(self, X: Any, y: Any) -> HyperTabClassifier:
+        self.__dict__.pop("model_", None)  # a failed refit leaves the estimator unfitted, not half old and half new
         X, y = validate_data(self, X, y, ensure_all_finite=False, dtype=np.float64)
         check_finite(X, getattr(self, "feature_names_in_", None))
         check_classification_targets(y)
@@ -209,7 +210,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
             x_t = torch.as_tensor(self._standardize(X), device=device)
             data = TensorDataset(x_t, torch.as_tensor(y_enc, dtype=torch.long, device=device))
             loader = make_loader(data, batch, seed=seed)
-            optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=decay)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=decay, foreach=True)
             total = max(1, epochs * len(loader))
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
             result = fit_loop(
