@@ -14,6 +14,8 @@ Example:
     >>> split = cond.split(MaskBatch(torch.tensor(masks, dtype=torch.float32), torch.tensor([0, 0, 1, 3])))
     >>> split.mode, split.count, cond(split.values).shape
     ('per_sample', 4, torch.Size([4, 8]))
+    >>> cond.split(MaskBatch(torch.tensor(masks, dtype=torch.float32))).mode
+    'grouped'
 """
 
 from __future__ import annotations
@@ -31,14 +33,16 @@ from ..errors import ConditionError, describe
 
 @dataclass(frozen=True)
 class MaskBatch:
-    """Per-sample masks given compactly: ``masks`` ``(U, n_features)`` and ``index`` ``(B,)`` naming each sample's mask.
+    """Several masks given compactly: ``masks`` ``(U, n_features)``, and ``index`` ``(B,)`` or ``None``.
 
-    Equivalent to passing ``masks[index]`` as a ``(B, n_features)`` condition, without
-    deduplicating B rows again (prediction replicates every row for every member).
+    With ``index``: per-sample masks, ``index[i]`` naming sample i's mask (like passing
+    ``masks[index]`` as a ``(B, n_features)`` condition, without deduplicating B rows).
+    With ``index=None``: one input batch per mask, ``x`` of shape ``(U, n, ...)``; the
+    output gets a leading dimension of U (every member on its own view of the rows).
     """
 
     masks: torch.Tensor
-    index: torch.Tensor
+    index: torch.Tensor | None = None
 
 
 def subset_indices(n_features: int, k: int, count: int, rng: np.random.RandomState) -> np.ndarray:
@@ -116,6 +120,8 @@ class FeatureMasks(Condition):
         if isinstance(cond, MaskBatch):
             masks = self._check_masks(cond.masks, "MaskBatch.masks")
             index = cond.index
+            if index is None and masks.dim() == 2:
+                return Split(masks, None, "grouped", masks.shape[0])
             if masks.dim() != 2 or not isinstance(index, torch.Tensor) or index.dim() != 1 or index.dtype != torch.long:
                 raise ConditionError(
                     f"expected MaskBatch(masks (U, {self.n_features}), index LongTensor (B,)), got masks {describe(masks)}, "

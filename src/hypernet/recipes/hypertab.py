@@ -4,8 +4,9 @@ The hypernetwork reads a 0/1 *mask* over the input columns (a :class:`FeatureMas
 condition) and generates the weights of a small target MLP that sees only the
 masked-in columns. ``n_members`` masks are drawn once at ``fit``. Every training
 batch is shown to all of them (or to ``masks_per_step`` of them): one call of the
-:class:`~hypernet.HyperModel` with the masks as per-sample conditions generates all
-member weight sets at once and runs every member on its view of the batch, so each
+:class:`~hypernet.HyperModel` with a batch of masks as the condition generates all
+member weight sets at once and runs every member on its view of the batch (vmapped
+over members by the core, no Python loop over masks), so each
 view acts as data augmentation while the trainable parameters stay those of one
 hypernetwork. Prediction averages the members' class probabilities.
 
@@ -160,11 +161,13 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         return HyperModel(target, condition=condition, generator="mlp", generator_kwargs={"hidden": (condition.dim,)}, init="hyperfan")
 
     def _views(self, x: torch.Tensor, members: torch.Tensor) -> tuple[torch.Tensor, MaskBatch]:
-        """Every row of ``x`` as seen by every member in ``members``: ``(m * n, k)`` inputs, member-major, and their masks."""
-        n = x.shape[0]
-        views = x[:, self._subsets_t[members]].transpose(0, 1).reshape(len(members) * n, -1)
-        index = torch.arange(len(members), device=x.device).repeat_interleave(n)
-        return views, MaskBatch(self._masks_t[members], index)
+        """Every row of ``x`` as seen by every member in ``members``: ``(m, n, k)`` inputs and the members' masks.
+
+        The model gets one input batch per mask, so one call generates the m weight sets
+        and runs member j on ``views[j]`` (vmapped by the core); output ``(m, n, n_classes)``.
+        """
+        views = x[:, self._subsets_t[members]].transpose(0, 1)
+        return views, MaskBatch(self._masks_t[members])
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any) -> HyperTabClassifier:
@@ -236,9 +239,9 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
             chosen = torch.arange(members, device=xb.device) if per_step == members else torch.randperm(members)[:per_step].to(xb.device)
             views, masks = self._views(xb, chosen)
             logits = model(views, masks)
-            loss = nn.functional.cross_entropy(logits, yb.repeat(per_step))
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), yb.repeat(per_step))
             with torch.no_grad():
-                mean = logits.view(per_step, len(yb), -1).softmax(-1).mean(0)
+                mean = logits.softmax(-1).mean(0)
                 acc = (mean.argmax(1) == yb).float().mean()
             return loss, {"acc": acc}
 
@@ -278,7 +281,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
                 for start in range(0, x.shape[0], rows):
                     chunk = x[start : start + rows]
                     views, masks = self._views(chunk, members)
-                    probs = self.model_(views, masks).softmax(-1).view(len(members), chunk.shape[0], -1)
+                    probs = self.model_(views, masks).softmax(-1)
                     yield probs.double().cpu().numpy()
         finally:
             self.model_.train(was_training)
