@@ -132,3 +132,15 @@ def test_errors(tmp_path: Path, rda_dir: Path) -> None:
     (tmp_path / "Bad.rda").write_bytes(b"not an rda file")
     with pytest.raises(hn.DataError, match=r"readable \.rda"):
         read_rda_table(tmp_path / "Bad.rda", "Bad")
+
+
+def test_main_reports_tables(rda_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert tabular.main(["sonar", "glass", "wine", "--path", str(rda_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "sonar: 208 rows x 60 features, 2 classes (mlbench)",
+        "glass: 214 rows x 9 features, 2 classes (mlbench)",
+        "wine: 178 rows x 13 features, 3 classes (scikit-learn)",
+    ]
+    assert tabular.main(["pima", "--path", str(rda_dir)]) == 1
+    assert "Pima" in capsys.readouterr().err

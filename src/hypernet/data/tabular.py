@@ -9,8 +9,9 @@
   dropping ``Id``; 16 NaN in ``Bare.nuclei``), ``ionosphere`` (351x34), ``vowel``
   (990x10). :func:`fetch_mlbench` gets them with ``apt-get download r-cran-mlbench``
   and ``dpkg -x`` into the cache (no R needed); they are read with the PyPI package
-  ``rdata`` (``pip install 'hypernet[tabular]'``). Pass ``path=`` (the ``.deb``, or a
-  directory holding the ``.rda`` files) to use your own copy.
+  ``rdata`` (``pip install 'hypernet[tabular]'``). ``python -m hypernet.data.tabular``
+  fetches them and lists the tables. Pass ``path=`` (the ``.deb``, or a directory
+  holding the ``.rda`` files) to use your own copy.
 
 Every loader returns a :class:`TabularData` whose ``X`` is a pandas DataFrame of
 floats (factor columns become their numeric values, or category codes when not
@@ -249,3 +250,29 @@ def load_tabular(name: str, path: str | Path | None = None) -> TabularData:
     if key not in LOADERS:
         raise DataError(f"expected a table in {list_tabular()}, got {name!r}")
     return LOADERS[key](key, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hypernet.data.tabular [--path P] [NAME ...]``: fetch mlbench into the cache, print each table's size.
+
+    Exit code 0 on success, 1 when a table cannot be fetched or read (one line on stderr).
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m hypernet.data.tabular", description=main.__doc__)
+    parser.add_argument("names", nargs="*", default=sorted(MLBENCH), help="tables to check (default: every mlbench table)")
+    parser.add_argument("--path", default=None, help="your copy: the r-cran-mlbench .deb or a directory of .rda files")
+    args = parser.parse_args(argv)
+    try:
+        for name in args.names:
+            data = load_tabular(name, path=args.path)
+            print(f"{name}: {data.X.shape[0]} rows x {data.X.shape[1]} features, {data.n_classes} classes ({data.source})")
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
