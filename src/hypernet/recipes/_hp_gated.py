@@ -1,0 +1,89 @@
+"""Gated generator: per-unit gates from the condition scale a learned tensor (STN-style best response).
+
+MacKay et al. ("Self-Tuning Networks", 2019) model how the best weights respond to a
+hyperparameter as ``W(λ) = W0 + gate(λ) ⊙_row V``: a full learned matrix ``V`` whose rows
+(one per output unit) are scaled by gates computed from ``λ``. With the model's residual
+parametrization (``init="mip"``) ``W0`` is the trainable base, so this generator only emits
+``gate ⊙ V``. Gates come from a shared MLP over ``[embedding, layer embedding]`` (the layer's
+position) with one small head per tensor, so generating costs about one elementwise pass over
+the weights: the per-sample path stays cheap enough for a sweep's per-batch sampling.
+
+This generator is not registered by name; the recipes pass an instance.
+
+Example:
+    >>> import torch, hypernet as hn
+    >>> from torch import nn
+    >>> model = hn.HyperModel(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)),
+    ...                       condition=hn.Continuous(1, 8), generator=GatedGenerator(), init="mip")
+    >>> model.generator(torch.randn(5, 8)).shape
+    torch.Size([5, 23])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..generators import Generator
+from ..generators._base import EmbeddedTrunk, check_positive_int, check_sizes
+
+__all__ = ["GatedGenerator"]
+
+
+class GatedGenerator(Generator):
+    """``gate(c, t) ⊙ V_t`` for every weight matrix t, full values for 1-d tensors (biases).
+
+    Args:
+        hidden: hidden widths of the shared MLP over ``[embedding, layer embedding]``.
+        layer_dim: size of the learned per-tensor (layer position) embeddings.
+    """
+
+    default_parametrization = "residual"
+
+    def __init__(self, hidden: Sequence[int] = (32,), layer_dim: int = 8) -> None:
+        super().__init__()
+        self.hidden = check_sizes("GatedGenerator", "hidden", hidden)
+        self.layer_dim = check_positive_int("GatedGenerator", "layer_dim", layer_dim)
+
+    def build(self) -> None:
+        tensors = self.spec.tensors
+        self.trunk = EmbeddedTrunk(self.cond_dim, len(tensors), self.layer_dim, self.hidden)
+        heads: list[nn.Linear] = []
+        values: list[nn.Parameter | None] = []
+        self.views: list[tuple[int, ...]] = []
+        for t in tensors:
+            if t.is_matrix:
+                heads.append(nn.Linear(self.hidden[-1], t.shape[0]))
+                values.append(nn.Parameter(torch.randn(t.storage_shape)))
+                # gates run along the output units: the last storage dim of a transposed Linear weight, else the first
+                rest = len(t.storage_shape) - 1
+                self.views.append((1,) * rest + (-1,) if t.transposed else (-1,) + (1,) * rest)
+            else:
+                heads.append(nn.Linear(self.hidden[-1], t.numel))
+                values.append(None)
+                self.views.append(())
+        self.heads = nn.ModuleList(heads)
+        self.values = nn.ParameterList([v for v in values if v is not None])
+        self._value_index = [None if v is None else sum(w is not None for w in values[:i]) for i, v in enumerate(values)]
+
+    def extra_repr(self) -> str:
+        return f"hidden={self.hidden}, layer_dim={self.layer_dim}" if self.is_bound else "unbound"
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        h = self.trunk(emb)  # (U, T, hidden)
+        n = emb.shape[0]
+        parts = []
+        for t, (head, view, index) in enumerate(zip(self.heads, self.views, self._value_index, strict=True)):
+            out = head(h[:, t])
+            if index is None:
+                parts.append(out)
+            else:
+                value = self.values[index]
+                parts.append((out.view(n, *view) * value).reshape(n, -1))
+        return torch.cat(parts, dim=-1)
+
+    def output_layers(self, probe: torch.Tensor) -> list[tuple[nn.Linear, torch.Tensor]]:
+        h = self.trunk(probe)
+        return [(head, h[:, t]) for t, head in enumerate(self.heads)]  # type: ignore[misc]
