@@ -41,12 +41,12 @@ def fitted(data: tuple[np.ndarray, np.ndarray]) -> HyperTabClassifier:
 
 def test_learns_iris() -> None:
     X, y = load_iris(return_X_y=True)
-    clf = small(epochs=25).fit(X, y)
+    clf = small(epochs=15).fit(X, y)
     assert clf.score(X, y) > 0.9
     proba = clf.predict_proba(X)
     assert proba.shape == (150, 3)
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
-    assert clf.n_iter_ == 25 and clf.n_steps_ == 25 * 5 and len(clf.loss_curve_) == clf.n_steps_
+    assert clf.n_iter_ == 15 and clf.n_steps_ == 15 * 5 and len(clf.loss_curve_) == clf.n_steps_
     assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
 
 
