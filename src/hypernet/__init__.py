@@ -16,12 +16,15 @@ from .data.errors import DataError
 from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
 from .generators import Generator, create_generator, list_generators, register_generator
 from .recipes import HyperTabClassifier
+from .recipes.architecture import Architecture, ArchitectureSearch, MLPSpace
 from .recipes.continual import ContinualLearner
 from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Architecture",
+    "ArchitectureSearch",
     "CheckpointError",
     "Condition",
     "ConditionError",
@@ -38,6 +41,7 @@ __all__ = [
     "HypernetError",
     "HyperparameterSweep",
     "LogUniform",
+    "MLPSpace",
     "Noise",
     "ParamSpec",
     "SetEncoder",

@@ -196,6 +196,9 @@ class HyperparameterSweep(nn.Module):
         self.register_buffer("hyper_v", torch.zeros(len(self.space)))
         self.register_buffer("hyper_steps", torch.zeros((), dtype=torch.long))
         self.local_width: float | None = None
+        self._captured: list[tuple[str, torch.Tensor]] | None = None
+        self.model.condition.register_forward_hook(self._record_values)
+        self.model.generator.register_forward_hook(self._record_raw)
         self.curve_: Curve | None = None
         self.hyper_history_: list[dict[str, float]] = []
 
@@ -238,22 +241,39 @@ class HyperparameterSweep(nn.Module):
         if (hp is None) == (unit is None):
             raise ConditionError(f"expected exactly one of hp= or unit=, got hp={describe(hp)} and unit={describe(unit)}")
         cond = self.to_unit(hp) if unit is None else unit
-        out = self.model(x, cond)
         if not with_weight_decay:
-            return out
-        return out, self._weight_decay(cond)
+            return self.model(x, cond)
+        # Reuse the weights the forward pass generates (no second generation): hooks on the condition and
+        # the generator record the unique conditions and the raw outputs; the model's weights are
+        # ``base + scale * raw`` (HyperModel's documented parametrization).
+        self._captured = []
+        try:
+            out = self.model(x, cond)
+            captured, self._captured = self._captured, None
+        finally:
+            self._captured = None
+        return out, self._weight_decay(cond, captured)
 
-    def _weight_decay(self, cond: torch.Tensor) -> torch.Tensor:
+    def _record_values(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if self._captured is not None:
+            self._captured.append(("values", args[0]))
+
+    def _record_raw(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if self._captured is not None:
+            self._captured.append(("raw", output))
+
+    def _weight_decay(self, cond: torch.Tensor, captured: list[tuple[str, torch.Tensor]]) -> torch.Tensor:
         if self.weight_decay is None:
             return cond.new_zeros(())
-        index = self.space.names.index(self.weight_decay)
-        rows = cond.unsqueeze(0) if cond.dim() == 1 else cond
-        unique, inverse = torch.unique(rows.detach(), dim=0, return_inverse=True)
-        # flat_weights orders its rows as the condition dedupes them: sorted unique rows, the order of `unique`
-        flat = self.model.flat_weights(unique if unique.shape[0] > 1 else unique[0])
+        values = torch.cat([t for kind, t in captured if kind == "values"])  # (U, D) unique conditions, in generation order
+        raw = torch.cat([t for kind, t in captured if kind == "raw"])  # (U, n) generator outputs
+        if values.shape[0] != raw.shape[0]:  # pragma: no cover - a generator called without the condition
+            raise HypernetError(f"expected one generator output per condition, got {raw.shape[0]} for {values.shape[0]}")
+        flat = torch.addcmul(self.model.base, raw, self.model.scale)[:, : self.model.spec.numel]
         squares = (flat.square() * self.decay_mask).sum(dim=1)
-        strength = self.space[self.weight_decay].from_unit(unique[:, index])
-        share = torch.bincount(inverse, minlength=unique.shape[0]).to(squares) / rows.shape[0]
+        rows = cond.unsqueeze(0) if cond.dim() == 1 else cond
+        share = (rows.detach()[:, None, :] == values.detach()[None]).all(-1).to(squares).mean(0)  # fraction of samples per set
+        strength = self.space[self.weight_decay].from_unit(values.detach()[:, self.space.names.index(self.weight_decay)])
         decay = (strength * squares * share).sum()
         if self._shared_matrices:
             params = dict(self.model.target.named_parameters())
@@ -310,7 +330,7 @@ class HyperparameterSweep(nn.Module):
         if optimizer is None:
             if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
                 raise ConfigError(f"expected lr to be a float > 0, got {lr!r}")
-            optimizer = torch.optim.Adam(self.parameters(), lr=lr)
+            optimizer = torch.optim.Adam(self.parameters(), lr=lr, foreach=True)
         hooks = list(callbacks)
         if hyper_step is not None:
             hooks.append(HyperStepCallback(self, hyper_step, device))
@@ -365,7 +385,7 @@ class HyperparameterSweep(nn.Module):
             net,
             step,
             train_loader,
-            torch.optim.Adam(net.parameters(), lr=lr),
+            torch.optim.Adam(net.parameters(), lr=lr, foreach=True),
             epochs=epochs,
             progress=progress,
             device=device,
