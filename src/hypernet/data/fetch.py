@@ -2,7 +2,7 @@
 
 Example:
     >>> list_datasets()
-    ['digits', 'mnist']
+    ['digits', 'fashion-mnist', 'mnist']
     >>> fetch("digits")
     'digits: bundled with scikit-learn, nothing to fetch'
 """
@@ -31,7 +31,15 @@ def _mnist(path: str | None) -> str:
     return f"mnist: {dest} (sha256 verified; train/valid/test {sizes})"
 
 
-FETCHERS: dict[str, Callable[[str | None], str]] = {"digits": _digits, "mnist": _mnist}
+def _fashion_mnist(path: str | None) -> str:
+    from .fashion_mnist import fetch_fashion_mnist, load_fashion_mnist
+
+    dest = fetch_fashion_mnist(path)
+    data = load_fashion_mnist(dest)
+    return f"fashion-mnist: {dest} (sha256 verified; train/test {len(data.y_train)}/{len(data.y_test)})"
+
+
+FETCHERS: dict[str, Callable[[str | None], str]] = {"digits": _digits, "mnist": _mnist, "fashion-mnist": _fashion_mnist}
 
 
 def list_datasets() -> list[str]:

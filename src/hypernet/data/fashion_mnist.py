@@ -1,0 +1,193 @@
+"""Fashion-MNIST from the Debian package ``dataset-fashion-mnist`` (fetched with apt-get, never installed).
+
+``hypernet data fetch fashion-mnist`` runs ``apt-get download dataset-fashion-mnist``,
+unpacks the ``.deb`` with ``dpkg -x``, checks the sha256 of the four IDX files under
+``usr/share/datasets/fashion-mnist/`` and stores them in ``<data_dir>/fashion-mnist/``.
+The Debian ``.gz`` files differ byte-wise from the upstream archives, so their own
+sha256 are pinned (see ``DATA.md``). IDX format: a big-endian header (magic
+``0x00000803`` for images with 3 dimensions, ``0x00000801`` for labels), then uint8
+data; images ``(N, 28, 28)``, train 60,000, test 10,000, 10 balanced classes.
+
+Example:
+    >>> import gzip, tempfile, pathlib, numpy as np
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for split, n in (("train", 4), ("t10k", 2)):
+    ...     images = np.zeros((n, 28, 28), np.uint8).tobytes()
+    ...     labels = np.arange(n, dtype=np.uint8).tobytes()
+    ...     _ = (root / f"{split}-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_header(0x803, (n, 28, 28)) + images))
+    ...     _ = (root / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_header(0x801, (n,)) + labels))
+    >>> data = load_fashion_mnist(root)
+    >>> data.x_train.shape, data.y_test.tolist()
+    (torch.Size([4, 784]), [0, 1])
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import subprocess
+import tempfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .cache import data_dir, sha256
+from .errors import DataError
+
+PACKAGE = "dataset-fashion-mnist"
+MEMBER_DIR = "usr/share/datasets/fashion-mnist"
+CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+SHA256 = {
+    "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+    "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+    "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+    "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+}
+IMAGES, LABELS = 0x803, 0x801
+
+
+def default_dir() -> Path:
+    """``<data_dir>/fashion-mnist``."""
+    return data_dir() / "fashion-mnist"
+
+
+@dataclass
+class FashionMNIST:
+    """Train and test splits: ``x_*`` float32 ``(N, 784)`` in ``[0, 1]`` (pixel / 255), ``y_*`` int64 ``(N,)``."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def idx_header(magic: int, shape: tuple[int, ...]) -> bytes:
+    """The big-endian IDX header for uint8 data of ``shape`` (``magic`` 0x803 for images, 0x801 for labels)."""
+    return struct.pack(f">I{len(shape)}I", magic, *shape)
+
+
+def read_idx(blob: bytes, magic: int, name: str) -> np.ndarray:
+    """Parse an (uncompressed) IDX file of uint8 data; raises :class:`DataError` naming ``name`` if it is not one."""
+    ndim = magic & 0xFF
+    head = 4 + 4 * ndim
+    if len(blob) < head or struct.unpack(">I", blob[:4])[0] != magic:
+        got = blob[:4].hex() if len(blob) >= 4 else f"{len(blob)} bytes"
+        raise DataError(f"expected {name} to be an IDX file with magic {magic:#010x}, got {got}; fetch it again")
+    shape = struct.unpack(f">{ndim}I", blob[4:head])
+    size = int(np.prod(shape))
+    if len(blob) - head != size:
+        raise DataError(f"expected {name} to hold {size} bytes of data for shape {shape}, got {len(blob) - head}; the file is truncated")
+    return np.frombuffer(blob, dtype=np.uint8, offset=head).reshape(shape)
+
+
+def _read(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    arrays = []
+    for kind, magic in (("images-idx3", IMAGES), ("labels-idx1", LABELS)):
+        path = root / f"{split}-{kind}-ubyte.gz"
+        if not path.is_file():
+            raise DataError(
+                f"Fashion-MNIST file {path} not found; run `hypernet data fetch fashion-mnist` (or pass the directory of your own copy)"
+            )
+        try:
+            blob = gzip.decompress(path.read_bytes())
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"cannot read {path}: {exc}; fetch it again with `hypernet data fetch fashion-mnist`") from None
+        arrays.append(read_idx(blob, magic, str(path)))
+    images, labels = arrays
+    if images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
+        raise DataError(f"expected {split} images (N, 28, 28) and labels (N,), got {images.shape} and {labels.shape} in {root}")
+    x = torch.from_numpy(images.reshape(len(images), 784).astype(np.float32) / 255.0)
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def load_fashion_mnist(path: str | Path | None = None) -> FashionMNIST:
+    """Load Fashion-MNIST from a directory holding the four ``*-ubyte.gz`` files (default: the fetched copy).
+
+    Raises:
+        DataError: a file is missing (run ``hypernet data fetch fashion-mnist``), unreadable or not IDX.
+    """
+    root = Path(path) if path is not None else default_dir()
+    x_train, y_train = _read(root, "train")
+    x_test, y_test = _read(root, "t10k")
+    return FashionMNIST(x_train, y_train, x_test, y_test)
+
+
+def _run(cmd: list[str], cwd: Path, fix: str) -> None:
+    try:
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise DataError(f"`{cmd[0]}` is not available on this machine; {fix}") from None
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.strip().splitlines()[-2:])
+        raise DataError(f"`{' '.join(cmd)}` failed (exit code {done.returncode}: {tail}); {fix}")
+
+
+def apt_download(directory: Path) -> Path:
+    """``apt-get download dataset-fashion-mnist`` into ``directory`` (no install); returns the ``.deb``."""
+    fix = (
+        "run `apt-get update` first (an empty package list is the usual cause), "
+        "or get the .deb elsewhere and run `hypernet data fetch fashion-mnist --path FILE.deb`"
+    )
+    _run(["apt-get", "download", PACKAGE], directory, fix)
+    debs = sorted(directory.glob(f"{PACKAGE}_*.deb"))
+    if not debs:
+        raise DataError(f"`apt-get download {PACKAGE}` wrote no .deb into {directory}; {fix}")
+    return debs[0]
+
+
+def unpack_deb(deb: Path, directory: Path) -> Path:
+    """``dpkg -x deb directory``; returns the directory holding the IDX files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _run(["dpkg", "-x", str(deb), str(directory)], directory, "pass the directory of the unpacked files with --path instead")
+    return directory / MEMBER_DIR
+
+
+def fetch_fashion_mnist(
+    source: str | Path | None = None, *, dest: str | Path | None = None, download: Callable[[Path], Path] = apt_download
+) -> Path:
+    """Put the four verified IDX files into ``dest`` (default :func:`default_dir`); returns it.
+
+    Args:
+        source: your own copy: the ``.deb`` or a directory holding the four ``.gz`` files;
+            ``None`` downloads the package with ``apt-get download``.
+        dest: the directory to store them in.
+        download: how to get the ``.deb`` into a directory (replaced in tests).
+
+    Raises:
+        DataError: the download or unpacking failed, a file is missing, or a sha256 does not match.
+    """
+    dest = Path(dest) if dest is not None else default_dir()
+    if source is None and all((dest / n).is_file() and sha256((dest / n).read_bytes()) == h for n, h in SHA256.items()):
+        return dest
+    with tempfile.TemporaryDirectory(prefix="hypernet-fashion-") as tmp:
+        work = Path(tmp)
+        origin = Path(source) if source is not None else download(work)
+        if origin.is_dir():
+            root = origin
+        elif origin.is_file() and origin.suffix == ".deb":
+            root = unpack_deb(origin, work / "root")
+        else:
+            raise DataError(
+                f"expected the {PACKAGE} .deb or a directory of its *-ubyte.gz files at {origin}, got no such file or directory"
+            )
+        blobs = {}
+        for name, expected in SHA256.items():
+            path = root / name
+            if not path.is_file():
+                raise DataError(f"expected {name} in {root}, got no such file; pass the .deb or the directory holding the four files")
+            blob = path.read_bytes()
+            if sha256(blob) != expected:
+                raise DataError(
+                    f"expected {name} with sha256 {expected}, got {sha256(blob)}; "
+                    f"the file is corrupted or not Debian's {PACKAGE}: fetch it again"
+                )
+            blobs[name] = blob
+    from ..training._atomic import atomic_write_bytes
+
+    for name, blob in blobs.items():
+        atomic_write_bytes(dest / name, blob)
+    return dest
