@@ -17,8 +17,10 @@ from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
 from .generators import Generator, create_generator, list_generators, register_generator
 from .recipes import HyperTabClassifier
 from .recipes.architecture import Architecture, ArchitectureSearch, MLPSpace
+from .recipes.compression import Compressed, compress, static_hypernet
 from .recipes.continual import ContinualLearner
 from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
+from .recipes.uncertainty import NoiseStep, Predictive, predictive, weight_diversity
 
 __version__ = "0.1.0"
 
@@ -26,6 +28,7 @@ __all__ = [
     "Architecture",
     "ArchitectureSearch",
     "CheckpointError",
+    "Compressed",
     "Condition",
     "ConditionError",
     "ConfigError",
@@ -43,13 +46,19 @@ __all__ = [
     "LogUniform",
     "MLPSpace",
     "Noise",
+    "NoiseStep",
     "ParamSpec",
+    "Predictive",
     "SetEncoder",
     "Static",
     "Uniform",
     "__version__",
+    "compress",
     "create_generator",
     "generators",
     "list_generators",
+    "predictive",
     "register_generator",
+    "static_hypernet",
+    "weight_diversity",
 ]
