@@ -158,6 +158,19 @@ def test_sample_is_distinct_and_reproducible() -> None:
     assert a == b and len(set(a)) == 30 and all(isinstance(s, hn.Architecture) for s in a)
 
 
+def test_depth_weights_steer_training_samples() -> None:
+    space = small_space()
+    deep = space.sample(20, generator=torch.Generator().manual_seed(0), depth_weights=[0, 0, 1])
+    assert {a.depth for a in deep} == {3}
+    assert hn.ArchitectureSearch(space, embedding_dim=8).depth_weights == (1.0, 2.0, 3.0)  # default: in proportion to the depth
+    uniform = hn.ArchitectureSearch(space, embedding_dim=8, depth_weights=[1, 1, 1])
+    drawn = [uniform.training_step(uniform, (torch.randn(4, 10), torch.randint(0, 3, (4,))))[1]["depth"] for _ in range(60)]
+    assert set(drawn) == {1.0, 2.0, 3.0}
+    for bad in ([1, 2], [1, -1, 1], [0, 0, 0], "deep"):
+        with pytest.raises(hn.ConfigError, match="depth_weights"):
+            hn.ArchitectureSearch(space, depth_weights=bad)  # type: ignore[arg-type]
+
+
 def test_search_errors() -> None:
     space = small_space()
     with pytest.raises(hn.ConfigError, match=r"hn\.MLPSpace"):

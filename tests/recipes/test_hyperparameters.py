@@ -159,6 +159,17 @@ def test_gated_generator_starts_at_target_scale_and_gets_gradients() -> None:
     assert torch.count_nonzero(model.generator(torch.randn(3, 8))) == 0
 
 
+def test_gated_generator_with_several_directions() -> None:
+    target = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 2))
+    gen = GatedGenerator(hidden=(8,), rank=3)
+    model = hn.HyperModel(target, condition=hn.Continuous(1, 4), generator=gen, init="mip")
+    assert gen.values[0].shape == (3, 5, 7) and "rank=3" in repr(gen)  # Linear weights are stored (in, out)
+    out = gen(torch.randn(16, 4))
+    assert out.shape == (16, model.spec.numel) and 0.5 < float(out.detach().std()) < 2.0  # unit scale, as calibrated
+    with pytest.raises(hn.ConfigError, match="rank"):
+        GatedGenerator(rank=0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -197,8 +197,11 @@ class MLPSpace:
         return self.validate(Architecture(tuple(widths), tuple(activations)))
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, n: int = 1, generator: torch.Generator | None = None, distinct: bool = False) -> list[Architecture]:
-        """``n`` random architectures: a uniform depth, then a uniform width and activation per layer.
+    def sample(
+        self, n: int = 1, generator: torch.Generator | None = None, distinct: bool = False, depth_weights: Sequence[float] | None = None
+    ) -> list[Architecture]:
+        """``n`` random architectures: a depth (uniform, or in proportion to ``depth_weights``), then a uniform
+        width and activation per layer.
 
         ``distinct=True`` draws without repeats (``n`` at most :attr:`num_architectures`).
         Uses ``torch``'s global generator unless ``generator`` is given.
@@ -207,6 +210,7 @@ class MLPSpace:
             raise ConfigError(f"expected n to be an int >= 0, got {n!r}")
         if distinct and n > self.num_architectures:
             raise ConfigError(f"expected at most {self.num_architectures} distinct architectures from this space, got n={n}")
+        depth_p = self.depth_distribution(depth_weights)
 
         def pick(options: Sequence[Any]) -> Any:
             return options[int(torch.randint(len(options), (), generator=generator))]
@@ -214,13 +218,27 @@ class MLPSpace:
         out: list[Architecture] = []
         seen: set[Architecture] = set()
         while len(out) < n:
-            depth = pick(self.depths)
+            depth = self.depths[int(torch.multinomial(depth_p, 1, generator=generator))] if depth_p is not None else pick(self.depths)
             arch = Architecture(tuple(pick(self.widths) for _ in range(depth)), tuple(pick(self.activations) for _ in range(depth)))
             if distinct and arch in seen:
                 continue
             seen.add(arch)
             out.append(arch)
         return out
+
+    def depth_distribution(self, depth_weights: Sequence[float] | None) -> torch.Tensor | None:
+        """Validated probabilities of the depths (``None``: uniform)."""
+        if depth_weights is None:
+            return None
+        weights = list(depth_weights) if isinstance(depth_weights, Sequence) else None
+        ok = weights is not None and len(weights) == len(self.depths)
+        ok = ok and all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0 for w in weights or [])
+        if not ok or not sum(weights or []) > 0:
+            raise ConfigError(
+                f"expected depth_weights as {len(self.depths)} non-negative numbers (one per depth {self.depths}), got {depth_weights!r}"
+            )
+        t = torch.tensor(weights, dtype=torch.float64)
+        return t / t.sum()
 
     # ------------------------------------------------------------------- modules
     def build(self, arch: Architecture) -> nn.Sequential:

@@ -33,19 +33,22 @@ __all__ = ["GatedGenerator"]
 
 
 class GatedGenerator(Generator):
-    """``gate(c, t) ⊙ V_t`` for every weight matrix t, full values for 1-d tensors (biases).
+    """``Σ_k gate_k(c, t) ⊙ V_tk / √rank`` for every weight matrix t, full values for 1-d tensors (biases).
 
     Args:
         hidden: hidden widths of the shared MLP over ``[embedding, layer embedding]``.
         layer_dim: size of the learned per-tensor (layer position) embeddings.
+        rank: gated directions per matrix (``rank`` learned tensors ``V_tk``); 1 is the STN form,
+            more let several hyperparameters move the weights along different directions.
     """
 
     default_parametrization = "residual"
 
-    def __init__(self, hidden: Sequence[int] = (32,), layer_dim: int = 8) -> None:
+    def __init__(self, hidden: Sequence[int] = (32,), layer_dim: int = 8, rank: int = 1) -> None:
         super().__init__()
         self.hidden = check_sizes("GatedGenerator", "hidden", hidden)
         self.layer_dim = check_positive_int("GatedGenerator", "layer_dim", layer_dim)
+        self.rank = check_positive_int("GatedGenerator", "rank", rank)
 
     def build(self) -> None:
         tensors = self.spec.tensors
@@ -55,8 +58,8 @@ class GatedGenerator(Generator):
         self.views: list[tuple[int, ...]] = []
         for t in tensors:
             if t.is_matrix:
-                heads.append(nn.Linear(self.hidden[-1], t.shape[0]))
-                values.append(nn.Parameter(torch.randn(t.storage_shape)))
+                heads.append(nn.Linear(self.hidden[-1], self.rank * t.shape[0]))
+                values.append(nn.Parameter(torch.randn(self.rank, *t.storage_shape)))
                 # gates run along the output units: the last storage dim of a transposed Linear weight, else the first
                 rest = len(t.storage_shape) - 1
                 self.views.append((1,) * rest + (-1,) if t.transposed else (-1,) + (1,) * rest)
@@ -69,7 +72,7 @@ class GatedGenerator(Generator):
         self._value_index = [None if v is None else sum(w is not None for w in values[:i]) for i, v in enumerate(values)]
 
     def extra_repr(self) -> str:
-        return f"hidden={self.hidden}, layer_dim={self.layer_dim}" if self.is_bound else "unbound"
+        return f"hidden={self.hidden}, layer_dim={self.layer_dim}, rank={self.rank}" if self.is_bound else "unbound"
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
         h = self.trunk(emb)  # (U, T, hidden)
@@ -81,7 +84,8 @@ class GatedGenerator(Generator):
                 parts.append(out)
             else:
                 value = self.values[index]
-                parts.append((out.view(n, *view) * value).reshape(n, -1))
+                gated = out.view(n, self.rank, *view) * value
+                parts.append((gated[:, 0] if self.rank == 1 else gated.sum(1) * self.rank**-0.5).reshape(n, -1))
         return torch.cat(parts, dim=-1)
 
     def output_layers(self, probe: torch.Tensor) -> list[tuple[nn.Linear, torch.Tensor]]:

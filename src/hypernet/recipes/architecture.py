@@ -57,6 +57,10 @@ class ArchitectureSearch(nn.Module):
             ``[x, 1 - x]`` encoding of the architecture code).
         embedding_dim: size of the architecture embedding (a :class:`~hypernet.Continuous` condition).
         generator_kwargs: arguments for a named generator.
+        depth_weights: how often training draws each depth, one weight per ``space.depths``.
+            Default: in proportion to the depth. SMASH draws depths uniformly (pass ``[1] * n``),
+            but a deep layer slot is then trained by few architectures and the search
+            under-rates deep architectures (``benchmarks/results/architecture_search.md``).
 
     Attributes:
         model: the :class:`~hypernet.HyperModel` around the space's supernet (:attr:`model.target`).
@@ -89,10 +93,15 @@ class ArchitectureSearch(nn.Module):
         init: str = "mip",
         embedding_dim: int = 32,
         generator_kwargs: dict[str, Any] | None = None,
+        depth_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(space, MLPSpace):
             raise ConfigError(f"expected space to be an hn.MLPSpace, got {describe(space)}")
+        if depth_weights is None:
+            depth_weights = [float(d) for d in space.depths]
+        space.depth_distribution(depth_weights)  # validate
+        self.depth_weights = tuple(float(w) for w in depth_weights)
         if loss is not None and not callable(loss):
             raise ConfigError(f"expected loss to be a callable loss(output, y) or None, got {describe(loss)}")
         if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
@@ -120,7 +129,7 @@ class ArchitectureSearch(nn.Module):
     def training_step(self, net: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
         """The step :func:`hypernet.training.fit` runs: one random architecture for the batch (as in SMASH)."""
         x, y = batch
-        arch = self.space.sample(1)[0]
+        arch = self.space.sample(1, depth_weights=self.depth_weights)[0]
         loss = self.loss_fn(net(x, arch), y)
         return loss, {"depth": float(arch.depth)}
 
@@ -144,7 +153,7 @@ class ArchitectureSearch(nn.Module):
         if optimizer is None:
             if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
                 raise ConfigError(f"expected lr to be a float > 0, got {lr!r}")
-            optimizer = torch.optim.Adam(self.parameters(), lr=lr)
+            optimizer = torch.optim.Adam(self.parameters(), lr=lr, foreach=True)
         return fit(
             self,
             self.training_step,
