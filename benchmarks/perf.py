@@ -393,6 +393,8 @@ def write_report(rows: list[Row], args: argparse.Namespace, have: dict[str, bool
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, threads {args.threads}, "
         f"Python {platform.python_version()}; medians of {args.reps} interleaved repetitions (forward + backward).",
         f"Peers installed: {', '.join(k for k, v in have.items() if v) or 'none (pip install -e .[bench])'}.",
+        f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        " (the machine may be shared: compare ratios within this run, not times across runs).",
         "",
     ]
     for section in dict.fromkeys(r.section for r in rows):
