@@ -12,14 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import hypernet as hn
 from hypernet.recipes._arch_supernet import MLPSupernet, plain_weights
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models: one thread avoids oversubscription on a shared machine (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from .test_hyperparameters import _one_thread  # noqa: F401 - autouse fixture: one torch thread per test
 
 
 def small_space() -> hn.MLPSpace:

@@ -16,7 +16,6 @@ Training runs on :func:`hypernet.training.fit`, the loop every recipe shares.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -32,7 +31,7 @@ from ..training.loop import Callback, FitResult, fit
 from ._arch_space import Architecture, MLPSpace
 from ._arch_supernet import MLPSupernet, plain_weights
 from ._hp_gated import GatedGenerator
-from .hyperparameters import DEFAULT_METRICS, MetricFn, evaluate_module
+from .hyperparameters import DEFAULT_METRICS, MetricFn, adam, evaluate_module
 
 __all__ = ["Architecture", "ArchitectureSearch", "MLPSpace", "Scored"]
 
@@ -150,15 +149,11 @@ class ArchitectureSearch(nn.Module):
         Architectures are drawn from ``torch``'s global generator, so a seeded (and resumed) run repeats.
         ``fit_kwargs`` go to :func:`hypernet.training.fit` (``run_dir``, ``max_steps``, ``resume``, ...).
         """
-        if optimizer is None:
-            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
-                raise ConfigError(f"expected lr to be a float > 0, got {lr!r}")
-            optimizer = torch.optim.Adam(self.parameters(), lr=lr, foreach=True)
         return fit(
             self,
             self.training_step,
             train_loader,
-            optimizer,
+            optimizer if optimizer is not None else adam(self, lr),
             epochs=epochs,
             callbacks=callbacks,
             progress=progress,

@@ -83,6 +83,13 @@ def evaluate_module(
     return {k: v / count for k, v in totals.items()}
 
 
+def adam(module: nn.Module, lr: float) -> torch.optim.Adam:
+    """The recipes' default optimizer: Adam over ``module``'s parameters (``lr`` checked)."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
+        raise ConfigError(f"expected lr to be a float > 0, got {lr!r}")
+    return torch.optim.Adam(module.parameters(), lr=lr, foreach=True)
+
+
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"expected HyperparameterSweep({name}=...) to be an int >= 1, got {value!r}")
@@ -327,10 +334,7 @@ class HyperparameterSweep(nn.Module):
         """
         if hyper_step is not None and not isinstance(hyper_step, HyperStep):
             raise ConfigError(f"expected hyper_step to be a hn.HyperStep or None, got {describe(hyper_step)}")
-        if optimizer is None:
-            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
-                raise ConfigError(f"expected lr to be a float > 0, got {lr!r}")
-            optimizer = torch.optim.Adam(self.parameters(), lr=lr, foreach=True)
+        optimizer = optimizer if optimizer is not None else adam(self, lr)
         hooks = list(callbacks)
         if hyper_step is not None:
             hooks.append(HyperStepCallback(self, hyper_step, device))
@@ -385,7 +389,7 @@ class HyperparameterSweep(nn.Module):
             net,
             step,
             train_loader,
-            torch.optim.Adam(net.parameters(), lr=lr, foreach=True),
+            adam(net, lr),
             epochs=epochs,
             progress=progress,
             device=device,
