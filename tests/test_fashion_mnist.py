@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,10 @@ def test_fetch_checks_sha256_and_caches(tmp_path: Path, monkeypatch: pytest.Monk
         fm.fetch_fashion_mnist(tmp_path / "missing.deb")
 
 
+def _completed(returncode: int, stderr: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.CompletedProcess([], returncode, "", stderr)
+
+
 def test_fetch_from_a_deb_unpacks_it_with_dpkg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blobs = _write(tmp_path / "src")
     monkeypatch.setattr(fm, "SHA256", {name: sha256(blob) for name, blob in blobs.items()})
@@ -91,15 +96,11 @@ def test_fetch_from_a_deb_unpacks_it_with_dpkg(tmp_path: Path, monkeypatch: pyte
     deb.write_bytes(b"!<arch>\n")
     seen: list[list[str]] = []
 
-    class Done:
-        returncode = 0
-        stderr = ""
-
-    def fake_run(cmd: list[str], **kw: object) -> Done:
+    def fake_run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
         seen.append(cmd)
         if cmd[0] == "dpkg":  # unpack the files where dpkg -x would
             _write(Path(cmd[3]) / fm.MEMBER_DIR)
-        return Done()
+        return _completed(0)
 
     monkeypatch.setattr(fm.subprocess, "run", fake_run)
     dest = fm.fetch_fashion_mnist(deb, dest=tmp_path / "out")
@@ -107,19 +108,11 @@ def test_fetch_from_a_deb_unpacks_it_with_dpkg(tmp_path: Path, monkeypatch: pyte
 
 
 def test_apt_failures_are_data_errors_with_a_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    class Failed:
-        returncode = 100
-        stderr = "E: Unable to locate package dataset-fashion-mnist"
-
-    monkeypatch.setattr(fm.subprocess, "run", lambda cmd, **kw: Failed())
+    monkeypatch.setattr(fm.subprocess, "run", lambda cmd, **kw: _completed(100, "E: Unable to locate package dataset-fashion-mnist"))
     with pytest.raises(DataError, match=r"Unable to locate.*apt-get update"):
         fm.apt_download(tmp_path)
 
-    class Done:
-        returncode = 0
-        stderr = ""
-
-    monkeypatch.setattr(fm.subprocess, "run", lambda cmd, **kw: Done())
+    monkeypatch.setattr(fm.subprocess, "run", lambda cmd, **kw: _completed(0))
     with pytest.raises(DataError, match=r"wrote no \.deb"):
         fm.apt_download(tmp_path)
 

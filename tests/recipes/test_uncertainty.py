@@ -168,11 +168,28 @@ def test_noise_step_trains_and_keeps_draws_apart() -> None:
     assert spread[1.0] > 1.5 * spread[0.0] and info[1.0] > 2 * info[0.0]
 
 
+def test_mixture_likelihood_is_the_nll_of_the_mean_prediction() -> None:
+    model, x, y = noise_model(), torch.randn(9, 5), torch.randint(0, 4, (9,))
+    torch.manual_seed(5)
+    loss, metrics = hn.NoiseStep(samples=3, likelihood="mixture")(model, (x, y))
+    torch.manual_seed(5)
+    probs = model(x, model.condition.split(None, 3).values).softmax(-1)
+    torch.testing.assert_close(loss, -probs.mean(0).gather(1, y[:, None]).log().mean())
+    torch.manual_seed(5)
+    mean_loss, _ = hn.NoiseStep(samples=3)(model, (x, y))
+    torch.testing.assert_close(mean_loss, -probs.gather(2, y.expand(3, -1)[..., None]).log().mean())
+    assert float(loss.detach()) <= float(mean_loss.detach()) and float(metrics["nll"]) == float(
+        loss.detach()
+    )  # Jensen: log of a mean >= mean of logs
+
+
 def test_noise_step_arguments_are_checked() -> None:
     with pytest.raises(hn.ConfigError, match="samples >= 2"):
         hn.NoiseStep(samples=1, diversity_weight=0.1)
     with pytest.raises(hn.ConfigError, match="positive int"):
         hn.NoiseStep(samples=0)
+    with pytest.raises(hn.ConfigError, match="likelihood in"):
+        hn.NoiseStep(likelihood="max")
     with pytest.raises(hn.ConfigError, match="diversity in"):
         hn.NoiseStep(diversity="kl")
     with pytest.raises(hn.ConfigError, match=">= 0"):

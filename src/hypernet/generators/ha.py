@@ -31,12 +31,16 @@ class HaGenerator(Generator):
     Args:
         block_size: values per block (the output width of the shared layer).
         block_dim: size of the per-block embeddings ``z_b`` (Ha et al.'s ``N_z``).
-        hidden: size of the code ``a_b`` (Ha et al.'s ``d``).
+        hidden: size of the code ``a_b`` (Ha et al.'s ``d``); ``None`` takes
+            ``block_dim`` (with the linear map a larger code adds parameters but no
+            expressiveness).
         activation: put a ReLU between the two layers (a small MLP instead of
             the paper's linear map).
         decorrelate: give every output element a fixed random sign (folded into
             the model's scale), so blocks do not all start as copies of the same
             few patterns.
+        per_tensor: one output layer per generated tensor instead of one shared by
+            all (conv kernels and linear-layer maps then get their own patterns).
 
     Example:
         >>> import torch, hypernet as hn

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -185,11 +186,16 @@ class NoiseStep:
     """Step function for :func:`hypernet.training.fit` that trains a noise hypernetwork on classification.
 
     Each step draws K noise vectors, runs the K weight sets on the batch in one call,
-    and returns ``mean_k CE(logits_k, y) + diversity_weight * weight_diversity(w_1..w_K)``
-    with metrics ``acc`` (of the mean prediction), ``nll`` and ``diversity``.
+    and returns ``nll + diversity_weight * weight_diversity(w_1..w_K)`` with metrics
+    ``acc`` (of the mean prediction), ``nll`` and ``diversity``.
 
     Args:
         samples: K draws per step (>= 2 when ``diversity_weight > 0``).
+        likelihood: ``"mean"``: ``nll = mean_k CE(logits_k, y)``, the expected
+            log-likelihood of the variational objective (every draw is trained to
+            fit the data on its own); ``"mixture"``: ``nll = -log mean_k p_k(y)``, the
+            log-likelihood of the averaged prediction that is evaluated at test time
+            (draws may share the work, and the average is what gets calibrated).
         diversity: ``"entropy"`` or ``"pairwise"``, see :func:`weight_diversity`.
         diversity_weight: its weight; ``D / N`` (generated weights / training samples)
             is the variational objective's entropy weight; 0 turns it off.
@@ -208,9 +214,11 @@ class NoiseStep:
         (True, ['lr', 'train/acc', 'train/diversity'])
     """
 
-    def __init__(self, samples: int = 5, diversity: str = "entropy", diversity_weight: float = 0.0) -> None:
+    def __init__(self, samples: int = 5, diversity: str = "entropy", diversity_weight: float = 0.0, likelihood: str = "mean") -> None:
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise ConfigError(f"expected samples to be a positive int, got {samples!r}")
+        if likelihood not in ("mean", "mixture"):
+            raise ConfigError(f"expected likelihood in ('mean', 'mixture'), got {likelihood!r}")
         if diversity not in KINDS:
             raise ConfigError(f"expected diversity in {KINDS}, got {diversity!r}")
         if isinstance(diversity_weight, bool) or not isinstance(diversity_weight, (int, float)) or diversity_weight < 0:
@@ -218,6 +226,7 @@ class NoiseStep:
         if diversity_weight > 0 and samples < 2:
             raise ConfigError(f"expected samples >= 2 with a diversity term (it compares draws), got samples={samples}")
         self.samples, self.diversity, self.diversity_weight = samples, diversity, float(diversity_weight)
+        self.likelihood = likelihood
 
     def __call__(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
         hyper = getattr(model, "module", model)  # inside DistributedDataParallel under torchrun
@@ -226,7 +235,11 @@ class NoiseStep:
         x, y = batch
         draws = hyper.condition.split(None, self.samples).values
         logits = model(x, draws)  # (K, B, C)
-        nll = nn.functional.cross_entropy(logits.flatten(0, 1), y.repeat(self.samples))
+        if self.likelihood == "mean":
+            nll = nn.functional.cross_entropy(logits.flatten(0, 1), y.repeat(self.samples))
+        else:
+            log_p = logits.log_softmax(-1).gather(-1, y.expand(self.samples, -1).unsqueeze(-1)).squeeze(-1)  # (K, B)
+            nll = math.log(self.samples) - torch.logsumexp(log_p, dim=0).mean()
         acc = (logits.softmax(-1).mean(0).argmax(-1) == y).float().mean()
         metrics: dict[str, torch.Tensor] = {"acc": acc, "nll": nll.detach()}
         loss = nll
