@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import hypernet as hn
-from hypernet.recipes._comp_train import as_dataset, error_rate
+from hypernet.recipes._comp_train import _param_groups, as_dataset, error_rate
 from hypernet.recipes.compression import trainable_parameters
 
 
@@ -86,6 +86,14 @@ def test_compress_trains_and_materializes() -> None:
     assert done.hyper_parameters == trainable_parameters(done.model) and done.fit.steps == 64
     assert not done.model.training and error_rate(done.net, x, y) < 0.1
     torch.testing.assert_close(done.net(x), done.model(x), atol=1e-5, rtol=1e-5)
+
+
+def test_shared_parameters_get_their_own_learning_rate() -> None:
+    model = hn.static_hypernet(small_cnn(), ratio=2, generate="*.weight")
+    hyper, shared = _param_groups(model, 0.1, 3e-3)
+    assert shared["lr"] == 3e-3 and {id(p) for p in shared["params"]} == {id(p) for n, p in model.target.named_parameters() if "bias" in n}
+    assert hyper["lr"] == 0.1 and len(hyper["params"]) + len(shared["params"]) == len([p for p in model.parameters() if p.requires_grad])
+    assert len(_param_groups(model, 0.1, None)) == 1 and len(_param_groups(small_cnn(), 0.1, 3e-3)) == 1
 
 
 def test_training_data_is_checked() -> None:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from .._model import HyperModel
 from ..errors import ConfigError, describe
 from ..training import FitResult, fit, make_loader
 from ..training.loop import Callback, StepFn
@@ -56,6 +57,7 @@ def train_classifier(
     epochs: int = 3,
     batch_size: int = 128,
     lr: float = 3e-3,
+    shared_lr: float | None = None,
     weight_decay: float = 0.0,
     seed: int = 0,
     step: StepFn = classification_step,
@@ -68,6 +70,8 @@ def train_classifier(
         model: any module; only parameters with ``requires_grad`` are optimised.
         data: a ``Dataset`` of ``(x, y)`` or a pair of tensors.
         epochs, batch_size, lr, weight_decay: the optimisation; ``lr`` is the schedule's peak.
+        shared_lr: for a :class:`~hypernet.HyperModel`, the peak learning rate of the
+            target's own trainable (not generated) parameters; ``None``: ``lr`` for all.
         seed: the loader's shuffling seed.
         step: the step function (default: cross-entropy with accuracy).
         callbacks, fit_kwargs: passed to :func:`~hypernet.training.fit` (e.g. ``run_dir``, ``evaluate``).
@@ -76,14 +80,28 @@ def train_classifier(
         The :class:`~hypernet.training.FitResult`; ``model`` is left in eval mode.
     """
     loader = make_loader(as_dataset(data), batch_size, seed=seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    groups = _param_groups(model, lr, shared_lr)
+    optimizer = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
     total = max(1, epochs * len(loader))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in groups], total_steps=total)
     fit_kwargs.setdefault("progress", False)
     result = fit(model, step, loader, optimizer, epochs=epochs, scheduler=scheduler, callbacks=callbacks, **fit_kwargs)
     model.eval()
     return result
+
+
+def _param_groups(model: nn.Module, lr: float, shared_lr: float | None) -> list[dict[str, Any]]:
+    """One group of trainable parameters, or two for a HyperModel with ``shared_lr``: the hypernetwork's and the target's own."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    target = getattr(model, "target", None)
+    if shared_lr is None or not isinstance(model, HyperModel) or not isinstance(target, nn.Module):
+        return [{"params": params, "lr": lr}]
+    own = {id(p) for p in target.parameters() if p.requires_grad}
+    groups = [
+        {"params": [p for p in params if id(p) not in own], "lr": lr},
+        {"params": [p for p in params if id(p) in own], "lr": shared_lr},
+    ]
+    return [g for g in groups if g["params"]]
 
 
 @torch.no_grad()

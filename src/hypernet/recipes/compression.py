@@ -205,6 +205,7 @@ def compress(
     epochs: int = 3,
     batch_size: int = 128,
     lr: float | None = None,
+    shared_lr: float = 3e-3,
     seed: int = 0,
     **fit_kwargs: Any,
 ) -> Compressed:
@@ -217,6 +218,8 @@ def compress(
         ratio, generator, generator_kwargs, size_arg, generate: see :func:`static_hypernet`.
         epochs, batch_size, lr, seed: Adam with a one-cycle schedule peaking at ``lr``, on
             :func:`~hypernet.training.fit`; ``lr=None`` takes :func:`default_lr`.
+        shared_lr: peak learning rate of the target's parameters that are not generated
+            (e.g. biases with ``generate="*.weight"``): a plain network's rate.
         fit_kwargs: more arguments for :func:`~hypernet.training.fit` (``run_dir``, ``evaluate``, ``callbacks``, ...).
 
     Returns:
@@ -225,5 +228,5 @@ def compress(
     before = trainable_parameters(target)
     model = static_hypernet(target, ratio, generator=generator, generator_kwargs=generator_kwargs, size_arg=size_arg, generate=generate)
     lr = default_lr(model) if lr is None else lr
-    result = train_classifier(model, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, **fit_kwargs)
+    result = train_classifier(model, data, epochs=epochs, batch_size=batch_size, lr=lr, shared_lr=shared_lr, seed=seed, **fit_kwargs)
     return Compressed(model, model.materialize(), before, trainable_parameters(model), result)
