@@ -66,7 +66,7 @@ def _worker(rank: int, world: int, store: str, out: str) -> None:
         grads, _ = _one_step(Path(out).parent / "runs")
         save_file({k: v.contiguous() for k, v in grads.items()}, f"{out}.{rank}")
     finally:
-        dist.destroy_process_group()
+        hdist.teardown()
 
 
 def test_two_process_gradients_equal_one_process_gradients(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -76,9 +77,19 @@ def setup(backend: str | None = None) -> DistInfo:
     return current()
 
 
-def teardown() -> None:
-    """Destroy the process group if one is running."""
+def teardown(*, wait: bool = True) -> None:
+    """Destroy the process group if one is running, after every process got here (``wait``).
+
+    Pass ``wait=False`` on an error path, where the other processes may never arrive.
+
+    DDP wrappers sit in reference cycles that hold the process group; collecting them
+    first lets ``destroy_process_group`` free gloo's threads now, not during interpreter
+    shutdown (where they abort the process with "terminate called without an active exception").
+    """
     if running():
+        gc.collect()
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 

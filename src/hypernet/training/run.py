@@ -67,10 +67,14 @@ def train(config_path: str | Path, *, resume: bool = False, overwrite: bool = Fa
         if problem is not None:
             raise UsageError(problem)
         recipe = get_recipe(config.recipe)
-        return recipe.train(config, RunContext(run_dir, resume=resume, progress=progress, dist=info))
-    finally:
+        summary = recipe.train(config, RunContext(run_dir, resume=resume, progress=progress, dist=info))
+    except BaseException:
         if started:
-            distributed.teardown()
+            distributed.teardown(wait=False)
+        raise
+    if started:
+        distributed.teardown()
+    return summary
 
 
 def load_run(run_dir: str | Path) -> tuple[RunConfig, Recipe, nn.Module]:
