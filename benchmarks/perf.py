@@ -101,7 +101,8 @@ def cnn() -> nn.Sequential:
 
 
 def hyper(target: nn.Module, num: int, generator: str) -> hn.HyperModel:
-    return hn.HyperModel(target, condition=hn.Embedding(num=num, dim=8), generator=generator, generator_kwargs={"hidden": (64,)})
+    hidden: object = 64 if generator == "ha" else (64,)  # Ha's generator takes one width
+    return hn.HyperModel(target, condition=hn.Embedding(num=num, dim=8), generator=generator, generator_kwargs={"hidden": hidden})
 
 
 def flat_weights(model: hn.HyperModel, ids: torch.Tensor) -> list[torch.Tensor]:
@@ -513,7 +514,7 @@ def main() -> None:
             t = time.perf_counter()
             rows += run()
             print(f"section {key} done in {time.perf_counter() - t:.0f}s", flush=True)
-    write_report(rows, args, have, time.perf_counter() - start)
+            write_report(rows, args, have, time.perf_counter() - start)  # after every section: a crash keeps what ran
     print((RESULTS / "perf.md").read_text())
 
 

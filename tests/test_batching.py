@@ -131,9 +131,12 @@ def test_blocks_of_weight_sets_give_the_same_outputs_and_gradients(target_name: 
     assert whole.sets_per_block >= 7 and blocked.sets_per_block == 3
     x, ids = inputs(12), torch.tensor([6, 0, 2, 2, 5, 1, 4, 3, 6, 0, 1, 5])
     seen: list[int] = []
+    calls: list[int] = []
     blocked.generator.register_forward_hook(lambda mod, args, out: seen.append(args[0].shape[0]))
+    blocked.target.register_forward_hook(lambda mod, args, out: calls.append(1))
     out_whole, out_blocked = whole(x, ids), blocked(x, ids)
-    assert seen == [3, 3, 1]
+    assert seen == [7]  # one generator call for all sets (as a hand-written bmm would do) ...
+    assert len(calls) == (3 if target_name == "mlp" else 7)  # ... the target runs per block of 3 (vmapped) or per set (loop)
     torch.testing.assert_close(out_blocked, out_whole, atol=1e-5, rtol=1e-5)
     g_whole = torch.autograd.grad(out_whole.square().sum(), list(whole.generator.parameters()))
     g_blocked = torch.autograd.grad(out_blocked.square().sum(), list(blocked.generator.parameters()))

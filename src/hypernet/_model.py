@@ -5,12 +5,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_map
 
 from . import _batching
 from ._spec import ParamSpec, Selector
@@ -22,13 +20,6 @@ from .init import INITS, output_affine
 
 PARAMETRIZATIONS = ("direct", "residual")
 BLOCK_BYTES = 8 << 20
-
-
-@dataclass
-class Block(Split):
-    """A run of unique conditions ``[start, start + count)`` of a :class:`Split`."""
-
-    start: int = 0
 
 
 class HyperModel(nn.Module):
@@ -309,42 +300,36 @@ class HyperModel(nn.Module):
             if split.mode == "per_sample":
                 return self._per_sample(call, x, split, loop)
             batched = split.mode == "grouped"
+            flat = self._flat(split)  # one generator call for every set: blocks only split the target's evaluation
             outs = []
             for block in self._blocks(split):
-                params = self.spec.unflatten(self._flat(block))
-                xb = x[block.start : block.start + block.count] if batched else x
+                params = self.spec.unflatten(flat[block.start : block.stop])
+                xb = x[block.start : block.stop] if batched else x
                 if loop:
-                    outs.append(_batching.sets_loop(call, params, xb, batched, block.count))
+                    outs.append(_batching.sets_loop(call, params, xb, batched, len(block)))
                 else:
                     outs.append(_batching.sets_vmap(call, params, xb, batched))
             return _batching.cat_sets(outs)
 
-    def _blocks(self, split: Split) -> list[Block]:
-        """Consecutive blocks of at most ``sets_per_block`` unique conditions."""
+    def _blocks(self, split: Split) -> list[range]:
+        """Consecutive runs of at most ``sets_per_block`` unique conditions (indices into the generated sets)."""
         size = self.sets_per_block
-        if split.count <= size:
-            return [Block(split.values, split.inverse, split.mode, split.count, 0)]
-        blocks = []
-        for start in range(0, split.count, size):
-            count = min(size, split.count - start)
-            part = slice(start, start + count)
-            values = tree_map(lambda v, part=part: v[part], split.values)
-            blocks.append(Block(values, None, split.mode, count, start))
-        return blocks
+        return [range(start, min(start + size, split.count)) for start in range(0, split.count, size)]
 
     def _per_sample(self, call: _batching.Call, x: torch.Tensor, split: Split, loop: bool) -> Any:
         inverse = split.inverse
         assert inverse is not None
         run = _batching.per_sample_loop if loop else _batching.per_sample_vmap
         blocks = self._blocks(split)
+        flat = self._flat(split)
         if len(blocks) == 1:
-            return run(call, self.spec.unflatten(self._flat(split)), x, inverse, split.count, self.batch_dim)
+            return run(call, self.spec.unflatten(flat), x, inverse, split.count, self.batch_dim)
         outs, rows = [], []
         for block in blocks:
-            mine = ((inverse >= block.start) & (inverse < block.start + block.count)).nonzero().squeeze(1)
-            params = self.spec.unflatten(self._flat(block))
+            mine = ((inverse >= block.start) & (inverse < block.stop)).nonzero().squeeze(1)
+            params = self.spec.unflatten(flat[block.start : block.stop])
             sub_inverse = inverse.index_select(0, mine) - block.start
-            outs.append(run(call, params, x.index_select(self.batch_dim, mine), sub_inverse, block.count, self.batch_dim))
+            outs.append(run(call, params, x.index_select(self.batch_dim, mine), sub_inverse, len(block), self.batch_dim))
             rows.append(mine)
         return _batching.merge_rows(outs, rows, self.batch_dim)
 
