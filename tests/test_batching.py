@@ -123,10 +123,17 @@ def test_batch_dim_for_sequence_first_inputs() -> None:
         torch.testing.assert_close(out[:, i], model(x[:, i : i + 1], int(ids[i]))[:, 0], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("target_name", ["mlp", "gru"])
-def test_blocks_of_weight_sets_give_the_same_outputs_and_gradients(target_name: str) -> None:
-    whole, inputs = build(target_name, "chunked", num=7)
-    blocked, _ = build(target_name, "chunked", num=7, sets_per_block=3)
+@pytest.mark.parametrize(
+    ("target_name", "generator", "generator_calls"),
+    [
+        ("mlp", "mlp", [7]),  # generator larger than a block's outputs: one call for all sets, rows split per block
+        ("mlp", "chunked", [7]),
+        ("gru", "chunked", [3, 3, 1]),  # small generator: one call per block, used while in cache
+    ],
+)
+def test_blocks_of_weight_sets_give_the_same_outputs_and_gradients(target_name: str, generator: str, generator_calls: list[int]) -> None:
+    whole, inputs = build(target_name, generator, num=7)
+    blocked, _ = build(target_name, generator, num=7, sets_per_block=3)
     blocked.load_state_dict(whole.state_dict())
     assert whole.sets_per_block >= 7 and blocked.sets_per_block == 3
     x, ids = inputs(12), torch.tensor([6, 0, 2, 2, 5, 1, 4, 3, 6, 0, 1, 5])
@@ -135,8 +142,8 @@ def test_blocks_of_weight_sets_give_the_same_outputs_and_gradients(target_name: 
     blocked.generator.register_forward_hook(lambda mod, args, out: seen.append(args[0].shape[0]))
     blocked.target.register_forward_hook(lambda mod, args, out: calls.append(1))
     out_whole, out_blocked = whole(x, ids), blocked(x, ids)
-    assert seen == [7]  # one generator call for all sets (as a hand-written bmm would do) ...
-    assert len(calls) == (3 if target_name == "mlp" else 7)  # ... the target runs per block of 3 (vmapped) or per set (loop)
+    assert seen == generator_calls
+    assert len(calls) == (3 if target_name == "mlp" else 7)  # the target runs per block of 3 (vmapped) or per set (loop)
     torch.testing.assert_close(out_blocked, out_whole, atol=1e-5, rtol=1e-5)
     g_whole = torch.autograd.grad(out_whole.square().sum(), list(whole.generator.parameters()))
     g_blocked = torch.autograd.grad(out_blocked.square().sum(), list(blocked.generator.parameters()))

@@ -300,10 +300,10 @@ class HyperModel(nn.Module):
             if split.mode == "per_sample":
                 return self._per_sample(call, x, split, loop)
             batched = split.mode == "grouped"
-            flat = self._flat(split)  # one generator call for every set: blocks only split the target's evaluation
+            blocks = self._blocks(split)
             outs = []
-            for block in self._blocks(split):
-                params = self.spec.unflatten(flat[block.start : block.stop])
+            for block, part in zip(blocks, self._block_weights(split, blocks), strict=True):
+                params = self.spec.unflatten(part)
                 xb = x[block.start : block.stop] if batched else x
                 if loop:
                     outs.append(_batching.sets_loop(call, params, xb, batched, len(block)))
@@ -316,18 +316,32 @@ class HyperModel(nn.Module):
         size = self.sets_per_block
         return [range(start, min(start + size, split.count)) for start in range(0, split.count, size)]
 
+    def _block_weights(self, split: Split, blocks: list[range]) -> Iterator[torch.Tensor]:
+        """The generated ``(len(block), n)`` rows of each block.
+
+        A small generator runs once per block, so a block's weights are made and used while
+        they are still in cache. A generator with more parameters than a block has outputs
+        (e.g. ``"mlp"``) runs once for all sets, so its weight gradient is formed once, not
+        once per block; ``torch.split`` hands out the rows (its backward is one concatenation).
+        """
+        if len(blocks) > 1 and self.generator.num_parameters <= self.sets_per_block * self.generator.output_size:
+            emb = self.condition(split.values)
+            for block in blocks:
+                yield torch.addcmul(self.base, self.generator(emb[block.start : block.stop]), self.scale)
+        else:
+            yield from self._flat(split).split([len(b) for b in blocks])
+
     def _per_sample(self, call: _batching.Call, x: torch.Tensor, split: Split, loop: bool) -> Any:
         inverse = split.inverse
         assert inverse is not None
         run = _batching.per_sample_loop if loop else _batching.per_sample_vmap
         blocks = self._blocks(split)
-        flat = self._flat(split)
         if len(blocks) == 1:
-            return run(call, self.spec.unflatten(flat), x, inverse, split.count, self.batch_dim)
+            return run(call, self.spec.unflatten(self._flat(split)), x, inverse, split.count, self.batch_dim)
         outs, rows = [], []
-        for block in blocks:
+        for block, part in zip(blocks, self._block_weights(split, blocks), strict=True):
             mine = ((inverse >= block.start) & (inverse < block.stop)).nonzero().squeeze(1)
-            params = self.spec.unflatten(flat[block.start : block.stop])
+            params = self.spec.unflatten(part)
             sub_inverse = inverse.index_select(0, mine) - block.start
             outs.append(run(call, params, x.index_select(self.batch_dim, mine), sub_inverse, len(block), self.batch_dim))
             rows.append(mine)
