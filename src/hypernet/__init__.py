@@ -20,6 +20,7 @@ from .recipes.architecture import Architecture, ArchitectureSearch, MLPSpace
 from .recipes.compression import Compressed, compress, static_hypernet
 from .recipes.continual import ContinualLearner
 from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
+from .recipes.instant import InstantClassifier
 from .recipes.uncertainty import NoiseStep, Predictive, predictive, weight_diversity
 
 __version__ = "0.1.0"
@@ -43,6 +44,7 @@ __all__ = [
     "HyperTabClassifier",
     "HypernetError",
     "HyperparameterSweep",
+    "InstantClassifier",
     "LogUniform",
     "MLPSpace",
     "Noise",

@@ -1,0 +1,163 @@
+"""The instant classifier's hypernetwork: support-set statistics in, the weights of a linear classifier out.
+
+Every weight is generated from *per-(class, feature) descriptors* of the support set by one
+small MLP shared over classes and features, so the generator is
+
+* invariant to the order of the support rows (it only sees means and spreads),
+* equivariant to the class labels (relabelling the support relabels the weight rows), and
+* defined for any number of features and classes (nothing is sized by them).
+
+For class ``c`` and feature ``j`` the generated weight is
+
+    W[c, j] = tau * (2 * a[j] * mu[c, j] + delta[c, j] / t[j]),   b[c] = -tau * sum_j a[j] * mu[c, j]**2
+
+with ``mu`` the class means, ``t`` a feature's total spread, ``a`` a per-feature metric
+and ``delta`` a per-weight correction, both read off the descriptors. With ``a = 1`` and
+``delta = 0`` this is exactly the nearest-prototype classifier (squared Euclidean
+distance), which is where the generator starts; meta-training moves it from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+EPS = 1e-6
+N_DESCRIPTORS = 7
+
+
+@dataclass(frozen=True)
+class SupportStats:
+    """Class-balanced statistics of one support set: ``mu (C, D)``, ``spread (C, D)``, ``counts (C,)``."""
+
+    mu: torch.Tensor
+    spread: torch.Tensor
+    counts: torch.Tensor
+
+    @staticmethod
+    def of(z: torch.Tensor, y: torch.Tensor, n_classes: int) -> SupportStats:
+        """Statistics of features ``z (N, D)`` with labels ``y (N,)`` in ``[0, n_classes)`` (every class present)."""
+        onehot = nn.functional.one_hot(y, n_classes).to(z.dtype)  # (N, C)
+        counts = onehot.sum(0)
+        mu = (onehot.T @ z) / counts[:, None]
+        var = (onehot.T @ z.square()) / counts[:, None] - mu.square()
+        return SupportStats(mu, var.clamp_min(0.0).add(EPS).sqrt(), counts)
+
+    def descriptors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scale-free descriptors ``(C, D, 7)`` and each feature's total spread ``t (D,)``."""
+        n_classes = self.mu.shape[0]
+        centre = self.mu.mean(0)
+        between = (self.mu - centre).square().mean(0)
+        within = self.spread.square().mean(0)
+        t = (between + within + EPS).sqrt()
+        shape = self.mu.shape
+        parts = [
+            (self.mu - centre) / t,
+            (between.sqrt() / t).expand(shape),
+            (within.sqrt() / t).expand(shape),
+            self.spread / t,
+            t.log().expand(shape),
+            self.counts.log()[:, None].expand(shape),
+            torch.full(shape, float(n_classes), dtype=self.mu.dtype, device=self.mu.device).log(),
+        ]
+        return torch.stack(parts, -1), t
+
+
+Layers = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def run_layers(z: torch.Tensor, layers: Layers) -> torch.Tensor:
+    """Apply generated ``[(W, b), ...]`` as ``Linear, ReLU, Linear, ...`` to ``z (N, D)``."""
+    for i, (weight, bias) in enumerate(layers):
+        z = torch.addmm(bias, z, weight.T)
+        if i < len(layers) - 1:
+            z = torch.relu(z)
+    return z
+
+
+def random_directions(n_features: int, width: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed random ``(width, n_features)`` directions and offsets of the ridge head's hidden layer (seeded by the shape)."""
+    g = torch.Generator().manual_seed(1_000_003 * n_features + width)
+    directions = torch.randn(width, n_features, generator=g) / n_features**0.5
+    offsets = torch.randn(width, generator=g) * 0.5
+    return directions.to(device, dtype), offsets.to(device, dtype)
+
+
+class ClassWeightGenerator(nn.Module):
+    """Generates a classifier (a list of ``(W, b)`` layers) from a support set's features.
+
+    Two heads:
+
+    * ``"prototype"``: one ``Linear(D, C)`` layer (see the module docstring);
+    * ``"ridge"``: ``Linear(D, 2D + width)``, ReLU, ``Linear(2D + width, C)``. The hidden
+      layer holds ``+x`` and ``-x`` (so the linear part passes through) and ``width``
+      fixed random directions, all scaled by the generated feature metric ``a``; the
+      output layer is the class-balanced ridge regression of the one-hot labels on the
+      support set's hidden activations, solved in closed form (as in R2-D2, Bertinetto
+      et al., 2019) with a generated ridge strength. Differentiable end to end.
+
+    Args:
+        hidden: width of the MLP shared over (class, feature) descriptors.
+        head: ``"prototype"`` or ``"ridge"``; width: random directions of the ridge head.
+
+    Example:
+        >>> import torch
+        >>> gen = ClassWeightGenerator(head="ridge", width=16)
+        >>> z, y = torch.randn(10, 6), torch.tensor([0, 1] * 5)
+        >>> [tuple(w.shape) for w, b in gen(z, y, 2)]
+        [(28, 6), (2, 28)]
+    """
+
+    HEADS = ("prototype", "ridge")
+
+    def __init__(self, hidden: int = 32, head: str = "prototype", width: int = 256) -> None:
+        super().__init__()
+        if head not in self.HEADS:
+            raise ValueError(f"expected head in {self.HEADS}, got {head!r}")
+        self.head, self.width = head, width
+        self.encode = nn.Sequential(nn.Linear(N_DESCRIPTORS, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.metric = nn.Linear(hidden, 1)  # log a[j] from the features' descriptors pooled over classes
+        self.correction = nn.Linear(2 * hidden, 1)  # delta[c, j] (prototype head)
+        self.task = nn.Linear(hidden, 2)  # log ridge strength, log temperature: from everything pooled (ridge head)
+        self.log_tau = nn.Parameter(torch.zeros(()) if head == "prototype" else torch.tensor(2.0))
+        self.log_ridge = nn.Parameter(torch.tensor(-2.0))
+        for layer in (self.metric, self.correction, self.task):  # start at the plain prototype / ridge classifier
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor, n_classes: int) -> Layers:
+        stats = SupportStats.of(z, y, n_classes)
+        desc, t = stats.descriptors()
+        h = self.encode(desc)  # (C, D, H)
+        pooled = h.mean(0)  # (D, H): invariant to the class labels
+        a = self.metric(pooled).squeeze(-1).exp()  # (D,)
+        if self.head == "prototype":
+            delta = self.correction(torch.cat([h, pooled.expand_as(h)], -1)).squeeze(-1)  # (C, D)
+            tau = self.log_tau.exp()
+            weight = tau * (2 * a * stats.mu + delta / t)
+            bias = -tau * (a * stats.mu.square()).sum(-1)
+            return [(weight, bias)]
+        return self._ridge(z, y, n_classes, stats, a / t, self.task(pooled.mean(0)))
+
+    def _ridge(
+        self, z: torch.Tensor, y: torch.Tensor, n_classes: int, stats: SupportStats, scale: torch.Tensor, task: torch.Tensor
+    ) -> Layers:
+        d = z.shape[1]
+        centre = stats.mu.mean(0)
+        directions, offsets = random_directions(d, self.width, z.dtype, z.device)
+        eye = torch.eye(d, dtype=z.dtype, device=z.device)
+        w1 = torch.cat([eye, -eye, directions]) * scale  # (P, D), on centred inputs
+        b1 = torch.cat([torch.zeros(2 * d, dtype=z.dtype, device=z.device), offsets]) - w1 @ centre
+        hid = torch.relu(torch.addmm(b1, z, w1.T))  # (N, P)
+        weights = (1.0 / stats.counts)[y]
+        weights = weights / weights.sum()  # class-balanced sample weights, summing to 1
+        target = nn.functional.one_hot(y, n_classes).to(z.dtype)
+        h_mean, t_mean = weights @ hid, weights @ target
+        hc, tc = hid - h_mean, target - t_mean
+        gram = (hc * weights[:, None]).T @ hc  # (P, P)
+        strength = (self.log_ridge + task[0]).exp() * gram.diagonal().mean().clamp_min(EPS)
+        w2 = torch.linalg.solve(gram + strength * torch.eye(len(gram), dtype=z.dtype, device=z.device), (hc * weights[:, None]).T @ tc)
+        tau = (self.log_tau + task[1]).exp()
+        return [(w1, b1), (tau * w2.T, tau * (t_mean - h_mean @ w2))]
