@@ -266,28 +266,10 @@ def plot(summary: list[dict[str, Any]]) -> None:
             for s in hyper:
                 ax.annotate(f"{s['achieved']:.1f}x", (s["params"], s["err"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
             for s in mine:
-                if s["method"].startswith("Ha setting"):
-                    ax.errorbar(
-                        [s["params"]],
-                        [s["err"]],
-                        yerr=[s["err_sd"]],
-                        marker="^",
-                        color=color,
-                        mec="k",
-                        linestyle="none",
-                        label=f"Ha setting, {epochs} ep",
-                    )
-                if s["method"] == "plain CNN":
-                    ax.errorbar(
-                        [s["params"]],
-                        [s["err"]],
-                        yerr=[s["err_sd"]],
-                        marker="s",
-                        color=color,
-                        mec="k",
-                        linestyle="none",
-                        label=f"plain CNN, {epochs} ep",
-                    )
+                for prefix, marker in (("Ha setting", "^"), ("plain CNN", "s")):
+                    if s["method"].startswith(prefix):
+                        style = {"marker": marker, "color": color, "mec": "k", "linestyle": "none", "label": f"{prefix}, {epochs} ep"}
+                        ax.errorbar([s["params"]], [s["err"]], yerr=[s["err_sd"]], **style)
         if dataset == "mnist":
             ax.axhline(1.0, color="gray", linestyle=":", label="issue target 1.0 %")
         ax.set_xscale("log")
