@@ -238,3 +238,23 @@ def test_meta_training_lowers_the_episode_loss() -> None:
     assert np.mean(losses[-30:]) < 0.7 * np.mean(losses[:30])
     after = unseen_class_accuracy()
     assert after > before + 0.05  # meta-training helps on episodes of images it never saw
+
+
+def test_shipped_tabular_weights_make_a_classifier_in_one_pass() -> None:
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_wine(return_X_y=True)
+    Xs, Xq, ys, yq = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+    clf = hn.InstantClassifier.pretrained("tabular")
+    assert clf.fit(Xs, ys).score(Xq, yq) > 0.9
+    plain = clf.materialize()
+    np.testing.assert_allclose(plain(torch.tensor(Xq, dtype=torch.float32)).argmax(1).numpy(), clf.predict(Xq))
+
+
+def test_shipped_fewshot_weights_load_with_their_backbone() -> None:
+    clf = hn.InstantClassifier.pretrained("fewshot")
+    X, y = torch.rand(10, 1, 28, 28), torch.arange(5).repeat(2)
+    assert clf.fit(X, y).predict_proba(X).shape == (10, 5)
+    with pytest.raises(hn.ConfigError, match="pretrained name"):
+        hn.InstantClassifier.pretrained("imagenet")

@@ -182,11 +182,9 @@ class InstantClassifier(nn.Module):
 
     # ------------------------------------------------------------------ scikit-learn style use
     def _as_tensor(self, X: Any, name: str) -> torch.Tensor:
-        dtype = next(self.generator.parameters()).dtype
+        ref = next(self.generator.parameters())
         t = X.detach() if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X, dtype=np.float64))
-        if not t.dtype.is_floating_point and t.dtype != torch.uint8:
-            t = t.to(dtype)
-        t = t.to(dtype) / 255.0 if t.dtype == torch.uint8 else t.to(dtype)
+        t = t.to(ref.device, ref.dtype) / 255.0 if t.dtype == torch.uint8 else t.to(ref.device, ref.dtype)
         if t.dim() < 2 or len(t) == 0:
             raise ConditionError(f"expected {name} with a leading sample dimension, e.g. (N, n_features), got {describe(t)}")
         if self.standardize and t.dim() != 2:
@@ -217,7 +215,7 @@ class InstantClassifier(nn.Module):
             )
         if self.standardize and xs.shape[1] == 0:
             raise ConditionError(f"expected at least one feature, got X {describe(xs)}")
-        ys = torch.as_tensor(codes, dtype=torch.long)
+        ys = torch.as_tensor(codes, dtype=torch.long, device=xs.device)
         was_training = self.training
         self.eval()
         try:
@@ -253,11 +251,11 @@ class InstantClassifier(nn.Module):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(N, C)``, columns in the order of ``classes_``."""
-        return torch.softmax(self.decision_function(X), 1).numpy()
+        return torch.softmax(self.decision_function(X), 1).cpu().numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of every row, as labels from ``classes_``."""
-        codes = self.decision_function(X).argmax(1).numpy()  # raises if not fitted
+        codes = self.decision_function(X).argmax(1).cpu().numpy()  # raises if not fitted
         classes = self.classes_
         if classes is None:  # pragma: no cover - decision_function checked it
             raise ConfigError("call fit(X_support, y_support) first")
