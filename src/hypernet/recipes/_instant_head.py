@@ -101,6 +101,8 @@ class ClassWeightGenerator(nn.Module):
     Args:
         hidden: width of the MLP shared over (class, feature) descriptors.
         head: ``"prototype"`` or ``"ridge"``; width: random directions of the ridge head.
+            The ridge head solves a ``(2D + width)``-square system, so its cost grows with the
+            cube of the number of features D: fine for tables up to a few hundred columns.
 
     Example:
         >>> import torch

@@ -4,7 +4,8 @@ HyperShot / HyperFast / MotherNet style. ``meta_fit`` trains the hypernetwork (a
 optional feature backbone) on many episodes; afterwards ``fit(X, y)`` only *runs* it:
 the support set's features go through the backbone, per-(class, feature) statistics go
 through the generator (:class:`~hypernet.recipes._instant_head.ClassWeightGenerator`),
-and out come the weights of a linear classifier on the backbone's features. ``fit``
+and out come the weights of a small classifier on the backbone's features (``Linear``,
+or ``Linear``-ReLU-``Linear`` for the default ridge head). ``fit``
 never touches an optimiser and changes no parameter; ``materialize()`` hands out the
 generated classifier as a plain ``nn.Module``.
 
@@ -56,6 +57,14 @@ def conv4(channels: int = 64, in_channels: int = 1) -> nn.Sequential:
             nn.MaxPool2d(2),
         ]
     return nn.Sequential(*layers, nn.Flatten())
+
+
+def _labels(y: Any, n: int) -> np.ndarray:
+    """``y`` as a 1-D NumPy array of ``n`` labels, or a clear error."""
+    labels = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
+    if labels.ndim != 1 or len(labels) != n:
+        raise ConditionError(f"expected y with one label per row of X ({n}), got shape {labels.shape}; pass y of shape ({n},)")
+    return labels
 
 
 class _Episodes:
@@ -123,6 +132,7 @@ class InstantClassifier(nn.Module):
         self.classes_: np.ndarray | None = None
         self._layers: Layers | None = None  # the generated classifier, on standardised inputs
         self._scaler: tuple[torch.Tensor, torch.Tensor] | None = None  # (mean, std) of the support set
+        self._support_shape = torch.Size()
 
     # ------------------------------------------------------------------ differentiable core
     def _scale(
@@ -168,7 +178,10 @@ class InstantClassifier(nn.Module):
         optimizer = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
 
+        ref = next(self.generator.parameters())
+
         def step(model: nn.Module, ep: Episode) -> tuple[torch.Tensor, dict[str, float]]:
+            ep = Episode(ep.x_support.to(ref), ep.y_support.to(ref.device), ep.x_query.to(ref), ep.y_query.to(ref.device))
             logits = self.classify(ep.x_support, ep.y_support, ep.x_query)
             loss = nn.functional.cross_entropy(logits, ep.y_query)
             return loss, {"acc": (logits.argmax(1) == ep.y_query).float().mean().item()}
@@ -183,8 +196,17 @@ class InstantClassifier(nn.Module):
     # ------------------------------------------------------------------ scikit-learn style use
     def _as_tensor(self, X: Any, name: str) -> torch.Tensor:
         ref = next(self.generator.parameters())
-        t = X.detach() if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X, dtype=np.float64))
-        t = t.to(ref.device, ref.dtype) / 255.0 if t.dtype == torch.uint8 else t.to(ref.device, ref.dtype)
+        if isinstance(X, torch.Tensor):
+            t = X.detach()
+        else:
+            try:
+                arr = np.asarray(X)
+                t = torch.from_numpy(arr) if arr.dtype == np.uint8 else torch.as_tensor(np.asarray(arr, dtype=np.float64))
+            except (TypeError, ValueError) as exc:
+                raise ConditionError(
+                    f"expected numeric {name} (an array, tensor or DataFrame of numbers), got {describe(X)}: {exc}"
+                ) from exc
+        t = t.to(ref.device, ref.dtype) / 255.0 if t.dtype == torch.uint8 else t.to(ref.device, ref.dtype)  # uint8 images: / 255
         if t.dim() < 2 or len(t) == 0:
             raise ConditionError(f"expected {name} with a leading sample dimension, e.g. (N, n_features), got {describe(t)}")
         if self.standardize and t.dim() != 2:
@@ -200,11 +222,7 @@ class InstantClassifier(nn.Module):
         ``y`` may hold any labels (ints, strings); every class needs at least one row.
         """
         xs = self._as_tensor(X, "X")
-        labels = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
-        if labels.ndim != 1 or len(labels) != len(xs):
-            raise ConditionError(
-                f"expected y with one label per row of X ({len(xs)}), got shape {labels.shape}; pass y of shape ({len(xs)},)"
-            )
+        labels = _labels(y, len(xs))
         classes, codes = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
             raise ConditionError(f"expected a support set with at least 2 classes, got 1 ({classes[0]!r}); add rows of another class")
@@ -224,7 +242,7 @@ class InstantClassifier(nn.Module):
                 layers = self.generator(self.backbone(xs_scaled), ys, len(classes))
         finally:
             self.train(was_training)
-        self._layers, self._scaler, self.classes_ = layers, scaler, classes
+        self._layers, self._scaler, self.classes_, self._support_shape = layers, scaler, classes, xs.shape[1:]
         self.n_features_in_ = xs.shape[1] if xs.dim() == 2 else None
         return self
 
@@ -237,9 +255,12 @@ class InstantClassifier(nn.Module):
         """Logits ``(N, C)`` of the generated classifier for ``X``."""
         layers = self._check_fitted()
         xq = self._as_tensor(X, "X")
+        if xq.shape[1:] != self._support_shape:
+            raise ConditionError(
+                f"expected X rows of shape {tuple(self._support_shape)} (as the support set's), got {describe(xq)}; "
+                "pass the same features in the same order"
+            )
         if self._scaler is not None:
-            if xq.shape[1] != len(self._scaler[0]):
-                raise ConditionError(f"expected X with {len(self._scaler[0])} features (as the support set), got {describe(xq)}")
             xq = (xq - self._scaler[0]) / self._scaler[1]
         was_training = self.training
         self.eval()
@@ -263,22 +284,32 @@ class InstantClassifier(nn.Module):
 
     def score(self, X: Any, y: Any) -> float:
         """Accuracy of :meth:`predict` on ``(X, y)``."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        pred = self.predict(X)
+        return float(np.mean(pred == _labels(y, len(pred))))
 
     def materialize(self) -> nn.Module:
         """The generated classifier as a plain module: a copy of the backbone (if any), then ``Linear`` (/ ReLU / ``Linear``).
 
-        Without a backbone the support set's standardisation is folded into the first
-        ``Linear``, so the result takes raw features.
+        It takes raw features: without a backbone the support set's standardisation is
+        folded into the first ``Linear``; with one it is a fixed ``BatchNorm1d`` in front.
         """
         layers = list(self._check_fitted())
+        modules: list[nn.Module] = []
         if self._scaler is not None:
             mean, std = self._scaler
-            weight, bias = layers[0]
-            layers[0] = (weight / std, bias - (weight / std) @ mean)
-        modules: list[nn.Module] = [] if isinstance(self.backbone, nn.Identity) else [copy.deepcopy(self.backbone).eval()]
+            if isinstance(self.backbone, nn.Identity):  # fold (x - mean) / std into the first Linear
+                weight, bias = layers[0]
+                layers[0] = (weight / std, bias - (weight / std) @ mean)
+            else:  # a fixed standardisation in front of the backbone: BatchNorm1d in eval mode, no affine part
+                norm = nn.BatchNorm1d(len(mean), eps=0.0, affine=False, device=mean.device, dtype=mean.dtype)
+                with torch.no_grad():
+                    norm.running_mean.copy_(mean)  # type: ignore[union-attr]
+                    norm.running_var.copy_(std.square())  # type: ignore[union-attr]
+                modules.append(norm)
+        if not isinstance(self.backbone, nn.Identity):
+            modules.append(copy.deepcopy(self.backbone))
         for i, (weight, bias) in enumerate(layers):
-            linear = nn.Linear(weight.shape[1], weight.shape[0])
+            linear = nn.Linear(weight.shape[1], weight.shape[0], device=weight.device, dtype=weight.dtype)
             with torch.no_grad():
                 linear.weight.copy_(weight)
                 linear.bias.copy_(bias)
@@ -321,7 +352,10 @@ class InstantClassifier(nn.Module):
             raise CheckpointError(
                 f"expected an InstantClassifier safetensors file at {path}, could not read it ({exc}); save one with .save()"
             ) from exc
-        model = cls(backbone, **config)
+        try:
+            model = cls(backbone, **config)
+        except (TypeError, ConfigError) as exc:
+            raise CheckpointError(f"the settings saved in {path} are not InstantClassifier arguments ({exc})") from exc
         try:
             model.load_state_dict(tensors)
         except RuntimeError as exc:
