@@ -50,10 +50,12 @@ class HyperModel(nn.Module):
             indexes samples, for per-sample conditions.
         per_sample: ``"auto"`` (vmap, or a loop over unique conditions for
             recurrent targets and BatchNorm in training mode), ``"vmap"`` or ``"loop"``.
-        sets_per_block: how many weight sets to generate and run at once when a
-            call needs several; ``None`` picks as many as fit in about 8 MiB, so the
-            weights stay in cache between generation and use (much faster on CPU
-            than materialising all sets at once). Results do not depend on it.
+        sets_per_block: how many weight sets the target runs on at once when a
+            call needs several; ``None`` picks as many as fit in about 8 MiB. A small
+            generator also runs once per block, so the weights stay in cache between
+            generation and use (much faster on CPU than materialising all sets at
+            once); a generator with more parameters than a block has outputs runs
+            once for all sets. Results do not depend on it.
         generator_kwargs: arguments for :func:`~hypernet.create_generator` when
             ``generator`` is a name.
 
