@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._modes import eval_mode
 from ..errors import HypernetError
 
 Loaders = Mapping[int, Iterable[Any]] | Sequence[Iterable[Any]]
@@ -72,18 +73,14 @@ def batch_xy(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
 @torch.no_grad()
 def evaluate_loader(module: nn.Module, logits: Callable[[torch.Tensor], torch.Tensor], loader: Iterable[Any]) -> dict[str, float]:
     """Accuracy and mean cross-entropy of ``logits(x)`` over ``loader``, with ``module`` in eval mode (its mode is restored)."""
-    was_training = module.training
-    module.eval()
     correct, total, loss = 0, 0, 0.0
-    try:
+    with eval_mode(module):
         for batch in loader:
             x, y = batch_xy(batch)
             out = logits(x)
             loss += float(nn.functional.cross_entropy(out, y, reduction="sum"))
             correct += int((out.argmax(-1) == y).sum())
             total += int(y.numel())
-    finally:
-        module.train(was_training)
     if total == 0:
         raise HypernetError("expected an evaluation loader with at least one sample, got an empty one")
     return {"accuracy": correct / total, "loss": loss / total}

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .._modes import eval_mode
 from ..errors import ConfigError
 from ..training import distributed
 from ..training.loop import Callback, TrainState, to_device
@@ -98,13 +99,9 @@ class HyperStepCallback(Callback):
         sweep = self.sweep
         x, y = self._next_batch()
         center = sweep.center.detach().clone().requires_grad_(True)
-        was_training = sweep.training
-        sweep.eval()
-        try:
+        with eval_mode(sweep):
             loss = self.metric(sweep(x, unit=center), y)
             (grad,) = torch.autograd.grad(loss, center)
-        finally:
-            sweep.train(was_training)
         if distributed.current().world_size > 1:  # every process takes the same step
             mean = distributed.mean_over_ranks({str(i): float(g) for i, g in enumerate(grad)})
             grad = torch.tensor([mean[str(i)] for i in range(grad.numel())], dtype=grad.dtype, device=grad.device)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._model import HyperModel
+from .._modes import eval_mode
 from ..conditions import Continuous
 from ..errors import ConfigError, describe
 from ..generators import Generator
@@ -170,12 +171,8 @@ class ArchitectureSearch(nn.Module):
     def evaluate(self, arch: Architecture, val_loader: Iterable[Any]) -> dict[str, float]:
         """All :attr:`metrics` of ``arch`` on ``val_loader`` with generated weights only (no training)."""
         arch = self.space.validate(arch)
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return evaluate_module(lambda x: self(x, arch), val_loader, self.metrics, self.model.scale.device)
-        finally:
-            self.train(was_training)
 
     def score(self, arch: Architecture, val_loader: Iterable[Any], metric: str = "acc") -> float:
         """One metric (default accuracy) of ``arch`` on ``val_loader`` with generated weights only."""

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .._model import HyperModel
+from .._modes import eval_mode
 from ..conditions import Embedding
 from ..errors import CheckpointError, ConditionError, ConfigError, describe
 from ..generators import Generator
@@ -263,9 +264,7 @@ class ContinualLearner:
         evaluates all T weight sets on it (the core's per-sample path generates T sets, not T·B).
         """
         ids = self._tasks(tasks)
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with eval_mode(self.model):
             x = x.to(self.device)
             n, count = x.shape[0], ids.numel()
             per_call = max(1, ROWS_PER_CALL // count)
@@ -276,8 +275,6 @@ class ContinualLearner:
                 out = self.model(xb.repeat(count, *([1] * (xb.dim() - 1))), ids.repeat_interleave(b))
                 parts.append(out.reshape(count, b, *out.shape[1:]))
             return torch.cat(parts, dim=1)
-        finally:
-            self.model.train(was_training)
 
     def task_entropies(self, x: torch.Tensor, tasks: Sequence[int] | None = None) -> torch.Tensor:
         """``(T, B)`` predictive entropies of every task's weights on every sample (see :meth:`task_logits`)."""

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._model import HyperModel
+from .._modes import eval_mode
 from .._spec import Selector
 from ..conditions import Continuous
 from ..errors import ConditionError, ConfigError, HypernetError, describe
@@ -406,13 +407,9 @@ class HyperparameterSweep(nn.Module):
         """
         points = self.space.points(values)
         metrics = dict(metrics) if metrics is not None else self.metrics
-        was_training = self.training
-        self.eval()
         device = self.center.device
-        try:
+        with eval_mode(self):
             rows = [evaluate_module(functools.partial(self._at, point), val_loader, metrics, device) for point in points]
-        finally:
-            self.train(was_training)
         self.curve_ = Curve(points, {name: [r[name] for r in rows] for name in metrics})
         return self.curve_
 

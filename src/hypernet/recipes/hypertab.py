@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from .._model import HyperModel
+from .._modes import eval_mode
 from ..errors import ConfigError
 from ..training.distributed import make_loader
 from ..training.loop import fit as fit_loop
@@ -274,17 +275,12 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         x = torch.as_tensor(self._standardize(X), device=self._masks_t.device)
         members = torch.arange(self._masks_t.shape[0], device=x.device)
         rows = max(1, PREDICT_ROWS // len(members))
-        was_training = self.model_.training
-        self.model_.eval()
-        try:
-            with torch.no_grad():
-                for start in range(0, x.shape[0], rows):
-                    chunk = x[start : start + rows]
-                    views, masks = self._views(chunk, members)
-                    probs = self.model_(views, masks).softmax(-1)
-                    yield probs.double().cpu().numpy()
-        finally:
-            self.model_.train(was_training)
+        with eval_mode(self.model_), torch.no_grad():
+            for start in range(0, x.shape[0], rows):
+                chunk = x[start : start + rows]
+                views, masks = self._views(chunk, members)
+                probs = self.model_(views, masks).softmax(-1)
+                yield probs.double().cpu().numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row of ``X`` (labels from ``classes_``)."""

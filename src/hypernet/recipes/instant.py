@@ -29,6 +29,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from .._modes import eval_mode
 from ..errors import CheckpointError, ConditionError, ConfigError, describe
 from ..training._atomic import atomic_write_bytes
 from ..training.loop import fit as fit_loop
@@ -234,14 +235,9 @@ class InstantClassifier(nn.Module):
         if self.standardize and xs.shape[1] == 0:
             raise ConditionError(f"expected at least one feature, got X {describe(xs)}")
         ys = torch.as_tensor(codes, dtype=torch.long, device=xs.device)
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                xs_scaled, _, scaler = self._scale(xs, xs[:0])
-                layers = self.generator(self.backbone(xs_scaled), ys, len(classes))
-        finally:
-            self.train(was_training)
+        with eval_mode(self), torch.no_grad():
+            xs_scaled, _, scaler = self._scale(xs, xs[:0])
+            layers = self.generator(self.backbone(xs_scaled), ys, len(classes))
         self._layers, self._scaler, self.classes_, self._support_shape = layers, scaler, classes, xs.shape[1:]
         self.n_features_in_ = xs.shape[1] if xs.dim() == 2 else None
         return self
@@ -262,13 +258,8 @@ class InstantClassifier(nn.Module):
             )
         if self._scaler is not None:
             xq = (xq - self._scaler[0]) / self._scaler[1]
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                return run_layers(self.backbone(xq), layers)
-        finally:
-            self.train(was_training)
+        with eval_mode(self), torch.no_grad():
+            return run_layers(self.backbone(xq), layers)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(N, C)``, columns in the order of ``classes_``."""

@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from .._model import HyperModel
+from .._modes import eval_mode
 from ..conditions import Embedding, Static
 from ..data.digits import PAIRS, DigitsTasks
 from ..generators import list_generators
@@ -179,15 +180,12 @@ class HyperModelRecipe(Recipe):
 
 def _evaluate(config: HyperModelConfig, model: nn.Module, data: DigitsTasks) -> dict[str, float]:
     """Test loss, accuracy, and accuracy per task (``acc_task<i>``)."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     x, task, y = data.x_test.to(device), data.task_test.to(device), data.y_test.to(device)
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         logits = model(x, task if config.model.condition == "embedding" else None)
         correct = (logits.argmax(1) == y).float()
         out = {"loss": float(nn.functional.cross_entropy(logits, y)), "acc": float(correct.mean())}
         for t in range(len(data.pairs)):
             out[f"acc_task{t}"] = float(correct[task == t].mean())
-    model.train(was_training)
     return out
