@@ -199,11 +199,25 @@ def test_not_fitted_is_sklearns_error(data: tuple[np.ndarray, np.ndarray]) -> No
         ("hidden", (16, 0), "hidden"),
         ("batch_size", True, "batch_size"),
         ("n_jobs", 0, "n_jobs"),
+        ("class_weight", "equal", "class_weight"),
+        ("class_weight", {7: 1.0}, "not in y"),
+        ("class_weight", {0: -1.0}, ">= 0"),
     ],
 )
 def test_bad_parameters(data: tuple[np.ndarray, np.ndarray], param: str, value: object, match: str) -> None:
     with pytest.raises(hn.ConfigError, match=match):
         small(**{param: value}).fit(*data)
+
+
+def test_class_weight_moves_the_decision_towards_the_weighted_class() -> None:
+    X, y = make_classification(n_samples=300, n_features=6, n_informative=2, weights=[0.85], flip_y=0.1, class_sep=0.5, random_state=1)
+    plain = small(epochs=20).fit(X, y)
+    balanced = small(epochs=20, class_weight="balanced").fit(X, y)
+    heavy = small(epochs=20, class_weight={1: 10.0}).fit(X, y)
+    rare = [int((m.predict(X) == 1).sum()) for m in (plain, balanced, heavy)]
+    assert rare[0] < rare[1] < rare[2], rare
+    dict_equal_to_none = small(epochs=3, class_weight={0: 1.0, 1: 1.0}).fit(X, y)
+    np.testing.assert_allclose(dict_equal_to_none.predict_proba(X), small(epochs=3).fit(X, y).predict_proba(X), rtol=1e-5, atol=1e-6)
 
 
 def test_verbose_shows_progress(data: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]) -> None:

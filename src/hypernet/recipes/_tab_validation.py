@@ -118,3 +118,20 @@ def hidden_sizes(value: Any) -> tuple[int, ...]:
     ):
         raise ConfigError(f"expected hidden to be a positive int or a tuple of positive ints such as (32, 32), got {value!r}")
     return tuple(int(h) for h in sizes)
+
+
+def class_weights(value: Any, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Loss weight of each class in ``classes`` from ``class_weight`` (``None``, ``"balanced"`` or ``{label: weight}``)."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    if not (value is None or (isinstance(value, str) and value == "balanced") or isinstance(value, dict)):
+        raise ConfigError(f"expected HyperTabClassifier(class_weight=...) to be None, 'balanced' or a dict {{label: w}}, got {value!r}")
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in set(classes.tolist())]
+        if unknown:
+            raise ConfigError(f"class_weight names labels that are not in y: {unknown}; the classes are {classes.tolist()}")
+    weights = np.asarray(compute_class_weight(value, classes=classes, y=y), dtype=np.float64)
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+        given = dict(zip(classes.tolist(), weights.tolist(), strict=True))
+        raise ConfigError(f"expected class_weight values to be finite and >= 0 (not all 0), got {given}")
+    return weights

@@ -43,6 +43,7 @@ from ._tab_validation import (
     check_finite,
     check_float,
     check_int,
+    class_weights,
     hidden_sizes,
     subset_size,
 )
@@ -85,6 +86,10 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
             faster per step and adds noise.
         cond_dim: size of the mask embedding the generator reads.
         hyper_hidden: hidden width of the mask encoder (the generator has one hidden layer of ``cond_dim``).
+        class_weight: weights of the classes in the training loss, as in scikit-learn:
+            ``None`` (all 1), ``"balanced"`` (``n_samples / (n_classes * count)``, so every
+            class counts equally: use it when you score with balanced accuracy) or a dict
+            ``{label: weight}`` (labels not in it get 1).
         random_state: seed (int), ``numpy.random.RandomState`` or ``None``; an int makes
             ``fit`` reproducible (masks, initialisation, batch order).
         verbose: 0 silent; 1 or more shows a progress bar (loss, accuracy, it/s, ETA) on stderr.
@@ -131,6 +136,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         masks_per_step: int | None = None,
         cond_dim: int = 64,
         hyper_hidden: int = 128,
+        class_weight: str | dict[Any, float] | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
         device: str = "cpu",
@@ -146,6 +152,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         self.masks_per_step = masks_per_step
         self.cond_dim = cond_dim
         self.hyper_hidden = hyper_hidden
+        self.class_weight = class_weight
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
@@ -196,6 +203,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         lr = check_float("lr", self.lr)
         decay = check_float("weight_decay", self.weight_decay, strict=False)
         device = torch.device(self.device)
+        weights = torch.as_tensor(class_weights(self.class_weight, classes, y), dtype=torch.float32, device=device)
 
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -219,7 +227,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
             result = fit_loop(
                 model,
-                self._step(per_step, members),
+                self._step(per_step, members, weights),
                 loader,
                 optimizer,
                 epochs=epochs,
@@ -234,13 +242,13 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         self.n_steps_ = result.steps
         return self
 
-    def _step(self, per_step: int, members: int) -> Any:
+    def _step(self, per_step: int, members: int, class_weight: torch.Tensor) -> Any:
         def step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             xb, yb = batch
             chosen = torch.arange(members, device=xb.device) if per_step == members else torch.randperm(members)[:per_step].to(xb.device)
             views, masks = self._views(xb, chosen)
             logits = model(views, masks)
-            loss = nn.functional.cross_entropy(logits.flatten(0, 1), yb.repeat(per_step))
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), yb.repeat(per_step), weight=class_weight)
             with torch.no_grad():
                 mean = logits.softmax(-1).mean(0)
                 acc = (mean.argmax(1) == yb).float().mean()
