@@ -156,7 +156,9 @@ def default_lr(model: HyperModel, scale: float = 0.25) -> float:
     rate moves generated weights roughly ten times less than it moves a plain network's;
     but Adam moves every entry of ``W_out`` by about ``lr``, so the change of an output
     grows with the output layer's fan-in. On Ha et al.'s CNN, ``0.25 / sqrt(fan-in)``
-    trained stably from fan-in 3 to 34 where a fixed 0.1 diverged at 34.
+    trained stably from fan-in 3 to 34 where a fixed 0.1 diverged at 34 (1-8 epochs). For long
+    schedules pass a smaller ``lr``: at fan-in 6 and 20 epochs, 0.10 diverged (5.3 % MNIST error)
+    and 0.05 reached 0.99 % (``benchmarks/results/compression.md``).
 
     Example:
         >>> import hypernet as hn
