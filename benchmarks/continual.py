@@ -85,14 +85,29 @@ SETTINGS = {
     "permutedmnist": Setting(
         hidden=(100, 100),
         classes=10,
-        steps=300,
+        steps=2000,
         batch_size=128,
         lr=1e-3,
+        hnet_lr=2e-3,
         beta=1.0,
         embedding_dim=32,
-        generator_kwargs={"chunk_size": 2000, "chunk_dim": 16, "hidden": (50, 50)},
+        generator_kwargs={"chunk_size": 2000, "chunk_dim": 16, "hidden": (100, 100)},
         reg_tasks=3,
-        ewc_lambda=1e3,
+        ewc_lambda=1e2,  # best of 1e2..1e7 on seed 0 at this budget
+        num_tasks=10,
+    ),
+    # the issue's large target; hypernetwork sized like von Oswald et al.'s (chunks of 78,000, hidden 25-25, ~1.1x)
+    "permutedmnist1000": Setting(
+        hidden=(1000, 1000),
+        classes=10,
+        steps=2000,
+        batch_size=128,
+        lr=1e-3,
+        beta=0.1,
+        embedding_dim=24,
+        generator_kwargs={"chunk_size": 78000, "chunk_dim": 8, "hidden": (25, 25)},
+        reg_tasks=3,
+        ewc_lambda=1e2,
         num_tasks=10,
     ),
 }
@@ -121,7 +136,17 @@ NOTES = {
         "online EWC's lambda was swept on seed 0 at this budget (1e4: CL1 91.3, 1e5: 93.8, 1e6: 94.5, 1e7: 97.6, "
         "1e8: 98.5, 1e9: 98.5).",
     ],
+    "permutedmnist": [
+        "Settings: an earlier run with hidden 50-50 (1.21x), lr 1e-3 and 300 steps per task reached CL1 85.66 ± 0.37, "
+        "CL3 50.90 ± 0.91 (git history of this file). Probes on seed 0 (hnet only, hidden 100-100, lr 2e-3): 1000 steps "
+        "93.22, 2000 steps 94.13. The baselines keep lr 1e-3; online EWC's lambda was swept on seed 0 at 2000 steps "
+        "(1e2: CL1 88.9, 1e3: 87.1, 1e5: 84.5, 1e7: 83.0). The issue's 784-1000-1000-10 target (CL1 >= 97 %): "
+        "`continual_permutedmnist1000.md` (measured 0.03-0.09 s per step here, about 30 minutes per seed at 2000 steps per task).",
+    ],
 }
+
+
+ANCHORS["permutedmnist1000"] = ANCHORS["permutedmnist"]
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
