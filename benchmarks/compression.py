@@ -49,6 +49,7 @@ from hypernet.recipes.compression import trainable_parameters
 from hypernet.training import seed_everything
 
 RESULTS = Path(__file__).parent / "results"
+COMMANDS = RESULTS / "compression_commands.txt"  # one line per results file: name <TAB> command
 FIELDS = [
     "dataset",
     "method",
@@ -187,6 +188,11 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def read_commands() -> dict[str, str]:
+    """The command that wrote each results file, by name (empty before the first run)."""
+    return dict(line.split("\t", 1) for line in COMMANDS.read_text().splitlines()) if COMMANDS.exists() else {}
+
+
 def read_rows() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for path in sorted(RESULTS.glob("compression_*.csv")):
@@ -302,8 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--render", action="store_true", help="only rewrite compression.md and .png from the results files")
     args = parser.parse_args(argv)
     if args.render:
-        commands_file = RESULTS / "compression_commands.txt"
-        write_report(dict(line.split("\t", 1) for line in commands_file.read_text().splitlines()))
+        write_report(read_commands())
         return
     torch.set_num_threads(1)
     if args.quick:
@@ -323,10 +328,9 @@ def main(argv: list[str] | None = None) -> None:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    commands_file = RESULTS / "compression_commands.txt"
-    commands = dict(line.split("\t", 1) for line in commands_file.read_text().splitlines()) if commands_file.exists() else {}
+    commands = read_commands()
     commands[name] = "python benchmarks/compression.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    commands_file.write_text("".join(f"{k}\t{v}\n" for k, v in sorted(commands.items())))
+    COMMANDS.write_text("".join(f"{k}\t{v}\n" for k, v in sorted(commands.items())))
     write_report(commands)
 
 

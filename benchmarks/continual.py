@@ -66,6 +66,10 @@ class Setting:
     hnet_lr: float | None = None  # Adam lr of the two hypernetworks (ours, hypnettorch); None: lr
     anchors: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def hypernet_lr(self) -> float:
+        return self.hnet_lr or self.lr
+
 
 SETTINGS = {
     "splitmnist": Setting(
@@ -199,7 +203,7 @@ def run_hnet(seq: TaskSequence, s: Setting, seed: int) -> dict[str, Any]:
         beta=s.beta,
         num_tasks=seq.num_tasks,
         generator_kwargs=s.generator_kwargs,
-        lr=s.hnet_lr or s.lr,
+        lr=s.hypernet_lr,
         reg_tasks=s.reg_tasks,
     )
     tests = [seq.loader(t, 2000, train=False) for t in range(seq.num_tasks)]
@@ -271,7 +275,7 @@ def run_hypnettorch(seq: TaskSequence, s: Setting, seed: int) -> dict[str, Any]:
             hnet,
             step,
             seq.loader(t, s.batch_size, seed=seed * 100 + t),
-            torch.optim.Adam(params, lr=s.hnet_lr or s.lr),
+            torch.optim.Adam(params, lr=s.hypernet_lr),
             epochs=10**6,
             max_steps=s.steps,
             progress=False,
@@ -315,7 +319,7 @@ def write_outputs(bench: str, name: str, rows: list[dict[str, Any]], s: Setting,
         f"Seeds: {seeds}; mean ± std over seeds. torch {torch.__version__}, `torch.set_num_threads(1)`, CPU, shared 2-core machine.",
         "",
         f"Setting: target MLP 784-{'-'.join(map(str, s.hidden))}-{s.classes} (baselines: one {s.classes}-unit head per task), "
-        f"{s.num_tasks} tasks, {s.steps} Adam steps per task (lr {s.lr}; hypernetworks {s.hnet_lr or s.lr}), batch {s.batch_size}; "
+        f"{s.num_tasks} tasks, {s.steps} Adam steps per task (lr {s.lr}; hypernetworks {s.hypernet_lr}), batch {s.batch_size}; "
         "hnet: chunked generator "
         f"{s.generator_kwargs}, task embeddings of {s.embedding_dim}, beta {s.beta}, "
         f"regulariser over {'all earlier tasks' if s.reg_tasks is None else f'{s.reg_tasks} random earlier tasks per step'}; "
@@ -338,7 +342,8 @@ def write_outputs(bench: str, name: str, rows: list[dict[str, Any]], s: Setting,
         "|---|---|---|---|",
     ]
     lines += [f"| {m} | {src} | {a} | {b} |" for m, src, a, b in ANCHORS[bench]]
-    lines += ["", *NOTES.get(name, [])] if NOTES.get(name) else []
+    if name in NOTES:
+        lines += ["", *NOTES[name]]
     lines += [
         "",
         "CL1: mean accuracy over all tasks after the last one, task id given. CL3: no task id; right only if the inferred "
