@@ -127,7 +127,8 @@ def class_weights(value: Any, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
     if not (value is None or (isinstance(value, str) and value == "balanced") or isinstance(value, dict)):
         raise ConfigError(f"expected HyperTabClassifier(class_weight=...) to be None, 'balanced' or a dict {{label: w}}, got {value!r}")
     if isinstance(value, dict):
-        unknown = [k for k in value if k not in set(classes.tolist())]
+        known = set(classes.tolist())
+        unknown = [k for k in value if k not in known]
         if unknown:
             raise ConfigError(f"class_weight names labels that are not in y: {unknown}; the classes are {classes.tolist()}")
     weights = np.asarray(compute_class_weight(value, classes=classes, y=y), dtype=np.float64)
