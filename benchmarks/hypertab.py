@@ -84,16 +84,24 @@ def hypertab_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
-def make_model(name: str, seed: int, hypertab_kwargs: dict[str, Any]) -> BaseEstimator:
+TRANSFORMS = ("none", "quantile", "power")
+
+
+def make_model(name: str, seed: int, hypertab_kwargs: dict[str, Any], transform: str = "none") -> BaseEstimator:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import PowerTransformer, QuantileTransformer, StandardScaler
 
     if name == "hypertab":
-        return hn.HyperTabClassifier(random_state=seed, **hypertab_kwargs)
+        model = hn.HyperTabClassifier(random_state=seed, **hypertab_kwargs)
+        if transform == "quantile":
+            return make_pipeline(QuantileTransformer(output_distribution="normal", random_state=0), model)
+        if transform == "power":
+            return make_pipeline(PowerTransformer(), model)
+        return model
     if name == "rf":
         return RandomForestClassifier(n_estimators=500, random_state=seed, n_jobs=1)
     if name == "xgboost":
@@ -133,10 +141,11 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=seed)
             for fold, (tr, te) in enumerate(folds.split(X, y)):
                 for name in args.models:
-                    model = make_model(name, seed * 100 + fold, kwargs)
+                    model = make_model(name, seed * 100 + fold, kwargs, args.transform)
                     started, cpu = time.perf_counter(), time.process_time()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", ConvergenceWarning)
+                        warnings.filterwarnings("ignore", message="n_quantiles")  # more quantiles than rows: clamped to the rows
                         model.fit(X[tr], y[tr])
                     fit_s, fit_cpu_s = time.perf_counter() - started, time.process_time() - cpu
                     started = time.perf_counter()
@@ -330,6 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=None, help="HyperTab epochs (default: the estimator's)")
     parser.add_argument("--hypertab", default="{}", help="extra HyperTabClassifier arguments as JSON, e.g. '{\"n_members\": 32}'")
+    parser.add_argument("--transform", default="none", choices=TRANSFORMS, help="input transform in front of HyperTab (ablation)")
     parser.add_argument("--mlbench", default=None, help="your copy of r-cran-mlbench (.deb or directory of .rda files)")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--prefix", default="hypertab", help="file name stem of the outputs")

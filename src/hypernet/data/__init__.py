@@ -3,6 +3,7 @@
 from .digits import DigitsTasks, load_digits_tasks, pair_tasks
 from .errors import DataError
 from .mnist import MNIST, fetch_mnist, load_mnist, mnist_tasks
+from .split_mnist import TaskSequence, permuted_mnist, split_mnist
 from .tabular import TabularData, fetch_mlbench, list_tabular, load_tabular
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "DataError",
     "DigitsTasks",
     "TabularData",
+    "TaskSequence",
     "fetch_mlbench",
     "fetch_mnist",
     "list_tabular",
@@ -18,4 +20,6 @@ __all__ = [
     "load_tabular",
     "mnist_tasks",
     "pair_tasks",
+    "permuted_mnist",
+    "split_mnist",
 ]
