@@ -416,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps is not None:
         s.steps = args.steps
     if args.tasks is not None:
+        if args.bench == "splitmnist":
+            parser.error("--tasks applies to the permuted benchmarks only; SplitMNIST always has its 5 digit-pair tasks")
+        if not 1 <= args.tasks <= s.num_tasks:
+            parser.error(f"--tasks: expected 1..{s.num_tasks}, got {args.tasks}")
         s.num_tasks = args.tasks
     if args.beta is not None:
         s.beta = args.beta
