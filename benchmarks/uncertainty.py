@@ -127,7 +127,9 @@ def run_seed(seed: int, args: argparse.Namespace, data: dict[str, torch.Tensor])
         generator=hn.create_generator("chunked", chunk_dim=8, hidden=(args.gen_hidden,)),
         parametrization="residual",
     )
-    step = hn.NoiseStep(samples=args.train_samples, diversity=args.diversity, diversity_weight=args.diversity_weight)
+    step = hn.NoiseStep(
+        samples=args.train_samples, diversity=args.diversity, diversity_weight=args.diversity_weight, likelihood=args.likelihood
+    )
     train_classifier(model, train, lr=args.lr, step=step, **opts)
     seconds = time.perf_counter() - started
     for k in args.samples:
@@ -158,7 +160,7 @@ def report(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -
         f"Adam one-cycle (peak lr {args.lr}),",
         f"MLP 784-{args.hidden}-{args.hidden}-10. MC dropout p={args.dropout}. Noise hypernet: Noise({args.noise_dim}), chunked generator",
         f"(chunk_dim 8, hidden {args.gen_hidden}), residual, {args.train_samples} draws per step,",
-        f"diversity '{args.diversity}' x {args.diversity_weight}.",
+        f"diversity '{args.diversity}' x {args.diversity_weight}, likelihood '{args.likelihood}'.",
         "In-distribution: MNIST test (10,000); OOD: Fashion-MNIST test (10,000). ECE: 15 equal-width bins. AUROC: OOD = positive.",
         "",
         "| method | accuracy (%) | NLL | ECE (%) | OOD AUROC entropy (%) | OOD AUROC MI (%) | train s |",
@@ -237,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gen-hidden", type=int, default=32)
     parser.add_argument("--diversity", choices=["entropy", "pairwise"], default="entropy")
     parser.add_argument("--diversity-weight", type=float, default=0.3)
+    parser.add_argument("--likelihood", choices=["mean", "mixture"], default="mean", help="the noise hypernetwork's NoiseStep likelihood")
     parser.add_argument("--quick", action="store_true", help="smoke run: seed 0, 3,000 images, 1 epoch, nothing written")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
