@@ -96,7 +96,7 @@ def run_fewshot(args: argparse.Namespace) -> list[dict[str, Any]]:
     train_x, train_y, test_x, test_y = image_pools()
     sampler = ImageEpisodes(train_x, train_y, TRAIN_CLASSES, ways=5, shots=(1, 5), queries=15, rotations=True)
     makers: dict[str, Callable[[], hn.InstantClassifier]] = {
-        "ours (generated classifier)": lambda: hn.InstantClassifier(conv4(), head=args.head),
+        "ours (generated classifier)": lambda: hn.InstantClassifier(conv4(), head=args.head, adapt=args.adapt),
         "ProtoNet": lambda: frozen_protonet(hn.InstantClassifier(conv4(), head="prototype")),
     }
     models: dict[str, hn.InstantClassifier] = {}
@@ -144,6 +144,7 @@ def run_fewshot(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "meta_train_s": seconds.get(name, float("nan")),
                     "steps": args.steps,
                     "seed": args.seed,
+                    "adapt": args.adapt or "",
                 }
             )
             print(f"5-way {shots}-shot {name}: {mean:.2f} +- {half:.2f}", flush=True)
@@ -287,7 +288,9 @@ def fewshot_md(rows: list[dict[str, str]]) -> list[str]:
     out = [
         "## Few-shot images (HyperShot-style)",
         "",
-        f"Command: `python benchmarks/instant.py --use fewshot --steps {r0['steps']} --seeds {seeds_of(rows)} --save`",
+        f"Command: `python benchmarks/instant.py --use fewshot --steps {r0['steps']} --seeds {seeds_of(rows)}"
+        + (f" --adapt {r0['adapt']}" if r0.get("adapt") else "")
+        + " --save`",
         "",
         "Meta-train classes: MNIST 0-4 + Fashion-MNIST 0-4 (train splits) and their 90/180/270-degree rotations (40 classes);",
         "meta-test classes: MNIST 5-9 + Fashion-MNIST 5-9 (test splits), disjoint from meta-training. Conv-4 backbone",
@@ -381,6 +384,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--head", default=None, help="generated classifier: prototype or ridge (default: the model's)")
+    parser.add_argument("--adapt", type=int, default=None, help="fewshot: PrototypeAttention width for ours (64 = conv4's output)")
     parser.add_argument("--episodes", type=int, default=1000, help="few-shot test episodes per setting")
     parser.add_argument("--splits", type=int, default=5, help="tabular: stratified splits per data set")
     parser.add_argument("--datasets", nargs="+", default=TABULAR)

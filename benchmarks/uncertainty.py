@@ -9,20 +9,27 @@ Target network: MLP 784-100-100-10 (ReLU). Methods (same data order, Adam with a
 one-cycle schedule on the shared loop ``hypernet.training.fit``, batch 128):
 
 * single: the MLP.
-* MC dropout: the MLP with dropout after each hidden layer, 20 dropout masks at test time.
+* MC dropout: the MLP with dropout after each hidden layer, 5 and 20 dropout masks at test time.
 * deep ensemble: 5 MLPs from different seeds.
 * noise hypernet: ``HyperModel(mlp, condition=hn.Noise(8), generator="chunked",
   parametrization="residual")``: weights ``w0 + g(z)``, ``z ~ N(0, I)``; trained with
-  ``hn.NoiseStep`` (cross-entropy over 3 draws per step + 0.3 x a ``weight_diversity``
-  entropy term); evaluated with K = 5 and K = 20 draws (``hn.predictive``).
+  ``hn.NoiseStep`` (log-likelihood of the mean prediction over 3 draws per step + 0.1 x a
+  ``weight_diversity`` entropy term - 0.1 x the draws' disagreement on pixel-shuffled
+  training images, ``contrast="shuffle"``); evaluated with K = 5 and K = 20 draws
+  (``hn.predictive``).
+* ablation, single + contrast: the single MLP trained to have high predictive entropy on
+  the same pixel-shuffled images (outlier-exposure style, weight 0.1): how much of the
+  hypernetwork's OOD detection the synthetic inputs alone give a plain network.
 
 ``torch.set_num_threads(1)``. Writes ``benchmarks/results/uncertainty.csv`` (one row
 per method and seed), ``uncertainty.md`` (mean ± std over seeds, the checks of issue 8)
-and ``uncertainty.png`` (reliability diagrams of seed 0, entropy histograms).
+and ``uncertainty.png`` (reliability diagrams of seed 0, entropy histograms); another
+``--prefix`` names other files.
 
 Usage::
 
     python benchmarks/uncertainty.py                    # 3 seeds, 10 epochs (about 15 min; 40 on a busy 2-core machine)
+    python benchmarks/uncertainty.py --likelihood mean --diversity-weight 0.3 --contrast none --prefix uncertainty_weightspace
     python benchmarks/uncertainty.py --quick            # smoke run: 1 seed, 3,000 images, 1 epoch, nothing written
 """
 
@@ -44,6 +51,7 @@ from torch import nn
 import hypernet as hn
 from hypernet.recipes import uncertainty as unc
 from hypernet.recipes._comp_train import train_classifier
+from hypernet.recipes._unc_contrast import contrast_inputs
 from hypernet.training import seed_everything
 
 RESULTS = Path(__file__).parent / "results"
@@ -57,6 +65,20 @@ def mlp(hidden: int, dropout: float = 0.0) -> nn.Sequential:
         if dropout:
             layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers, nn.Linear(hidden, 10))
+
+
+def entropy_contrast_step(contrast: str, weight: float) -> Any:
+    """Cross-entropy minus ``weight`` x the predictive entropy on off-data inputs: the single-network ablation."""
+
+    def step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, y = batch
+        logits = model(torch.cat([x, contrast_inputs(x, contrast)]))
+        log_p = logits[len(x) :].log_softmax(-1)
+        off_entropy = -(log_p.exp() * log_p).sum(-1).mean()
+        loss = nn.functional.cross_entropy(logits[: len(x)], y) - weight * off_entropy
+        return loss, {"acc": (logits[: len(x)].argmax(-1) == y).float().mean(), "contrast_entropy": off_entropy.detach()}
+
+    return step
 
 
 def load(train_size: int | None) -> dict[str, torch.Tensor]:
@@ -101,14 +123,20 @@ def run_seed(seed: int, args: argparse.Namespace, data: dict[str, torch.Tensor])
     single = mlp(args.hidden)
     train_classifier(single, train, lr=args.lr, **opts)
     record("single", time.perf_counter() - started, *both(single))
+    if args.contrast != "none":
+        seed_everything(seed)
+        started = time.perf_counter()
+        single = mlp(args.hidden)
+        train_classifier(single, train, lr=args.lr, step=entropy_contrast_step(args.contrast, args.contrast_weight), **opts)
+        record(f"single + {args.contrast} contrast (ablation)", time.perf_counter() - started, *both(single))
 
     seed_everything(seed)
     started = time.perf_counter()
     dropout = mlp(args.hidden, args.dropout)
     train_classifier(dropout, train, lr=args.lr, **opts)
-    record(
-        f"MC dropout (p={args.dropout}, K={max(args.samples)})", time.perf_counter() - started, *both(dropout, samples=max(args.samples))
-    )
+    seconds = time.perf_counter() - started
+    for k in args.samples:  # as many dropout masks as the hypernetwork gets weight draws
+        record(f"MC dropout (p={args.dropout}, K={k})", seconds, *both(dropout, samples=k))
 
     started = time.perf_counter()
     members = []
@@ -128,7 +156,12 @@ def run_seed(seed: int, args: argparse.Namespace, data: dict[str, torch.Tensor])
         parametrization="residual",
     )
     step = hn.NoiseStep(
-        samples=args.train_samples, diversity=args.diversity, diversity_weight=args.diversity_weight, likelihood=args.likelihood
+        samples=args.train_samples,
+        diversity=args.diversity,
+        diversity_weight=args.diversity_weight,
+        likelihood=args.likelihood,
+        contrast=None if args.contrast == "none" else args.contrast,
+        contrast_weight=args.contrast_weight,
     )
     train_classifier(model, train, lr=args.lr, step=step, **opts)
     seconds = time.perf_counter() - started
@@ -160,7 +193,8 @@ def report(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -
         f"Adam one-cycle (peak lr {args.lr}),",
         f"MLP 784-{args.hidden}-{args.hidden}-10. MC dropout p={args.dropout}. Noise hypernet: Noise({args.noise_dim}), chunked generator",
         f"(chunk_dim 8, hidden {args.gen_hidden}), residual, {args.train_samples} draws per step,",
-        f"diversity '{args.diversity}' x {args.diversity_weight}, likelihood '{args.likelihood}'.",
+        f"diversity '{args.diversity}' x {args.diversity_weight}, likelihood '{args.likelihood}', contrast '{args.contrast}'"
+        + (f" x {args.contrast_weight}." if args.contrast != "none" else "."),
         "In-distribution: MNIST test (10,000); OOD: Fashion-MNIST test (10,000). ECE: 15 equal-width bins. AUROC: OOD = positive.",
         "",
         "| method | accuracy (%) | NLL | ECE (%) | OOD AUROC entropy (%) | OOD AUROC MI (%) | train s |",
@@ -171,14 +205,19 @@ def report(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {statistics.mean(float(r['seconds']) for r in by[m]):.0f} |")
     lines += ["", "Checks of issue 8 (means over seeds):", ""]
     mean = {m: {k: statistics.mean(float(r[k]) for r in by[m]) for k in METRICS} for m in methods}
-    single = mean[methods[0]]
-    dropout = mean[methods[1]]
-    for m in methods[3:]:
+    single = mean["single"]
+    dropouts = {m.rsplit("K=", 1)[1]: mean[m] for m in methods if m.startswith("MC dropout")}
+    for m in [m for m in methods if m.startswith("noise hypernet")]:
         h = mean[m]
+        k = m.rsplit("K=", 1)[1]
+        dropout = dropouts.get(k, list(dropouts.values())[-1])  # same K; else the last (most masks)
         best_auroc = max(h["auroc_entropy"], h["auroc_mi"])
         checks = [
             ("OOD AUROC >= single (entropy)", h["auroc_entropy"] >= single["auroc_entropy"]),
-            ("OOD AUROC >= MC dropout (best of entropy / MI each)", best_auroc >= max(dropout["auroc_entropy"], dropout["auroc_mi"])),
+            (
+                "OOD AUROC >= MC dropout with as many draws (best of entropy / MI each)",
+                best_auroc >= max(dropout["auroc_entropy"], dropout["auroc_mi"]),
+            ),
             ("ECE <= single", h["ece"] <= single["ece"]),
             ("accuracy within 0.5 points of single", abs(h["accuracy"] - single["accuracy"]) <= 0.5),
         ]
@@ -186,13 +225,13 @@ def report(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -
     lines += [
         "",
         f"Scale: {args.epochs} epochs and a 100-unit MLP, so that the 3 seeds (5 ensemble members and a hypernetwork that runs",
-        f"{args.train_samples} weight draws per step each) fit in well under an hour on the shared CPU. `uncertainty.png`: reliability",
+        f"{args.train_samples} weight draws per step each) fit in well under an hour on the shared CPU. `{args.prefix}.png`: reliability",
         "diagrams (MNIST test) and entropy histograms (MNIST vs Fashion-MNIST) of seed 0. Train seconds vary with the machine's load.",
     ]
-    (RESULTS / "uncertainty.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.prefix}.md").write_text("\n".join(lines) + "\n")
 
 
-def plot(preds: dict[str, Any], y: torch.Tensor) -> None:
+def plot(preds: dict[str, Any], y: torch.Tensor, prefix: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,7 +260,7 @@ def plot(preds: dict[str, Any], y: torch.Tensor) -> None:
         if i == 0:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / "uncertainty.png", dpi=110)
+    fig.savefig(RESULTS / f"{prefix}.png", dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -238,8 +277,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--noise-dim", type=int, default=8)
     parser.add_argument("--gen-hidden", type=int, default=32)
     parser.add_argument("--diversity", choices=["entropy", "pairwise"], default="entropy")
-    parser.add_argument("--diversity-weight", type=float, default=0.3)
-    parser.add_argument("--likelihood", choices=["mean", "mixture"], default="mean", help="the noise hypernetwork's NoiseStep likelihood")
+    parser.add_argument("--diversity-weight", type=float, default=0.1)
+    parser.add_argument("--likelihood", choices=["mean", "mixture"], default="mixture", help="NoiseStep likelihood")
+    parser.add_argument("--contrast", choices=["none", "shuffle", "gaussian"], default="shuffle", help="NoiseStep's off-data inputs")
+    parser.add_argument("--contrast-weight", type=float, default=0.1)
+    parser.add_argument("--prefix", default="uncertainty", help="output file names: results/<prefix>.{csv,md,png}")
     parser.add_argument("--quick", action="store_true", help="smoke run: seed 0, 3,000 images, 1 epoch, nothing written")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -254,14 +296,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / "uncertainty.csv", "w", newline="") as f:
+    with open(RESULTS / f"{args.prefix}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["method", "seed", "seconds", *METRICS])
         writer.writeheader()
         writer.writerows(rows)
     command = "python benchmarks/uncertainty.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     report(rows, command.strip(), args)
     assert first is not None
-    plot(first, data["y_test"])
+    plot(first, data["y_test"], args.prefix)
 
 
 if __name__ == "__main__":

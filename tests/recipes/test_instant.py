@@ -14,6 +14,7 @@ from hypernet.recipes._instant_head import ClassWeightGenerator, run_layers
 from hypernet.recipes.instant import ImageEpisodes, SyntheticTabularTasks, conv4
 
 HEADS = ["prototype", "ridge"]
+GENERATORS = [("prototype", False), ("ridge", False), ("ridge", True)]  # (head, with PrototypeAttention)
 
 
 def blobs(n_classes: int = 3, per_class: int = 8, dim: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -23,9 +24,9 @@ def blobs(n_classes: int = 3, per_class: int = 8, dim: int = 5, seed: int = 0) -
     return centres[y] + torch.randn(len(y), dim, generator=g), y
 
 
-def trained_generator(head: str) -> ClassWeightGenerator:
+def trained_generator(head: str, adapt: int | None = None) -> ClassWeightGenerator:
     """A generator with every layer non-zero (a fresh one starts at exact zeros in its output layers)."""
-    gen = ClassWeightGenerator(hidden=8, head=head, width=16)
+    gen = ClassWeightGenerator(hidden=8, head=head, width=16, adapt=adapt)
     torch.manual_seed(1)
     with torch.no_grad():
         for p in gen.parameters():
@@ -33,9 +34,9 @@ def trained_generator(head: str) -> ClassWeightGenerator:
     return gen
 
 
-@pytest.mark.parametrize("head", HEADS)
-def test_support_order_does_not_matter(head: str) -> None:
-    gen = trained_generator(head)
+@pytest.mark.parametrize(("head", "adapt"), GENERATORS)
+def test_support_order_does_not_matter(head: str, adapt: bool) -> None:
+    gen = trained_generator(head, 5 if adapt else None)
     X, y = blobs()
     q = torch.randn(7, 5)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(3))
@@ -44,10 +45,10 @@ def test_support_order_does_not_matter(head: str) -> None:
     assert (a - b).abs().max() < 1e-5  # predicted probabilities
 
 
-@pytest.mark.parametrize("head", HEADS)
-def test_relabelling_the_support_permutes_the_probabilities(head: str) -> None:
+@pytest.mark.parametrize(("head", "adapt"), GENERATORS)
+def test_relabelling_the_support_permutes_the_probabilities(head: str, adapt: bool) -> None:
     clf = hn.InstantClassifier(max_classes=4, head=head)
-    clf.generator = trained_generator(head)
+    clf.generator = trained_generator(head, 5 if adapt else None)
     X, y = blobs(n_classes=4)
     q = torch.randn(9, 5) * 3
     relabel = torch.tensor([2, 0, 3, 1])
@@ -175,9 +176,9 @@ def test_ridge_layer_matches_sklearn_weighted_ridge() -> None:
     np.testing.assert_allclose(b2.detach().numpy() / tau, ref.intercept_, atol=1e-8)
 
 
-@pytest.mark.parametrize("head", HEADS)
-def test_generator_gradcheck_float64(head: str) -> None:
-    gen = trained_generator(head).double()
+@pytest.mark.parametrize(("head", "adapt"), GENERATORS)
+def test_generator_gradcheck_float64(head: str, adapt: bool) -> None:
+    gen = trained_generator(head, 3 if adapt else None).double()
     X, y = blobs(n_classes=2, per_class=3, dim=3)
     X = X.double().requires_grad_(True)
     q = torch.randn(4, 3, dtype=torch.float64)
@@ -201,8 +202,25 @@ def test_every_generator_parameter_gets_a_gradient() -> None:
                 assert p.grad is not None and p.grad.abs().sum() > 0, (head, name)
 
 
+def test_prototype_attention_starts_as_the_identity_and_learns() -> None:
+    X, y = blobs()
+    fresh = ClassWeightGenerator(head="ridge", width=16)
+    adapted = ClassWeightGenerator(head="ridge", width=16, adapt=5)
+    adapted.load_state_dict(fresh.state_dict(), strict=False)
+    q = torch.randn(4, 5)
+    torch.testing.assert_close(run_layers(q, adapted(X, y, 3)), run_layers(q, fresh(X, y, 3)))
+    gen = trained_generator("ridge", adapt=5)
+    run_layers(q, gen(X, y, 3)).square().sum().backward()
+    assert gen.adapt is not None
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in gen.adapt.parameters())
+    with pytest.raises(hn.ConfigError, match="adapt"):
+        hn.InstantClassifier(adapt=5)  # no backbone: no fixed embedding width
+    with pytest.raises(hn.ConfigError, match="adapt"):
+        hn.InstantClassifier(conv4(8), adapt=0)
+
+
 def test_save_load_round_trip_and_corrupt_file(tmp_path: Path) -> None:
-    clf = hn.InstantClassifier(conv4(8), max_classes=6, head="ridge", width=32)
+    clf = hn.InstantClassifier(conv4(8), max_classes=6, head="ridge", width=32, adapt=8)
     path = clf.save(tmp_path / "m.safetensors")
     back = hn.InstantClassifier.load(path, conv4(8))
     assert back.config() == clf.config()

@@ -85,6 +85,36 @@ def random_directions(n_features: int, width: int, dtype: torch.dtype, device: t
     return directions.to(device, dtype), offsets.to(device, dtype)
 
 
+class PrototypeAttention(nn.Module):
+    """Set-to-set adaptation of a support set's embeddings (FEAT, Ye et al., 2020), before weights are generated.
+
+    The class prototypes attend to each other (one attention head, no positional code), and
+    every support row moves by its class's shift: ``z_i + out(attention(P))[y_i]``. The output
+    projection starts at zero, so the module starts as the identity. Equivariant to the class
+    labels and invariant to the order of the rows, like the generator; sized by the embedding
+    width ``dim``, so it needs a backbone (a fixed feature width).
+
+    Example:
+        >>> adapt = PrototypeAttention(4)
+        >>> z, y = torch.randn(6, 4), torch.tensor([0, 1, 2] * 2)
+        >>> torch.equal(adapt(z, y, 3), z)          # the identity at the start
+        True
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.query, self.key, self.value = (nn.Linear(dim, dim, bias=False) for _ in range(3))
+        self.out = nn.Linear(dim, dim)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
+        protos = SupportStats.of(z, y, n_classes).mu  # (C, D)
+        scores = self.query(protos) @ self.key(protos).T / protos.shape[1] ** 0.5
+        shift = self.out(scores.softmax(-1) @ self.value(protos))  # (C, D)
+        return z + shift[y]
+
+
 class ClassWeightGenerator(nn.Module):
     """Generates a classifier (a list of ``(W, b)`` layers) from a support set's features.
 
@@ -103,6 +133,7 @@ class ClassWeightGenerator(nn.Module):
         head: ``"prototype"`` or ``"ridge"``; width: random directions of the ridge head.
             The ridge head solves a ``(2D + width)``-square system, so its cost grows with the
             cube of the number of features D: fine for tables up to a few hundred columns.
+        adapt: embedding width for a :class:`PrototypeAttention` step in front (``None``: none).
 
     Example:
         >>> import torch
@@ -114,11 +145,12 @@ class ClassWeightGenerator(nn.Module):
 
     HEADS = ("prototype", "ridge")
 
-    def __init__(self, hidden: int = 32, head: str = "prototype", width: int = 256) -> None:
+    def __init__(self, hidden: int = 32, head: str = "prototype", width: int = 256, adapt: int | None = None) -> None:
         super().__init__()
         if head not in self.HEADS:
             raise ValueError(f"expected head in {self.HEADS}, got {head!r}")
         self.head, self.width = head, width
+        self.adapt = PrototypeAttention(adapt) if adapt is not None else None
         self.encode = nn.Sequential(nn.Linear(N_DESCRIPTORS, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.metric = nn.Linear(hidden, 1)  # log a[j] from the features' descriptors pooled over classes
         self.correction = nn.Linear(2 * hidden, 1)  # delta[c, j] (prototype head)
@@ -130,6 +162,8 @@ class ClassWeightGenerator(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, n_classes: int) -> Layers:
+        if self.adapt is not None:
+            z = self.adapt(z, y, n_classes)
         stats = SupportStats.of(z, y, n_classes)
         desc, t = stats.descriptors()
         h = self.encode(desc)  # (C, D, H)

@@ -96,6 +96,9 @@ class InstantClassifier(nn.Module):
         width: random directions of the ridge head's hidden layer.
         standardize: standardise every feature with the support set's mean and std before
             generating (default: on without a backbone, off with one).
+        adapt: the backbone's output width, to let the class prototypes attend to each other
+            and move the support embeddings before the weights are generated (FEAT-style
+            set-to-set adaptation, ``_instant_head.PrototypeAttention``); ``None`` (default): off.
 
     Example:
         >>> import torch, hypernet as hn
@@ -117,6 +120,7 @@ class InstantClassifier(nn.Module):
         head: str | None = None,
         width: int = 256,
         standardize: bool | None = None,
+        adapt: int | None = None,
     ) -> None:
         super().__init__()
         if isinstance(max_classes, bool) or not isinstance(max_classes, int) or max_classes < 2:
@@ -129,7 +133,10 @@ class InstantClassifier(nn.Module):
         if self.head not in ClassWeightGenerator.HEADS:
             raise ConfigError(f"expected head in {ClassWeightGenerator.HEADS}, got {head!r}")
         self.width = width
-        self.generator = ClassWeightGenerator(hidden, self.head, width)
+        if adapt is not None and (isinstance(adapt, bool) or not isinstance(adapt, int) or adapt < 1 or backbone is None):
+            raise ConfigError(f"expected adapt to be the backbone's output width (a positive int, with a backbone), got {adapt!r}")
+        self.adapt = adapt
+        self.generator = ClassWeightGenerator(hidden, self.head, width, adapt)
         self.classes_: np.ndarray | None = None
         self._layers: Layers | None = None  # the generated classifier, on standardised inputs
         self._scaler: tuple[torch.Tensor, torch.Tensor] | None = None  # (mean, std) of the support set
@@ -315,6 +322,7 @@ class InstantClassifier(nn.Module):
             "head": self.head,
             "width": self.width,
             "standardize": self.standardize,
+            "adapt": self.adapt,
         }
 
     def save(self, path: str | Path) -> Path:

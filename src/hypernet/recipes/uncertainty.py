@@ -12,7 +12,9 @@ The same function handles a deep ensemble (a sequence of modules) and MC dropout
 Train a noise hypernetwork with :class:`NoiseStep` on :func:`hypernet.training.fit`:
 the cross-entropy averaged over K draws, plus ``diversity_weight`` times a
 :func:`weight_diversity` term that keeps the draws apart (without it they collapse
-to one network and the mutual information goes to zero).
+to one network and the mutual information goes to zero), and optionally a
+function-space term (``contrast="shuffle"``) that makes the draws disagree on
+off-data inputs built from the batch.
 
 Example:
     >>> import torch, hypernet as hn
@@ -39,6 +41,7 @@ from torch import nn
 from .._model import HyperModel
 from ..conditions import Noise
 from ..errors import ConfigError, describe
+from ._unc_contrast import Contrast, check_contrast, contrast_inputs, draw_disagreement
 from ._unc_diversity import KINDS, weight_diversity
 from ._unc_metrics import (
     Reliability,
@@ -187,7 +190,9 @@ class NoiseStep:
 
     Each step draws K noise vectors, runs the K weight sets on the batch in one call,
     and returns ``nll + diversity_weight * weight_diversity(w_1..w_K)`` with metrics
-    ``acc`` (of the mean prediction), ``nll`` and ``diversity``.
+    ``acc`` (of the mean prediction), ``nll`` and ``diversity``; with a ``contrast``, minus
+    ``contrast_weight`` times the draws' mean disagreement on off-data inputs (metric
+    ``contrast_mi``), computed in the same batched call.
 
     Args:
         samples: K draws per step (>= 2 when ``diversity_weight > 0``).
@@ -199,6 +204,14 @@ class NoiseStep:
         diversity: ``"entropy"`` or ``"pairwise"``, see :func:`weight_diversity`.
         diversity_weight: its weight; ``D / N`` (generated weights / training samples)
             is the variational objective's entropy weight; 0 turns it off.
+        contrast: function-space diversity (see ``recipes._unc_contrast``): ``"shuffle"``
+            (each sample's features in a random order), ``"gaussian"`` (``x`` plus noise of
+            ``contrast_scale`` times the batch's std) or a callable ``fn(x) -> x_tilde``;
+            the loss then also *rewards* the draws' disagreement (mutual information) on
+            these off-data inputs, so their predictions differ away from the data (as in
+            noise-contrastive priors, Hafner et al., 2019). ``None`` (default): off.
+        contrast_weight: weight of that reward (used only with a ``contrast``).
+        contrast_scale: noise scale of ``"gaussian"``, relative to the batch's std.
 
     Example:
         >>> import torch, hypernet as hn
@@ -214,7 +227,17 @@ class NoiseStep:
         (True, ['lr', 'train/acc', 'train/diversity'])
     """
 
-    def __init__(self, samples: int = 5, diversity: str = "entropy", diversity_weight: float = 0.0, likelihood: str = "mean") -> None:
+    def __init__(
+        self,
+        samples: int = 5,
+        diversity: str = "entropy",
+        diversity_weight: float = 0.0,
+        likelihood: str = "mean",
+        *,
+        contrast: Contrast | None = None,
+        contrast_weight: float = 0.1,
+        contrast_scale: float = 1.0,
+    ) -> None:
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise ConfigError(f"expected samples to be a positive int, got {samples!r}")
         if likelihood not in ("mean", "mixture"):
@@ -225,8 +248,15 @@ class NoiseStep:
             raise ConfigError(f"expected diversity_weight to be a number >= 0, got {diversity_weight!r}")
         if diversity_weight > 0 and samples < 2:
             raise ConfigError(f"expected samples >= 2 with a diversity term (it compares draws), got samples={samples}")
+        check_contrast(contrast)
+        for name, value in (("contrast_weight", contrast_weight), ("contrast_scale", contrast_scale)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"expected {name} to be a number >= 0, got {value!r}")
+        if contrast is not None and samples < 2:
+            raise ConfigError(f"expected samples >= 2 with a contrast (it measures how draws disagree), got samples={samples}")
         self.samples, self.diversity, self.diversity_weight = samples, diversity, float(diversity_weight)
         self.likelihood = likelihood
+        self.contrast, self.contrast_weight, self.contrast_scale = contrast, float(contrast_weight), float(contrast_scale)
 
     def __call__(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
         hyper = getattr(model, "module", model)  # inside DistributedDataParallel under torchrun
@@ -234,7 +264,12 @@ class NoiseStep:
             raise ConfigError(f"expected a HyperModel with a Noise condition, got {describe(hyper)}")
         x, y = batch
         draws = hyper.condition.split(None, self.samples).values
-        logits = model(x, draws)  # (K, B, C)
+        off_data: torch.Tensor | None = None
+        if self.contrast is not None:  # off-data inputs ride along in the same batched call
+            logits = model(torch.cat([x, contrast_inputs(x, self.contrast, self.contrast_scale)]), draws)
+            logits, off_data = logits[:, : len(x)], logits[:, len(x) :]
+        else:
+            logits = model(x, draws)  # (K, B, C)
         if self.likelihood == "mean":
             nll = nn.functional.cross_entropy(logits.flatten(0, 1), y.repeat(self.samples))
         else:
@@ -247,4 +282,8 @@ class NoiseStep:
             div = weight_diversity(hyper.flat_weights(draws), self.diversity)
             loss = nll + self.diversity_weight * div
             metrics["diversity"] = div.detach()
+        if off_data is not None:
+            disagreement = draw_disagreement(off_data).mean()
+            loss = loss - self.contrast_weight * disagreement
+            metrics["contrast_mi"] = disagreement.detach()
         return loss, metrics
