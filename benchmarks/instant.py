@@ -383,7 +383,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000, help="meta-training episodes")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--head", default=None, help="generated classifier: prototype or ridge (default: the model's)")
+    parser.add_argument("--head", default=None, help="generated classifier: prototype, ridge or ridge_prototype (default: the model's)")
     parser.add_argument("--adapt", type=int, default=None, help="fewshot: PrototypeAttention width for ours (64 = conv4's output)")
     parser.add_argument("--episodes", type=int, default=1000, help="few-shot test episodes per setting")
     parser.add_argument("--splits", type=int, default=5, help="tabular: stratified splits per data set")

@@ -14,7 +14,7 @@ from hypernet.recipes._instant_head import ClassWeightGenerator, run_layers
 from hypernet.recipes.instant import ImageEpisodes, SyntheticTabularTasks, conv4
 
 HEADS = ["prototype", "ridge"]
-GENERATORS = [("prototype", False), ("ridge", False), ("ridge", True)]  # (head, with PrototypeAttention)
+GENERATORS = [("prototype", False), ("ridge", False), ("ridge", True), ("ridge_prototype", True)]  # (head, PrototypeAttention?)
 
 
 def blobs(n_classes: int = 3, per_class: int = 8, dim: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -193,6 +193,7 @@ def test_every_generator_parameter_gets_a_gradient() -> None:
     for head, used in (
         ("prototype", {"correction", "metric", "encode", "log_tau"}),
         ("ridge", {"metric", "encode", "task", "log_tau", "log_ridge"}),
+        ("ridge_prototype", {"metric", "encode", "task", "log_tau", "log_ridge", "log_gamma"}),
     ):
         gen = trained_generator(head)
         X, y = blobs()
@@ -200,6 +201,23 @@ def test_every_generator_parameter_gets_a_gradient() -> None:
         for name, p in gen.named_parameters():
             if name.split(".")[0] in used:
                 assert p.grad is not None and p.grad.abs().sum() > 0, (head, name)
+
+
+def test_ridge_prototype_head_adds_the_nearest_prototype_rule() -> None:
+    gen = ClassWeightGenerator(head="ridge_prototype", width=16)
+    with torch.no_grad():
+        gen.log_ridge.fill_(30.0)  # an overwhelming ridge: the regression part is ~0, only the prototype rule is left
+    X, y = blobs(n_classes=3, dim=5)
+    q = torch.randn(6, 5) * 3
+    logits = run_layers(q, gen(X, y, 3))
+    mu = torch.stack([X[y == c].mean(0) for c in range(3)])
+    centre = mu.mean(0)
+    between = (mu - centre).square().mean(0)
+    within = torch.stack([X[y == c].var(0, unbiased=False) for c in range(3)]).add(1e-6).mean(0)
+    scale = 1 / (between + within + 1e-6).sqrt()  # the metric a starts at 1
+    u, protos = (q - centre) * scale, (mu - centre) * scale
+    expected = -torch.cdist(u, protos).square() / 5  # gamma starts at 1, divided by D
+    torch.testing.assert_close(logits - logits[:, :1], expected - expected[:, :1], atol=1e-4, rtol=1e-4)
 
 
 def test_prototype_attention_starts_as_the_identity_and_learns() -> None:

@@ -127,6 +127,10 @@ class ClassWeightGenerator(nn.Module):
       output layer is the class-balanced ridge regression of the one-hot labels on the
       support set's hidden activations, solved in closed form (as in R2-D2, Bertinetto
       et al., 2019) with a generated ridge strength. Differentiable end to end.
+    * ``"ridge_prototype"``: the ridge head plus a nearest-prototype rule in the same
+      layers: ``-gamma / D * ||u - u_c||^2`` on the scaled, centred features ``u`` (which the
+      ``+x`` / ``-x`` units carry linearly), with a generated ``gamma``. Ridge regression
+      alone lacks the prototypes' ``-||u_c||^2 / 2`` offsets, which matter with one shot.
 
     Args:
         hidden: width of the MLP shared over (class, feature) descriptors.
@@ -143,7 +147,7 @@ class ClassWeightGenerator(nn.Module):
         [(28, 6), (2, 28)]
     """
 
-    HEADS = ("prototype", "ridge")
+    HEADS = ("prototype", "ridge", "ridge_prototype")
 
     def __init__(self, hidden: int = 32, head: str = "prototype", width: int = 256, adapt: int | None = None) -> None:
         super().__init__()
@@ -154,8 +158,11 @@ class ClassWeightGenerator(nn.Module):
         self.encode = nn.Sequential(nn.Linear(N_DESCRIPTORS, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.metric = nn.Linear(hidden, 1)  # log a[j] from the features' descriptors pooled over classes
         self.correction = nn.Linear(2 * hidden, 1)  # delta[c, j] (prototype head)
-        self.task = nn.Linear(hidden, 2)  # log ridge strength, log temperature: from everything pooled (ridge head)
+        # log ridge strength, log temperature (, log gamma): from everything pooled (ridge heads)
+        self.task = nn.Linear(hidden, 3 if head == "ridge_prototype" else 2)
         self.log_tau = nn.Parameter(torch.zeros(()) if head == "prototype" else torch.tensor(2.0))
+        if head == "ridge_prototype":
+            self.log_gamma = nn.Parameter(torch.zeros(()))
         self.log_ridge = nn.Parameter(torch.tensor(-2.0))
         for layer in (self.metric, self.correction, self.task):  # start at the plain prototype / ridge classifier
             nn.init.zeros_(layer.weight)
@@ -196,4 +203,11 @@ class ClassWeightGenerator(nn.Module):
         strength = (self.log_ridge + task[0]).exp() * gram.diagonal().mean().clamp_min(EPS)
         w2 = torch.linalg.solve(gram + strength * torch.eye(len(gram), dtype=z.dtype, device=z.device), (hc * weights[:, None]).T @ tc)
         tau = (self.log_tau + task[1]).exp()
-        return [(w1, b1), (tau * w2.T, tau * (t_mean - h_mean @ w2))]
+        weight, bias = tau * w2.T, tau * (t_mean - h_mean @ w2)
+        if self.head == "ridge_prototype":  # + nearest prototype on u = scale * (x - centre) = h[:d] - h[d:2d]
+            gamma = (self.log_gamma + task[2]).exp() / d
+            protos = scale * (stats.mu - centre)  # (C, D)
+            linear = 2 * gamma * protos
+            weight = weight + torch.cat([linear, -linear, torch.zeros(n_classes, self.width, dtype=z.dtype, device=z.device)], 1)
+            bias = bias - gamma * protos.square().sum(1)
+        return [(w1, b1), (weight, bias)]

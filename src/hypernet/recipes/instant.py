@@ -91,8 +91,9 @@ class InstantClassifier(nn.Module):
         max_classes: the most classes a support set may have.
         hidden: width of the generator's MLP.
         head: the generated classifier: ``"ridge"`` (default; ``Linear``, ReLU, ``Linear``:
-            closed-form ridge regression on generated random features) or ``"prototype"``
-            (one ``Linear``: a learned-metric nearest-prototype rule).
+            closed-form ridge regression on generated random features), ``"prototype"``
+            (one ``Linear``: a learned-metric nearest-prototype rule) or ``"ridge_prototype"``
+            (the ridge head with a nearest-prototype rule added in its output layer).
         width: random directions of the ridge head's hidden layer.
         standardize: standardise every feature with the support set's mean and std before
             generating (default: on without a backbone, off with one).
