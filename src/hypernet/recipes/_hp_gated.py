@@ -8,6 +8,12 @@ parametrization (``init="mip"``) ``W0`` is the trainable base, so this generator
 position) with one small head per tensor, so generating costs about one elementwise pass over
 the weights: the per-sample path stays cheap enough for a sweep's per-batch sampling.
 
+With ``gain=True`` (what ``HyperparameterSweep`` uses) each output unit also gets a multiplicative gain on the
+base, ``W(λ) = W0 ⊙ (1 + tanh(s(λ)))_row + gate(λ) ⊙_row V``: a strong L2 strength can then
+shrink whole rows of the base towards zero (the additive form alone has to learn ``V ≈ -W0``
+for that). The gain needs the model's residual base, which :meth:`GatedGenerator.attach_base`
+supplies (``HyperparameterSweep`` does); unattached, the gain term is left out.
+
 This generator is not registered by name; the recipes pass an instance.
 
 Example:
@@ -21,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -40,15 +46,19 @@ class GatedGenerator(Generator):
         layer_dim: size of the learned per-tensor (layer position) embeddings.
         rank: gated directions per matrix (``rank`` learned tensors ``V_tk``); 1 is the STN form,
             more let several hyperparameters move the weights along different directions.
+        gain: a per-row multiplicative gain on the residual base (see the module docstring).
     """
 
     default_parametrization = "residual"
+    inverse_scale: torch.Tensor  # 1 / the model's output scale, set by attach_base
 
-    def __init__(self, hidden: Sequence[int] = (32,), layer_dim: int = 8, rank: int = 1) -> None:
+    def __init__(self, hidden: Sequence[int] = (32,), layer_dim: int = 8, rank: int = 1, gain: bool = False) -> None:
         super().__init__()
         self.hidden = check_sizes("GatedGenerator", "hidden", hidden)
         self.layer_dim = check_positive_int("GatedGenerator", "layer_dim", layer_dim)
         self.rank = check_positive_int("GatedGenerator", "rank", rank)
+        self.gain = bool(gain)
+        self._base: list[Callable[[], tuple[torch.Tensor, torch.Tensor]]] = []  # a plain list: not a submodule
 
     def build(self) -> None:
         tensors = self.spec.tensors
@@ -68,11 +78,35 @@ class GatedGenerator(Generator):
                 values.append(None)
                 self.views.append(())
         self.heads = nn.ModuleList(heads)
+        # per-row gains on the base (zero at the start: tanh(0) = 0), matrices only
+        gains = [nn.Linear(self.hidden[-1], t.shape[0]) for t in tensors if t.is_matrix and self.gain]
+        for layer in gains:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.gains = nn.ModuleList(gains)
         self.values = nn.ParameterList([v for v in values if v is not None])
         self._value_index = [None if v is None else sum(w is not None for w in values[:i]) for i, v in enumerate(values)]
 
+    def attach_base(self, source: Callable[[], tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Give the gain term the model's flat ``(base, scale)``: ``source()`` returns them (the base is read at every call)."""
+        self._base[:] = [source]
+        scale = source()[1].detach()
+        inverse = torch.where(scale != 0, 1 / torch.where(scale != 0, scale, torch.ones_like(scale)), torch.zeros_like(scale))
+        self.register_buffer("inverse_scale", inverse, persistent=False)  # constant; follows .to() with the module
+
     def extra_repr(self) -> str:
-        return f"hidden={self.hidden}, layer_dim={self.layer_dim}, rank={self.rank}" if self.is_bound else "unbound"
+        if not self.is_bound:
+            return "unbound"
+        return f"hidden={self.hidden}, layer_dim={self.layer_dim}, rank={self.rank}, gain={self.gain}"
+
+    def _add_gain(self, part: torch.Tensor, h: torch.Tensor, t: int, index: int, view: tuple[int, ...]) -> torch.Tensor:
+        """``part + tanh(s) ⊙_row W0 / scale`` for matrix ``t``: after the model's ``base + raw * scale``, a row gain on W0."""
+        spec = self.spec.tensors[t]
+        cut = slice(spec.offset, spec.offset + spec.numel)
+        ratio = (self._base[0]()[0][cut] * self.inverse_scale[cut]).view(spec.storage_shape)
+        gains = torch.tanh(self.gains[index](h[:, t]))  # (n, rows)
+        gains = gains.view(len(h), *[gains.shape[1] if v == -1 else 1 for v in view])
+        return torch.addcmul(part.view(len(h), *spec.storage_shape), gains, ratio).view(len(h), -1)
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
         h = self.trunk(emb)  # (U, T, hidden)
@@ -85,7 +119,8 @@ class GatedGenerator(Generator):
             else:
                 value = self.values[index]
                 gated = out.view(n, self.rank, *view) * value
-                parts.append((gated[:, 0] if self.rank == 1 else gated.sum(1) * self.rank**-0.5).reshape(n, -1))
+                part = (gated[:, 0] if self.rank == 1 else gated.sum(1) * self.rank**-0.5).reshape(n, -1)
+                parts.append(self._add_gain(part, h, t, index, view) if self.gain and self._base else part)
         return torch.cat(parts, dim=-1)
 
     def output_layers(self, probe: torch.Tensor) -> list[tuple[nn.Linear, torch.Tensor]]:

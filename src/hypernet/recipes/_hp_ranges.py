@@ -33,27 +33,37 @@ def _number(value: Any) -> bool:
 
 
 class Range:
-    """A closed interval ``[low, high]`` of one real hyperparameter, with a map to ``[0, 1]``."""
+    """A closed interval ``[low, high]`` of one real hyperparameter, with a map to ``[0, 1]``.
+
+    ``p_low``: the probability with which a sweep draws exactly ``low`` (the rest of the time
+    it draws from the whole interval). Use it when ``low`` means "off" (no label smoothing, no
+    dropout) and may well be the best value: an end of the interval has neighbours on one side
+    only, so uniform draws leave a hypernetwork's curve there the least trained.
+    """
 
     log: bool = False
 
-    def __init__(self, low: float, high: float) -> None:
+    def __init__(self, low: float, high: float, *, p_low: float = 0.0) -> None:
         name = type(self).__name__
         if not (_number(low) and _number(high)) or not low < high:
             raise ConfigError(f"expected {name}(low, high) with finite numbers low < high, got low={low!r}, high={high!r}")
         if self.log and low <= 0:
             raise ConfigError(f"expected {name}(low, high) with 0 < low (a log scale), got low={low!r}; use hn.Uniform to include 0")
+        if not _number(p_low) or not 0 <= p_low < 1:
+            raise ConfigError(f"expected p_low (the probability of drawing exactly low) in [0, 1), got {p_low!r}")
         self.low = float(low)
         self.high = float(high)
+        self.p_low = float(p_low)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.low:g}, {self.high:g})"
+        extra = f", p_low={self.p_low:g}" if self.p_low else ""
+        return f"{type(self).__name__}({self.low:g}, {self.high:g}{extra})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and (self.low, self.high) == (other.low, other.high)
+        return type(other) is type(self) and (self.low, self.high, self.p_low) == (other.low, other.high, other.p_low)
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, self.low, self.high))
+        return hash((type(self).__name__, self.low, self.high, self.p_low))
 
     def _lo_hi(self) -> tuple[float, float]:
         return (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)

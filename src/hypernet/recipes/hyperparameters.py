@@ -112,7 +112,8 @@ class HyperparameterSweep(nn.Module):
             (default: ``{"loss": cross-entropy, "acc": accuracy}``); the first one is what
             :meth:`best` and the hyper-step minimise.
         generator: a registered generator name, an unbound :class:`~hypernet.Generator`, or
-            ``None`` for a gated (STN-style) generator (``recipes._hp_gated.GatedGenerator``).
+            ``None`` for a gated (STN-style) generator with per-row gains on the base
+            (``recipes._hp_gated.GatedGenerator(gain=True)``).
         init: :class:`~hypernet.HyperModel` initialisation; ``"mip"`` (default): residual weights
             and the ``[x, 1 - x]`` encoding of the hyperparameters.
         embedding_dim: size of the hyperparameter embedding (a :class:`~hypernet.Continuous` condition).
@@ -185,7 +186,7 @@ class HyperparameterSweep(nn.Module):
         if generator is None:
             if generator_kwargs:
                 raise ConfigError("expected generator_kwargs only with a generator name, got them with generator=None")
-            generator = GatedGenerator()
+            generator = GatedGenerator(gain=True)
         self.loss_fn = loss
         self.weight_decay = weight_decay
         self.initial_target = copy.deepcopy(target)  # what train_single() starts from
@@ -195,6 +196,8 @@ class HyperparameterSweep(nn.Module):
         self.model = HyperModel(
             target, condition=condition, generator=generator, generate=generate, init=init, generator_kwargs=generator_kwargs
         )
+        if isinstance(self.model.generator, GatedGenerator):
+            self.model.generator.attach_base(self._base_and_scale)  # a bound method: deepcopy rebinds it to the copy
         spec = self.model.spec
         self.register_buffer("decay_mask", spec.per_element([1.0 if t.is_matrix else 0.0 for t in spec.tensors]))
         generated = set(spec.names)
@@ -210,6 +213,9 @@ class HyperparameterSweep(nn.Module):
         self.curve_: Curve | None = None
         self.hyper_history_: list[dict[str, float]] = []
 
+    def _base_and_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.base, self.model.scale
+
     # ----------------------------------------------------------------- conditions
     @property
     def hp_(self) -> dict[str, float]:
@@ -224,7 +230,8 @@ class HyperparameterSweep(nn.Module):
         """``(batch_size, D)`` unit-cube conditions holding ``per_batch`` distinct values (one per group of samples).
 
         Values are stratified per hyperparameter (a Latin hypercube over the unit cube), or drawn
-        around the hyper-step's estimate while a hyper-step runs.
+        around the hyper-step's estimate while a hyper-step runs. A range's ``p_low`` sets that
+        share of the values (``p_low * per_batch`` on average, rounded at random) to exactly ``low``.
         """
         k = min(self.per_batch, batch_size)
         d = len(self.space)
@@ -234,6 +241,11 @@ class HyperparameterSweep(nn.Module):
         else:
             strata = torch.stack([torch.randperm(k, device=device) for _ in range(d)], dim=1)
             values = (strata + torch.rand(k, d, device=device)) / k
+            for j, rng in enumerate(self.space.values()):
+                if rng.p_low > 0:
+                    expected = rng.p_low * k
+                    n_low = int(expected) + int(float(torch.rand(())) < expected - int(expected))
+                    values[torch.randperm(k, device=device)[:n_low], j] = 0.0
         return values[torch.arange(batch_size, device=device) % k]
 
     # -------------------------------------------------------------------- forward
