@@ -134,7 +134,7 @@ class ClassWeightGenerator(nn.Module):
 
     Args:
         hidden: width of the MLP shared over (class, feature) descriptors.
-        head: ``"prototype"`` or ``"ridge"``; width: random directions of the ridge head.
+        head: ``"prototype"``, ``"ridge"`` or ``"ridge_prototype"``; width: random directions of the ridge heads.
             The ridge head solves a ``(2D + width)``-square system, so its cost grows with the
             cube of the number of features D: fine for tables up to a few hundred columns.
         adapt: embedding width for a :class:`PrototypeAttention` step in front (``None``: none).
