@@ -210,7 +210,8 @@ class NoiseStep:
             the loss then also *rewards* the draws' disagreement (mutual information) on
             these off-data inputs, so their predictions differ away from the data (as in
             noise-contrastive priors, Hafner et al., 2019). ``None`` (default): off.
-        contrast_weight: weight of that reward (used only with a ``contrast``).
+        contrast_weight: weight of that reward (used only with a ``contrast``). The off-data
+            inputs share the batch, so a target with BatchNorm counts them in its batch statistics.
         contrast_scale: noise scale of ``"gaussian"``, relative to the batch's std.
 
     Example:
