@@ -145,6 +145,7 @@ def run_fewshot(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "steps": args.steps,
                     "seed": args.seed,
                     "adapt": args.adapt or "",
+                    "head": args.head or "",
                 }
             )
             print(f"5-way {shots}-shot {name}: {mean:.2f} +- {half:.2f}", flush=True)
@@ -290,6 +291,7 @@ def fewshot_md(rows: list[dict[str, str]]) -> list[str]:
         "",
         f"Command: `python benchmarks/instant.py --use fewshot --steps {r0['steps']} --seeds {seeds_of(rows)}"
         + (f" --adapt {r0['adapt']}" if r0.get("adapt") else "")
+        + (f" --head {r0['head']}" if r0.get("head") else "")
         + " --save`",
         "",
         "Meta-train classes: MNIST 0-4 + Fashion-MNIST 0-4 (train splits) and their 90/180/270-degree rotations (40 classes);",
