@@ -91,7 +91,7 @@ class GatedGenerator(Generator):
         """Give the gain term the model's flat ``(base, scale)``: ``source()`` returns them (the base is read at every call)."""
         self._base[:] = [source]
         scale = source()[1].detach()
-        inverse = torch.where(scale != 0, 1 / torch.where(scale != 0, scale, torch.ones_like(scale)), torch.zeros_like(scale))
+        inverse = torch.where(scale != 0, scale.reciprocal(), 0.0)  # a zero scale (nothing generated there) -> no gain
         self.register_buffer("inverse_scale", inverse, persistent=False)  # constant; follows .to() with the module
 
     def extra_repr(self) -> str:

@@ -60,6 +60,11 @@ def contrast_inputs(x: torch.Tensor, contrast: Contrast, scale: float = 1.0) -> 
     return flat.gather(1, order).view_as(x)
 
 
+def entropy_of_log_probs(log_p: torch.Tensor) -> torch.Tensor:
+    """Entropy over the last dimension from log-probabilities: a finite gradient where a probability underflows."""
+    return -(log_p.exp() * log_p).sum(-1)
+
+
 def draw_disagreement(logits: torch.Tensor) -> torch.Tensor:
     """``(B,)`` mutual information ``H[mean_k p_k] - mean_k H[p_k]`` of ``(K, B, C)`` logits, differentiable.
 
@@ -69,6 +74,4 @@ def draw_disagreement(logits: torch.Tensor) -> torch.Tensor:
         raise ConfigError(f"expected logits (K, B, C) from K >= 2 draws, got {describe(logits)}")
     log_p = logits.log_softmax(-1)
     log_mean = torch.logsumexp(log_p, 0) - math.log(logits.shape[0])
-    total = -(log_mean.exp() * log_mean).sum(-1)
-    expected = -(log_p.exp() * log_p).sum(-1).mean(0)
-    return total - expected
+    return entropy_of_log_probs(log_mean) - entropy_of_log_probs(log_p).mean(0)

@@ -245,14 +245,16 @@ class NoiseStep:
             raise ConfigError(f"expected likelihood in ('mean', 'mixture'), got {likelihood!r}")
         if diversity not in KINDS:
             raise ConfigError(f"expected diversity in {KINDS}, got {diversity!r}")
-        if isinstance(diversity_weight, bool) or not isinstance(diversity_weight, (int, float)) or diversity_weight < 0:
-            raise ConfigError(f"expected diversity_weight to be a number >= 0, got {diversity_weight!r}")
+        for name, value in (
+            ("diversity_weight", diversity_weight),
+            ("contrast_weight", contrast_weight),
+            ("contrast_scale", contrast_scale),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"expected {name} to be a number >= 0, got {value!r}")
         if diversity_weight > 0 and samples < 2:
             raise ConfigError(f"expected samples >= 2 with a diversity term (it compares draws), got samples={samples}")
         check_contrast(contrast)
-        for name, value in (("contrast_weight", contrast_weight), ("contrast_scale", contrast_scale)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"expected {name} to be a number >= 0, got {value!r}")
         if contrast is not None and samples < 2:
             raise ConfigError(f"expected samples >= 2 with a contrast (it measures how draws disagree), got samples={samples}")
         self.samples, self.diversity, self.diversity_weight = samples, diversity, float(diversity_weight)
