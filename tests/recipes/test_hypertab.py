@@ -202,6 +202,9 @@ def test_not_fitted_is_sklearns_error(data: tuple[np.ndarray, np.ndarray]) -> No
         ("class_weight", "equal", "class_weight"),
         ("class_weight", {7: 1.0}, "not in y"),
         ("class_weight", {0: -1.0}, ">= 0"),
+        ("label_smoothing", -0.1, "label_smoothing"),
+        ("label_smoothing", 1.0, "< 1.0"),
+        ("label_smoothing", "0.1", "label_smoothing"),
     ],
 )
 def test_bad_parameters(data: tuple[np.ndarray, np.ndarray], param: str, value: object, match: str) -> None:
@@ -218,6 +221,16 @@ def test_class_weight_moves_the_decision_towards_the_weighted_class() -> None:
     assert rare[0] < rare[1] < rare[2], rare
     dict_equal_to_none = small(epochs=3, class_weight={0: 1.0, 1: 1.0}).fit(X, y)
     np.testing.assert_allclose(dict_equal_to_none.predict_proba(X), small(epochs=3).fit(X, y).predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_label_smoothing_tempers_confidence(data: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = data
+    sharp = small(epochs=30).fit(X, y)
+    smooth = small(epochs=30, label_smoothing=0.3).fit(X, y)
+    top_sharp, top_smooth = (m.predict_proba(X).max(1).mean() for m in (sharp, smooth))
+    # the smoothed targets' top probability is 0.8: members stop short of certainty (about 0.55 vs 0.70 here)
+    assert top_smooth < top_sharp - 0.08, (top_smooth, top_sharp)
+    assert smooth.score(X, y) > 0.8
 
 
 def test_verbose_shows_progress(data: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]) -> None:

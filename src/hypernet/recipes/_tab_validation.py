@@ -86,12 +86,13 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_float(name: str, value: Any, minimum: float = 0.0, strict: bool = True) -> float:
-    """``value`` as a float ``> minimum`` (``>=`` if not ``strict``), else :class:`~hypernet.ConfigError`."""
+def check_float(name: str, value: Any, minimum: float = 0.0, strict: bool = True, below: float = np.inf) -> float:
+    """``value`` as a float ``> minimum`` (``>=`` if not ``strict``) and ``< below``, else :class:`~hypernet.ConfigError`."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not ok or not np.isfinite(value) or (value <= minimum if strict else value < minimum):
+    if not ok or not np.isfinite(value) or (value <= minimum if strict else value < minimum) or value >= below:
+        upper = f" and < {below}" if np.isfinite(below) else ""
         raise ConfigError(
-            f"expected HyperTabClassifier({name}=...) to be a finite number {'>' if strict else '>='} {minimum}, got {value!r}"
+            f"expected HyperTabClassifier({name}=...) to be a finite number {'>' if strict else '>='} {minimum}{upper}, got {value!r}"
         )
     return float(value)
 

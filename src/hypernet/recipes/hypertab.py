@@ -90,6 +90,9 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
             ``None`` (all 1), ``"balanced"`` (``n_samples / (n_classes * count)``, so every
             class counts equally: use it when you score with balanced accuracy) or a dict
             ``{label: weight}`` (labels not in it get 1).
+        label_smoothing: in ``[0, 1)``: the training targets put this much probability mass
+            spread evenly over all classes (``torch.nn.functional.cross_entropy``'s
+            ``label_smoothing``); it keeps members from growing over-confident on small data.
         random_state: seed (int), ``numpy.random.RandomState`` or ``None``; an int makes
             ``fit`` reproducible (masks, initialisation, batch order).
         verbose: 0 silent; 1 or more shows a progress bar (loss, accuracy, it/s, ETA) on stderr.
@@ -137,6 +140,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         cond_dim: int = 64,
         hyper_hidden: int = 128,
         class_weight: str | dict[Any, float] | None = None,
+        label_smoothing: float = 0.0,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
         device: str = "cpu",
@@ -153,6 +157,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         self.cond_dim = cond_dim
         self.hyper_hidden = hyper_hidden
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
@@ -202,6 +207,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         per_step = members if self.masks_per_step is None else min(check_int("masks_per_step", self.masks_per_step), members)
         lr = check_float("lr", self.lr)
         decay = check_float("weight_decay", self.weight_decay, strict=False)
+        smoothing = check_float("label_smoothing", self.label_smoothing, strict=False, below=1.0)
         device = torch.device(self.device)
         weights = torch.as_tensor(class_weights(self.class_weight, classes, y), dtype=torch.float32, device=device)
 
@@ -227,7 +233,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
             result = fit_loop(
                 model,
-                self._step(per_step, members, weights),
+                self._step(per_step, members, weights, smoothing),
                 loader,
                 optimizer,
                 epochs=epochs,
@@ -242,13 +248,13 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         self.n_steps_ = result.steps
         return self
 
-    def _step(self, per_step: int, members: int, class_weight: torch.Tensor) -> Any:
+    def _step(self, per_step: int, members: int, class_weight: torch.Tensor, smoothing: float) -> Any:
         def step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             xb, yb = batch
             chosen = torch.arange(members, device=xb.device) if per_step == members else torch.randperm(members)[:per_step].to(xb.device)
             views, masks = self._views(xb, chosen)
             logits = model(views, masks)
-            loss = nn.functional.cross_entropy(logits.flatten(0, 1), yb.repeat(per_step), weight=class_weight)
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), yb.repeat(per_step), weight=class_weight, label_smoothing=smoothing)
             with torch.no_grad():
                 mean = logits.softmax(-1).mean(0)
                 acc = (mean.argmax(1) == yb).float().mean()
