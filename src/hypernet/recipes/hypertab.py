@@ -77,9 +77,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
             ``(0, 1]``, or a count.
         n_members: ensemble size, the number of feature-subset masks (drawn once, so
             every feature is used about equally often).
-        hidden: hidden-layer widths of each member's MLP (the generated target network); the
-            default, one layer of 128, was chosen on WDBC and Sonar with CV seeds other than
-            the benchmark's (``benchmarks/results/hypertab_ablation.md``).
+        hidden: hidden-layer widths of each member's MLP (the generated target network).
         epochs: passes over the training data.
         lr: peak learning rate of AdamW (cosine-annealed to zero over training).
         batch_size: samples per step; each step shows them to ``masks_per_step`` members.
@@ -94,8 +92,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
             ``{label: weight}`` (labels not in it get 1).
         label_smoothing: in ``[0, 1)``: the training targets put this much probability mass
             spread evenly over all classes (``torch.nn.functional.cross_entropy``'s
-            ``label_smoothing``); it keeps members from growing over-confident on small data
-            (default 0.1, chosen with ``hidden``; 0 for plain cross-entropy).
+            ``label_smoothing``); it keeps members from growing over-confident on small data.
         random_state: seed (int), ``numpy.random.RandomState`` or ``None``; an int makes
             ``fit`` reproducible (masks, initialisation, batch order).
         verbose: 0 silent; 1 or more shows a progress bar (loss, accuracy, it/s, ETA) on stderr.
@@ -134,7 +131,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         self,
         subset_size: float | int | None = None,
         n_members: int = 50,
-        hidden: int | tuple[int, ...] = (128,),
+        hidden: int | tuple[int, ...] = (32, 32),
         epochs: int = 100,
         lr: float = 3e-3,
         batch_size: int = 64,
@@ -143,7 +140,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         cond_dim: int = 64,
         hyper_hidden: int = 128,
         class_weight: str | dict[Any, float] | None = None,
-        label_smoothing: float = 0.1,
+        label_smoothing: float = 0.0,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
         device: str = "cpu",
