@@ -93,6 +93,8 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         label_smoothing: in ``[0, 1)``: the training targets put this much probability mass
             spread evenly over all classes (``torch.nn.functional.cross_entropy``'s
             ``label_smoothing``); it keeps members from growing over-confident on small data.
+            Default 0 (plain cross-entropy): 0.1 with ``hidden=(128,)`` helped WDBC and Sonar but
+            cost Glass 3-4 points (``benchmarks/results/hypertab_ablation.md``).
         random_state: seed (int), ``numpy.random.RandomState`` or ``None``; an int makes
             ``fit`` reproducible (masks, initialisation, batch order).
         verbose: 0 silent; 1 or more shows a progress bar (loss, accuracy, it/s, ETA) on stderr.
