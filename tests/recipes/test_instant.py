@@ -189,6 +189,21 @@ def test_generator_gradcheck_float64(head: str, adapt: bool) -> None:
     assert torch.autograd.gradcheck(f, (X,), eps=1e-6, atol=1e-5)
 
 
+@pytest.mark.parametrize(("head", "adapt"), GENERATORS)
+@pytest.mark.parametrize("shots", [1, 3])
+def test_a_constant_feature_keeps_gradients_finite(head: str, adapt: bool, shots: int) -> None:
+    # a dead ReLU channel: the same value on every support row (one-shot: no spread within classes either);
+    # sqrt of a zero between-class spread once gave NaN gradients and a NaN meta-training run
+    gen = trained_generator(head, 5 if adapt else None)
+    X, y = blobs(n_classes=3, per_class=shots, dim=5)
+    X[:, 2] = 0.0
+    X.requires_grad_(True)
+    q = torch.randn(4, 5)
+    run_layers(q, gen(X, y, 3)).square().sum().backward()
+    assert X.grad is not None and torch.isfinite(X.grad).all()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in gen.parameters())
+
+
 def test_every_generator_parameter_gets_a_gradient() -> None:
     for head, used in (
         ("prototype", {"correction", "metric", "encode", "log_tau"}),

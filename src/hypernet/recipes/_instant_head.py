@@ -55,7 +55,7 @@ class SupportStats:
         shape = self.mu.shape
         parts = [
             (self.mu - centre) / t,
-            (between.sqrt() / t).expand(shape),
+            ((between + EPS).sqrt() / t).expand(shape),  # + EPS: a feature constant over the support has 0 here
             (within.sqrt() / t).expand(shape),
             self.spread / t,
             t.log().expand(shape),
