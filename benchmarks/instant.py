@@ -94,7 +94,7 @@ def logreg_logits(zs: torch.Tensor, ys: torch.Tensor, zq: torch.Tensor) -> torch
 
 def run_fewshot(args: argparse.Namespace) -> list[dict[str, Any]]:
     train_x, train_y, test_x, test_y = image_pools()
-    sampler = ImageEpisodes(train_x, train_y, TRAIN_CLASSES, ways=5, shots=(1, 5), queries=15, rotations=True)
+    sampler = ImageEpisodes(train_x, train_y, TRAIN_CLASSES, ways=5, shots=(1, 5), queries=15, rotations=args.rotations)
     makers: dict[str, Callable[[], hn.InstantClassifier]] = {
         "ours (generated classifier)": lambda: hn.InstantClassifier(conv4(), head=args.head, adapt=args.adapt),
         "ProtoNet": lambda: frozen_protonet(hn.InstantClassifier(conv4(), head="prototype")),
@@ -146,6 +146,7 @@ def run_fewshot(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "seed": args.seed,
                     "adapt": args.adapt or "",
                     "head": args.head or "",
+                    "meta_train_classes": len(TRAIN_CLASSES) * (4 if args.rotations else 1),
                 }
             )
             print(f"5-way {shots}-shot {name}: {mean:.2f} +- {half:.2f}", flush=True)
@@ -369,7 +370,7 @@ def write_markdown() -> None:
     lines = [
         "# Instant classifiers (issue 7)",
         "",
-        f"torch {torch.__version__}, CPU, `torch.set_num_threads(2)`; shared 2-core machine (times vary with its load).",
+        f"torch {torch.__version__}, CPU, 2 threads (`--threads`, default 2); shared 2-core machine (times vary with its load).",
         "",
     ]
     for use, build in (("fewshot", fewshot_md), ("tabular", tabular_md)):
@@ -391,9 +392,16 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=5, help="tabular: stratified splits per data set")
     parser.add_argument("--datasets", nargs="+", default=TABULAR)
     parser.add_argument("--save", action="store_true", help="write the shipped weights")
+    parser.add_argument(
+        "--rotations",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fewshot: also meta-train on the 90/180/270-degree rotations of the classes (40 classes; 20 without)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 to run two seeds side by side on 2 cores)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
     save = args.save
     for seed in args.seeds:
