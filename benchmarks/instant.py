@@ -396,7 +396,7 @@ def main() -> None:
         "--rotations",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="fewshot: also meta-train on the 90/180/270-degree rotations of the classes (40 classes; 20 without)",
+        help="fewshot: also meta-train on the 90/180/270-degree rotations of the classes (40 classes; 10 without)",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 to run two seeds side by side on 2 cores)")
     parser.add_argument("--quiet", action="store_true")
