@@ -8,7 +8,7 @@ CSV present. ``--save`` also writes the meta-trained weights the package ships
 
 * fewshot: 5-way episodes on 28x28 images. Meta-train classes: MNIST digits 0-4 and
   Fashion-MNIST classes 0-4 (train splits), each also rotated by 90/180/270 degrees (40
-  classes); meta-test classes: MNIST 5-9 and Fashion-MNIST 5-9 (test splits), never seen.
+  classes; `--no-rotations`: the 10 base classes only); meta-test classes: MNIST 5-9 and Fashion-MNIST 5-9 (test splits), never seen.
   Same Conv-4 backbone for every method: ours (generated classifier), ProtoNet (the same
   model with the generator frozen at its start, i.e. nearest prototype, meta-trained with
   the same episodes), and on our backbone's embeddings: nearest prototype and logistic
@@ -147,6 +147,7 @@ def run_fewshot(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "adapt": args.adapt or "",
                     "head": args.head or "",
                     "meta_train_classes": len(TRAIN_CLASSES) * (4 if args.rotations else 1),
+                    "threads": torch.get_num_threads(),
                 }
             )
             print(f"5-way {shots}-shot {name}: {mean:.2f} +- {half:.2f}", flush=True)
@@ -287,15 +288,21 @@ def seeds_of(rows: list[dict[str, str]]) -> str:
 
 def fewshot_md(rows: list[dict[str, str]]) -> list[str]:
     r0 = rows[0]
+    rotations = r0.get("meta_train_classes", "40") != str(len(TRAIN_CLASSES))  # CSVs from before the column: rotations
+    threads = r0.get("threads") or "2"
     out = [
         "## Few-shot images (HyperShot-style)",
         "",
         f"Command: `python benchmarks/instant.py --use fewshot --steps {r0['steps']} --seeds {seeds_of(rows)}"
         + (f" --adapt {r0['adapt']}" if r0.get("adapt") else "")
         + (f" --head {r0['head']}" if r0.get("head") else "")
+        + ("" if rotations else " --no-rotations")
+        + ("" if threads == "2" else f" --threads {threads}")
         + " --save`",
         "",
-        "Meta-train classes: MNIST 0-4 + Fashion-MNIST 0-4 (train splits) and their 90/180/270-degree rotations (40 classes);",
+        "Meta-train classes: MNIST 0-4 + Fashion-MNIST 0-4 (train splits) and their 90/180/270-degree rotations (40 classes);"
+        if rotations
+        else "Meta-train classes: MNIST 0-4 + Fashion-MNIST 0-4 (train splits), no rotations (10 classes);",
         "meta-test classes: MNIST 5-9 + Fashion-MNIST 5-9 (test splits), disjoint from meta-training. Conv-4 backbone",
         "(64 channels) for every method; 15 queries per class; the same test episodes for every method and seed.",
         "Accuracy: mean ± std over the meta-training seeds; CI: the mean 95 % confidence half-width over test episodes.",
