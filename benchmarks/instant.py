@@ -146,7 +146,7 @@ def run_fewshot(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "seed": args.seed,
                     "adapt": args.adapt or "",
                     "head": args.head or "",
-                    "meta_train_classes": len(TRAIN_CLASSES) * (4 if args.rotations else 1),
+                    "meta_train_classes": sampler.n_classes,
                     "threads": torch.get_num_threads(),
                 }
             )

@@ -270,6 +270,7 @@ def test_save_load_round_trip_and_corrupt_file(tmp_path: Path) -> None:
 def test_episodes_permute_labels_and_are_reproducible() -> None:
     images, labels = torch.rand(200, 8, 8), torch.arange(200) % 10
     sampler = ImageEpisodes(images, labels, classes=list(range(6)), ways=4, shots=(1, 3), queries=2, rotations=True)
+    assert sampler.n_classes == 24  # 6 classes x 4 rotations
     seen_first = set()
     for seed in range(12):
         ep = sampler(torch.Generator().manual_seed(seed))

@@ -69,17 +69,20 @@ class ImageEpisodes:
         self.shots: tuple[int, int] = (shots, shots) if isinstance(shots, int) else (int(shots[0]), int(shots[1]))
         self.ways, self.queries, self.rotations = ways, queries, rotations
         self.pools = [torch.nonzero(labels == c).flatten() for c in classes]
-        n_virtual = len(classes) * (4 if rotations else 1)
-        if ways > n_virtual:
-            raise ConfigError(f"expected ways <= {n_virtual} (the classes available), got ways={ways}; use fewer ways or more classes")
+        if ways > self.n_classes:
+            raise ConfigError(f"expected ways <= {self.n_classes} (the classes available), got ways={ways}; use fewer ways or more classes")
         need = self.shots[1] + queries
         small = [c for c, pool in zip(classes, self.pools, strict=True) if len(pool) < need]
         if small:
             raise ConfigError(f"expected >= {need} images of every class (shots + queries), got fewer for classes {small}")
 
+    @property
+    def n_classes(self) -> int:
+        """Classes episodes draw from: the given classes, times 4 with ``rotations``."""
+        return len(self.pools) * (4 if self.rotations else 1)
+
     def __call__(self, g: torch.Generator) -> Episode:
-        n_virtual = len(self.pools) * (4 if self.rotations else 1)
-        chosen = torch.randperm(n_virtual, generator=g)[: self.ways].tolist()  # position in this list = the episode's label
+        chosen = torch.randperm(self.n_classes, generator=g)[: self.ways].tolist()  # position in this list = the episode's label
         shots = _randint(*self.shots, g)
         xs, ys, xq, yq = [], [], [], []
         for label, virtual in enumerate(chosen):
