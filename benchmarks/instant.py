@@ -290,15 +290,25 @@ def fewshot_md(rows: list[dict[str, str]]) -> list[str]:
     r0 = rows[0]
     rotations = r0.get("meta_train_classes", "40") != str(len(TRAIN_CLASSES))  # CSVs from before the column: rotations
     threads = r0.get("threads") or "2"
-    out = [
-        "## Few-shot images (HyperShot-style)",
-        "",
-        f"Command: `python benchmarks/instant.py --use fewshot --steps {r0['steps']} --seeds {seeds_of(rows)}"
-        + (f" --adapt {r0['adapt']}" if r0.get("adapt") else "")
+    flags = (
+        (f" --adapt {r0['adapt']}" if r0.get("adapt") else "")
         + (f" --head {r0['head']}" if r0.get("head") else "")
         + ("" if rotations else " --no-rotations")
         + ("" if threads == "2" else f" --threads {threads}")
-        + " --save`",
+    )
+    command = f"python benchmarks/instant.py --use fewshot --steps {r0['steps']}"
+    if threads == "1":  # one process per seed, two side by side on the 2 cores
+        first = rows[0]["seed"]
+        how = [
+            f"Command, one process per seed N = {seeds_of(rows)} (two at a time on the 2 cores; `--save` with seed {first},",
+            f"whose weights the package ships): `{command} --seeds N{flags}` (+ `--save` for N = {first})",
+        ]
+    else:
+        how = [f"Command: `{command} --seeds {seeds_of(rows)}{flags} --save`"]
+    out = [
+        "## Few-shot images (HyperShot-style)",
+        "",
+        *how,
         "",
         "Meta-train classes: MNIST 0-4 + Fashion-MNIST 0-4 (train splits) and their 90/180/270-degree rotations (40 classes);"
         if rotations
@@ -327,7 +337,8 @@ def fewshot_md(rows: list[dict[str, str]]) -> list[str]:
             and b["method"] == "ProtoNet"
         ]
         seeds = ", ".join(f"{g:+.2f}" for g in per_seed)
-        out.append(f"* {setting}: ours - ProtoNet = {gap:+.2f} points (per seed: {seeds}) -> {'met' if gap >= 1 else 'NOT met'}")
+        spread = f"; standard error {statistics.stdev(per_seed) / len(per_seed) ** 0.5:.2f}" if len(per_seed) > 1 else ""
+        out.append(f"* {setting}: ours - ProtoNet = {gap:+.2f} points (per seed: {seeds}{spread}) -> {'met' if gap >= 1 else 'NOT met'}")
     return out
 
 
