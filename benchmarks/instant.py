@@ -300,11 +300,11 @@ def fewshot_md(rows: list[dict[str, str]]) -> list[str]:
         + ("" if threads == "2" else f" --threads {threads}")
     )
     command = f"python benchmarks/instant.py --use fewshot --steps {r0['steps']}"
-    if threads == "1":  # one process per seed, two side by side on the 2 cores
+    if threads == "1":  # one thread: typically one process per seed, two side by side on the 2 cores
         first = rows[0]["seed"]
         how = [
-            f"Command, one process per seed N = {seeds_of(rows)} (two at a time on the 2 cores; `--save` with seed {first},",
-            f"whose weights the package ships): `{command} --seeds N{flags}` (+ `--save` for N = {first})",
+            f"Command, for each seed N = {seeds_of(rows)}: `{command} --seeds N{flags}`",
+            f"(+ `--save` for N = {first}, whose weights the package ships)",
         ]
     else:
         how = [f"Command: `{command} --seeds {seeds_of(rows)}{flags} --save`"]
