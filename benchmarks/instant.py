@@ -301,7 +301,7 @@ def fewshot_md(rows: list[dict[str, str]]) -> list[str]:
     )
     command = f"python benchmarks/instant.py --use fewshot --steps {r0['steps']}"
     if threads == "1":  # one thread: typically one process per seed, two side by side on the 2 cores
-        first = rows[0]["seed"]
+        first = r0["seed"]
         how = [
             f"Command, for each seed N = {seeds_of(rows)}: `{command} --seeds N{flags}`",
             f"(+ `--save` for N = {first}, whose weights the package ships)",
@@ -393,7 +393,8 @@ def write_markdown() -> None:
     lines = [
         "# Instant classifiers (issue 7)",
         "",
-        f"torch {torch.__version__}, CPU, 2 threads (`--threads`, default 2); shared 2-core machine (times vary with its load).",
+        f"torch {torch.__version__}, CPU, torch threads as in each command (`--threads`, default 2);",
+        "shared 2-core machine (times vary with its load).",
         "",
     ]
     for use, build in (("fewshot", fewshot_md), ("tabular", tabular_md)):
