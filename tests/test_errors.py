@@ -42,7 +42,7 @@ CALL_CASES: list[tuple[str, Callable[[], hn.HyperModel], Callable[[hn.HyperModel
     ("negative id", emb_model, lambda m: m(X, torch.tensor([0, -1, 0, 0])), "got -1"),
     ("float id tensor", emb_model, lambda m: m(X, torch.tensor([0.0, 1.0, 0.0, 1.0])), "integer"),
     ("2-d ids", emb_model, lambda m: m(X, torch.zeros(4, 1, dtype=torch.long)), "0-d or 1-d"),
-    ("empty ids", emb_model, lambda m: m(X, torch.zeros(0, dtype=torch.long)), "at least one"),
+    ("empty ids", emb_model, lambda m: m(X, torch.zeros(0, dtype=torch.long)), "0 samples"),
     ("ids not matching batch", emb_model, lambda m: m(X, torch.tensor([0, 1, 2])), "4 samples|3 samples"),
     ("missing task id", emb_model, lambda m: m(X), "task id"),
     ("bool task id", emb_model, lambda m: m(X, True), "task id"),

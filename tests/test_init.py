@@ -47,8 +47,18 @@ def test_init_default_leaves_pytorch_init() -> None:
     assert torch.equal(model.base, torch.zeros_like(model.base))
 
 
-def test_mip_is_residual_with_mip_encoding() -> None:
+def test_mip_refuses_to_rebuild_a_non_mip_condition() -> None:
     cond = hn.Continuous(1, 8)
+    before = {k: v.clone() for k, v in cond.state_dict().items()}
+    with pytest.raises(hn.ConfigError, match="encoding='mip'"):
+        hn.HyperModel(nn.Linear(10, 3), condition=cond, generator="mlp", init="mip")
+    assert cond.encoding == "identity"
+    after = cond.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_mip_is_residual_with_mip_encoding() -> None:
+    cond = hn.Continuous(1, 8, encoding="mip")
     model = hn.HyperModel(nn.Linear(10, 3), condition=cond, generator="mlp", init="mip")
     assert model.parametrization == "residual" and cond.encoding == "mip"
     assert isinstance(model.base, nn.Parameter)

@@ -9,7 +9,8 @@ Example:
 """
 
 from . import generators
-from ._model import HyperModel
+from ._model import GeneratedWeights, HyperModel
+from ._peft import export_peft
 from ._spec import ParamSpec
 from .conditions import Condition, Continuous, Embedding, Noise, SetEncoder, Static
 from .data.errors import DataError
@@ -38,6 +39,7 @@ __all__ = [
     "Curve",
     "DataError",
     "Embedding",
+    "GeneratedWeights",
     "Generator",
     "HyperModel",
     "HyperStep",
@@ -57,6 +59,7 @@ __all__ = [
     "__version__",
     "compress",
     "create_generator",
+    "export_peft",
     "generators",
     "list_generators",
     "predictive",

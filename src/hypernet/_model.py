@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import logging
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from . import _batching
+from . import _batching, _foreign
+from ._inputs import Args, Inputs, Kwargs, call_arguments
+from ._limits import check_allocation
 from ._spec import ParamSpec, Selector
 from .conditions import Condition, Continuous, Static
 from .conditions._base import Split
@@ -20,6 +25,23 @@ from .init import INITS, output_affine
 
 PARAMETRIZATIONS = ("direct", "residual")
 BLOCK_BYTES = 8 << 20
+log = logging.getLogger("hypernet")
+
+
+@dataclass(frozen=True)
+class GeneratedWeights:
+    """Weights generated for a condition, and how they map to samples: what :meth:`HyperModel.weights` returns.
+
+    Attributes:
+        flat: ``(U, n_generated)`` generated weights of the U unique conditions (in the autograd graph);
+            :meth:`HyperModel.spec` ``.unflatten(flat)`` gives them per parameter name.
+        split: the validated condition: ``split.values`` (the U unique conditions), ``split.inverse``
+            (each sample's row of ``flat`` for per-sample conditions, else ``None``), ``split.mode``
+            and ``split.count``.
+    """
+
+    flat: torch.Tensor
+    split: Split
 
 
 class HyperModel(nn.Module):
@@ -58,6 +80,19 @@ class HyperModel(nn.Module):
             once for all sets. Results do not depend on it.
         generator_kwargs: arguments for :func:`~hypernet.create_generator` when
             ``generator`` is a name.
+        shared: arguments of the target that never travel with samples although their size at
+            ``batch_dim`` equals the batch (see "Per-sample inputs" below): keyword names
+            (``"attention_mask"``) and positional indices (0 is ``x``).
+
+    Per-sample inputs:
+        With a batch of B conditions (per-sample weights), every tensor argument whose size at
+        ``batch_dim`` is B travels with its samples: ``x``, extra positional arguments, keyword
+        arguments (an ``attention_mask``), and tensors nested in dicts, lists and tuples. Other
+        arguments are given unchanged to every weight set; ``shared=`` names exceptions. A
+        ``Mapping`` given as ``x`` (a tokenizer's output) is passed as keyword arguments. Outputs
+        may be any pytree of tensors (a Hugging Face ``ModelOutput`` keeps its type); a leaf that
+        is not a tensor (a key/value cache) cannot be split per sample and raises a
+        :class:`~hypernet.HypernetError` naming it (pass ``use_cache=False``).
 
     Example:
         >>> import torch, hypernet as hn
@@ -70,6 +105,9 @@ class HyperModel(nn.Module):
         >>> net = model.materialize(3)
         >>> torch.allclose(net(x), model(x, 3), atol=1e-6)
         True
+        >>> w = model.weights(torch.tensor([0, 2, 0]))       # generate once, call several times
+        >>> w.flat.shape, model.call(w, x[:3]).shape
+        (torch.Size([2, 7510]), torch.Size([3, 10]))
     """
 
     base: torch.Tensor
@@ -88,6 +126,7 @@ class HyperModel(nn.Module):
         per_sample: Literal["auto", "vmap", "loop"] = "auto",
         generator_kwargs: dict[str, Any] | None = None,
         sets_per_block: int | None = None,
+        shared: Collection[str | int] = (),
     ) -> None:
         super().__init__()
         if not isinstance(target, nn.Module):
@@ -109,11 +148,20 @@ class HyperModel(nn.Module):
             raise ConfigError(f"expected sets_per_block to be None or a positive int, got {sets_per_block!r}")
         if isinstance(batch_dim, bool) or not isinstance(batch_dim, int) or batch_dim < 0:
             raise ConfigError(f"expected batch_dim to be an int >= 0, got {batch_dim!r}")
+        shared = [shared] if isinstance(shared, str) else list(shared)
+        if not all(isinstance(k, str) or (isinstance(k, int) and not isinstance(k, bool) and k >= 0) for k in shared):
+            raise ConfigError(
+                f"expected shared= to hold keyword names (str) and positional indices (int >= 0, 0 is x), got {shared!r}; "
+                "e.g. shared=['encoder_hidden_states']"
+            )
+        if init == "mip" and isinstance(condition, Continuous) and condition.encoding != "mip":
+            raise ConfigError(
+                "expected a Continuous condition with encoding='mip' for init='mip', got encoding="
+                f"{condition.encoding!r}; build it as hn.Continuous(..., encoding='mip') (init never rebuilds your condition)"
+            )
 
         spec = ParamSpec.from_module(target, generate)
         gen = self._make_generator(generator, generator_kwargs)
-        if init == "mip" and isinstance(condition, Continuous):
-            condition.set_encoding_("mip")
         gen.bind(spec, condition.dim)
         if init != "default":
             gen.calibrate_()
@@ -125,6 +173,8 @@ class HyperModel(nn.Module):
         self.init = init
         self.batch_dim = batch_dim
         self.per_sample = per_sample
+        self.shared = frozenset(shared)
+        self._vmap_unsupported: str | None = None  # why vmap failed on this target (then per-sample calls loop)
         self.sets_per_block = sets_per_block or max(1, BLOCK_BYTES // (4 * gen.output_size))
         self.parametrization: str = "residual" if init == "mip" else (parametrization or gen.default_parametrization)
 
@@ -177,10 +227,29 @@ class HyperModel(nn.Module):
             own += self.spec.numel
         return own / self.spec.numel
 
+    def _raw(self, emb: torch.Tensor) -> torch.Tensor:
+        """The generator's output for embeddings ``emb``; generators that need the base get it explicitly."""
+        if self.generator.needs_base:
+            return self.generator(emb, base=self.base, scale=self.scale)
+        return self.generator(emb)
+
     def _flat(self, split: Split) -> torch.Tensor:
+        check_allocation(
+            split.count * self.generator.output_size,
+            f"{split.count} generated weight sets",
+            "use fewer distinct conditions or draws per call",
+        )
         emb = self.condition(split.values)
-        raw = self.generator(emb)
-        return torch.addcmul(self.base, raw, self.scale)
+        return torch.addcmul(self.base, self._raw(emb), self.scale)
+
+    def weights(self, cond: Any = None, samples: int | None = None) -> GeneratedWeights:
+        """Generate the weights for ``cond`` once; :meth:`call` runs the target with them.
+
+        ``model(x, cond)`` is ``model.call(model.weights(cond), x)``. Use the split to reuse
+        generated weights (regularisers on them, several calls with one generation).
+        """
+        split = self.condition.split(cond, samples)
+        return GeneratedWeights(self._flat(split)[:, : self.spec.numel], split)
 
     def flat_weights(self, cond: Any = None, samples: int | None = None) -> torch.Tensor:
         """Generated weights of the unique conditions in ``cond`` as one ``(U, n_generated)`` tensor.
@@ -198,7 +267,9 @@ class HyperModel(nn.Module):
         """
         split = self.condition.split(cond, samples)
         gen = self.spec.unflatten(self._flat(split))
-        if split.mode == "single":
+        if split.batch == 0:  # an empty batch of conditions: no weight sets
+            gen = {k: v[:0] for k, v in gen.items()}
+        elif split.mode == "single":
             gen = {k: v[0] for k, v in gen.items()}
         elif split.mode == "per_sample":
             assert split.inverse is not None
@@ -227,6 +298,12 @@ class HyperModel(nn.Module):
             p.requires_grad_(True)
         return net
 
+    def save_adapter(self, cond: Any, path: str | Path) -> Path:
+        """Write the adapter generated for ``cond`` as a standard PEFT adapter directory (see :func:`hypernet.export_peft`)."""
+        from ._peft import export_peft
+
+        return export_peft(self, cond, path)
+
     @torch.no_grad()
     def reset_to_target_(self) -> HyperModel:
         """Generate the target's own current weights for every condition.
@@ -240,15 +317,17 @@ class HyperModel(nn.Module):
         return self
 
     # ------------------------------------------------------------------ forward
-    def _call_target(self, generated: dict[str, torch.Tensor], x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _call_target(self, generated: dict[str, torch.Tensor], args: Args, kwargs: Kwargs) -> Any:
         # Names were checked once against the target (ParamSpec); shared parameters and buffers are
         # the target's own tensors, so only the generated ones are swapped in.
-        return torch.func.functional_call(self.target, generated, (x, *args), kwargs, tie_weights=self._tied, strict=False)
+        return torch.func.functional_call(self.target, generated, args, kwargs, tie_weights=self._tied, strict=False)
 
     def _needs_loop(self) -> bool:
         if self.per_sample != "auto":
             return self.per_sample == "loop"
-        return self._recurrent or any(bn.training and bn.track_running_stats for bn in self._batchnorms)
+        return (
+            self._vmap_unsupported is not None or self._recurrent or any(bn.training and bn.track_running_stats for bn in self._batchnorms)
+        )
 
     @contextmanager
     def _protect_buffers(self) -> Iterator[None]:
@@ -266,86 +345,126 @@ class HyperModel(nn.Module):
                     b.copy_(old)
             raise
 
-    def _check_batch(self, x: Any, split: Split) -> None:
-        if split.mode == "per_sample":
-            assert split.inverse is not None
-            n = split.inverse.numel()
-            if not isinstance(x, torch.Tensor) or x.dim() <= self.batch_dim or x.shape[self.batch_dim] != n:
-                got = describe(x)
-                raise ConditionError(
-                    f"expected one condition per sample: x with {n} samples at dim {self.batch_dim}, got x {got}; "
-                    "pass as many conditions as samples, or a single condition for the whole batch"
-                )
-        elif split.mode == "grouped" and (not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[0] != split.count):
-            raise ConditionError(f"expected x with a leading dim of {split.count} (one query batch per support set), got x {describe(x)}")
+    def _inputs(self, split: Split, x: Any, args: Args, kwargs: Kwargs) -> Inputs:
+        """The call's arguments, with the leaves that travel with samples (or with support sets) marked."""
+        if split.mode == "draws" or (split.mode == "single" and split.batch is None):
+            return Inputs.unbatched(args, kwargs)
+        grouped = split.mode == "grouped"
+        size = split.count if grouped else split.batch
+        dim = 0 if grouped else self.batch_dim
+        assert size is not None
+        inputs = Inputs.of(args, kwargs, size, dim, () if grouped else self.shared)
+        x_is_batched = 0 in inputs.batched if isinstance(x, torch.Tensor) else bool(inputs.batched)
+        if not x_is_batched and not (isinstance(x, torch.Tensor) and 0 in self.shared):
+            if grouped:
+                raise ConditionError(f"expected x with a leading dim of {size} (one query batch per support set), got x {describe(x)}")
+            raise ConditionError(
+                f"expected one condition per sample: x with {size} samples at dim {dim}, got x {describe(x)}"
+                + ("" if isinstance(x, torch.Tensor) else " with no tensor of that size")
+                + "; pass as many conditions as samples, or a single condition for the whole batch"
+            )
+        return inputs
 
     def forward(self, x: Any, cond: Any = None, *args: Any, samples: int | None = None, **kwargs: Any) -> Any:
         """Run the target on ``x`` with weights generated from ``cond``.
 
-        Extra positional and keyword arguments go to the target unchanged (and are
-        shared by all weight sets). Returns the target's output; with
-        ``samples=K`` (Noise) or a batch of support sets, outputs get a leading
-        dimension of K / T.
+        Extra positional and keyword arguments go to the target; with per-sample conditions
+        those that carry the batch travel with their samples (see the class docstring). Returns
+        the target's output; with ``samples=K`` (Noise) or a batch of support sets, outputs get a
+        leading dimension of K / T.
         """
-        split = self.condition.split(cond, samples)
-        self._check_batch(x, split)
+        return self._run(self.condition.split(cond, samples), None, x, args, kwargs)
+
+    def call(self, weights: GeneratedWeights, x: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run the target on ``x`` with weights from :meth:`weights` (``forward`` is ``call(weights(cond), x)``)."""
+        if not isinstance(weights, GeneratedWeights):
+            raise ConditionError(f"expected the GeneratedWeights returned by model.weights(cond), got {describe(weights)}")
+        if weights.flat.dim() != 2 or weights.flat.shape != (weights.split.count, self.spec.numel):
+            raise ConditionError(
+                f"expected weights.flat of shape ({weights.split.count}, {self.spec.numel}), got {describe(weights.flat)}; "
+                "pass what model.weights(cond) returned for this model"
+            )
+        return self._run(weights.split, weights.flat, x, args, kwargs)
+
+    def _run(self, split: Split, flat: torch.Tensor | None, x: Any, args: Args, kwargs: Kwargs) -> Any:
+        call_args, call_kwargs = call_arguments(x, args, kwargs)
+        inputs = self._inputs(split, x, call_args, call_kwargs)
         if isinstance(x, torch.Tensor) and x.device != self.scale.device:
             raise HypernetError(f"expected x on {self.scale.device} (where the model is), got {describe(x)}; use x.to(...)")
-
-        def call(p: dict[str, torch.Tensor], xi: Any) -> Any:
-            return self._call_target(p, xi, args, kwargs)
-
+        if split.mode == "single":
+            with self._protect_buffers():
+                weights = self._flat(split) if flat is None else flat
+                return self._call_target(self.spec.unflatten(weights[0]), call_args, call_kwargs)
+        if self._needs_loop():
+            with self._protect_buffers():
+                return self._run_sets(split, flat, inputs, loop=True)
+        try:
+            with self._protect_buffers():
+                _foreign.allow_vmap_in_transformers()
+                return self._run_sets(split, flat, inputs, loop=False)
+        except RuntimeError as error:
+            if self.per_sample == "vmap" or "vmap" not in str(error):
+                raise
+            # Detected once per model: the target does something vmap cannot batch (data-dependent control flow,
+            # an op without a batching rule); per-sample calls loop over the unique weight sets from now on.
+            self._vmap_unsupported = str(error).splitlines()[0]
+            log.info(
+                "hypernet: vmap cannot run %s (%s); looping over unique weight sets", type(self.target).__name__, self._vmap_unsupported
+            )
         with self._protect_buffers():
-            if split.mode == "single":
-                return call(self.spec.unflatten(self._flat(split)[0]), x)
-            loop = self._needs_loop()
-            if split.mode == "per_sample":
-                return self._per_sample(call, x, split, loop)
-            batched = split.mode == "grouped"
-            blocks = self._blocks(split)
-            outs = []
-            for block, part in zip(blocks, self._block_weights(split, blocks), strict=True):
-                params = self.spec.unflatten(part)
-                xb = x[block.start : block.stop] if batched else x
-                if loop:
-                    outs.append(_batching.sets_loop(call, params, xb, batched, len(block)))
-                else:
-                    outs.append(_batching.sets_vmap(call, params, xb, batched))
-            return _batching.cat_sets(outs)
+            return self._run_sets(split, flat, inputs, loop=True)
+
+    def _run_sets(self, split: Split, flat: torch.Tensor | None, inputs: Inputs, loop: bool) -> Any:
+        call = self._call_target
+        if split.mode == "per_sample":
+            return self._per_sample(call, inputs, split, loop, flat)
+        blocks = self._blocks(split)
+        outs = []
+        for block, part in zip(blocks, self._block_weights(split, blocks, flat), strict=True):
+            params = self.spec.unflatten(part)
+            rows = torch.arange(block.start, block.stop, device=self.scale.device)
+            sub = inputs.select(rows) if inputs.batched else inputs
+            if loop:
+                outs.append(_batching.sets_loop(call, params, sub, len(block)))
+            else:
+                outs.append(_batching.sets_vmap(call, params, sub))
+        return _batching.cat_sets(outs)
 
     def _blocks(self, split: Split) -> list[range]:
         """Consecutive runs of at most ``sets_per_block`` unique conditions (indices into the generated sets)."""
         size = self.sets_per_block
         return [range(start, min(start + size, split.count)) for start in range(0, split.count, size)]
 
-    def _block_weights(self, split: Split, blocks: list[range]) -> Iterator[torch.Tensor]:
+    def _block_weights(self, split: Split, blocks: list[range], flat: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
         """The generated ``(len(block), n)`` rows of each block.
 
         A small generator runs once per block, so a block's weights are made and used while
         they are still in cache. A generator with more parameters than a block has outputs
         (e.g. ``"mlp"``) runs once for all sets, so its weight gradient is formed once, not
         once per block; ``torch.split`` hands out the rows (its backward is one concatenation).
+        Weights given by the caller (:meth:`call`) are split the same way.
         """
-        if len(blocks) > 1 and self.generator.num_parameters <= self.sets_per_block * self.generator.output_size:
+        if flat is None and len(blocks) > 1 and self.generator.num_parameters <= self.sets_per_block * self.generator.output_size:
             emb = self.condition(split.values)
             for block in blocks:
-                yield torch.addcmul(self.base, self.generator(emb[block.start : block.stop]), self.scale)
+                yield torch.addcmul(self.base, self._raw(emb[block.start : block.stop]), self.scale)
         else:
-            yield from self._flat(split).split([len(b) for b in blocks])
+            yield from (self._flat(split) if flat is None else flat).split([len(b) for b in blocks])
 
-    def _per_sample(self, call: _batching.Call, x: torch.Tensor, split: Split, loop: bool) -> Any:
+    def _per_sample(self, call: _batching.Call, inputs: Inputs, split: Split, loop: bool, flat: torch.Tensor | None) -> Any:
         inverse = split.inverse
         assert inverse is not None
         run = _batching.per_sample_loop if loop else _batching.per_sample_vmap
         blocks = self._blocks(split)
         if len(blocks) == 1:
-            return run(call, self.spec.unflatten(self._flat(split)), x, inverse, split.count, self.batch_dim)
+            weights = self._flat(split) if flat is None else flat
+            return run(call, self.spec.unflatten(weights), inputs, inverse, split.count)
         outs, rows = [], []
-        for block, part in zip(blocks, self._block_weights(split, blocks), strict=True):
+        for block, part in zip(blocks, self._block_weights(split, blocks, flat), strict=True):
             mine = ((inverse >= block.start) & (inverse < block.stop)).nonzero().squeeze(1)
             params = self.spec.unflatten(part)
             sub_inverse = inverse.index_select(0, mine) - block.start
-            outs.append(run(call, params, x.index_select(self.batch_dim, mine), sub_inverse, len(block), self.batch_dim))
+            outs.append(run(call, params, inputs.select(mine), sub_inverse, len(block)))
             rows.append(mine)
         return _batching.merge_rows(outs, rows, self.batch_dim)
 

@@ -91,6 +91,7 @@ def select_names(module: nn.Module, generate: Selector) -> list[str]:
     glob matches nothing or nothing is selected.
     """
     params = dict(module.named_parameters())
+    canonical = _canonical_names(module)
     if not params:
         raise ConfigError(
             f"expected a target with parameters to generate, got {type(module).__name__} with none; "
@@ -104,11 +105,12 @@ def select_names(module: nn.Module, generate: Selector) -> list[str]:
             raise ConfigError("expected at least one glob in generate=, got an empty list; use generate='all'")
         chosen = []
         for pattern in globs:
-            hits = [n for n in params if fnmatch.fnmatchcase(n, pattern)]
+            # a tied parameter may be named by any of its names (GPT-2's lm_head.weight is transformer.wte.weight)
+            hits = list(dict.fromkeys(canonical[n] for n in canonical if fnmatch.fnmatchcase(n, pattern)))
             if not hits:
                 raise ConfigError(
                     f"expected glob {pattern!r} in generate= to match a parameter of the target, got no match; "
-                    f"parameter names are: {', '.join(params)}"
+                    f"parameter names are: {', '.join(canonical)}"
                 )
             chosen.extend(h for h in hits if h not in chosen)
         chosen = [n for n in params if n in chosen]  # keep module order
@@ -121,6 +123,15 @@ def select_names(module: nn.Module, generate: Selector) -> list[str]:
     if not chosen:
         raise ConfigError(f"expected generate= to select at least one target parameter, got none; parameter names are: {', '.join(params)}")
     return chosen
+
+
+def _canonical_names(module: nn.Module) -> dict[str, str]:
+    """Every parameter name, tied aliases included, mapped to the name ``named_parameters()`` reports."""
+    first: dict[int, str] = {}
+    out = {}
+    for name, p in module.named_parameters(remove_duplicate=False):
+        out[name] = first.setdefault(id(p), name)
+    return out
 
 
 @dataclass(frozen=True)

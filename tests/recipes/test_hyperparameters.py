@@ -144,7 +144,7 @@ def test_train_single_trains_a_plain_copy_with_the_same_objective() -> None:
 
 def test_gated_generator_starts_at_target_scale_and_gets_gradients() -> None:
     target = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
-    model = hn.HyperModel(target, condition=hn.Continuous(2, 8), generator=GatedGenerator(hidden=(16,)), init="mip")
+    model = hn.HyperModel(target, condition=hn.Continuous(2, 8, encoding="mip"), generator=GatedGenerator(hidden=(16,)), init="mip")
     x = torch.randn(6, 1, 6, 6)
     cond = torch.rand(6, 2)
     model(x, cond).square().sum().backward()
@@ -162,7 +162,7 @@ def test_gated_generator_starts_at_target_scale_and_gets_gradients() -> None:
 def test_gated_generator_with_several_directions() -> None:
     target = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 2))
     gen = GatedGenerator(hidden=(8,), rank=3)
-    model = hn.HyperModel(target, condition=hn.Continuous(1, 4), generator=gen, init="mip")
+    model = hn.HyperModel(target, condition=hn.Continuous(1, 4, encoding="mip"), generator=gen, init="mip")
     assert gen.values[0].shape == (3, 5, 7) and "rank=3" in repr(gen)  # Linear weights are stored (in, out)
     out = gen(torch.randn(16, 4))
     assert out.shape == (16, model.spec.numel) and 0.5 < float(out.detach().std()) < 2.0  # unit scale, as calibrated

@@ -25,12 +25,19 @@ class Split:
             ``"draws"`` U weight sets each applied to the whole batch (output gets a leading U dim);
             ``"grouped"`` U weight sets, input ``x`` has a leading dim of size U.
         count: U, the number of weight sets to generate.
+        batch: the number of samples the condition was given for (a batch of B conditions), also when
+            they all turned out equal (``mode="single"``); ``None`` for a condition meant for any batch.
     """
 
     values: Any
     inverse: torch.Tensor | None
     mode: Mode
     count: int
+    batch: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode == "per_sample" and self.batch is None and self.inverse is not None:
+            self.batch = self.inverse.numel()
 
 
 class Condition(nn.Module):

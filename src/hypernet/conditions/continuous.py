@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from ..errors import ConditionError, ConfigError, describe
@@ -91,12 +92,19 @@ class Continuous(Condition):
         device = self._device()
         dtype = self.frequencies.dtype
         hint = f"pass a float tensor of shape ({self.in_dim},) or (B, {self.in_dim})"
+        if isinstance(cond, np.ndarray) and cond.dtype.kind in "fiu":
+            cond = torch.as_tensor(cond, device=device, dtype=dtype)
+        elif isinstance(cond, (np.floating, np.integer)):
+            cond = float(cond)
         if isinstance(cond, (int, float)) and not isinstance(cond, bool) and self.in_dim == 1:
             cond = torch.tensor([float(cond)], device=device, dtype=dtype)
         if not isinstance(cond, torch.Tensor):
             raise ConditionError(f"expected a {self.kind}, got {describe(cond)}; {hint}")
         if not cond.dtype.is_floating_point:
             raise ConditionError(f"expected a floating-point condition, got {describe(cond)}; {hint} (e.g. cond.float())")
+        if cond.dim() == 2 and cond.shape == (0, self.in_dim):  # an empty batch: one (unused) weight set
+            self._check_device(cond, "the condition")
+            return Split(cond.new_zeros(1, self.in_dim).to(dtype), None, "single", 1, batch=0)
         if cond.dim() not in (1, 2) or cond.shape[-1] != self.in_dim or cond.numel() == 0:
             raise ConditionError(f"expected a condition of shape ({self.in_dim},) or (B, {self.in_dim}), got {describe(cond)}; {hint}")
         self._check_device(cond, "the condition")
@@ -109,7 +117,7 @@ class Continuous(Condition):
             return Split(cond, torch.arange(cond.shape[0], device=device), "per_sample", cond.shape[0])
         unique, inverse = torch.unique(cond, dim=0, return_inverse=True)
         if unique.shape[0] == 1:
-            return Split(unique, None, "single", 1)
+            return Split(unique, None, "single", 1, batch=cond.shape[0])
         return Split(unique, inverse, "per_sample", unique.shape[0])
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from .._limits import check_allocation
 from ..errors import ConditionError, describe
 from ._base import Condition, Split, check_positive
 from ._base import unit_rows as _unit_rows
@@ -33,6 +35,7 @@ class Embedding(Condition):
         super().__init__()
         self.num = check_positive("num", num, "Embedding")
         self.dim = check_positive("dim", dim, "Embedding")
+        check_allocation(num * dim, "Embedding(num=..., dim=...)", f"got num={num}, dim={dim}; use fewer task ids or a smaller dim")
         self.table = nn.Parameter(_unit_rows(torch.randn(num, dim)))
 
     def extra_repr(self) -> str:
@@ -43,6 +46,12 @@ class Embedding(Condition):
         hint = f"pass an int in [0, {self.num}) or a LongTensor of shape (B,)"
         if isinstance(cond, bool) or cond is None:
             raise ConditionError(f"expected a task id, got {describe(cond)}; {hint}")
+        if isinstance(cond, np.integer):
+            cond = int(cond)
+        elif isinstance(cond, np.ndarray):
+            if cond.dtype.kind not in "iu":
+                raise ConditionError(f"expected an integer task id array, got a numpy array of dtype {cond.dtype}; {hint}")
+            cond = torch.as_tensor(cond, device=self._device())
         if isinstance(cond, int):
             if not 0 <= cond < self.num:
                 raise ConditionError(
@@ -55,9 +64,12 @@ class Embedding(Condition):
                 raise ConditionError(f"expected an integer task id tensor, got {describe(cond)}; {hint} (e.g. ids.long())")
             if cond.dim() > 1:
                 raise ConditionError(f"expected a 0-d or 1-d task id tensor, got {describe(cond)}; {hint}")
-            if cond.numel() == 0:
-                raise ConditionError(f"expected at least one task id, got an empty tensor; {hint}")
             self._check_device(cond, "task ids")
+            if cond.numel() == 0:
+                if cond.dim() == 0:  # pragma: no cover - a 0-d tensor holds one element
+                    raise ConditionError(f"expected a task id, got an empty tensor; {hint}")
+                # an empty batch: one (unused) weight set keeps the target's output shapes
+                return Split(torch.zeros(1, dtype=torch.long, device=cond.device), None, "single", 1, batch=0)
             single = cond.dim() == 0
             ids = cond.reshape(-1).long()
         else:
@@ -73,7 +85,7 @@ class Embedding(Condition):
             return Split(ids, None, "single", 1)
         unique, inverse = torch.unique(ids, return_inverse=True)
         if unique.numel() == 1:
-            return Split(unique, None, "single", 1)
+            return Split(unique, None, "single", 1, batch=ids.numel())
         return Split(unique, inverse, "per_sample", unique.numel())
 
     def forward(self, values: torch.Tensor | int) -> torch.Tensor:

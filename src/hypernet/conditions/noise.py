@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from .._limits import check_allocation
 from ..errors import ConditionError, describe
 from ._base import Condition, Split, check_positive
 
@@ -41,6 +42,7 @@ class Noise(Condition):
             raise ConditionError(f"expected samples to be a positive int, got {samples!r}; pass e.g. samples=10")
         if cond is None:
             k = 1 if samples is None else samples
+            check_allocation(k * self.dim, "samples=K draws", f"got samples={k}; draw fewer at a time", error=ConditionError)
             z = torch.randn(k, self.dim, device=self._anchor.device, dtype=self._anchor.dtype)
             return Split(z, None, "single" if samples is None else "draws", k)
         if not isinstance(cond, torch.Tensor) or not cond.dtype.is_floating_point:
@@ -50,6 +52,8 @@ class Noise(Condition):
         if samples is not None and samples != cond.shape[0]:
             raise ConditionError(f"expected samples={cond.shape[0]} to match the {cond.shape[0]} draws given, got samples={samples}")
         self._check_device(cond, "noise draws")
+        if not bool(torch.isfinite(cond).all()):
+            raise ConditionError(f"expected finite noise draws, got NaN or inf in {describe(cond)}; pass cond=None to sample")
         return Split(cond, None, "draws", cond.shape[0])
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:

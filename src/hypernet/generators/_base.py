@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -9,6 +10,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .._limits import check_allocation
 from .._spec import ParamSpec
 from ..errors import ConfigError
 
@@ -41,6 +43,9 @@ class Generator(nn.Module):
 
     name: ClassVar[str] = ""
     default_parametrization: ClassVar[str] = "direct"
+    #: a generator whose output depends on the model's flat ``base`` and ``scale`` sets this; the model
+    #: then calls ``generator(emb, base=model.base, scale=model.scale)``.
+    needs_base: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -61,10 +66,25 @@ class Generator(nn.Module):
         """Create the parameters for ``spec`` and embeddings of size ``cond_dim``."""
         if self._spec is not None:
             raise ConfigError(f"generator {self.name!r} is already bound to a target; create a new one for another model")
+        self._check_size(spec, cond_dim)
         self._spec = spec
         self.cond_dim = cond_dim
         self.build()
         return self
+
+    def _check_size(self, spec: ParamSpec, cond_dim: int) -> None:
+        """Build a copy on the meta device first, so sizes too large for memory give a ConfigError, not an allocator error."""
+        probe = copy.deepcopy(self)
+        probe._spec, probe.cond_dim = spec, cond_dim
+        try:
+            with torch.device("meta"):
+                probe.build()
+        except Exception:  # a generator whose build needs real tensors: nothing to check before the real build
+            return
+        numel = sum(t.numel() for t in itertools.chain(probe.parameters(), probe.buffers()))
+        check_allocation(
+            numel, f"generator {self.name!r}", f"its sizes give {numel:,} parameters; use smaller sizes (hidden, chunk_dim, ...)"
+        )
 
     def build(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -20,7 +20,7 @@ Example:
     >>> import torch, hypernet as hn
     >>> from torch import nn
     >>> model = hn.HyperModel(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)),
-    ...                       condition=hn.Continuous(1, 8), generator=GatedGenerator(), init="mip")
+    ...                       condition=hn.Continuous(1, 8, encoding="mip"), generator=GatedGenerator(), init="mip")
     >>> model.generator(torch.randn(5, 8)).shape
     torch.Size([5, 23])
 """

@@ -115,7 +115,7 @@ class ArchitectureSearch(nn.Module):
         self.metrics: dict[str, MetricFn] = dict(metrics) if metrics is not None else dict(DEFAULT_METRICS)
         if not self.metrics or not all(callable(f) for f in self.metrics.values()):
             raise ConfigError(f"expected metrics as a non-empty dict of name -> fn(output, y), got {describe(metrics)}")
-        condition = Continuous(space.code_dim, embedding_dim)
+        condition = Continuous(space.code_dim, embedding_dim, encoding="mip" if init == "mip" else "identity")
         self.model = HyperModel(MLPSupernet(space), condition=condition, generator=generator, init=init, generator_kwargs=generator_kwargs)
 
     def _code(self, arch: Architecture) -> torch.Tensor:

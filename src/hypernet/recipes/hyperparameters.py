@@ -192,7 +192,7 @@ class HyperparameterSweep(nn.Module):
         self.initial_target = copy.deepcopy(target)  # what train_single() starts from
         for p in self.initial_target.parameters():
             p.requires_grad_(False)
-        condition = Continuous(len(self.space), embedding_dim)
+        condition = Continuous(len(self.space), embedding_dim, encoding="mip" if init == "mip" else "identity")
         self.model = HyperModel(
             target, condition=condition, generator=generator, generate=generate, init=init, generator_kwargs=generator_kwargs
         )
