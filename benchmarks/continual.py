@@ -41,8 +41,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import hypernet as hn
 from hypernet.data.split_mnist import TaskSequence, permuted_mnist, split_mnist
-from hypernet.recipes._cl_baselines import SequentialBaseline
-from hypernet.recipes._cl_metrics import accuracy_matrix, backward_transfer, predictive_entropy
+from hypernet.recipes.continual.baselines import SequentialBaseline
+from hypernet.recipes.continual.metrics import accuracy_matrix, backward_transfer, predictive_entropy
 from hypernet.training import fit
 
 RESULTS = Path(__file__).parent / "results"

@@ -3,7 +3,7 @@
 Two uses, one command each (``--use fewshot`` / ``--use tabular``); each writes
 ``benchmarks/results/instant_<use>.csv`` and a PNG, then rebuilds ``instant.md`` from every
 CSV present. ``--save`` also writes the meta-trained weights the package ships
-(``src/hypernet/recipes/weights/instant_<use>.safetensors``, loaded by
+(``src/hypernet/recipes/instant/weights/instant_<use>.safetensors``, loaded by
 ``hn.InstantClassifier.pretrained(use)``).
 
 * fewshot: 5-way episodes on 28x28 images. Meta-train classes: MNIST digits 0-4 and

@@ -50,8 +50,8 @@ from torch import nn
 
 import hypernet as hn
 from hypernet.recipes import uncertainty as unc
-from hypernet.recipes._comp_train import train_classifier
-from hypernet.recipes._unc_contrast import contrast_inputs, entropy_of_log_probs
+from hypernet.recipes.compression.train import train_classifier
+from hypernet.recipes.uncertainty.contrast import contrast_inputs, entropy_of_log_probs
 from hypernet.training import seed_everything
 
 RESULTS = Path(__file__).parent / "results"

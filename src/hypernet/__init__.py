@@ -16,12 +16,12 @@ from .data.errors import DataError
 from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
 from .generators import Generator, create_generator, list_generators, register_generator
 from .recipes import HyperTabClassifier
-from .recipes.architecture import Architecture, ArchitectureSearch, MLPSpace
-from .recipes.compression import Compressed, compress, static_hypernet
-from .recipes.continual import ContinualLearner
-from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
-from .recipes.instant import InstantClassifier
-from .recipes.uncertainty import NoiseStep, Predictive, predictive, weight_diversity
+from .recipes.architecture.search import Architecture, ArchitectureSearch, MLPSpace
+from .recipes.compression.compress import Compressed, compress, static_hypernet
+from .recipes.continual.learner import ContinualLearner
+from .recipes.hyperparameters.sweep import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
+from .recipes.instant.classifier import InstantClassifier
+from .recipes.uncertainty.predictive import NoiseStep, Predictive, predictive, weight_diversity
 
 __version__ = "0.1.0"
 

@@ -186,7 +186,7 @@ def fetch_fashion_mnist(
                     f"the file is corrupted or not Debian's {PACKAGE}: fetch it again"
                 )
             blobs[name] = blob
-    from ..training._atomic import atomic_write_bytes
+    from .._io import atomic_write_bytes
 
     for name, blob in blobs.items():
         atomic_write_bytes(dest / name, blob)

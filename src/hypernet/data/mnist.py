@@ -196,7 +196,7 @@ def fetch_mnist(
         gzip.GzipFile(fileobj=io.BytesIO(blob)).read(1)
     except OSError as exc:  # pragma: no cover - the sha256 already matched
         raise DataError(f"{origin} is not a gzip file: {exc}") from None
-    from ..training._atomic import atomic_write_bytes
+    from .._io import atomic_write_bytes
 
     atomic_write_bytes(dest, blob)
     return dest

@@ -39,8 +39,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._io import TMP_MARK, atomic_write_bytes, atomic_write_text
 from ..errors import CheckpointError
-from ._atomic import TMP_MARK, atomic_write_bytes, atomic_write_text
 
 FORMAT = "hypernet-checkpoint/1"
 _NAME = re.compile(r"^step-(\d+)\.json$")
