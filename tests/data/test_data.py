@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import hypernet as hn
-import hypernet.data.mnist as mnist
+import hypernet.cli.fetch.mnist as mnist
 from hypernet.cli.fetch import fetch
 from hypernet.data import DataError, load_mnist, mnist_tasks
 from hypernet.data.cache import data_dir

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hypernet.data.fashion_mnist as fm
+import hypernet.cli.fetch.fashion_mnist as fm
 from hypernet.cli import main
 from hypernet.cli.fetch import fetch
 from hypernet.data import DataError

@@ -11,8 +11,10 @@ import pytest
 import rdata
 
 import hypernet as hn
+from hypernet.cli.fetch import mlbench as fetcher
+from hypernet.cli.fetch.mlbench import fetch_mlbench
 from hypernet.data import tabular
-from hypernet.data.tabular import MLBENCH, fetch_mlbench, list_tabular, load_tabular, read_rda_table
+from hypernet.data.tabular import MLBENCH, list_tabular, load_tabular, read_rda_table
 
 
 def write_table(directory: Path, key: str, rows: int | None = None) -> pd.DataFrame:
@@ -83,7 +85,7 @@ def test_fetch_from_deb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         assert cmd[:2] == ["dpkg", "-x"]
         write_table(Path(cmd[3]) / tabular.MLBENCH_SUBDIR, "sonar")
 
-    monkeypatch.setattr(tabular, "_run", fake_run)
+    monkeypatch.setattr(fetcher, "_run", fake_run)
     monkeypatch.setenv("HYPERNET_DATA", str(tmp_path / "cache"))
     deb = tmp_path / "r-cran-mlbench_1.0_amd64.deb"
     deb.write_bytes(b"!<arch>\n")
@@ -101,7 +103,7 @@ def test_fetch_with_apt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         else:
             write_table(Path(cmd[3]) / tabular.MLBENCH_SUBDIR, "sonar")
 
-    monkeypatch.setattr(tabular, "_run", fake_run)
+    monkeypatch.setattr(fetcher, "_run", fake_run)
     monkeypatch.setenv("HYPERNET_DATA", str(tmp_path))
     assert fetch_mlbench() == tmp_path / "mlbench"
     assert [c[0] for c in calls] == ["apt-get", "dpkg"] and calls[0][1:] == ["download", "r-cran-mlbench"]
@@ -109,9 +111,9 @@ def test_fetch_with_apt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_run_reports_failures(tmp_path: Path) -> None:
     with pytest.raises(hn.DataError, match="apt-get update"):
-        tabular._run(["false"], tmp_path)
+        fetcher._run(["false"], tmp_path)
     with pytest.raises(hn.DataError, match="no such command"):
-        tabular._run(["no-such-tool-hypernet"], tmp_path)
+        fetcher._run(["no-such-tool-hypernet"], tmp_path)
     assert subprocess.run(["true"], check=False).returncode == 0
 
 

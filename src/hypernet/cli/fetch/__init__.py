@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..data.errors import DataError
+from ...data.errors import DataError
 
 
 def _digits(path: str | None) -> str:
@@ -23,7 +23,8 @@ def _digits(path: str | None) -> str:
 
 
 def _mnist(path: str | None) -> str:
-    from ..data.mnist import fetch_mnist, load_mnist
+    from ...data.mnist import load_mnist
+    from .mnist import fetch_mnist
 
     dest = fetch_mnist(path)
     data = load_mnist(dest)
@@ -32,7 +33,7 @@ def _mnist(path: str | None) -> str:
 
 
 def _fashion_mnist(path: str | None) -> str:
-    from ..data.fashion_mnist import fetch_fashion_mnist, load_fashion_mnist
+    from .fashion_mnist import fetch_fashion_mnist, load_fashion_mnist
 
     dest = fetch_fashion_mnist(path)
     data = load_fashion_mnist(dest)
@@ -40,7 +41,8 @@ def _fashion_mnist(path: str | None) -> str:
 
 
 def _mlbench(path: str | None) -> str:
-    from ..data.tabular import MLBENCH, fetch_mlbench, load_tabular
+    from ...data.tabular import MLBENCH, load_tabular
+    from .mlbench import fetch_mlbench
 
     dest = fetch_mlbench(path)
     sizes = ", ".join(f"{name} {load_tabular(name, dest).X.shape[0]}" for name in sorted(MLBENCH))
