@@ -1,9 +1,18 @@
-"""The recipe registry: ``recipe: NAME`` in a config picks a :class:`Recipe` registered under NAME.
+"""The registry of CLI-trainable recipes: ``recipe: NAME`` in a config picks the :class:`Recipe` registered under NAME.
 
 A recipe says how to build its model from its config, how to train it (with
-:func:`~hypernet.training.fit`, the shared loop), how to evaluate it and how to read
-``--cond`` for ``hypernet export``. Recipe modules register themselves on import::
+:func:`~hypernet.training.fit`, the shared loop, checkpointing into ``ctx.run_dir``), how to
+evaluate it and how to read ``--cond`` for ``hypernet export``.
 
+How a recipe registers itself: a library recipe is a subpackage ``hypernet/recipes/<name>/``;
+give it a ``cli.py`` that defines the config schema and the :class:`Recipe` subclass and
+decorates it with :func:`register_recipe`. Nothing else needs editing: the registry imports
+``hypernet.recipes.<pkg>.cli`` of every subpackage that has one, the first time a name is
+looked up (``hypernet.recipes.continual.cli`` is a complete example), plus the built-in
+``hypermodel`` recipe. A package outside hypernet registers through the entry-point group
+``hypernet.recipes`` (``[project.entry-points."hypernet.recipes"] mine = "mypkg.cli"``)::
+
+    from typing import Literal
     from hypernet.training import Recipe, RunConfig, register_recipe
 
     class MyConfig(RunConfig):
@@ -14,12 +23,13 @@ A recipe says how to build its model from its config, how to train it (with
     class Mine(Recipe):
         config_class = MyConfig
         def build_model(self, config): ...
-        def train(self, config, ctx): ...      # build data, then return fit(...)
+        def train(self, config, ctx): ...      # build data, then return fit(..., run_dir=ctx.run_dir)
         def evaluate(self, config, model): ...
+        def parse_cond(self, config, text): ...  # for `hypernet export --cond TEXT`
 
 Example:
     >>> from hypernet.training import list_recipes
-    >>> "hypermodel" in list_recipes()
+    >>> {"hypermodel", "continual", "sweep"} <= set(list_recipes())
     True
 """
 
@@ -78,6 +88,13 @@ class Recipe:
         """Turn ``hypernet export --cond TEXT`` into a condition for ``model.materialize``."""
         raise UsageError(f"recipe {self.name!r} does not support export; expected a recipe that materializes plain weights")
 
+    def materialize(self, config: Any, model: nn.Module, cond: Any) -> nn.Module:
+        """The plain module ``hypernet export`` writes: by default ``model.materialize(cond)``."""
+        materialize = getattr(model, "materialize", None)
+        if materialize is None:
+            raise UsageError(f"expected a run of a HyperModel recipe to export, got a {type(model).__name__}")
+        return materialize(cond)
+
 
 _RECIPES: Registry[type[Recipe]] = Registry("recipe")
 R = TypeVar("R", bound=type[Recipe])
@@ -93,8 +110,27 @@ def unregister_recipe(name: str) -> None:
     _RECIPES.unregister(name)
 
 
+_LOADED: list[bool] = []
+
+
 def _load_builtin() -> None:
+    """Import every module that registers a recipe (once): the built-in one, each ``hypernet.recipes.<pkg>.cli``, plugins."""
+    if _LOADED:
+        return
+    _LOADED.append(True)
+    import importlib
+    import importlib.util
+    import pkgutil
+    from importlib.metadata import entry_points
+
+    from .. import recipes
     from . import hypermodel  # noqa: F401 - registers "hypermodel"
+
+    for info in sorted(pkgutil.iter_modules(recipes.__path__), key=lambda i: i.name):
+        if info.ispkg and importlib.util.find_spec(f"{recipes.__name__}.{info.name}.cli") is not None:
+            importlib.import_module(f"{recipes.__name__}.{info.name}.cli")
+    for entry in entry_points(group="hypernet.recipes"):  # pragma: no cover - needs an installed plugin
+        entry.load()
 
 
 def list_recipes() -> list[str]:

@@ -111,10 +111,7 @@ def export_run(run_dir: str | Path, cond: str | None, out: str | Path) -> dict[s
         raise UsageError(f"expected --out to end in .safetensors, got {str(out)!r}")
     config, recipe, model = load_run(run_dir)
     condition = recipe.parse_cond(config, cond)
-    materialize = getattr(model, "materialize", None)
-    if materialize is None:
-        raise UsageError(f"expected a run of a HyperModel recipe to export, got a {type(model).__name__}")
-    net = materialize(condition)
+    net = recipe.materialize(config, model, condition)
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
     meta = {"run": str(run_dir), "cond": "" if cond is None else cond, "recipe": config.recipe}
     atomic_write_bytes(out, save(state, metadata=meta))

@@ -3,7 +3,7 @@
 Example:
     >>> from hypernet.training import fit, save_checkpoint, load_checkpoint, make_loader, list_recipes
     >>> list_recipes()
-    ['hypermodel']
+    ['architecture', 'compression', 'continual', 'hypermodel', 'hypertab', 'instant', 'sweep', 'uncertainty']
 """
 
 from typing import Any
@@ -40,6 +40,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Callback",

@@ -31,7 +31,9 @@ from torch import nn
 
 from ..._io import atomic_write_bytes
 from ..._modes import eval_mode
+from ..._validation import check_int
 from ...errors import CheckpointError, ConditionError, ConfigError, describe
+from ...training.loop import FitResult
 from ...training.loop import fit as fit_loop
 from .head import ClassWeightGenerator, Layers, run_layers
 from .tasks import Episode, ImageEpisodes, SyntheticTabularTasks
@@ -182,8 +184,12 @@ class InstantClassifier(nn.Module):
         Adam with a cosine learning-rate decay, on the shared training loop
         (:func:`hypernet.training.fit`: progress bar, and CSV logs when ``run_dir`` is given).
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ConfigError(f"expected steps to be a positive int, got {steps!r}")
+        result = self._meta_fit(tasks, steps, lr=lr, weight_decay=weight_decay, seed=seed, progress=progress, run_dir=run_dir)
+        return list(result.losses)
+
+    def _meta_fit(self, tasks: TaskSampler, steps: int, *, lr: float, weight_decay: float, seed: int, **fit_kwargs: Any) -> FitResult:
+        """:meth:`meta_fit` returning the loop's result; ``fit_kwargs`` go to :func:`hypernet.training.fit` (``resume``, ...)."""
+        check_int(steps, "steps", low=1)
         optimizer = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
 
@@ -196,11 +202,10 @@ class InstantClassifier(nn.Module):
             return loss, {"acc": (logits.argmax(1) == ep.y_query).float().mean().item()}
 
         self.train()
-        result = fit_loop(
-            self, step, _Episodes(tasks, steps, seed), optimizer, scheduler=scheduler, progress=progress, run_dir=run_dir, tensorboard=False
-        )
+        fit_kwargs.setdefault("tensorboard", False)
+        result = fit_loop(self, step, _Episodes(tasks, steps, seed), optimizer, scheduler=scheduler, **fit_kwargs)
         self.eval()
-        return list(result.losses)
+        return result
 
     # ------------------------------------------------------------------ scikit-learn style use
     def _as_tensor(self, X: Any, name: str) -> torch.Tensor:
