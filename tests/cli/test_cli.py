@@ -158,3 +158,15 @@ def test_tiny_example_trains_and_writes_every_run_file(tmp_path: Path) -> None:
     assert (run / "metrics.csv").read_text().startswith("step,epoch,metric,value\n")
     assert "\r" not in done.stderr and "step/s" not in done.stderr  # no progress bar when not a terminal
     assert f"run runs/tiny: {summary['steps']} steps, 5 epochs" in done.stdout
+
+
+def test_bench_from_an_installed_wheel_says_where_the_benchmarks_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hypernet.cli.main as cli_main
+
+    assert cli_main._repository_benchmarks() == ROOT / "benchmarks"  # this checkout
+    monkeypatch.setattr(cli_main, "_repository_benchmarks", lambda: None)  # what a wheel sees
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench"]) == 2
+    assert "not part of the installed package" in capsys.readouterr().err

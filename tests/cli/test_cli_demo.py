@@ -16,7 +16,7 @@ from hypernet.cli.demo import run_demo
 def test_demo_trains_both_models_and_writes_its_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = run_demo(tmp_path, epochs=15, seed=0)
     out = capsys.readouterr().out
-    assert "task-conditioned" in out and "compression" in out
+    assert "task-conditioned" in out and "compression" in out and "test accuracy per task" in out
     assert (tmp_path / "demo.png").stat().st_size > 10_000
     with (tmp_path / "results.csv").open() as f:
         rows = list(csv.DictReader(f))

@@ -80,7 +80,8 @@ def run_demo(out_dir: str | Path = "runs/demo", epochs: int = 40, seed: int = 0)
 
 def _report(results: dict[str, RunResult], data: DigitsTasks) -> None:
     names = list(results)
-    print("hypernet demo: sklearn digits, 5 tasks of digit pairs, trained jointly (mixed-task batches)\n")
+    print("hypernet demo: sklearn digits, 5 tasks of digit pairs, trained jointly (mixed-task batches)")
+    print("test accuracy per task (fraction of held-out digits classified correctly; 1.000 = all)\n")
     print(f"{'task':>4}  {'digits':>6}  {'n_test':>6}  " + "  ".join(f"{n:>16}" for n in names))
     for t, (a, b) in enumerate(data.pairs):
         n_test = int((data.task_test == t).sum())

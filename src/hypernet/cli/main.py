@@ -142,17 +142,28 @@ def _fetch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _repository_benchmarks() -> Path | None:
+    """``benchmarks/`` of the source checkout this package runs from; ``None`` when installed from a wheel."""
+    root = Path(__file__).resolve().parents[3]  # src/hypernet/cli/main.py -> the repository
+    return root / "benchmarks" if (root / "pyproject.toml").is_file() and (root / "benchmarks").is_dir() else None
+
+
 def _benchmark_dirs(explicit: str | None) -> list[Path]:
     if explicit is not None:
         return [Path(explicit)]
-    repo = Path(__file__).resolve().parents[2] / "benchmarks"
-    return [Path.cwd() / "benchmarks", repo]
+    repo = _repository_benchmarks()
+    return [Path.cwd() / "benchmarks", *([repo] if repo is not None else [])]
 
 
 def _bench(args: argparse.Namespace) -> int:
     from ..training.errors import UsageError
 
     dirs = [d for d in _benchmark_dirs(args.dir) if d.is_dir()]
+    if not dirs and args.dir is None:
+        raise UsageError(
+            "the benchmarks are scripts in the hypernet source repository, not part of the installed package; "
+            "run `hypernet bench` from a checkout of the repository (or pass --dir DIR)"
+        )
     scripts = {p.stem: p for d in reversed(dirs) for p in sorted(d.glob("*.py")) if not p.name.startswith("_")}
     if args.name is None:
         print("\n".join(sorted(scripts)) if scripts else f"no benchmarks in {', '.join(map(str, _benchmark_dirs(args.dir)))}")

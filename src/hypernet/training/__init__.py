@@ -12,7 +12,7 @@ from .checkpoint import Checkpoint, latest_checkpoint, list_checkpoints, load_ch
 from .distributed import DistInfo, GlobalBatchSampler, make_loader
 from .errors import TrainingError, UsageError
 from .logger import RunLogger, read_metrics
-from .loop import Callback, FitResult, TrainState, fit
+from .loop import Callback, FitResult, Trainer, TrainState, fit
 from .progress import Progress
 from .rng import capture_rng, restore_rng, seed_everything
 
@@ -56,6 +56,7 @@ __all__ = [
     "Section",
     "TrainSection",
     "TrainState",
+    "Trainer",
     "TrainingError",
     "UsageError",
     "capture_rng",

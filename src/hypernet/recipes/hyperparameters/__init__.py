@@ -3,6 +3,7 @@
 from .sweep import (
     DEFAULT_METRICS,
     Curve,
+    DataLoss,
     HyperparameterSpace,
     HyperparameterSweep,
     HyperStep,
@@ -21,6 +22,7 @@ from .sweep import (
 __all__ = [
     "DEFAULT_METRICS",
     "Curve",
+    "DataLoss",
     "HyperStep",
     "HyperStepCallback",
     "HyperparameterSpace",

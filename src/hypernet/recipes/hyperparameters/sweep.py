@@ -39,7 +39,17 @@ from .curve import Curve
 from .ranges import HyperparameterSpace, LogUniform, Range, Uniform
 from .step import HyperStep, HyperStepCallback
 
-__all__ = ["Curve", "HyperStep", "HyperparameterSpace", "HyperparameterSweep", "LogUniform", "Uniform", "cross_entropy", "evaluate_module"]
+__all__ = [
+    "Curve",
+    "DataLoss",
+    "HyperStep",
+    "HyperparameterSpace",
+    "HyperparameterSweep",
+    "LogUniform",
+    "Uniform",
+    "cross_entropy",
+    "evaluate_module",
+]
 
 LossFn = Callable[[Any, Any, dict[str, torch.Tensor]], torch.Tensor]
 MetricFn = Callable[[Any, Any], torch.Tensor]
@@ -84,6 +94,51 @@ def evaluate_module(
     return {k: v / count for k, v in totals.items()}
 
 
+class DataLoss:
+    """The default validation metric of a sweep: the user's own loss at the point being evaluated.
+
+    ``loss(output, y, hp)`` is called with every hyperparameter at the value of the curve's
+    current point (the centre of the current estimate, :attr:`HyperparameterSweep.hp_`, outside
+    :meth:`HyperparameterSweep.curve`), so a regression loss gives a regression curve. The
+    weight-decay term is not part of it (it is not a data loss).
+    """
+
+    def __init__(self, sweep: HyperparameterSweep) -> None:
+        self._sweep = [sweep]  # a list: not a submodule, no reference cycle in state_dict
+        self.point: dict[str, float] | None = None
+
+    def __call__(self, output: Any, y: Any) -> torch.Tensor:
+        sweep = self._sweep[0]
+        n = len(y)
+        point = self.point if self.point is not None else sweep.hp_
+        ref = y if isinstance(y, torch.Tensor) else sweep.center
+        hp = {k: torch.full((n,), float(v), device=ref.device) for k, v in point.items()}
+        try:
+            value = sweep.loss_fn(output, y, hp)
+        except Exception as exc:
+            raise ConfigError(
+                f"expected the sweep's loss(output, y, hp) to evaluate validation batches (the default validation metric is "
+                f"your own loss at each point), got {type(exc).__name__}: {exc}; pass metrics={{'name': fn(output, y)}}"
+            ) from exc
+        if not isinstance(value, torch.Tensor) or value.dim() > 1 or (value.dim() == 1 and len(value) != n):
+            raise ConfigError(
+                f"expected the sweep's loss to return a scalar or per-sample (B,) losses, got {describe(value)}; "
+                "pass metrics={'name': fn(output, y)} to say how to validate"
+            )
+        return value.mean()
+
+
+def _is_classification(output: Any, y: Any) -> bool:
+    return (
+        isinstance(output, torch.Tensor)
+        and isinstance(y, torch.Tensor)
+        and output.dim() == 2
+        and output.shape[1] >= 2
+        and y.shape == output.shape[:1]
+        and not y.dtype.is_floating_point
+    )
+
+
 def adam(module: nn.Module, lr: float) -> torch.optim.Adam:
     """The recipes' default optimizer: Adam over ``module``'s parameters (``lr`` checked)."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
@@ -108,9 +163,11 @@ class HyperparameterSweep(nn.Module):
         weight_decay: name of a hyperparameter used as an L2 strength: the loss gets
             ``λ · Σ ||W||²`` over the target's weight matrices (tensors with 2+ dims), computed
             on every sample's own generated weights. ``None``: no weight decay.
-        metrics: validation metrics ``{name: fn(output, y) -> scalar}`` for :meth:`curve`
-            (default: ``{"loss": cross-entropy, "acc": accuracy}``); the first one is what
-            :meth:`best` and the hyper-step minimise.
+        metrics: validation metrics ``{name: fn(output, y) -> scalar}`` for :meth:`curve`; the
+            first one is what :meth:`best` and the hyper-step minimise. Default: ``"loss"``, your
+            own ``loss`` at each point (:class:`DataLoss`; a regression loss gives a regression
+            curve), plus ``"acc"`` in :meth:`curve` when the outputs are class logits ``(B, C)``
+            with integer labels.
         generator: a registered generator name, an unbound :class:`~hypernet.Generator`, or
             ``None`` for a gated (STN-style) generator with per-row gains on the base
             (``recipes._hp_gated.GatedGenerator(gain=True)``).
@@ -178,7 +235,9 @@ class HyperparameterSweep(nn.Module):
         self.space = HyperparameterSpace(space)
         if weight_decay is not None and weight_decay not in self.space:
             raise ConfigError(f"expected weight_decay to name a hyperparameter in {self.space.names} (or None), got {weight_decay!r}")
-        self.metrics: dict[str, MetricFn] = dict(metrics) if metrics is not None else dict(DEFAULT_METRICS)
+        self._default_metrics = metrics is None
+        self.data_loss = DataLoss(self)
+        self.metrics: dict[str, MetricFn] = dict(metrics) if metrics is not None else {"loss": self.data_loss, "acc": accuracy}
         if not self.metrics or not all(callable(f) for f in self.metrics.values()):
             raise ConfigError(f"expected metrics as a non-empty dict of name -> fn(output, y), got {describe(metrics)}")
         self.per_batch = _positive_int("per_batch", per_batch)
@@ -418,10 +477,22 @@ class HyperparameterSweep(nn.Module):
         (a loop over points, never over samples). The result is stored as :attr:`curve_`.
         """
         points = self.space.points(values)
-        metrics = dict(metrics) if metrics is not None else self.metrics
+        chosen = dict(metrics) if metrics is not None else dict(self.metrics)
         device = self.center.device
+        rows = []
         with eval_mode(self):
-            rows = [evaluate_module(functools.partial(self._at, point), val_loader, metrics, device) for point in points]
+            if metrics is None and self._default_metrics and "acc" in chosen:
+                batch = to_device(next(iter(val_loader)), device)
+                with torch.no_grad():
+                    if not _is_classification(self(batch[0], points[0]), batch[1]):
+                        del chosen["acc"]  # not class logits: the data loss alone
+            try:
+                for point in points:
+                    self.data_loss.point = point
+                    rows.append(evaluate_module(functools.partial(self._at, point), val_loader, chosen, device))
+            finally:
+                self.data_loss.point = None
+        metrics = chosen
         self.curve_ = Curve(points, {name: [r[name] for r in rows] for name in metrics})
         return self.curve_
 
