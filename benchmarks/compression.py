@@ -205,7 +205,7 @@ def write_report(commands: dict[str, str]) -> None:
     rows = read_rows()
     summary = summarize(rows)
     lines = [
-        "# Compression with a static hypernetwork (issue 8, part 1)",
+        "# Compression with a static hypernetwork",
         "",
         "Commands (one per results file):",
         "",

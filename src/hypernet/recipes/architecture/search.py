@@ -52,7 +52,7 @@ class ArchitectureSearch(nn.Module):
         loss: ``loss(output, y) -> scalar`` for training (default: cross-entropy).
         metrics: ``{name: fn(output, y) -> scalar}`` for :meth:`score` (default: ``loss`` and ``acc``).
         generator: a registered generator name, an unbound :class:`~hypernet.Generator`, or
-            ``None`` for the gated per-layer generator (``recipes._hp_gated.GatedGenerator``).
+            ``None`` for the gated per-layer generator (``hypernet.generators.gated.GatedGenerator``).
         init: :class:`~hypernet.HyperModel` initialisation (``"mip"``: residual weights and the
             ``[x, 1 - x]`` encoding of the architecture code).
         embedding_dim: size of the architecture embedding (a :class:`~hypernet.Continuous` condition).

@@ -170,7 +170,7 @@ class HyperparameterSweep(nn.Module):
             with integer labels.
         generator: a registered generator name, an unbound :class:`~hypernet.Generator`, or
             ``None`` for a gated (STN-style) generator with per-row gains on the base
-            (``recipes._hp_gated.GatedGenerator(gain=True)``).
+            (``hypernet.generators.gated.GatedGenerator(gain=True)``).
         init: :class:`~hypernet.HyperModel` initialisation; ``"mip"`` (default): residual weights
             and the ``[x, 1 - x]`` encoding of the hyperparameters.
         embedding_dim: size of the hyperparameter embedding (a :class:`~hypernet.Continuous` condition).

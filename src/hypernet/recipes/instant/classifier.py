@@ -101,7 +101,7 @@ class InstantClassifier(nn.Module):
             generating (default: on without a backbone, off with one).
         adapt: the backbone's output width, to let the class prototypes attend to each other
             and move the support embeddings before the weights are generated (FEAT-style
-            set-to-set adaptation, ``_instant_head.PrototypeAttention``); ``None`` (default): off.
+            set-to-set adaptation, ``hypernet.recipes.instant.head.PrototypeAttention``); ``None`` (default): off.
 
     Example:
         >>> import torch, hypernet as hn

@@ -204,7 +204,7 @@ class NoiseStep:
         diversity: ``"entropy"`` or ``"pairwise"``, see :func:`weight_diversity`.
         diversity_weight: its weight; ``D / N`` (generated weights / training samples)
             is the variational objective's entropy weight; 0 turns it off.
-        contrast: function-space diversity (see ``recipes._unc_contrast``): ``"shuffle"``
+        contrast: function-space diversity (see ``hypernet.recipes.uncertainty.contrast``): ``"shuffle"``
             (each sample's features in a random order), ``"gaussian"`` (``x`` plus noise of
             ``contrast_scale`` times the batch's std) or a callable ``fn(x) -> x_tilde``;
             the loss then also *rewards* the draws' disagreement (mutual information) on
