@@ -10,7 +10,7 @@ Example:
     >>> check_int(0, "dim", low=1, owner="Embedding")
     Traceback (most recent call last):
     ...
-    hypernet.errors.ConfigError: expected Embedding(dim=...) to be an int >= 1, got 0
+    hypernet.errors.ConfigError: expected Embedding(dim=...) to be a positive int, got 0
     >>> check_float(0.5, "lr", low=0, low_open=True)
     0.5
     >>> check_choice("mean", "likelihood", ("mean", "mixture"))
@@ -61,15 +61,23 @@ def check_int(
     owner: str | None = None,
     optional: bool = False,
     error: type[HypernetError] = ConfigError,
+    hint: str = "",
+    kind: str | None = None,
 ) -> Any:
-    """``value`` as an ``int`` in ``[low, high]`` (``None`` allowed when ``optional``), else ``error``."""
+    """``value`` as an ``int`` in ``[low, high]`` (``None`` allowed when ``optional``), else ``error`` (``hint``: how to fix)."""
     if optional and value is None:
         return None
     ok = is_int(value) and (low is None or value >= low) and (high is None or value <= high)
     if not ok:
-        limits = _bounds(low, high, False, False)
+        if kind is not None:
+            pass
+        elif low == 1 and high is None:
+            kind = "a positive int"
+        else:
+            limits = _bounds(low, high, False, False)
+            kind = f"an int{' ' + limits if limits else ''}"
         none = "None or " if optional else ""
-        raise error(f"expected {_where(name, owner)} to be {none}an int{' ' + limits if limits else ''}, got {value!r}")
+        raise error(f"expected {_where(name, owner)} to be {none}{kind}, got {value!r}{'; ' + hint if hint else ''}")
     return int(value)
 
 
@@ -84,6 +92,7 @@ def check_float(
     owner: str | None = None,
     optional: bool = False,
     error: type[HypernetError] = ConfigError,
+    kind: str | None = None,
 ) -> Any:
     """``value`` as a finite ``float`` between ``low`` and ``high`` (open ends with ``*_open``), else ``error``."""
     if optional and value is None:
@@ -94,9 +103,15 @@ def check_float(
     if ok and high is not None:
         ok = value < high if high_open else value <= high
     if not ok:
-        limits = _bounds(low, high, low_open, high_open)
+        if kind is not None:
+            pass
+        elif low == 0 and low_open and high is None:
+            kind = "a positive number"
+        else:
+            limits = _bounds(low, high, low_open, high_open)
+            kind = f"a finite number{' ' + limits if limits else ''}"
         none = "None or " if optional else ""
-        raise error(f"expected {_where(name, owner)} to be {none}a finite number{' ' + limits if limits else ''}, got {value!r}")
+        raise error(f"expected {_where(name, owner)} to be {none}{kind}, got {value!r}")
     return float(value)
 
 

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, Literal
 
 import torch
@@ -24,6 +23,7 @@ from torch.utils.data import TensorDataset
 
 from .._model import HyperModel
 from .._modes import eval_mode
+from .._nn import mlp
 from ..conditions import Embedding, Static
 from ..data.digits import PAIRS, DigitsTasks
 from ..generators import list_generators
@@ -120,11 +120,7 @@ class HyperModelRecipe(Recipe):
 
     def build_model(self, config: HyperModelConfig) -> HyperModel:
         m = config.model
-        widths = [784 if config.data.name == "mnist" else 64, *m.hidden]
-        layers: list[nn.Module] = []
-        for a, b in itertools.pairwise(widths):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        target = nn.Sequential(*layers, nn.Linear(widths[-1], 2))
+        target = mlp([784 if config.data.name == "mnist" else 64, *m.hidden, 2], kaiming=False)
         condition = (
             Embedding(num=len(config.data.pairs), dim=m.condition_dim) if m.condition == "embedding" else Static(dim=m.condition_dim)
         )

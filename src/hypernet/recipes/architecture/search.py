@@ -25,12 +25,13 @@ from torch import nn
 
 from ..._model import HyperModel
 from ..._modes import eval_mode
+from ..._validation import check_int
 from ...conditions import Continuous
 from ...errors import ConfigError, describe
 from ...generators import Generator
 from ...generators.gated import GatedGenerator
 from ...training.loop import Callback, FitResult, fit
-from ..hyperparameters.sweep import DEFAULT_METRICS, MetricFn, adam, evaluate_module
+from .._common import DEFAULT_METRICS, MetricFn, adam, evaluate_module
 from .space import Architecture, MLPSpace
 from .supernet import MLPSupernet, plain_weights
 
@@ -104,8 +105,7 @@ class ArchitectureSearch(nn.Module):
         self.depth_weights = tuple(float(w) for w in depth_weights)
         if loss is not None and not callable(loss):
             raise ConfigError(f"expected loss to be a callable loss(output, y) or None, got {describe(loss)}")
-        if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
-            raise ConfigError(f"expected embedding_dim to be a positive int, got {embedding_dim!r}")
+        check_int(embedding_dim, "embedding_dim", low=1)
         if generator is None:
             if generator_kwargs:
                 raise ConfigError("expected generator_kwargs only with a generator name, got them with generator=None")
@@ -118,8 +118,13 @@ class ArchitectureSearch(nn.Module):
         condition = Continuous(space.code_dim, embedding_dim)
         self.model = HyperModel(MLPSupernet(space), condition=condition, generator=generator, init=init, generator_kwargs=generator_kwargs)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the hypernetwork's parameters live (codes and materialized networks go there)."""
+        return next(self.parameters()).device
+
     def _code(self, arch: Architecture) -> torch.Tensor:
-        return self.space.encode(arch).to(self.model.scale.device)
+        return self.space.encode(arch).to(self.device)
 
     def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
         """Output of ``arch`` on ``x`` (``(B, in_features)``) with its generated weights."""
@@ -172,7 +177,7 @@ class ArchitectureSearch(nn.Module):
         """All :attr:`metrics` of ``arch`` on ``val_loader`` with generated weights only (no training)."""
         arch = self.space.validate(arch)
         with eval_mode(self):
-            return evaluate_module(lambda x: self(x, arch), val_loader, self.metrics, self.model.scale.device)
+            return evaluate_module(lambda x: self(x, arch), val_loader, self.metrics, self.device)
 
     def score(self, arch: Architecture, val_loader: Iterable[Any], metric: str = "acc") -> float:
         """One metric (default accuracy) of ``arch`` on ``val_loader`` with generated weights only."""
@@ -198,6 +203,6 @@ class ArchitectureSearch(nn.Module):
 
     def materialize(self, arch: Architecture) -> nn.Sequential:
         """A plain ``nn.Sequential`` of ``arch`` holding its generated weights, to fine-tune or train further."""
-        net = self.space.build(arch).to(self.model.scale.device)
+        net = self.space.build(arch).to(self.device)
         net.load_state_dict(self.generate(arch))
         return net

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._validation import check_int
 from ...errors import ConfigError, describe
 
 __all__ = ["ACTIVATIONS", "Architecture", "MLPSpace"]
@@ -95,8 +96,7 @@ class MLPSpace:
         activations: Sequence[str] = ("relu", "tanh", "sigmoid"),
     ) -> None:
         for name, value in (("in_features", in_features), ("num_classes", num_classes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"expected MLPSpace({name}=...) to be a positive int, got {value!r}")
+            check_int(value, name, low=1, owner="MLPSpace")
         self.in_features = in_features
         self.num_classes = num_classes
         self.depths = tuple(sorted(_tuple_of(int, "depths", depths)))
@@ -206,8 +206,7 @@ class MLPSpace:
         ``distinct=True`` draws without repeats (``n`` at most :attr:`num_architectures`).
         Uses ``torch``'s global generator unless ``generator`` is given.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ConfigError(f"expected n to be an int >= 0, got {n!r}")
+        check_int(n, "n", low=0)
         if distinct and n > self.num_architectures:
             raise ConfigError(f"expected at most {self.num_architectures} distinct architectures from this space, got n={n}")
         depth_p = self.depth_distribution(depth_weights)

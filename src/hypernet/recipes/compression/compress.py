@@ -36,6 +36,7 @@ from torch import nn
 
 from ..._model import HyperModel
 from ..._spec import Selector
+from ..._validation import check_float
 from ...conditions import Static
 from ...errors import ConfigError, describe
 from ...generators import Generator, create_generator
@@ -108,8 +109,7 @@ def static_hypernet(
         >>> trainable_parameters(model) <= 11110 / 5, model.generator.block_dim
         (True, 7)
     """
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 0:
-        raise ConfigError(f"expected ratio to be a positive number (target parameters / hypernetwork parameters), got {ratio!r}")
+    check_float(ratio, "ratio", low=0, low_open=True, kind="a positive number (target parameters / hypernetwork parameters)")
     if not isinstance(target, nn.Module):
         raise ConfigError(f"expected target to be an nn.Module, got {describe(target)}")
     kwargs = dict(generator_kwargs or {})

@@ -16,7 +16,6 @@ the library's safetensors + JSON format (:func:`hypernet.training.save_checkpoin
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,6 +25,7 @@ from torch import nn
 
 from ..._model import HyperModel
 from ..._modes import eval_mode
+from ..._validation import check_float, check_int
 from ...conditions import Embedding
 from ...errors import CheckpointError, ConditionError, ConfigError, describe
 from ...generators import Generator
@@ -46,11 +46,6 @@ class TaskPrediction(NamedTuple):
     task: torch.Tensor
     label: torch.Tensor
     entropy: torch.Tensor
-
-
-def _check(name: str, ok: bool, expected: str, value: Any) -> None:
-    if not ok:
-        raise ConfigError(f"expected ContinualLearner({name}=...) to be {expected}, got {value!r}")
 
 
 class ContinualLearner:
@@ -111,20 +106,11 @@ class ContinualLearner:
         grad_clip: float | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        _check(
-            "beta",
-            not isinstance(beta, bool) and isinstance(beta, (int, float)) and beta >= 0 and math.isfinite(beta),
-            "a float >= 0",
-            beta,
-        )
-        _check("lr", not isinstance(lr, bool) and isinstance(lr, (int, float)) and lr > 0, "a float > 0", lr)
-        _check(
-            "reg_tasks",
-            reg_tasks is None or (isinstance(reg_tasks, int) and not isinstance(reg_tasks, bool) and reg_tasks > 0),
-            "None or an int > 0",
-            reg_tasks,
-        )
-        _check("grad_clip", grad_clip is None or (isinstance(grad_clip, (int, float)) and grad_clip > 0), "None or a float > 0", grad_clip)
+        owner = "ContinualLearner"
+        check_float(beta, "beta", low=0, owner=owner, kind="a float >= 0")
+        check_float(lr, "lr", low=0, low_open=True, owner=owner, kind="a float > 0")
+        check_int(reg_tasks, "reg_tasks", low=1, optional=True, owner=owner)
+        check_float(grad_clip, "grad_clip", low=0, low_open=True, optional=True, owner=owner, kind="a float > 0")
         self.beta = float(beta)
         self.lr = float(lr)
         self.lookahead = bool(lookahead)

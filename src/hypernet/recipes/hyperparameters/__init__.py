@@ -1,7 +1,7 @@
 """Hyperparameter-conditioned training: one model over a range of hyperparameters (Lorraine & Duvenaud; MIP)."""
 
+from .._common import DEFAULT_METRICS, MetricFn, accuracy, adam, cross_entropy, evaluate_module
 from .sweep import (
-    DEFAULT_METRICS,
     Curve,
     DataLoss,
     HyperparameterSpace,
@@ -10,13 +10,8 @@ from .sweep import (
     HyperStepCallback,
     LogUniform,
     LossFn,
-    MetricFn,
     Range,
     Uniform,
-    accuracy,
-    adam,
-    cross_entropy,
-    evaluate_module,
 )
 
 __all__ = [

@@ -23,13 +23,14 @@ from typing import Any
 
 import torch
 
+from ..._validation import check_int, is_number
 from ...errors import ConditionError, ConfigError, describe
 
 __all__ = ["HyperparameterSpace", "LogUniform", "Range", "Uniform"]
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return is_number(value)
 
 
 class Range:
@@ -82,8 +83,7 @@ class Range:
 
     def grid(self, num: int) -> list[float]:
         """``num`` values evenly spaced on this range's scale (log-spaced for :class:`LogUniform`), ends included."""
-        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-            raise ConfigError(f"expected a grid size >= 1, got {num!r}")
+        check_int(num, "the grid size", low=1)
         unit = torch.linspace(0, 1, num, dtype=torch.float64) if num > 1 else torch.tensor([0.5], dtype=torch.float64)
         return [float(v) for v in self.from_unit(unit)]
 

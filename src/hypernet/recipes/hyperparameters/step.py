@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..._modes import eval_mode
+from ..._validation import check_float
 from ...errors import ConfigError
 from ...training import distributed
 from ...training.loop import Callback, TrainState, to_device
@@ -63,8 +63,7 @@ class HyperStep:
             raise ConfigError(f"expected HyperStep(every=...) to be an int >= 1, got {self.every!r}")
         for name in ("lr", "width"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
-                raise ConfigError(f"expected HyperStep({name}=...) to be a float > 0, got {value!r}")
+            check_float(value, name, low=0, low_open=True, owner="HyperStep", kind="a float > 0")
 
 
 class HyperStepCallback(Callback):

@@ -19,22 +19,22 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..._model import HyperModel
 from ..._modes import eval_mode
 from ..._spec import Selector
+from ..._validation import check_int
 from ...conditions import Continuous
 from ...errors import ConditionError, ConfigError, HypernetError, describe
 from ...generators import Generator
 from ...generators.gated import GatedGenerator
 from ...training.loop import Callback, FitResult, fit, to_device
+from .._common import MetricFn, accuracy, adam, cross_entropy, evaluate_module
 from .curve import Curve
 from .ranges import HyperparameterSpace, LogUniform, Range, Uniform
 from .step import HyperStep, HyperStepCallback
@@ -52,46 +52,6 @@ __all__ = [
 ]
 
 LossFn = Callable[[Any, Any, dict[str, torch.Tensor]], torch.Tensor]
-MetricFn = Callable[[Any, Any], torch.Tensor]
-
-
-def cross_entropy(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of logits ``output`` against class labels ``y``."""
-    return F.cross_entropy(output, y)
-
-
-def accuracy(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Fraction of samples whose arg-max logit is the label."""
-    return (output.argmax(-1) == y).float().mean()
-
-
-DEFAULT_METRICS: dict[str, MetricFn] = {"loss": cross_entropy, "acc": accuracy}
-
-
-@torch.no_grad()
-def evaluate_module(
-    forward: Callable[[Any], Any], loader: Iterable[Any], metrics: Mapping[str, MetricFn], device: torch.device | str | None = None
-) -> dict[str, float]:
-    """Sample-weighted means of ``metrics`` of ``forward(x)`` over the ``(x, y)`` batches of ``loader``.
-
-    Example:
-        >>> x, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
-        >>> net = nn.Linear(3, 2)
-        >>> sorted(evaluate_module(net, [(x[:6], y[:6]), (x[6:], y[6:])], DEFAULT_METRICS))
-        ['acc', 'loss']
-    """
-    totals = dict.fromkeys(metrics, 0.0)
-    count = 0
-    for batch in loader:
-        x, y = to_device(batch, device)
-        out = forward(x)
-        n = len(y)
-        for name, fn in metrics.items():
-            totals[name] += float(fn(out, y)) * n
-        count += n
-    if count == 0:
-        raise ConfigError("expected a validation loader with at least one sample, got an empty one")
-    return {k: v / count for k, v in totals.items()}
 
 
 class DataLoss:
@@ -139,17 +99,8 @@ def _is_classification(output: Any, y: Any) -> bool:
     )
 
 
-def adam(module: nn.Module, lr: float) -> torch.optim.Adam:
-    """The recipes' default optimizer: Adam over ``module``'s parameters (``lr`` checked)."""
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
-        raise ConfigError(f"expected lr to be a float > 0, got {lr!r}")
-    return torch.optim.Adam(module.parameters(), lr=lr, foreach=True)
-
-
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"expected HyperparameterSweep({name}=...) to be an int >= 1, got {value!r}")
-    return value
+    return check_int(value, name, low=1, owner="HyperparameterSweep")
 
 
 class HyperparameterSweep(nn.Module):

@@ -15,7 +15,6 @@ Training runs on :func:`hypernet.training.fit`, the loop every recipe shares.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from torch.utils.data import TensorDataset
 
 from ..._model import HyperModel
 from ..._modes import eval_mode
+from ..._nn import mlp
 from ...errors import ConfigError
 from ...training.distributed import make_loader
 from ...training.loop import fit as fit_loop
@@ -167,11 +167,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ building
     def _build(self, n_features: int, n_classes: int, k: int) -> HyperModel:
-        widths = [k, *hidden_sizes(self.hidden)]
-        layers: list[nn.Module] = []
-        for a, b in itertools.pairwise(widths):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        target = nn.Sequential(*layers, nn.Linear(widths[-1], n_classes))
+        target = mlp([k, *hidden_sizes(self.hidden), n_classes], kaiming=False)
         condition = FeatureMasks(n_features, dim=check_int("cond_dim", self.cond_dim), hidden=check_int("hyper_hidden", self.hyper_hidden))
         return HyperModel(target, condition=condition, generator="mlp", generator_kwargs={"hidden": (condition.dim,)}, init="hyperfan")
 

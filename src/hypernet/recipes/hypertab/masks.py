@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..._nn import mlp
 from ...conditions import Condition
-from ...conditions._base import Split, check_positive, mlp, normalise_output_
+from ...conditions._base import Split, check_positive, normalise_output_
 from ...errors import ConditionError, describe
 
 

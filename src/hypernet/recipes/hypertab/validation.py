@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
+from ..._validation import check_float as _check_float
+from ..._validation import check_int as _check_int
 from ...errors import ConfigError, HypernetError
 
 MIN_SAMPLES_PER_CLASS = 2
@@ -81,20 +83,19 @@ def check_class_counts(y_encoded: np.ndarray, classes: np.ndarray) -> None:
 
 def check_int(name: str, value: Any, minimum: int = 1) -> int:
     """``value`` as an int ``>= minimum``, else :class:`~hypernet.ConfigError`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"expected HyperTabClassifier({name}=...) to be an int >= {minimum}, got {value!r}")
-    return int(value)
+    if isinstance(value, np.bool_):
+        value = bool(value)  # refused below, like a Python bool
+    return _check_int(value, name, low=minimum, owner="HyperTabClassifier", kind=f"an int >= {minimum}")
 
 
 def check_float(name: str, value: Any, minimum: float = 0.0, strict: bool = True, below: float = np.inf) -> float:
     """``value`` as a float ``> minimum`` (``>=`` if not ``strict``) and ``< below``, else :class:`~hypernet.ConfigError`."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not ok or not np.isfinite(value) or (value <= minimum if strict else value < minimum) or value >= below:
-        upper = f" and < {below}" if np.isfinite(below) else ""
-        raise ConfigError(
-            f"expected HyperTabClassifier({name}=...) to be a finite number {'>' if strict else '>='} {minimum}{upper}, got {value!r}"
-        )
-    return float(value)
+    if isinstance(value, np.bool_):
+        value = bool(value)
+    upper = f" and < {below}" if np.isfinite(below) else ""
+    kind = f"a finite number {'>' if strict else '>='} {minimum}{upper}"
+    high = float(below) if np.isfinite(below) else None
+    return _check_float(value, name, low=minimum, high=high, low_open=strict, high_open=True, owner="HyperTabClassifier", kind=kind)
 
 
 def subset_size(value: Any, n_features: int) -> int:

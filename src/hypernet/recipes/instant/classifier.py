@@ -126,8 +126,7 @@ class InstantClassifier(nn.Module):
         adapt: int | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(max_classes, bool) or not isinstance(max_classes, int) or max_classes < 2:
-            raise ConfigError(f"expected max_classes to be an int >= 2, got {max_classes!r}")
+        check_int(max_classes, "max_classes", low=2)
         self.backbone = backbone if backbone is not None else nn.Identity()
         self.max_classes = max_classes
         self.hidden = hidden

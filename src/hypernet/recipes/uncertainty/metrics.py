@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..._validation import check_int
 from ...errors import ConfigError, describe
 
 
@@ -77,8 +78,7 @@ def reliability(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> Re
         0.45
     """
     _check_labels(probs, labels)
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ConfigError(f"expected bins to be a positive int, got {bins!r}")
+    check_int(bins, "bins", low=1)
     conf, pred = probs.max(1)
     correct = (pred == labels).to(probs.dtype)
     edges = torch.linspace(0, 1, bins + 1, dtype=probs.dtype)

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from ..._model import HyperModel
+from ..._validation import check_choice, check_float, check_int
 from ...conditions import Noise
 from ...errors import ConfigError, describe
 from .contrast import Contrast, check_contrast, contrast_inputs, draw_disagreement
@@ -143,8 +144,7 @@ def predictive(
         ConfigError: ``samples`` does not fit the kind of model (e.g. MC dropout on a
             module without dropout).
     """
-    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
-        raise ConfigError(f"expected samples to be a positive int or None, got {samples!r}")
+    check_int(samples, "samples", low=1, optional=True)
     if isinstance(model, HyperModel) and isinstance(model.condition, Noise):
         if draws is None:
             if samples is None:
@@ -239,19 +239,15 @@ class NoiseStep:
         contrast_weight: float = 0.1,
         contrast_scale: float = 1.0,
     ) -> None:
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise ConfigError(f"expected samples to be a positive int, got {samples!r}")
-        if likelihood not in ("mean", "mixture"):
-            raise ConfigError(f"expected likelihood in ('mean', 'mixture'), got {likelihood!r}")
-        if diversity not in KINDS:
-            raise ConfigError(f"expected diversity in {KINDS}, got {diversity!r}")
+        check_int(samples, "samples", low=1)
+        check_choice(likelihood, "likelihood", ("mean", "mixture"))
+        check_choice(diversity, "diversity", KINDS)
         for name, value in (
             ("diversity_weight", diversity_weight),
             ("contrast_weight", contrast_weight),
             ("contrast_scale", contrast_scale),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"expected {name} to be a number >= 0, got {value!r}")
+            check_float(value, name, low=0, kind="a number >= 0")
         if diversity_weight > 0 and samples < 2:
             raise ConfigError(f"expected samples >= 2 with a diversity term (it compares draws), got samples={samples}")
         check_contrast(contrast)
