@@ -26,3 +26,21 @@ def test_recipe_names_resolve_lazily_and_unknown_names_raise() -> None:
         _ = hn.Nope
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = hn.recipes.Nope
+
+
+def test_data_fetchers_stay_importable_from_hypernet_data() -> None:
+    from hypernet.cli.fetch.mlbench import fetch_mlbench as from_cli
+    from hypernet.data import fetch_mlbench, fetch_mnist
+
+    assert fetch_mlbench is from_cli and callable(fetch_mnist)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = hn.data.nope
+
+
+def test_training_reexports_the_cli_names_lazily() -> None:
+    import hypernet.training as training
+    from hypernet.cli.config import RunConfig
+
+    assert training.RunConfig is RunConfig and "hypermodel" in training.list_recipes()
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = training.nope
