@@ -163,8 +163,9 @@ def test_tiny_example_trains_and_writes_every_run_file(tmp_path: Path) -> None:
 def test_bench_from_an_installed_wheel_says_where_the_benchmarks_are(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import hypernet.cli.main as cli_main
+    import importlib
 
+    cli_main = importlib.import_module("hypernet.cli.main")  # the module (hypernet.cli.main is also the function's name)
     assert cli_main._repository_benchmarks() == ROOT / "benchmarks"  # this checkout
     monkeypatch.setattr(cli_main, "_repository_benchmarks", lambda: None)  # what a wheel sees
     monkeypatch.chdir(tmp_path)
