@@ -44,3 +44,17 @@ def test_training_reexports_the_cli_names_lazily() -> None:
     assert training.RunConfig is RunConfig and "hypermodel" in training.list_recipes()
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = training.nope
+
+
+def test_moved_fetcher_names_still_resolve_from_the_data_modules() -> None:
+    import hypernet.cli.fetch.fashion_mnist as fetch_fm
+    import hypernet.cli.fetch.mnist as fetch_mnist
+    import hypernet.data.fashion_mnist as fm
+    import hypernet.data.mnist as mnist
+    import hypernet.data.tabular as tabular
+
+    assert mnist.fetch_mnist is fetch_mnist.fetch_mnist and mnist.MNIST_SHA256 == fetch_mnist.MNIST_SHA256
+    assert fm.apt_download is fetch_fm.apt_download and callable(tabular.fetch_mlbench)
+    for module in (mnist, fm, tabular):
+        with pytest.raises(AttributeError, match="no attribute 'nope'"):
+            _ = module.nope
