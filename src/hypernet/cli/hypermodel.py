@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, Literal
 
 import torch
@@ -26,6 +28,7 @@ from .._modes import eval_mode
 from .._nn import mlp
 from ..conditions import Embedding, Static
 from ..data.digits import PAIRS, DigitsTasks
+from ..errors import ConfigError, HypernetError
 from ..generators import list_generators
 from ..training.distributed import make_loader
 from ..training.errors import UsageError
@@ -42,12 +45,12 @@ class ModelSection(Section):
     condition: Literal["embedding", "static"] = Field(
         default="embedding", description="embedding: one weight set per task; static: one for all"
     )
-    condition_dim: int = Field(default=8, ge=1)
+    condition_dim: int = Field(default=8, ge=1, le=4096)
     generator: str = "chunked"
-    generator_kwargs: dict[str, Any] = Field(default_factory=dict)
+    generator_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the generator (small numbers)")
     init: Literal["hyperfan", "hyperfan_out", "mip", "default"] = "hyperfan"
     parametrization: Literal["direct", "residual"] | None = None
-    hidden: list[int] = Field(default_factory=lambda: [64], description="hidden widths of the target MLP")
+    hidden: list[int] = Field(default_factory=lambda: [64], max_length=32, description="hidden widths of the target MLP")
 
     @field_validator("generator")
     @classmethod
@@ -59,9 +62,35 @@ class ModelSection(Section):
     @field_validator("hidden")
     @classmethod
     def _positive_widths(cls, value: list[int]) -> list[int]:
-        if any(w < 1 for w in value):
-            raise ValueError(f"expected positive hidden widths, got {value}")
+        if any(not 1 <= w <= MAX_WIDTH for w in value):
+            raise ValueError(f"expected hidden widths 1..{MAX_WIDTH}, got {value}")
         return value
+
+    @field_validator("generator_kwargs")
+    @classmethod
+    def _small_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        def check(item: Any, where: str) -> None:
+            if isinstance(item, bool) or item is None:
+                return
+            if isinstance(item, (int, float)):
+                if not (math.isfinite(item) and abs(item) <= MAX_WIDTH):
+                    raise ValueError(f"expected numbers within ±{MAX_WIDTH} in generator_kwargs, got {where} = {item}")
+            elif isinstance(item, str):
+                if len(item) > 100:
+                    raise ValueError(f"expected short strings in generator_kwargs, got {where} of {len(item)} characters")
+            elif isinstance(item, list) and len(item) <= 32:
+                for i, v in enumerate(item):
+                    check(v, f"{where}[{i}]")
+            else:
+                raise ValueError(f"expected numbers, strings or short lists in generator_kwargs, got {where} = {str(item)[:40]}")
+
+        for key, item in value.items():
+            check(item, key)
+        return value
+
+
+MAX_WIDTH = 16384
+"""Largest hidden width, condition size and generator_kwargs number."""
 
 
 class DataSection(Section):
@@ -69,9 +98,9 @@ class DataSection(Section):
 
     name: Literal["digits", "mnist"] = "digits"
     path: ExistingFile | None = Field(default=None, description="mnist only: your mnist.pkl.gz (default: the fetched copy)")
-    pairs: list[list[int]] = Field(default_factory=lambda: [list(p) for p in PAIRS])
+    pairs: list[list[int]] = Field(default_factory=lambda: [list(p) for p in PAIRS], max_length=5)
     test_fraction: float = Field(default=0.25, gt=0, lt=1, description="digits only")
-    limit: int | None = Field(default=None, ge=1, description="mnist only: keep the first N training samples")
+    limit: int | None = Field(default=None, ge=1, le=10**7, description="mnist only: keep the first N training samples")
 
     @field_validator("pairs")
     @classmethod
@@ -124,14 +153,20 @@ class HyperModelRecipe(Recipe):
         condition = (
             Embedding(num=len(config.data.pairs), dim=m.condition_dim) if m.condition == "embedding" else Static(dim=m.condition_dim)
         )
-        return HyperModel(
-            target,
-            condition=condition,
-            generator=m.generator,
-            init=m.init,
-            parametrization=m.parametrization,
-            generator_kwargs=dict(m.generator_kwargs),
-        )
+        try:
+            return HyperModel(
+                target,
+                condition=condition,
+                generator=m.generator,
+                init=m.init,
+                parametrization=m.parametrization,
+                generator_kwargs=dict(m.generator_kwargs),
+            )
+        except HypernetError as exc:
+            key = "model.generator_kwargs" if m.generator_kwargs and "argument" in str(exc) else "model"
+            raise ConfigError(f"invalid config: key '{key}': {exc}") from None
+        except (TypeError, ValueError, RuntimeError) as exc:  # e.g. an argument the generator does not take
+            raise ConfigError(f"invalid config: key 'model.generator_kwargs': {' '.join(str(exc).split())[:200]}") from None
 
     def train(self, config: HyperModelConfig, ctx: RunContext) -> FitResult:
         seed_everything(config.seed)
@@ -169,7 +204,7 @@ class HyperModelRecipe(Recipe):
             if text not in (None, "", "none"):
                 raise UsageError(f"expected no --cond for a static hypernetwork (one weight set), got {text!r}; leave --cond out")
             return None
-        if text is None or not text.strip().lstrip("-").isdigit() or not 0 <= int(text) < n:
+        if text is None or not re.fullmatch(r"\s*[0-9]{1,6}\s*", text) or not 0 <= int(text) < n:
             raise UsageError(f"expected --cond to be a task id 0..{n - 1} (pairs {config.data.pairs}), got {text!r}")
         return int(text)
 

@@ -176,6 +176,14 @@ def _bench(args: argparse.Namespace) -> int:
     return EXIT_OK if done.returncode == 0 else EXIT_FAILURE
 
 
+def _reported_by_rank_0(exc: Exception) -> bool:
+    """Under torchrun, an error every process raised because rank 0 found it is printed by rank 0 alone."""
+    from ..training import distributed
+    from .runs import SharedUsageError
+
+    return isinstance(exc, SharedUsageError) and distributed.launch_rank() != 0
+
+
 # ----------------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
@@ -193,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ConditionError, UsageError) as exc:
         if args.debug:
             raise
-        print(f"hypernet {args.command}: error: {exc}", file=sys.stderr)
+        if not _reported_by_rank_0(exc):
+            print(f"hypernet {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except HypernetError as exc:
         if args.debug:

@@ -7,39 +7,26 @@ TensorBoard events, ``loss.png``, ``metrics.png``, ``summary.json`` and ``checkp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from .._io import atomic_write_bytes, atomic_write_text
+from ..errors import ConfigError, HypernetError
 from ..training import distributed
 from ..training.checkpoint import latest_checkpoint, list_checkpoints
 from ..training.errors import UsageError
 from ..training.loop import FitResult
+from ..training.run_lock import run_lock
 from .config import RunConfig, load_config, read_config_file, validate
 from .registry import Recipe, RunContext, get_recipe
+from .run_dir import check_runs_dir, discard_failed_start, is_run_dir, prepare_run_dir
 
 log = logging.getLogger("hypernet")
-
-
-def _prepare_run_dir(run_dir: Path, config_path: Path, config: RunConfig, resume: bool, overwrite: bool) -> None:
-    has_run = run_dir.is_dir() and any(run_dir.iterdir())
-    if resume and not list_checkpoints(run_dir / "checkpoints"):
-        raise UsageError(f"expected a run with checkpoints to resume in {run_dir}, got none; train without --resume first")
-    if has_run and not resume:
-        if not overwrite:
-            raise UsageError(
-                f"run directory {run_dir} already exists; pass --resume to continue it, --overwrite to start over, "
-                "or change `name:` in the config"
-            )
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(run_dir / f"config{config_path.suffix}", config_path.read_bytes())
-    atomic_write_text(run_dir / "config.json", json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
 
 
 def train(config_path: str | Path, *, resume: bool = False, overwrite: bool = False, progress: bool | None = None) -> FitResult:
@@ -47,34 +34,52 @@ def train(config_path: str | Path, *, resume: bool = False, overwrite: bool = Fa
 
     Args:
         config_path: a YAML / TOML / JSON config.
-        resume: continue the run from its newest checkpoint.
-        overwrite: delete an existing run directory of the same name first.
+        resume: continue the run from its newest usable checkpoint; the config may differ from the
+            run's only in :data:`~.run_dir.MAY_CHANGE_ON_RESUME`, and the process count must be the same.
+        overwrite: delete an existing run of the same name first (only a directory that is recognisably a run).
+
+    Raises:
+        UsageError: the run is in use by another process, exists (without ``resume`` / ``overwrite``),
+            is not a run, cannot be resumed with this config or process count; nothing was written.
         progress: progress bars (``None``: when in a terminal; ``False``: silent).
     """
     config_path = Path(config_path)
     config = load_config(config_path)
     started = not distributed.running()
-    info = distributed.setup()
-    try:
-        run_dir = Path(config.runs_dir) / config.name
-        problem = None
-        if info.is_main:
+    info = distributed.setup(timeout=config.train.dist_timeout)
+    run_dir = Path(config.runs_dir) / config.name
+    with contextlib.ExitStack() as stack:
+        try:
+            fresh = False
+            problem = None
+            if info.is_main:
+                try:
+                    check_runs_dir(run_dir.parent)
+                    stack.enter_context(run_lock(run_dir))  # held until the run ends; released by the OS on a crash
+                    fresh = prepare_run_dir(run_dir, config_path, config, resume=resume, overwrite=overwrite, world_size=info.world_size)
+                except UsageError as exc:
+                    problem = str(exc)
+            problem = distributed.gather(problem)[0]  # every process stops on rank 0's usage error
+            if problem is not None:
+                raise SharedUsageError(problem)
+            recipe = get_recipe(config.recipe)
             try:
-                _prepare_run_dir(run_dir, config_path, config, resume, overwrite)
-            except UsageError as exc:
-                problem = str(exc)
-        problem = distributed.gather(problem)[0]  # every process stops on rank 0's usage error
-        if problem is not None:
-            raise UsageError(problem)
-        recipe = get_recipe(config.recipe)
-        summary = recipe.train(config, RunContext(run_dir, resume=resume, progress=progress, dist=info))
-    except BaseException:
-        if started:
-            distributed.teardown(wait=False)
-        raise
+                summary = recipe.train(config, RunContext(run_dir, resume=resume, progress=progress, dist=info))
+            except (ConfigError, UsageError):
+                if fresh and info.is_main:
+                    discard_failed_start(run_dir)  # nothing trained yet: leave no half-made run behind
+                raise
+        except BaseException:
+            if started:
+                distributed.teardown(wait=False)
+            raise
     if started:
         distributed.teardown()
     return summary
+
+
+class SharedUsageError(UsageError):
+    """A usage error rank 0 found and every process raises; only rank 0 reports it."""
 
 
 def load_run(run_dir: str | Path) -> tuple[RunConfig, Recipe, nn.Module]:
@@ -86,10 +91,11 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, Recipe, nn.Module]:
     config = validate(read_config_file(config_file), str(config_file))
     recipe = get_recipe(config.recipe)
     model = recipe.build_model(config)
-    ckpt = latest_checkpoint(run_dir / "checkpoints", on_corrupt=lambda e: log.warning("skipping unusable checkpoint: %s", e))
+    ckpt = latest_checkpoint(
+        run_dir / "checkpoints", on_corrupt=lambda e: log.warning("skipping unusable checkpoint: %s", e), accept=lambda c: c.restore(model)
+    )
     if ckpt is None:
-        raise UsageError(f"expected checkpoints in {run_dir / 'checkpoints'}, got none; train the run first")
-    ckpt.restore(model)
+        raise UsageError(f"expected a usable checkpoint in {run_dir / 'checkpoints'}, got none; train the run first")
     model.eval()
     return config, recipe, model
 
@@ -102,6 +108,18 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     return metrics
 
 
+def _check_export_target(out: Path) -> None:
+    """Refuse an ``--out`` that is a directory, sits in a missing directory, or is inside a run's ``checkpoints/``."""
+    if out.is_dir():
+        raise UsageError(f"expected --out to be a file path, got the directory {str(out)!r}; add a file name such as model.safetensors")
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        raise UsageError(f"expected --out in an existing directory, got {str(out)!r} ({parent} does not exist); create it first")
+    resolved = parent.resolve()
+    if resolved.name == "checkpoints" and (list_checkpoints(resolved) or is_run_dir(resolved.parent)):
+        raise UsageError(f"refused to write --out {str(out)!r} into a run's checkpoints/ directory; choose a path outside it")
+
+
 def export_run(run_dir: str | Path, cond: str | None, out: str | Path) -> dict[str, Any]:
     """Write the plain target weights generated for ``cond`` (``model.materialize(cond).state_dict()``) to a safetensors file."""
     from safetensors.torch import save
@@ -109,10 +127,19 @@ def export_run(run_dir: str | Path, cond: str | None, out: str | Path) -> dict[s
     out = Path(out)
     if out.suffix != ".safetensors":
         raise UsageError(f"expected --out to end in .safetensors, got {str(out)!r}")
+    _check_export_target(out)
     config, recipe, model = load_run(run_dir)
-    condition = recipe.parse_cond(config, cond)
+    try:
+        condition = recipe.parse_cond(config, cond)
+    except HypernetError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"expected a valid --cond for recipe {config.recipe!r}, got {cond!r} ({exc})") from None
     net = recipe.materialize(config, model, condition)
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
     meta = {"run": str(run_dir), "cond": "" if cond is None else cond, "recipe": config.recipe}
-    atomic_write_bytes(out, save(state, metadata=meta))
+    try:
+        atomic_write_bytes(out, save(state, metadata=meta))
+    except OSError as exc:
+        raise UsageError(f"cannot write --out {str(out)!r} ({exc.strerror}); choose a writable file path") from None
     return {"path": str(out), "tensors": len(state), "parameters": int(sum(v.numel() for v in state.values() if v.is_floating_point()))}

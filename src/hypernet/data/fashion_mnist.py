@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .cache import data_dir
+from .cache import data_dir, sha256
 from .errors import DataError
 
 PACKAGE = "dataset-fashion-mnist"
@@ -82,7 +82,7 @@ def read_idx(blob: bytes, magic: int, name: str) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.uint8, offset=head).reshape(shape)
 
 
-def _read(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _read(root: Path, split: str, check: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     arrays = []
     for kind, magic in (("images-idx3", IMAGES), ("labels-idx1", LABELS)):
         path = root / f"{split}-{kind}-ubyte.gz"
@@ -90,8 +90,14 @@ def _read(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
             raise DataError(
                 f"Fashion-MNIST file {path} not found; run `hypernet data fetch fashion-mnist` (or pass the directory of your own copy)"
             )
+        raw = path.read_bytes()
+        if check and sha256(raw) != SHA256[path.name]:  # the cache is checked on every load, not only when fetched
+            raise DataError(
+                f"the cached Fashion-MNIST file {path} has changed since it was fetched (expected sha256 {SHA256[path.name][:12]}..., "
+                f"got {sha256(raw)[:12]}...); fetch it again with `hypernet data fetch fashion-mnist`"
+            )
         try:
-            blob = gzip.decompress(path.read_bytes())
+            blob = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise DataError(f"cannot read {path}: {exc}; fetch it again with `hypernet data fetch fashion-mnist`") from None
         arrays.append(read_idx(blob, magic, str(path)))
@@ -105,12 +111,14 @@ def _read(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 def load_fashion_mnist(path: str | Path | None = None) -> FashionMNIST:
     """Load Fashion-MNIST from a directory holding the four ``*-ubyte.gz`` files (default: the fetched copy).
 
+    The cached copy's sha256 are checked on every load; files in a directory given as ``path`` are not.
+
     Raises:
         DataError: a file is missing (run ``hypernet data fetch fashion-mnist``), unreadable or not IDX.
     """
     root = Path(path) if path is not None else default_dir()
-    x_train, y_train = _read(root, "train")
-    x_test, y_test = _read(root, "t10k")
+    x_train, y_train = _read(root, "train", check=path is None)
+    x_test, y_test = _read(root, "t10k", check=path is None)
     return FashionMNIST(x_train, y_train, x_test, y_test)
 
 

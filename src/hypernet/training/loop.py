@@ -24,23 +24,27 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import torch
 from torch import nn
 
+from ..errors import CheckpointError
 from . import distributed
 from .checkpoint import Checkpoint, latest_checkpoint, save_checkpoint
 from .errors import TrainingError
 from .logger import RunLogger
 from .progress import Progress
 from .rng import capture_rng, restore_rng
+from .run_lock import run_lock
 
 log = logging.getLogger("hypernet")
 
@@ -138,11 +142,25 @@ def _loader_generators(loader: Iterable[Any]) -> list[torch.Generator]:
     return found
 
 
+def _samplers(loader: Iterable[Any]) -> list[Any]:
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    return [getattr(loader, "sampler", None), batch_sampler, getattr(batch_sampler, "sampler", None)]
+
+
 def _set_epoch(loader: Iterable[Any], epoch: int) -> None:
-    for owner in (getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+    for owner in _samplers(loader):
         set_epoch = getattr(owner, "set_epoch", None)
         if callable(set_epoch):
             set_epoch(epoch)
+
+
+def _loss_weight(loader: Iterable[Any], index: int) -> float:
+    """The factor of this process's loss in batch ``index`` (a :class:`~.distributed.ShardedBatchSampler` weighs a short last batch)."""
+    for owner in _samplers(loader):
+        weight = getattr(owner, "loss_weight", None)
+        if callable(weight):
+            return float(weight(index))
+    return 1.0
 
 
 def _length(loader: Iterable[Any]) -> int | None:
@@ -200,11 +218,62 @@ class _Checkpointer:
     def rng_of(self, ckpt: Checkpoint, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         rank = distributed.current().rank
         entries = ckpt.meta["extra"][kind]
-        if rank >= len(entries):
-            raise TrainingError(f"checkpoint {ckpt.path} was written by {len(entries)} processes, this run has more; resume with as many")
         return ckpt.section(f"{kind}/{rank}"), entries[rank]
 
+    def check_rng(self, ckpt: Checkpoint) -> None:
+        """Raise :class:`~hypernet.CheckpointError` unless this process's RNG states in ``ckpt`` can be restored."""
+        before = capture_rng(self.generators)
+        try:
+            for kind in ("rng", "epoch_rng"):
+                if ckpt.meta["extra"][kind][distributed.current().rank]:
+                    restore_rng(*self.rng_of(ckpt, kind), self.generators)
+        except Exception as exc:  # any failure means unusable RNG bookkeeping
+            raise CheckpointError(f"checkpoint {ckpt.path} has unusable RNG states ({type(exc).__name__}: {str(exc)[:120]})") from None
+        finally:
+            restore_rng(*before, self.generators)
 
+
+def checkpoint_world_size(ckpt: Checkpoint) -> int | None:
+    """How many processes wrote ``ckpt`` (``None`` if it was not written by :func:`fit`)."""
+    extra = ckpt.meta.get("extra", {})
+    rng = extra.get("rng") if isinstance(extra, dict) else None
+    return len(rng) if isinstance(rng, list) and isinstance(extra.get("epoch_rng"), list) and len(extra["epoch_rng"]) == len(rng) else None
+
+
+def check_world_size(ckpt: Checkpoint, world_size: int) -> None:
+    """Raise :class:`TrainingError` unless ``ckpt`` was written by ``world_size`` processes."""
+    written = checkpoint_world_size(ckpt)
+    if written is None:
+        raise CheckpointError(f"checkpoint {ckpt.path} has no RNG states per process; it was not written by fit()")
+    if written != world_size:
+        how = f"torchrun --nproc_per_node={written} ..." if written > 1 else "one process, without torchrun"
+        raise TrainingError(f"checkpoint {ckpt.path} was written by {written} process(es), this run has {world_size}; resume with {how}")
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _peer_failures_as_errors(func: Callable[P, T]) -> Callable[P, T]:
+    """Turn a collective that failed because another process froze or died into one clear :class:`TrainingError`."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return func(*args, **kwargs)
+        except RuntimeError as exc:
+            if not (distributed.running() and distributed.is_peer_failure(exc)):
+                raise
+            raise TrainingError(
+                f"another training process stopped answering (rank {distributed.current().rank} of {distributed.current().world_size} "
+                f"waited up to the process-group timeout of {distributed.timeout_used():g}s): {' '.join(str(exc).split())[:160]}; "
+                "check the other processes' output; resume from the last checkpoint with --resume"
+            ) from None
+
+    return wrapper
+
+
+@_peer_failures_as_errors
 def fit(
     model: nn.Module,
     step: StepFn,
@@ -259,8 +328,11 @@ def fit(
 
     Raises:
         TrainingError: the loss became NaN/inf (checked before the optimizer step, so the
-            parameters stay those of the last good step), or ``resume`` found no checkpoint.
-        CheckpointError: a checkpoint could not be written or read.
+            parameters stay those of the last good step), ``resume`` found no usable checkpoint, or
+            the checkpoint was written by another number of processes; another process stopped
+            answering (see :func:`~hypernet.training.distributed.setup`'s timeout).
+        CheckpointError: a checkpoint could not be written.
+        RunLockedError: another process is writing ``run_dir`` (it holds the run's lock).
     """
     trainer = Trainer(
         model,
@@ -355,16 +427,23 @@ class Trainer:
         self.last: dict[str, float] = {}
         self.logger: RunLogger | None = None
         self.per_epoch = _length(train_loader)
+        self.weight = 1.0
 
     # ------------------------------------------------------------------ the parts of a step
     def compute_loss(self, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        """Run the step function on a batch (moved to ``device``): the loss and the step's metrics."""
+        """Run the step function on a batch (moved to ``device``): the loss and the step's metrics.
+
+        Also sets ``self.weight``, the factor of this process's loss in the batch (1 except in a short
+        last batch under DDP, see :class:`~hypernet.training.distributed.ShardedBatchSampler`).
+        """
+        self.weight = _loss_weight(self.train_loader, self.state.batch)
         return _split(self.step_fn(self.net, to_device(batch, self.device)))
 
     def check_loss(self, loss: torch.Tensor, metrics: dict[str, float]) -> dict[str, float]:
         """The loss and metrics averaged over processes; a non-finite loss raises before anything is updated."""
         self.state.loss, self.state.metrics = float(loss.detach()), metrics
-        shown = distributed.mean_over_ranks({"loss": self.state.loss, **metrics})
+        mine = {"loss": self.state.loss, **metrics}
+        shown = distributed.mean_over_ranks(mine if self.weight == 1.0 else {k: v * self.weight for k, v in mine.items()})
         if not math.isfinite(shown["loss"]):  # the mean over processes: every process stops together
             raise TrainingError(
                 f"loss became {shown['loss']} at step {self.state.step + 1} (epoch {self.state.epoch}); the parameters are "
@@ -375,7 +454,7 @@ class Trainer:
     def backward(self, loss: torch.Tensor) -> None:
         """Gradients of ``loss`` (then the callbacks' ``on_after_backward`` and gradient clipping)."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if self.weight == 1.0 else loss * self.weight).backward()
         for cb in self.callbacks:
             cb.on_after_backward(self.state)
         if self.grad_clip is not None:
@@ -416,10 +495,19 @@ class Trainer:
             return None
         if self.ckpt_dir is None:
             raise TrainingError("expected run_dir with resume=True, got run_dir=None; pass the run directory to resume from")
-        ckpt = latest_checkpoint(self.ckpt_dir, on_corrupt=lambda e: log.warning("skipping unusable checkpoint: %s", e))
+
+        def accept(candidate: Checkpoint) -> None:
+            check_world_size(candidate, self.info.world_size)
+            self.saver.check_rng(candidate)
+            candidate.restore(self.plain, self.optimizer, self.scheduler)
+
+        ckpt = latest_checkpoint(self.ckpt_dir, on_corrupt=lambda e: log.warning("skipping unusable checkpoint: %s", e), accept=accept)
         if ckpt is None:
-            raise TrainingError(f"expected a checkpoint to resume from in {self.ckpt_dir}, got none; start the run without resume")
-        ckpt.restore(self.plain, self.optimizer, self.scheduler)
+            raise TrainingError(f"expected a usable checkpoint to resume from in {self.ckpt_dir}, got none; start the run without resume")
+        if self.per_epoch is not None and ckpt.batch > self.per_epoch:
+            raise TrainingError(
+                f"checkpoint {ckpt.path} is {ckpt.batch} batches into an epoch of {self.per_epoch}; resume with the same data"
+            )
         self.state.step, self.state.epoch, self.state.batch = ckpt.step, ckpt.epoch, ckpt.batch
         self.saver.last, self.saver.last_step = ckpt.path, ckpt.step
         return ckpt
@@ -448,8 +536,14 @@ class Trainer:
         return state.epoch < self.epochs and not state.stop and (self.max_steps is None or state.step < self.max_steps)
 
     # ------------------------------------------------------------------ the loop
+    @_peer_failures_as_errors
     def run(self) -> FitResult:
-        """Train; returns the :class:`FitResult`."""
+        """Train, holding the run directory's lock (rank 0) for the whole run; returns the :class:`FitResult`."""
+        guard = run_lock(self.run_path) if self.run_path is not None and self.info.is_main else contextlib.nullcontext()
+        with guard:
+            return self._run()
+
+    def _run(self) -> FitResult:
         started = time.perf_counter()
         state, saver, info = self.state, self.saver, self.info
         ckpt = self.restore()

