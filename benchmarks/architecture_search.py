@@ -1,4 +1,4 @@
-"""ArchitectureSearch vs training every candidate from scratch (issue 6, part 2).
+"""ArchitectureSearch vs training every candidate from scratch.
 
 Run (about 5-10 minutes on 2 shared CPU cores; ``--quick`` for a smoke run):
 
@@ -166,7 +166,7 @@ def write_markdown(rows: list[Row], args: argparse.Namespace, minutes: float, pa
         "search ≤ 30 % of training all (CPU)": all(r.cpu_ratio <= 0.3 for r in rows),
     }
     lines = [
-        "# ArchitectureSearch vs training from scratch (issue 6, part 2)",
+        "# ArchitectureSearch vs training from scratch",
         "",
         f"Command: `python benchmarks/architecture_search.py {' '.join(sys.argv[1:])}`; {minutes:.1f} min.",
         f"Machine: {platform.machine()}, 2 shared CPUs (other jobs running), torch {torch.__version__}, "

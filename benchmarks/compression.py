@@ -44,8 +44,8 @@ import torch
 from torch import nn
 
 import hypernet as hn
-from hypernet.recipes._comp_train import error_rate, train_classifier
 from hypernet.recipes.compression import trainable_parameters
+from hypernet.recipes.compression.train import error_rate, train_classifier
 from hypernet.training import seed_everything
 
 RESULTS = Path(__file__).parent / "results"
@@ -205,7 +205,7 @@ def write_report(commands: dict[str, str]) -> None:
     rows = read_rows()
     summary = summarize(rows)
     lines = [
-        "# Compression with a static hypernetwork (issue 8, part 1)",
+        "# Compression with a static hypernetwork",
         "",
         "Commands (one per results file):",
         "",

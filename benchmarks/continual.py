@@ -1,4 +1,4 @@
-"""Continual learning with hypernetworks (issue 4): SplitMNIST and PermutedMNIST-10, ours beside baselines.
+"""Continual learning with hypernetworks: SplitMNIST and PermutedMNIST-10, ours beside baselines.
 
 Run from the repository root after ``hypernet data fetch mnist``:
 
@@ -41,8 +41,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import hypernet as hn
 from hypernet.data.split_mnist import TaskSequence, permuted_mnist, split_mnist
-from hypernet.recipes._cl_baselines import SequentialBaseline
-from hypernet.recipes._cl_metrics import accuracy_matrix, backward_transfer, predictive_entropy
+from hypernet.recipes.continual.baselines import SequentialBaseline
+from hypernet.recipes.continual.metrics import accuracy_matrix, backward_transfer, predictive_entropy
 from hypernet.training import fit
 
 RESULTS = Path(__file__).parent / "results"
@@ -120,12 +120,12 @@ ANCHORS = {
     "splitmnist": [
         ("hnet", "HNET, MLP 784-100-100-2 (posterior_replay_cl README, 5000 it/task)", "99.72", "63.41 (HNET+ENT)"),
         ("ewc", "EWC, multi-head MLP 784-100-100 (same README)", "97.79", "46.61"),
-        ("hnet", "issue 4 targets", ">= 99.6", ">= 63 (BWT >= -0.5)"),
+        ("hnet", "targets", ">= 99.6", ">= 63 (BWT >= -0.5)"),
     ],
     "permutedmnist": [
         ("hnet", "HNET, MLP 784-100-100-10 (posterior_replay_cl README, 5000 it/task)", "95.05", "75.84 (HNET+ENT)"),
         ("hnet", "HNET, MLP 784-1000-1000-10 (same README)", "96.73", "94.15"),
-        ("hnet", "HNET, MLP 784-1000-1000-10 (von Oswald et al. 2020; issue 4 anchor)", "≈ 97.6", "-"),
+        ("hnet", "HNET, MLP 784-1000-1000-10 (von Oswald et al. 2020)", "≈ 97.6", "-"),
         ("finetune", "fine-tuning, MLP 784-100-100-10 (posterior_replay_cl README)", "47.89", "-"),
         ("ewc", "EWC, MLP 784-1000-1000-10 (same README)", "94.73", "81.12"),
     ],
@@ -324,7 +324,7 @@ def write_outputs(bench: str, name: str, rows: list[dict[str, Any]], s: Setting,
     methods = list(dict.fromkeys(r["method"] for r in rows))
     seeds = sorted({r["seed"] for r in rows})
     lines = [
-        f"# Continual learning: {name} (issue 4)",
+        f"# Continual learning: {name}",
         "",
         f"Command: `{command}`  ",
         f"Seeds: {seeds}; mean ± std over seeds. torch {torch.__version__}, `torch.set_num_threads(1)`, CPU, shared 2-core machine.",

@@ -1,4 +1,4 @@
-"""HyperparameterSweep vs a grid of separately trained models (issue 6, part 1).
+"""HyperparameterSweep vs a grid of separately trained models.
 
 Run (about 10-15 minutes on 2 shared CPU cores; ``--quick`` for a smoke run):
 
@@ -212,7 +212,7 @@ def mean_std(values: list[float]) -> str:
 
 def write_markdown(rows: list[Row], args: argparse.Namespace, minutes: float, path: Path) -> None:
     lines = [
-        "# HyperparameterSweep vs grid search (issue 6, part 1)",
+        "# HyperparameterSweep vs grid search",
         "",
         f"Command: `python benchmarks/hyperparameters.py {' '.join(sys.argv[1:])}`; {minutes:.1f} min.",
         f"Machine: {platform.machine()}, 2 shared CPUs (other jobs running), torch {torch.__version__}, "

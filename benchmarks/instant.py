@@ -1,9 +1,9 @@
-"""Instant classifiers (issue 7): meta-train, then compare with baselines in the same run.
+"""Instant classifiers: meta-train, then compare with baselines in the same run.
 
 Two uses, one command each (``--use fewshot`` / ``--use tabular``); each writes
 ``benchmarks/results/instant_<use>.csv`` and a PNG, then rebuilds ``instant.md`` from every
 CSV present. ``--save`` also writes the meta-trained weights the package ships
-(``src/hypernet/recipes/weights/instant_<use>.safetensors``, loaded by
+(``src/hypernet/recipes/instant/weights/instant_<use>.safetensors``, loaded by
 ``hn.InstantClassifier.pretrained(use)``).
 
 * fewshot: 5-way episodes on 28x28 images. Meta-train classes: MNIST digits 0-4 and
@@ -329,7 +329,7 @@ def fewshot_md(rows: list[dict[str, str]]) -> list[str]:
     for (setting, method), a in agg.items():
         n = f"{r0['episodes']} x {a['seeds']}"
         out.append(f"| {setting} | {method} | {a['mean']:.2f} ± {a['std']:.2f} | {a['ci95']:.2f} | {n} | {a['seconds']:.0f} |")
-    out += ["", "Target (issue 7): ours >= ProtoNet + 1 point in 5-way 1-shot and 5-shot."]
+    out += ["", "Target: ours >= ProtoNet + 1 point in 5-way 1-shot and 5-shot."]
     for setting in dict.fromkeys(r["setting"] for r in rows):
         gap = agg[(setting, "ours (generated classifier)")]["mean"] - agg[(setting, "ProtoNet")]["mean"]
         per_seed = [
@@ -376,7 +376,7 @@ def tabular_md(rows: list[dict[str, str]]) -> list[str]:
     ours, rf, knn, lr = "ours (generated classifier)", "random forest (100)", "kNN (k=5)", "logistic regression"
     out += [
         "",
-        "Targets (issue 7): mean balanced accuracy >= kNN and >= logistic regression; fit+predict >= 10x faster than the random forest.",
+        "Targets: mean balanced accuracy >= kNN and >= logistic regression; fit+predict >= 10x faster than the random forest.",
         f"* ours {means[ours]:.2f} vs kNN {means[knn]:.2f}: {'met' if means[ours] >= means[knn] else 'NOT met'}",
         f"* ours {means[ours]:.2f} vs logistic regression {means[lr]:.2f}: {'met' if means[ours] >= means[lr] else 'NOT met'}",
         f"* random forest / ours fit+predict time: {times[rf] / times[ours]:.1f}x -> "
@@ -391,7 +391,7 @@ def tabular_md(rows: list[dict[str, str]]) -> list[str]:
 
 def write_markdown() -> None:
     lines = [
-        "# Instant classifiers (issue 7)",
+        "# Instant classifiers",
         "",
         f"torch {torch.__version__}, CPU, torch threads as in each command (`--threads`, default 2);",
         "shared 2-core machine (times vary with its load).",

@@ -11,7 +11,7 @@ round-robin so that machine noise hits them alike; ratios are taken within one
 run. Peak memory is measured in a fresh subprocess per variant as the growth of
 the resident set size during one step (``ru_maxrss`` minus the RSS before it).
 
-Sections (issue 10):
+Sections:
  1. one weight set, MLP 784-256-256-10, batch 128: plain target; our generator
     + plain target written by hand (``torch.nn.functional``) in one graph;
     ``HyperModel``; hypnettorch and HyperLight doing the same work.

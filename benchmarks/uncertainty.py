@@ -22,7 +22,7 @@ one-cycle schedule on the shared loop ``hypernet.training.fit``, batch 128):
   hypernetwork's OOD detection the synthetic inputs alone give a plain network.
 
 ``torch.set_num_threads(1)``. Writes ``benchmarks/results/uncertainty.csv`` (one row
-per method and seed), ``uncertainty.md`` (mean ± std over seeds, the checks of issue 8)
+per method and seed), ``uncertainty.md`` (mean ± std over seeds, the checks)
 and ``uncertainty.png`` (reliability diagrams of seed 0, entropy histograms); another
 ``--prefix`` names other files.
 
@@ -50,8 +50,8 @@ from torch import nn
 
 import hypernet as hn
 from hypernet.recipes import uncertainty as unc
-from hypernet.recipes._comp_train import train_classifier
-from hypernet.recipes._unc_contrast import contrast_inputs, entropy_of_log_probs
+from hypernet.recipes.compression.train import train_classifier
+from hypernet.recipes.uncertainty.contrast import contrast_inputs, entropy_of_log_probs
 from hypernet.training import seed_everything
 
 RESULTS = Path(__file__).parent / "results"
@@ -183,7 +183,7 @@ def report(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -
     by = {m: [r for r in rows if r["method"] == m] for m in methods}
     seeds = sorted({r["seed"] for r in rows})
     lines = [
-        "# Uncertainty: noise hypernetwork vs single network, MC dropout, deep ensemble (issue 8, part 2)",
+        "# Uncertainty: noise hypernetwork vs single network, MC dropout, deep ensemble",
         "",
         f"Command: `{command}`  ",
         f"Seeds: {seeds}; mean ± std over seeds. torch {torch.__version__}, `torch.set_num_threads(1)`, CPU ({platform.machine()}).",
@@ -202,7 +202,7 @@ def report(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -
     for m in methods:
         cells = [mean_std([float(r[k]) for r in by[m]]) for k in METRICS]
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {statistics.mean(float(r['seconds']) for r in by[m]):.0f} |")
-    lines += ["", "Checks of issue 8 (means over seeds):", ""]
+    lines += ["", "Checks (means over seeds):", ""]
     mean = {m: {k: statistics.mean(float(r[k]) for r in by[m]) for k in METRICS} for m in methods}
     single = mean["single"]
     dropouts = {m.rsplit("K=", 1)[1]: mean[m] for m in methods if m.startswith("MC dropout")}

@@ -1,5 +1,9 @@
 """hypernet: turn any PyTorch model into a hypernetwork-parameterised model.
 
+The core (``HyperModel``, conditions, generators, errors) is imported eagerly; the recipes
+(``ContinualLearner``, ``HyperparameterSweep``, ...) are imported on first use, so
+``import hypernet`` loads only torch, numpy and safetensors.
+
 Example:
     >>> import torch, hypernet as hn
     >>> from torch import nn
@@ -7,6 +11,11 @@ Example:
     >>> model(torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])).shape
     torch.Size([5, 2])
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from . import generators
 from ._model import GeneratedWeights, HyperModel
@@ -16,15 +25,57 @@ from .conditions import Condition, Continuous, Embedding, Noise, SetEncoder, Sta
 from .data.errors import DataError
 from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
 from .generators import Generator, create_generator, list_generators, register_generator
-from .recipes import HyperTabClassifier
-from .recipes.architecture import Architecture, ArchitectureSearch, MLPSpace
-from .recipes.compression import Compressed, compress, static_hypernet
-from .recipes.continual import ContinualLearner
-from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
-from .recipes.instant import InstantClassifier
-from .recipes.uncertainty import NoiseStep, Predictive, predictive, weight_diversity
+
+if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
+    from .recipes.architecture import Architecture, ArchitectureSearch, MLPSpace
+    from .recipes.compression.compress import Compressed, compress, static_hypernet
+    from .recipes.continual import ContinualLearner
+    from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
+    from .recipes.hypertab import HyperTabClassifier
+    from .recipes.instant import InstantClassifier
+    from .recipes.uncertainty.predictive import NoiseStep, Predictive, predictive, weight_diversity
 
 __version__ = "0.1.0"
+
+# public name -> the recipe subpackage defining it (imported on first access)
+_RECIPE_NAMES = {
+    "Architecture": "architecture",
+    "ArchitectureSearch": "architecture",
+    "MLPSpace": "architecture",
+    "Compressed": "compression",
+    "compress": "compression",
+    "static_hypernet": "compression",
+    "ContinualLearner": "continual",
+    "Curve": "hyperparameters",
+    "HyperparameterSweep": "hyperparameters",
+    "HyperStep": "hyperparameters",
+    "LogUniform": "hyperparameters",
+    "Uniform": "hyperparameters",
+    "HyperTabClassifier": "hypertab",
+    "InstantClassifier": "instant",
+    "NoiseStep": "uncertainty",
+    "Predictive": "uncertainty",
+    "predictive": "uncertainty",
+    "weight_diversity": "uncertainty",
+}
+_SUBMODULES = ("cli", "data", "init", "recipes", "training")
+
+
+def __getattr__(name: str) -> Any:
+    """Import a recipe (or a submodule such as ``hn.recipes``) on first access."""
+    if name in _RECIPE_NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.recipes.{_RECIPE_NAMES[name]}"), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_RECIPE_NAMES) | set(_SUBMODULES))
+
 
 __all__ = [
     "Architecture",

@@ -14,10 +14,10 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 from torch.utils.data import TensorDataset
 
+from hypernet.cli.config import validate
+from hypernet.cli.hypermodel import HyperModelConfig, HyperModelRecipe, _load_data, classification_step
 from hypernet.training import Callback, TrainState, fit, load_checkpoint, make_loader, make_optimizer, seed_everything
 from hypernet.training import distributed as hdist
-from hypernet.training.config import validate
-from hypernet.training.hypermodel_recipe import HyperModelConfig, HyperModelRecipe, _load_data, classification_step
 
 from .helpers import cli_env, free_port, losses_text, small_config, write_config
 

@@ -147,3 +147,29 @@ def test_progress_bar_draws_loss_and_rate(monkeypatch: pytest.MonkeyPatch, capsy
     assert "step/s" not in out.err and "epoch 1/1" in out.out
     fit(model, _step, loader, opt, epochs=1, progress=False)
     assert capsys.readouterr() == ("", "")
+
+
+def test_non_finite_loss_raises_before_the_optimizer_step() -> None:
+    """The parameters stay those of the last good step: nothing is updated by the step whose loss is NaN."""
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    data = [(torch.randn(4, 3),) for _ in range(5)]
+    calls = []
+
+    def step(m: nn.Module, batch: tuple[torch.Tensor]) -> torch.Tensor:
+        calls.append(1)
+        loss = m(batch[0]).square().mean()
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    class Snap(Callback):
+        def on_step_end(self, state: TrainState) -> None:
+            snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+
+    with pytest.raises(TrainingError, match="loss became nan at step 3"):
+        fit(model, step, data, opt, callbacks=[Snap()], progress=False)
+    assert len(snapshots) == 2
+    for k, v in model.state_dict().items():
+        assert torch.isfinite(v).all() and torch.equal(v, snapshots[-1][k])

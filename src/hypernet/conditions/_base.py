@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from .._validation import check_int
 from ..errors import ConditionError, describe
 
 Mode = Literal["single", "per_sample", "draws", "grouped"]
@@ -83,25 +83,7 @@ class Condition(nn.Module):
 
 def check_positive(name: str, value: object, owner: str) -> int:
     """Validate a positive integer hyperparameter, raising ConfigError otherwise."""
-    from ..errors import ConfigError
-
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"expected {owner}({name}=...) to be a positive int, got {value!r}; pass e.g. {name}=8")
-    return value
-
-
-def mlp(sizes: list[int], final_activation: bool = False) -> nn.Sequential:
-    """A ReLU MLP with the given layer sizes (kaiming-initialised hidden layers)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        lin = nn.Linear(a, b)
-        layers.append(lin)
-        last = i == len(sizes) - 2
-        if not last or final_activation:
-            nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
-            nn.init.zeros_(lin.bias)
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+    return check_int(value, name, low=1, owner=owner, hint=f"pass e.g. {name}=8")
 
 
 @torch.no_grad()

@@ -8,8 +8,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from .._nn import mlp
+from .._validation import check_int
 from ..errors import ConditionError, ConfigError, describe
-from ._base import Condition, Split, check_positive, mlp, normalise_output_
+from ._base import Condition, Split, check_positive, normalise_output_
 
 
 class Continuous(Condition):
@@ -51,8 +53,7 @@ class Continuous(Condition):
         super().__init__()
         self.in_dim = check_positive("in_dim", in_dim, "Continuous")
         self.dim = check_positive("dim", dim, "Continuous")
-        if isinstance(fourier, bool) or not isinstance(fourier, int) or fourier < 0:
-            raise ConfigError(f"expected Continuous(fourier=...) to be an int >= 0, got {fourier!r}")
+        check_int(fourier, "fourier", low=0, owner="Continuous")
         if encoding not in ("identity", "mip"):
             raise ConfigError(f"expected Continuous(encoding=...) in ('identity', 'mip'), got {encoding!r}")
         self.fourier = fourier

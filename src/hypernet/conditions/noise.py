@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from .._limits import check_allocation
+from .._validation import check_int
 from ..errors import ConditionError, describe
 from ._base import Condition, Split, check_positive
 
@@ -38,8 +39,7 @@ class Noise(Condition):
         return f"dim={self.dim}"
 
     def split(self, cond: Any, samples: int | None = None) -> Split:
-        if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
-            raise ConditionError(f"expected samples to be a positive int, got {samples!r}; pass e.g. samples=10")
+        check_int(samples, "samples", low=1, optional=True, error=ConditionError, hint="pass e.g. samples=10")
         if cond is None:
             k = 1 if samples is None else samples
             check_allocation(k * self.dim, "samples=K draws", f"got samples={k}; draw fewer at a time", error=ConditionError)

@@ -7,8 +7,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._nn import mlp
 from ..errors import ConditionError, describe
-from ._base import Condition, Split, check_positive, mlp, normalise_output_
+from ._base import Condition, Split, check_positive, normalise_output_
 
 
 class SetEncoder(Condition):

@@ -1,10 +1,16 @@
-"""Offline data loaders (``hypernet data fetch`` gets what is not bundled)."""
+"""Offline data loaders; ``hypernet data fetch`` (:mod:`hypernet.cli.fetch`) gets what is not bundled.
+
+The loaders only read files: nothing here runs ``pip`` or ``apt-get``. ``fetch_mnist`` and
+``fetch_mlbench`` are re-exported lazily from the command line's fetchers.
+"""
+
+from typing import Any
 
 from .digits import DigitsTasks, load_digits_tasks, pair_tasks
 from .errors import DataError
-from .mnist import MNIST, fetch_mnist, load_mnist, mnist_tasks
+from .mnist import MNIST, load_mnist, mnist_tasks
 from .split_mnist import TaskSequence, permuted_mnist, split_mnist
-from .tabular import TabularData, fetch_mlbench, list_tabular, load_tabular
+from .tabular import TabularData, list_tabular, load_tabular
 
 __all__ = [
     "MNIST",
@@ -23,3 +29,14 @@ __all__ = [
     "permuted_mnist",
     "split_mnist",
 ]
+
+
+_FETCHERS = {"fetch_mnist": "mnist", "fetch_mlbench": "mlbench"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FETCHERS:
+        import importlib
+
+        return getattr(importlib.import_module(f"hypernet.cli.fetch.{_FETCHERS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

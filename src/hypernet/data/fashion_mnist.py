@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import gzip
 import struct
-import subprocess
-import tempfile
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,7 +82,7 @@ def read_idx(blob: bytes, magic: int, name: str) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.uint8, offset=head).reshape(shape)
 
 
-def _read(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _read(root: Path, split: str, check: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     arrays = []
     for kind, magic in (("images-idx3", IMAGES), ("labels-idx1", LABELS)):
         path = root / f"{split}-{kind}-ubyte.gz"
@@ -92,8 +90,14 @@ def _read(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
             raise DataError(
                 f"Fashion-MNIST file {path} not found; run `hypernet data fetch fashion-mnist` (or pass the directory of your own copy)"
             )
+        raw = path.read_bytes()
+        if check and sha256(raw) != SHA256[path.name]:  # the cache is checked on every load, not only when fetched
+            raise DataError(
+                f"the cached Fashion-MNIST file {path} has changed since it was fetched (expected sha256 {SHA256[path.name][:12]}..., "
+                f"got {sha256(raw)[:12]}...); fetch it again with `hypernet data fetch fashion-mnist`"
+            )
         try:
-            blob = gzip.decompress(path.read_bytes())
+            blob = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise DataError(f"cannot read {path}: {exc}; fetch it again with `hypernet data fetch fashion-mnist`") from None
         arrays.append(read_idx(blob, magic, str(path)))
@@ -107,87 +111,27 @@ def _read(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 def load_fashion_mnist(path: str | Path | None = None) -> FashionMNIST:
     """Load Fashion-MNIST from a directory holding the four ``*-ubyte.gz`` files (default: the fetched copy).
 
+    The cached copy's sha256 are checked on every load; files in a directory given as ``path`` are not.
+
     Raises:
         DataError: a file is missing (run ``hypernet data fetch fashion-mnist``), unreadable or not IDX.
     """
     root = Path(path) if path is not None else default_dir()
-    x_train, y_train = _read(root, "train")
-    x_test, y_test = _read(root, "t10k")
+    x_train, y_train = _read(root, "train", check=path is None)
+    x_test, y_test = _read(root, "t10k", check=path is None)
     return FashionMNIST(x_train, y_train, x_test, y_test)
 
 
-def _run(cmd: list[str], cwd: Path, fix: str) -> None:
-    try:
-        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise DataError(f"`{cmd[0]}` is not available on this machine; {fix}") from None
-    if done.returncode != 0:
-        tail = " ".join(done.stderr.strip().splitlines()[-2:])
-        raise DataError(f"`{' '.join(cmd)}` failed (exit code {done.returncode}: {tail}); {fix}")
+_MOVED = (
+    "apt_download",
+    "fetch_fashion_mnist",
+    "unpack_deb",
+)  # the fetchers live in hypernet.cli.fetch.fashion_mnist (the library's loaders run no pip / apt-get)
 
 
-def apt_download(directory: Path) -> Path:
-    """``apt-get download dataset-fashion-mnist`` into ``directory`` (no install); returns the ``.deb``."""
-    fix = (
-        "run `apt-get update` first (an empty package list is the usual cause), "
-        "or get the .deb elsewhere and run `hypernet data fetch fashion-mnist --path FILE.deb`"
-    )
-    _run(["apt-get", "download", PACKAGE], directory, fix)
-    debs = sorted(directory.glob(f"{PACKAGE}_*.deb"))
-    if not debs:
-        raise DataError(f"`apt-get download {PACKAGE}` wrote no .deb into {directory}; {fix}")
-    return debs[0]
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
 
-
-def unpack_deb(deb: Path, directory: Path) -> Path:
-    """``dpkg -x deb directory``; returns the directory holding the IDX files."""
-    directory.mkdir(parents=True, exist_ok=True)
-    _run(["dpkg", "-x", str(deb), str(directory)], directory, "pass the directory of the unpacked files with --path instead")
-    return directory / MEMBER_DIR
-
-
-def fetch_fashion_mnist(
-    source: str | Path | None = None, *, dest: str | Path | None = None, download: Callable[[Path], Path] = apt_download
-) -> Path:
-    """Put the four verified IDX files into ``dest`` (default :func:`default_dir`); returns it.
-
-    Args:
-        source: your own copy: the ``.deb`` or a directory holding the four ``.gz`` files;
-            ``None`` downloads the package with ``apt-get download``.
-        dest: the directory to store them in.
-        download: how to get the ``.deb`` into a directory (replaced in tests).
-
-    Raises:
-        DataError: the download or unpacking failed, a file is missing, or a sha256 does not match.
-    """
-    dest = Path(dest) if dest is not None else default_dir()
-    if source is None and all((dest / n).is_file() and sha256((dest / n).read_bytes()) == h for n, h in SHA256.items()):
-        return dest
-    with tempfile.TemporaryDirectory(prefix="hypernet-fashion-") as tmp:
-        work = Path(tmp)
-        origin = Path(source) if source is not None else download(work)
-        if origin.is_dir():
-            root = origin
-        elif origin.is_file() and origin.suffix == ".deb":
-            root = unpack_deb(origin, work / "root")
-        else:
-            raise DataError(
-                f"expected the {PACKAGE} .deb or a directory of its *-ubyte.gz files at {origin}, got no such file or directory"
-            )
-        blobs = {}
-        for name, expected in SHA256.items():
-            path = root / name
-            if not path.is_file():
-                raise DataError(f"expected {name} in {root}, got no such file; pass the .deb or the directory holding the four files")
-            blob = path.read_bytes()
-            if sha256(blob) != expected:
-                raise DataError(
-                    f"expected {name} with sha256 {expected}, got {sha256(blob)}; "
-                    f"the file is corrupted or not Debian's {PACKAGE}: fetch it again"
-                )
-            blobs[name] = blob
-    from ..training._atomic import atomic_write_bytes
-
-    for name, blob in blobs.items():
-        atomic_write_bytes(dest / name, blob)
-    return dest
+        return getattr(importlib.import_module("hypernet.cli.fetch.fashion_mnist"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

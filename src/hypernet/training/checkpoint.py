@@ -7,7 +7,7 @@ A checkpoint ``step-00000120`` is two files in a ``checkpoints/`` directory:
 * ``step-00000120.json``: everything else (step, epoch, config, optimizer
   hyperparameters, scheduler state, RNG bookkeeping) and the sha256 of the tensor file.
 
-Both are written atomically (:mod:`._atomic`), tensors first, so the JSON file marks a
+Both are written atomically (:mod:`hypernet._io`), tensors first, so the JSON file marks a
 complete checkpoint. Loading never unpickles: tensors come from safetensors (or, for a
 ``.pt`` file, ``torch.load(weights_only=True)``); a missing, truncated or corrupted file
 raises :class:`~hypernet.CheckpointError` naming the file, and older checkpoints stay
@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._io import TMP_MARK, atomic_write_bytes, atomic_write_text
 from ..errors import CheckpointError
-from ._atomic import TMP_MARK, atomic_write_bytes, atomic_write_text
 
 FORMAT = "hypernet-checkpoint/1"
 _NAME = re.compile(r"^step-(\d+)\.json$")
@@ -74,18 +75,43 @@ class Checkpoint:
         return self.section("model")
 
     def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None) -> None:
-        """Load the model (strictly), and the optimizer and LR scheduler states when given."""
-        try:
-            model.load_state_dict(self.model_state())
-        except RuntimeError as exc:
-            raise CheckpointError(
-                f"checkpoint {self.path} does not fit this model: {exc}; "
-                "use the config the run was trained with (the run directory's config.json)"
-            ) from None
+        """Load the model (strictly), and the optimizer and LR scheduler states when given.
+
+        Everything is checked before anything is loaded: a checkpoint that does not fit
+        (another model shape, a tampered optimizer state) raises :class:`~hypernet.CheckpointError`
+        and leaves ``model``, ``optimizer`` and ``scheduler`` as they were.
+        """
+        state = self.model_state()
+        _check_fits(self.path, getattr(model, "module", model), state)
+        opt_state = None
         if optimizer is not None:
-            optimizer.load_state_dict(_optimizer_from_parts(self.section("optimizer"), self.meta["optimizer"], optimizer))
+            if not isinstance(self.meta.get("optimizer"), dict):
+                raise CheckpointError(f"checkpoint {self.path} holds no optimizer state; expected one to resume training from it")
+            opt_state = _optimizer_from_parts(self.path, self.section("optimizer"), self.meta["optimizer"], optimizer)
+        if scheduler is not None and self.meta.get("scheduler") is not None and not isinstance(self.meta["scheduler"], dict):
+            raise CheckpointError(f"checkpoint {self.path} has an unreadable scheduler state (expected a JSON object)")
+        try:
+            getattr(model, "module", model).load_state_dict(state)
+        except RuntimeError as exc:  # pragma: no cover - _check_fits found every mismatch already
+            raise CheckpointError(f"checkpoint {self.path} does not fit this model: {exc}") from None
+        if optimizer is not None and opt_state is not None:
+            optimizer.load_state_dict(opt_state)
         if scheduler is not None and self.meta.get("scheduler") is not None:
             scheduler.load_state_dict(self.meta["scheduler"])
+
+
+def _check_fits(path: Path, model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Raise a :class:`~hypernet.CheckpointError` unless ``state`` has exactly ``model``'s keys, shapes and dtypes kinds."""
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = [f"missing {missing[:5]}" if missing else "", f"unexpected {unexpected[:5]}" if unexpected else ""]
+        parts.append(f"shapes (checkpoint vs model) {wrong[:5]}" if wrong else "")
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this model ({'; '.join(p for p in parts if p)}); "
+            "use the config the run was trained with (the run directory's config.json)"
+        )
 
 
 def _plain_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -106,21 +132,69 @@ def _optimizer_to_parts(optimizer: torch.optim.Optimizer) -> tuple[dict[str, tor
     return tensors, {"param_groups": sd["param_groups"], "state": other}
 
 
-def _optimizer_from_parts(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def _optimizer_from_parts(
+    path: Path, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any], optimizer: torch.optim.Optimizer
+) -> dict[str, Any]:
+    """The optimizer ``state_dict`` stored in a checkpoint, checked against ``optimizer`` (raises :class:`~hypernet.CheckpointError`)."""
+
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint {path} has an unusable optimizer state ({why}); use an earlier checkpoint")
+
+    groups_meta, state_meta = meta.get("param_groups"), meta.get("state")
+    if not isinstance(groups_meta, list) or not isinstance(state_meta, dict):
+        raise bad("expected param_groups (a list) and state (an object)")
+    if len(groups_meta) != len(optimizer.param_groups):
+        raise bad(f"{len(groups_meta)} parameter groups, this optimizer has {len(optimizer.param_groups)}")
+    n_params = sum(len(g["params"]) for g in optimizer.param_groups)
+    groups = []
+    for saved, current in zip(groups_meta, optimizer.param_groups, strict=True):
+        if not isinstance(saved, dict) or set(saved) != set(current):
+            raise bad(f"expected parameter group keys {sorted(current)}, got {sorted(saved) if isinstance(saved, dict) else saved!r}")
+        params = saved["params"]
+        if not isinstance(params, list) or len(params) != len(current["params"]) or not all(_is_int(i, 0, n_params - 1) for i in params):
+            raise bad(f"expected {len(current['params'])} parameter indices below {n_params}, got {str(params)[:80]}")
+        group = dict(saved)
+        for k, v in group.items():
+            now = current[k]
+            if k == "params":
+                continue
+            if isinstance(now, tuple) and isinstance(v, list):  # JSON turned tuples (Adam's betas) into lists
+                v = group[k] = tuple(v)
+            if not _same_kind(v, now):
+                raise bad(f"parameter group key {k!r}: expected {type(now).__name__}, got {str(v)[:40]}")
+        groups.append(group)
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         idx, name = key.split("/", 1)
+        if not idx.isdigit() or int(idx) >= n_params:
+            raise bad(f"state for parameter {idx!r}")
         state.setdefault(int(idx), {})[name] = value
-    for idx, values in meta["state"].items():
+    for idx, values in state_meta.items():
+        if not (isinstance(idx, str) and idx.isdigit() and int(idx) < n_params) or not isinstance(values, dict):
+            raise bad(f"state for parameter {idx!r}")
         state.setdefault(int(idx), {}).update(values)
-    groups = []
-    for saved, current in zip(meta["param_groups"], optimizer.param_groups, strict=False):
-        group = dict(saved)
-        for k, v in group.items():  # JSON turned tuples (Adam's betas) into lists
-            if isinstance(current.get(k), tuple) and isinstance(v, list):
-                group[k] = tuple(v)
-        groups.append(group)
     return {"state": state, "param_groups": groups}
+
+
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _same_kind(saved: Any, current: Any) -> bool:
+    """Whether a saved optimizer hyperparameter can stand in for the current one (same type, finite numbers)."""
+    if current is None:
+        return saved is None or isinstance(saved, bool)
+    if isinstance(current, bool):
+        return isinstance(saved, bool)
+    if isinstance(current, (int, float)):
+        return isinstance(saved, (int, float)) and not isinstance(saved, bool) and math.isfinite(saved)
+    if isinstance(current, tuple):
+        return (
+            isinstance(saved, tuple) and len(saved) == len(current) and all(_same_kind(a, b) for a, b in zip(saved, current, strict=True))
+        )
+    if isinstance(current, torch.Tensor):
+        return isinstance(saved, (int, float)) and math.isfinite(saved)
+    return isinstance(saved, type(current))
 
 
 def save_checkpoint(
@@ -236,38 +310,93 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         path = paths[-1]
     if path.suffix == ".safetensors":
         path = path.with_suffix(".json")
-    try:
-        meta = json.loads(path.read_text())
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ValueError(f"format is not {FORMAT}")
-        step, epoch, batch = int(meta["step"]), int(meta["epoch"]), int(meta["batch"])
-        info = meta["tensors"]
-        tensor_path = path.with_name(str(info["file"]))  # a bare file name: with_name refuses paths
-        expected_bytes, expected_sha = int(info["bytes"]), str(info["sha256"])
-    except FileNotFoundError:
-        raise CheckpointError(f"expected a checkpoint file at {path}, got nothing there; check the path or run directory") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint file {path} is truncated or corrupted ({exc}); use an earlier checkpoint") from None
+    meta = _read_meta(path)
+    step, epoch, batch = meta["step"], meta["epoch"], meta["batch"]
+    info = meta["tensors"]
+    tensor_path = path.with_name(info["file"])
     if not tensor_path.is_file():
         raise CheckpointError(f"checkpoint file {tensor_path} is missing (listed by {path}); use an earlier checkpoint")
     data = tensor_path.read_bytes()
-    if len(data) != expected_bytes or hashlib.sha256(data).hexdigest() != expected_sha:
+    if len(data) != info["bytes"] or hashlib.sha256(data).hexdigest() != info["sha256"]:
         raise CheckpointError(
-            f"checkpoint file {tensor_path} is truncated or corrupted (expected {expected_bytes} bytes with sha256 "
-            f"{expected_sha[:12]}..., got {len(data)} bytes that do not match); use an earlier checkpoint"
+            f"checkpoint file {tensor_path} is truncated or corrupted (expected {info['bytes']} bytes with sha256 "
+            f"{info['sha256'][:12]}..., got {len(data)} bytes that do not match); use an earlier checkpoint"
         )
-    return Checkpoint(path, step, epoch, batch, meta, load_tensors(tensor_path))
+    tensors = load_tensors(tensor_path)
+    bad = [
+        k for k, v in tensors.items() if k.startswith(("model/", "optimizer/")) and v.is_floating_point() and not bool(v.isfinite().all())
+    ]
+    if bad:
+        raise CheckpointError(f"checkpoint file {tensor_path} holds non-finite values (NaN or inf) in {bad[:5]}; use an earlier checkpoint")
+    return Checkpoint(path, step, epoch, batch, meta, tensors)
 
 
-def latest_checkpoint(directory: str | Path, *, on_corrupt: Any = None) -> Checkpoint | None:
-    """The newest checkpoint in ``directory`` that loads, or ``None`` if there is none.
+MAX_META_BYTES = 64 * 2**20
+"""A checkpoint's JSON file larger than this is refused (real ones hold a config and a few numbers)."""
+MAX_STEP = 2**53
+"""Largest ``step`` / ``epoch`` / ``batch`` accepted in checkpoint metadata."""
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+_TENSOR_FILE = re.compile(r"^step-\d+\.safetensors$")
 
-    A newer checkpoint that fails to load is skipped; ``on_corrupt(error)`` is called for it
-    (for example to print a warning).
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """The checked JSON document of a checkpoint; raises :class:`~hypernet.CheckpointError` naming ``path``."""
+
+    def corrupt(why: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint file {path} is truncated or corrupted ({why}); use an earlier checkpoint")
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_META_BYTES:
+            raise corrupt(f"{size} bytes, expected at most {MAX_META_BYTES}")
+        meta = json.loads(path.read_bytes(), parse_constant=_refuse_constant)
+    except FileNotFoundError:
+        raise CheckpointError(f"expected a checkpoint file at {path}, got nothing there; check the path or run directory") from None
+    except CheckpointError:
+        raise
+    except RecursionError:
+        raise corrupt("nested too deeply") from None
+    except (OSError, ValueError) as exc:  # ValueError covers JSONDecodeError and UnicodeDecodeError
+        raise corrupt(" ".join(str(exc).split())[:200]) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise corrupt(f"format is not {FORMAT}")
+    for key in ("step", "epoch", "batch"):
+        if not _is_int(meta.get(key), 0, MAX_STEP):
+            raise corrupt(f"expected {key!r} to be an integer 0..2**53, got {str(meta.get(key))[:40]}")
+    if meta["batch"] > meta["step"]:
+        raise corrupt(f"batch {meta['batch']} is larger than step {meta['step']}")
+    info = meta.get("tensors")
+    if not isinstance(info, dict):
+        raise corrupt("expected 'tensors' to be an object with file, bytes and sha256")
+    if not isinstance(info.get("file"), str) or not _TENSOR_FILE.match(info["file"]):
+        raise corrupt(f"expected 'tensors.file' to be a file name step-N.safetensors, got {str(info.get('file'))[:60]!r}")
+    if not _is_int(info.get("bytes"), 0, 2**50) or not isinstance(info.get("sha256"), str) or not _SHA.match(info["sha256"]):
+        raise corrupt("expected 'tensors.bytes' to be a byte count and 'tensors.sha256' 64 hex digits")
+    for key in ("config", "extra"):
+        if not isinstance(meta.get(key, {}), dict):
+            raise corrupt(f"expected {key!r} to be an object")
+    return meta
+
+
+def latest_checkpoint(
+    directory: str | Path, *, on_corrupt: Any = None, accept: Callable[[Checkpoint], None] | None = None
+) -> Checkpoint | None:
+    """The newest checkpoint in ``directory`` that loads (and that ``accept`` takes), or ``None`` if there is none.
+
+    A newer checkpoint that fails to load, or for which ``accept(checkpoint)`` raises
+    :class:`~hypernet.CheckpointError` (for example because it does not fit the model), is
+    skipped; ``on_corrupt(error)`` is called for it (for example to print a warning).
     """
     for path in reversed(list_checkpoints(directory)):
         try:
-            return load_checkpoint(path)
+            ckpt = load_checkpoint(path)
+            if accept is not None:
+                accept(ckpt)
+            return ckpt
         except CheckpointError as exc:
             if on_corrupt is not None:
                 on_corrupt(exc)

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import gc
 import math
 import os
@@ -27,7 +28,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from ..errors import ConfigError
 
@@ -66,15 +67,52 @@ def launch_rank() -> int:
     return current().rank if running() else int(os.environ.get("RANK", "0"))
 
 
-def setup(backend: str | None = None) -> DistInfo:
-    """Start the process group if ``torchrun`` launched us (``WORLD_SIZE`` > 1) and it is not running yet."""
+DEFAULT_TIMEOUT = 300.0
+"""Seconds a collective waits for the other processes before the run fails (``$HYPERNET_DIST_TIMEOUT`` overrides it)."""
+
+
+_timeout_used: float | None = None
+
+
+def timeout_used() -> float:
+    """The timeout :func:`setup` gave the running process group (:func:`timeout_seconds` if it did not start it)."""
+    return _timeout_used if _timeout_used is not None else timeout_seconds()
+
+
+def timeout_seconds(timeout: float | None = None) -> float:
+    """``timeout`` if given, else ``$HYPERNET_DIST_TIMEOUT``, else :data:`DEFAULT_TIMEOUT`."""
+    if timeout is None:
+        text = os.environ.get("HYPERNET_DIST_TIMEOUT", "")
+        try:
+            timeout = float(text) if text else DEFAULT_TIMEOUT
+        except ValueError:
+            raise ConfigError(f"expected $HYPERNET_DIST_TIMEOUT to be a number of seconds, got {text!r}") from None
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ConfigError(f"expected a positive, finite process-group timeout in seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def setup(backend: str | None = None, timeout: float | None = None) -> DistInfo:
+    """Start the process group if ``torchrun`` launched us (``WORLD_SIZE`` > 1) and it is not running yet.
+
+    ``timeout`` (seconds, default :func:`timeout_seconds`) bounds every collective: a frozen or
+    dead peer ends the run with an error after that long instead of gloo's default of 30 minutes.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and dist.is_available() and not running():
         backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
         if backend == "nccl":  # pragma: no cover - no GPU here
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend)
+        global _timeout_used
+        _timeout_used = timeout_seconds(timeout)
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=_timeout_used))
     return current()
+
+
+def is_peer_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective that failed because another process froze, died or timed out."""
+    text = str(exc)
+    return isinstance(exc, dist.DistError) or any(s in text for s in ("Timed out", "timed out", "Connection closed", "Connection reset"))
 
 
 def teardown(*, wait: bool = True) -> None:
@@ -140,8 +178,9 @@ class GlobalBatchSampler(DistributedSampler[int]):
     Epoch ``e`` shuffles with ``seed + e`` (call :meth:`set_epoch`), exactly as
     ``DistributedSampler`` does, so a run on W processes sees, batch for batch, the same
     global batches as a run on one process: gradients averaged by DDP equal the
-    one-process gradients. Like ``DistributedSampler``, it pads the data (repeating
-    the first samples) to a multiple of the number of processes.
+    one-process gradients, except in a short last batch: like ``DistributedSampler``, it pads
+    the data (repeating the first samples) to a multiple of the number of processes.
+    :func:`make_loader` uses :class:`ShardedBatchSampler`, which is exact there too.
     """
 
     def __init__(
@@ -175,14 +214,77 @@ class GlobalBatchSampler(DistributedSampler[int]):
         return iter(mine)
 
 
+class ShardedBatchSampler(Sampler[list[int]]):
+    """Yields this process's part of every *global* batch of ``batch_size`` samples, and says how much its loss weighs.
+
+    Epoch ``e`` shuffles with ``seed + e`` (call :meth:`set_epoch`). Each global batch is cut
+    into ``num_replicas`` contiguous parts, as equal as possible; nothing is padded or dropped.
+    A short last batch of ``r`` samples gives rank ``k`` ``n_k`` of them, and
+    :meth:`loss_weight` is ``num_replicas * n_k / r``: the training loop multiplies the loss
+    (a mean over the process's samples) by it, so the gradients DDP averages equal the
+    one-process gradient of the whole batch. A rank left without a sample (``r`` smaller than
+    the number of processes) gets the batch's first sample with weight 0, to take part in the
+    gradient exchange. Full batches have weight 1 and one process always has weight 1.
+
+    Example:
+        >>> halves = [ShardedBatchSampler(7, 4, num_replicas=2, rank=r, shuffle=False) for r in range(2)]
+        >>> [list(h) for h in halves]
+        [[[0, 1], [4, 5]], [[2, 3], [6]]]
+        >>> [h.loss_weight(1) for h in halves]
+        [1.3333333333333333, 0.6666666666666666]
+    """
+
+    def __init__(self, size: int, batch_size: int, *, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0) -> None:
+        if batch_size < 1 or batch_size % num_replicas:
+            raise ConfigError(
+                f"expected batch_size divisible by the number of processes ({num_replicas}), got {batch_size}; "
+                f"use a multiple of {num_replicas}"
+            )
+        self.size, self.global_batch, self.num_replicas, self.rank = size, batch_size, num_replicas, rank
+        self.local_batch = batch_size // num_replicas
+        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the shuffle of ``epoch`` (``seed + epoch``) from the next iteration on."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(self.size / self.global_batch)
+
+    def _bounds(self, count: int) -> tuple[int, int]:
+        base, extra = divmod(count, self.num_replicas)
+        low = self.rank * base + min(self.rank, extra)
+        return low, low + base + (1 if self.rank < extra else 0)
+
+    def loss_weight(self, index: int) -> float:
+        """The factor of this process's loss in batch ``index`` of an epoch (1 except in a short last batch)."""
+        count = min(self.global_batch, self.size - index * self.global_batch)
+        low, high = self._bounds(count)
+        return self.num_replicas * (high - low) / count
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if self.shuffle:
+            g = torch.Generator()
+            g.manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.size, generator=g).tolist()
+        else:
+            order = list(range(self.size))
+        for start in range(0, self.size, self.global_batch):
+            chunk = order[start : start + self.global_batch]
+            low, high = self._bounds(len(chunk))
+            yield chunk[low:high] or chunk[:1]
+
+
 def make_loader(dataset: Dataset[Any], batch_size: int, *, shuffle: bool = True, seed: int = 0, **kwargs: Any) -> DataLoader[Any]:
     """A loader over this process's share of ``dataset``; ``batch_size`` is the *global* batch size.
 
-    One process gets the whole data in batches of ``batch_size``; with W processes each
-    gets batches of ``batch_size / W`` (a :class:`GlobalBatchSampler`). The shuffling
-    depends only on ``seed`` and the epoch (the loop calls ``set_epoch``), so resuming
-    and multi-process runs see the same batches.
+    One process gets the whole data in batches of ``batch_size`` (the last one may be
+    shorter); with W processes each gets its part of every global batch (a
+    :class:`ShardedBatchSampler`), and :func:`~hypernet.training.fit` weighs the losses of a
+    short last batch so that the update equals the one-process update. The shuffling depends
+    only on ``seed`` and the epoch (the loop calls ``set_epoch``), so resuming and
+    multi-process runs see the same batches.
     """
     info = current()
-    sampler = GlobalBatchSampler(dataset, batch_size, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle, seed=seed)
-    return DataLoader(dataset, batch_size=sampler.local_batch, sampler=sampler, **kwargs)
+    sampler = ShardedBatchSampler(len(dataset), batch_size, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle, seed=seed)  # type: ignore[arg-type]
+    return DataLoader(dataset, batch_sampler=sampler, **kwargs)

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._atomic import atomic_write_text
+from .._io import atomic_write_text
 from .plots import plot_curves
 
 log = logging.getLogger("hypernet")

@@ -24,23 +24,27 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import torch
 from torch import nn
 
+from ..errors import CheckpointError
 from . import distributed
 from .checkpoint import Checkpoint, latest_checkpoint, save_checkpoint
 from .errors import TrainingError
 from .logger import RunLogger
 from .progress import Progress
 from .rng import capture_rng, restore_rng
+from .run_lock import run_lock
 
 log = logging.getLogger("hypernet")
 
@@ -138,11 +142,25 @@ def _loader_generators(loader: Iterable[Any]) -> list[torch.Generator]:
     return found
 
 
+def _samplers(loader: Iterable[Any]) -> list[Any]:
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    return [getattr(loader, "sampler", None), batch_sampler, getattr(batch_sampler, "sampler", None)]
+
+
 def _set_epoch(loader: Iterable[Any], epoch: int) -> None:
-    for owner in (getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+    for owner in _samplers(loader):
         set_epoch = getattr(owner, "set_epoch", None)
         if callable(set_epoch):
             set_epoch(epoch)
+
+
+def _loss_weight(loader: Iterable[Any], index: int) -> float:
+    """The factor of this process's loss in batch ``index`` (a :class:`~.distributed.ShardedBatchSampler` weighs a short last batch)."""
+    for owner in _samplers(loader):
+        weight = getattr(owner, "loss_weight", None)
+        if callable(weight):
+            return float(weight(index))
+    return 1.0
 
 
 def _length(loader: Iterable[Any]) -> int | None:
@@ -200,11 +218,62 @@ class _Checkpointer:
     def rng_of(self, ckpt: Checkpoint, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         rank = distributed.current().rank
         entries = ckpt.meta["extra"][kind]
-        if rank >= len(entries):
-            raise TrainingError(f"checkpoint {ckpt.path} was written by {len(entries)} processes, this run has more; resume with as many")
         return ckpt.section(f"{kind}/{rank}"), entries[rank]
 
+    def check_rng(self, ckpt: Checkpoint) -> None:
+        """Raise :class:`~hypernet.CheckpointError` unless this process's RNG states in ``ckpt`` can be restored."""
+        before = capture_rng(self.generators)
+        try:
+            for kind in ("rng", "epoch_rng"):
+                if ckpt.meta["extra"][kind][distributed.current().rank]:
+                    restore_rng(*self.rng_of(ckpt, kind), self.generators)
+        except Exception as exc:  # any failure means unusable RNG bookkeeping
+            raise CheckpointError(f"checkpoint {ckpt.path} has unusable RNG states ({type(exc).__name__}: {str(exc)[:120]})") from None
+        finally:
+            restore_rng(*before, self.generators)
 
+
+def checkpoint_world_size(ckpt: Checkpoint) -> int | None:
+    """How many processes wrote ``ckpt`` (``None`` if it was not written by :func:`fit`)."""
+    extra = ckpt.meta.get("extra", {})
+    rng = extra.get("rng") if isinstance(extra, dict) else None
+    return len(rng) if isinstance(rng, list) and isinstance(extra.get("epoch_rng"), list) and len(extra["epoch_rng"]) == len(rng) else None
+
+
+def check_world_size(ckpt: Checkpoint, world_size: int) -> None:
+    """Raise :class:`TrainingError` unless ``ckpt`` was written by ``world_size`` processes."""
+    written = checkpoint_world_size(ckpt)
+    if written is None:
+        raise CheckpointError(f"checkpoint {ckpt.path} has no RNG states per process; it was not written by fit()")
+    if written != world_size:
+        how = f"torchrun --nproc_per_node={written} ..." if written > 1 else "one process, without torchrun"
+        raise TrainingError(f"checkpoint {ckpt.path} was written by {written} process(es), this run has {world_size}; resume with {how}")
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _peer_failures_as_errors(func: Callable[P, T]) -> Callable[P, T]:
+    """Turn a collective that failed because another process froze or died into one clear :class:`TrainingError`."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return func(*args, **kwargs)
+        except RuntimeError as exc:
+            if not (distributed.running() and distributed.is_peer_failure(exc)):
+                raise
+            raise TrainingError(
+                f"another training process stopped answering (rank {distributed.current().rank} of {distributed.current().world_size} "
+                f"waited up to the process-group timeout of {distributed.timeout_used():g}s): {' '.join(str(exc).split())[:160]}; "
+                "check the other processes' output; resume from the last checkpoint with --resume"
+            ) from None
+
+    return wrapper
+
+
+@_peer_failures_as_errors
 def fit(
     model: nn.Module,
     step: StepFn,
@@ -231,6 +300,8 @@ def fit(
 ) -> FitResult:
     """Train ``model`` with ``step`` over ``train_loader``; the loop shared by every recipe.
 
+    ``fit(...)`` is ``Trainer(...).run()``: subclass :class:`Trainer` to change one step of the loop.
+
     Args:
         model: the plain model (it is wrapped in ``DistributedDataParallel`` under ``torchrun``).
         step: ``step(model, batch)`` returns the loss, or ``(loss, {"metric": value})``.
@@ -256,127 +327,279 @@ def fit(
         summary: extra entries for ``summary.json``.
 
     Raises:
-        TrainingError: the loss became NaN/inf, or ``resume`` found no checkpoint.
-        CheckpointError: a checkpoint could not be written or read.
+        TrainingError: the loss became NaN/inf (checked before the optimizer step, so the
+            parameters stay those of the last good step), ``resume`` found no usable checkpoint, or
+            the checkpoint was written by another number of processes; another process stopped
+            answering (see :func:`~hypernet.training.distributed.setup`'s timeout).
+        CheckpointError: a checkpoint could not be written.
+        RunLockedError: another process is writing ``run_dir`` (it holds the run's lock).
     """
-    if epochs < 0 or (max_steps is not None and max_steps < 0) or eval_every < 1 or log_every < 1 or keep_last < 1:
-        raise TrainingError(
-            f"expected epochs >= 0, max_steps >= 0, eval_every, log_every, keep_last >= 1, got epochs={epochs}, "
-            f"max_steps={max_steps}, eval_every={eval_every}, log_every={log_every}, keep_last={keep_last}"
-        )
-    started = time.perf_counter()
-    info = distributed.current()
-    plain = distributed.unwrap(model)
-    net = distributed.wrap(plain)
-    run_path = Path(run_dir) if run_dir is not None else None
-    generators = _loader_generators(train_loader)
-    ckpt_dir = run_path / "checkpoints" if run_path is not None else None
-    saver = _Checkpointer(ckpt_dir, keep_last, config, generators)
-    state = TrainState(net, optimizer)
+    trainer = Trainer(
+        model,
+        step,
+        train_loader,
+        optimizer,
+        epochs=epochs,
+        max_steps=max_steps,
+        scheduler=scheduler,
+        evaluate=evaluate,
+        eval_every=eval_every,
+        run_dir=run_dir,
+        config=config,
+        checkpoint_every=checkpoint_every,
+        keep_last=keep_last,
+        resume=resume,
+        callbacks=callbacks,
+        progress=progress,
+        log_every=log_every,
+        grad_clip=grad_clip,
+        device=device,
+        tensorboard=tensorboard,
+        summary=summary,
+    )
+    return trainer.run()
 
-    ckpt: Checkpoint | None = None
-    if resume:
-        if ckpt_dir is None:
+
+class Trainer:
+    """The loop of :func:`fit`, one small overridable method per part of a step.
+
+    A step is :meth:`compute_loss` -> :meth:`check_loss` -> :meth:`backward` ->
+    :meth:`optimizer_step` -> :meth:`after_step`; an epoch is :meth:`epoch_batches`, those
+    steps, then :meth:`end_epoch`. The arguments are those of :func:`fit`.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> class NoSchedule(Trainer):
+        ...     def optimizer_step(self) -> None:      # e.g. skip the scheduler
+        ...         self.optimizer.step()
+        >>> net = nn.Linear(2, 1)
+        >>> data = [(torch.ones(4, 2), torch.zeros(4))] * 3
+        >>> step = lambda m, b: nn.functional.mse_loss(m(b[0]).squeeze(1), b[1])
+        >>> NoSchedule(net, step, data, torch.optim.SGD(net.parameters(), lr=0.1), progress=False).run().steps
+        3
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        step: StepFn,
+        train_loader: Iterable[Any],
+        optimizer: torch.optim.Optimizer,
+        *,
+        epochs: int = 1,
+        max_steps: int | None = None,
+        scheduler: Any = None,
+        evaluate: EvalFn | None = None,
+        eval_every: int = 1,
+        run_dir: str | Path | None = None,
+        config: Mapping[str, Any] | None = None,
+        checkpoint_every: int | None = None,
+        keep_last: int = 3,
+        resume: bool = False,
+        callbacks: Sequence[Callback] = (),
+        progress: bool | None = None,
+        log_every: int = 1,
+        grad_clip: float | None = None,
+        device: torch.device | str | None = None,
+        tensorboard: bool = True,
+        summary: Mapping[str, Any] | None = None,
+    ) -> None:
+        if epochs < 0 or (max_steps is not None and max_steps < 0) or eval_every < 1 or log_every < 1 or keep_last < 1:
+            raise TrainingError(
+                f"expected epochs >= 0, max_steps >= 0, eval_every, log_every, keep_last >= 1, got epochs={epochs}, "
+                f"max_steps={max_steps}, eval_every={eval_every}, log_every={log_every}, keep_last={keep_last}"
+            )
+        self.step_fn, self.train_loader, self.optimizer, self.scheduler = step, train_loader, optimizer, scheduler
+        self.epochs, self.max_steps, self.evaluate, self.eval_every = epochs, max_steps, evaluate, eval_every
+        self.checkpoint_every, self.resume, self.callbacks = checkpoint_every, resume, list(callbacks)
+        self.progress, self.log_every, self.grad_clip, self.device = progress, log_every, grad_clip, device
+        self.tensorboard, self.summary = tensorboard, summary
+        self.info = distributed.current()
+        self.plain = distributed.unwrap(model)
+        self.net = distributed.wrap(self.plain)
+        self.run_path = Path(run_dir) if run_dir is not None else None
+        self.generators = _loader_generators(train_loader)
+        self.ckpt_dir = self.run_path / "checkpoints" if self.run_path is not None else None
+        self.saver = _Checkpointer(self.ckpt_dir, keep_last, config, self.generators)
+        self.state = TrainState(self.net, optimizer)
+        self.losses: list[float] = []
+        self.last: dict[str, float] = {}
+        self.logger: RunLogger | None = None
+        self.per_epoch = _length(train_loader)
+        self.weight = 1.0
+
+    # ------------------------------------------------------------------ the parts of a step
+    def compute_loss(self, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        """Run the step function on a batch (moved to ``device``): the loss and the step's metrics.
+
+        Also sets ``self.weight``, the factor of this process's loss in the batch (1 except in a short
+        last batch under DDP, see :class:`~hypernet.training.distributed.ShardedBatchSampler`).
+        """
+        self.weight = _loss_weight(self.train_loader, self.state.batch)
+        return _split(self.step_fn(self.net, to_device(batch, self.device)))
+
+    def check_loss(self, loss: torch.Tensor, metrics: dict[str, float]) -> dict[str, float]:
+        """The loss and metrics averaged over processes; a non-finite loss raises before anything is updated."""
+        self.state.loss, self.state.metrics = float(loss.detach()), metrics
+        mine = {"loss": self.state.loss, **metrics}
+        shown = distributed.mean_over_ranks(mine if self.weight == 1.0 else {k: v * self.weight for k, v in mine.items()})
+        if not math.isfinite(shown["loss"]):  # the mean over processes: every process stops together
+            raise TrainingError(
+                f"loss became {shown['loss']} at step {self.state.step + 1} (epoch {self.state.epoch}); the parameters are "
+                "those of the step before; lower the learning rate, or set grad_clip, and start again"
+            )
+        return shown
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Gradients of ``loss`` (then the callbacks' ``on_after_backward`` and gradient clipping)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss if self.weight == 1.0 else loss * self.weight).backward()
+        for cb in self.callbacks:
+            cb.on_after_backward(self.state)
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.plain.parameters(), self.grad_clip)
+
+    def optimizer_step(self) -> None:
+        """Update the parameters (and the learning-rate schedule)."""
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+    def after_step(self, shown: Mapping[str, float]) -> None:
+        """Count the step, log it, move the progress bar, run the callbacks' ``on_step_end``."""
+        state = self.state
+        state.step += 1
+        state.batch += 1
+        self.losses.append(shown["loss"])
+        if state.step % self.log_every == 0:
+            self.record({f"train/{k}": v for k, v in shown.items()} | {"lr": float(self.optimizer.param_groups[0]["lr"])})
+        self.bar.update(shown)
+        for cb in self.callbacks:
+            cb.on_step_end(state)
+
+    def end_epoch(self) -> None:
+        """Evaluate (every ``eval_every`` epochs and after the last), run ``on_epoch_end``, advance the epoch."""
+        _end_epoch(self.state, self.plain, self.evaluate, self.eval_every, self.epochs, self.record, self.callbacks)
+
+    def record(self, values: Mapping[str, float]) -> None:
+        """Keep ``values`` as the latest metrics and log them at the current step."""
+        self.last.update(values)
+        if self.logger is not None:
+            self.logger.log(self.state.step, self.state.epoch, values)
+
+    # ------------------------------------------------------------------ resume and epochs
+    def restore(self) -> Checkpoint | None:
+        """With ``resume``: load the newest checkpoint into model, optimizer and scheduler, and return it."""
+        if not self.resume:
+            return None
+        if self.ckpt_dir is None:
             raise TrainingError("expected run_dir with resume=True, got run_dir=None; pass the run directory to resume from")
-        ckpt = latest_checkpoint(ckpt_dir, on_corrupt=lambda e: log.warning("skipping unusable checkpoint: %s", e))
+
+        def accept(candidate: Checkpoint) -> None:
+            check_world_size(candidate, self.info.world_size)
+            self.saver.check_rng(candidate)
+            candidate.restore(self.plain, self.optimizer, self.scheduler)
+
+        ckpt = latest_checkpoint(self.ckpt_dir, on_corrupt=lambda e: log.warning("skipping unusable checkpoint: %s", e), accept=accept)
         if ckpt is None:
-            raise TrainingError(f"expected a checkpoint to resume from in {ckpt_dir}, got none; start the run without resume")
-        ckpt.restore(plain, optimizer, scheduler)
-        state.step, state.epoch, state.batch = ckpt.step, ckpt.epoch, ckpt.batch
-        saver.last, saver.last_step = ckpt.path, ckpt.step
-    resumed_from = ckpt.step if ckpt is not None else None
+            raise TrainingError(f"expected a usable checkpoint to resume from in {self.ckpt_dir}, got none; start the run without resume")
+        if self.per_epoch is not None and ckpt.batch > self.per_epoch:
+            raise TrainingError(
+                f"checkpoint {ckpt.path} is {ckpt.batch} batches into an epoch of {self.per_epoch}; resume with the same data"
+            )
+        self.state.step, self.state.epoch, self.state.batch = ckpt.step, ckpt.epoch, ckpt.batch
+        self.saver.last, self.saver.last_step = ckpt.path, ckpt.step
+        return ckpt
 
-    logger = RunLogger(run_path, resume_step=resumed_from, tensorboard=tensorboard) if run_path is not None and info.is_main else None
-    per_epoch = _length(train_loader)
-    total = per_epoch * epochs if per_epoch is not None else None
-    if max_steps is not None:
-        total = max_steps if total is None else min(total, max_steps)
-    bar = Progress(total, enabled=progress, initial=state.step) if info.is_main else Progress(None, enabled=False)
-    echo = info.is_main and not bar.enabled and progress is not False
-    losses: list[float] = []
-    last: dict[str, float] = {}
-    for cb in callbacks:
-        cb.on_fit_start(state)
+    def epoch_batches(self, ckpt: Checkpoint | None) -> Iterator[Any]:
+        """The batches of the current epoch, from where a resumed checkpoint left it, with the loader's randomness rewound."""
+        saver, generators = self.saver, self.generators
+        if ckpt is not None and ckpt.batch == 0:  # saved between epochs: continue from the saved state
+            restore_rng(*saver.rng_of(ckpt, "rng"), generators)
+            ckpt = None
+        if ckpt is not None:  # saved mid-epoch: rewind the loader's randomness to the start of that epoch
+            saver.epoch_rng = saver.rng_of(ckpt, "epoch_rng")
+            restore_rng(*saver.epoch_rng, generators)
+        else:
+            saver.epoch_rng = capture_rng(generators)
+        _set_epoch(self.train_loader, self.state.epoch)
+        batches = iter(self.train_loader)
+        for _ in range(self.state.batch):
+            next(batches, None)
+        if ckpt is not None:
+            restore_rng(*saver.rng_of(ckpt, "rng"), generators)
+        return batches
 
-    def record(values: Mapping[str, float]) -> None:
-        last.update(values)
-        if logger is not None:
-            logger.log(state.step, state.epoch, values)
+    def _more(self) -> bool:
+        state = self.state
+        return state.epoch < self.epochs and not state.stop and (self.max_steps is None or state.step < self.max_steps)
 
-    net.train()
-    try:
-        while state.epoch < epochs and not state.stop and (max_steps is None or state.step < max_steps):
-            if ckpt is not None and ckpt.batch == 0:  # saved between epochs: continue from the saved state
-                restore_rng(*saver.rng_of(ckpt, "rng"), generators)
+    # ------------------------------------------------------------------ the loop
+    @_peer_failures_as_errors
+    def run(self) -> FitResult:
+        """Train, holding the run directory's lock (rank 0) for the whole run; returns the :class:`FitResult`."""
+        guard = run_lock(self.run_path) if self.run_path is not None and self.info.is_main else contextlib.nullcontext()
+        with guard:
+            return self._run()
+
+    def _run(self) -> FitResult:
+        started = time.perf_counter()
+        state, saver, info = self.state, self.saver, self.info
+        ckpt = self.restore()
+        resumed_from = ckpt.step if ckpt is not None else None
+        if self.run_path is not None and info.is_main:
+            self.logger = RunLogger(self.run_path, resume_step=resumed_from, tensorboard=self.tensorboard)
+        total = self.per_epoch * self.epochs if self.per_epoch is not None else None
+        if self.max_steps is not None:
+            total = self.max_steps if total is None else min(total, self.max_steps)
+        self.bar = Progress(total, enabled=self.progress, initial=state.step) if info.is_main else Progress(None, enabled=False)
+        echo = info.is_main and not self.bar.enabled and self.progress is not False
+        for cb in self.callbacks:
+            cb.on_fit_start(state)
+        self.net.train()
+        try:
+            while self._more():
+                batches = self.epoch_batches(ckpt)
                 ckpt = None
-            if ckpt is not None:  # saved mid-epoch: rewind the loader's randomness to the start of that epoch
-                saver.epoch_rng = saver.rng_of(ckpt, "epoch_rng")
-                restore_rng(*saver.epoch_rng, generators)
-            else:
-                saver.epoch_rng = capture_rng(generators)
-            _set_epoch(train_loader, state.epoch)
-            batches = iter(train_loader)
-            for _ in range(state.batch):
-                next(batches, None)
-            if ckpt is not None:
-                restore_rng(*saver.rng_of(ckpt, "rng"), generators)
-                ckpt = None
-            save_after_epoch = False
-            finished = True
-            for batch in batches:
-                loss, metrics = _split(step(net, to_device(batch, device)))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                for cb in callbacks:
-                    cb.on_after_backward(state)
-                if grad_clip is not None:
-                    nn.utils.clip_grad_norm_(plain.parameters(), grad_clip)
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                state.step += 1
-                state.batch += 1
-                state.loss, state.metrics = float(loss.detach()), metrics
-                shown = distributed.mean_over_ranks({"loss": state.loss, **metrics})
-                if not math.isfinite(shown["loss"]):  # the mean over processes: every process stops together
-                    raise TrainingError(
-                        f"loss became {shown['loss']} at step {state.step} (epoch {state.epoch}); "
-                        "lower the learning rate, or set grad_clip, and start again"
-                    )
-                losses.append(shown["loss"])
-                if state.step % log_every == 0:
-                    record({f"train/{k}": v for k, v in shown.items()} | {"lr": float(optimizer.param_groups[0]["lr"])})
-                bar.update(shown)
-                for cb in callbacks:
-                    cb.on_step_end(state)
-                end_of_epoch = per_epoch is not None and state.batch >= per_epoch
-                if checkpoint_every is not None and state.step % checkpoint_every == 0:
-                    if end_of_epoch:
-                        save_after_epoch = True  # after the epoch's evaluation, so a resume starts a fresh epoch
-                    else:
-                        saver.save(state, plain, scheduler, state.epoch, state.batch)
-                if state.stop or (max_steps is not None and state.step >= max_steps):
-                    finished = end_of_epoch
+                save_after_epoch = False
+                finished = True
+                for batch in batches:
+                    loss, metrics = self.compute_loss(batch)
+                    shown = self.check_loss(loss, metrics)
+                    self.backward(loss)
+                    self.optimizer_step()
+                    self.after_step(shown)
+                    end_of_epoch = self.per_epoch is not None and state.batch >= self.per_epoch
+                    if self.checkpoint_every is not None and state.step % self.checkpoint_every == 0:
+                        if end_of_epoch:
+                            save_after_epoch = True  # after the epoch's evaluation, so a resume starts a fresh epoch
+                        else:
+                            saver.save(state, self.plain, self.scheduler, state.epoch, state.batch)
+                    if state.stop or (self.max_steps is not None and state.step >= self.max_steps):
+                        finished = end_of_epoch
+                        break
+                if not finished:
                     break
-            if not finished:
-                break
-            _end_epoch(state, plain, evaluate, eval_every, epochs, record, callbacks)
-            if echo:
-                print(f"epoch {state.epoch}/{epochs}  step {state.step}  {_brief(last)}", flush=True)
-            if save_after_epoch:
-                saver.save(state, plain, scheduler, state.epoch, 0)
-        if saver.last_step != state.step or saver.last is None:
-            saver.save(state, plain, scheduler, state.epoch, state.batch)
-    finally:
-        bar.close()
-        if logger is not None:
-            logger.close()
-    for cb in callbacks:
-        cb.on_fit_end(state)
-    result = FitResult(state.step, state.epoch, losses, dict(last), time.perf_counter() - started, run_path, saver.last, resumed_from)
-    if logger is not None:
-        logger.finish(_summary(result, info.world_size, logger.history, summary))
-    return result
+                self.end_epoch()
+                if echo:
+                    print(f"epoch {state.epoch}/{self.epochs}  step {state.step}  {_brief(self.last)}", flush=True)
+                if save_after_epoch:
+                    saver.save(state, self.plain, self.scheduler, state.epoch, 0)
+            if saver.last_step != state.step or saver.last is None:
+                saver.save(state, self.plain, self.scheduler, state.epoch, state.batch)
+        finally:
+            self.bar.close()
+            if self.logger is not None:
+                self.logger.close()
+        for cb in self.callbacks:
+            cb.on_fit_end(state)
+        result = FitResult(
+            state.step, state.epoch, self.losses, dict(self.last), time.perf_counter() - started, self.run_path, saver.last, resumed_from
+        )
+        if self.logger is not None:
+            self.logger.finish(_summary(result, info.world_size, self.logger.history, self.summary))
+        return result
 
 
 def _brief(values: Mapping[str, float], limit: int = 6) -> str:

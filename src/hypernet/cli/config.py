@@ -1,0 +1,260 @@
+"""Run configuration: a YAML / TOML / JSON file validated against a schema.
+
+Every config names a ``recipe`` (see :mod:`.recipes`); the recipe's schema (a subclass of
+:class:`RunConfig`) validates the rest. Unknown keys, wrong types, out-of-range values and
+missing files all raise one :class:`~hypernet.ConfigError` naming the key, which the CLI
+turns into exit code 2.
+
+Example:
+    >>> from hypernet.cli.config import TrainSection
+    >>> TrainSection(lr=0.01, epochs=2).batch_size
+    64
+    >>> validate({"recipe": "hypermodel", "name": "demo", "train": {"epochs": "three"}}, "demo.yaml")
+    Traceback (most recent call last):
+    ...
+    hypernet.errors.ConfigError: invalid config demo.yaml: key 'train.epochs': expected a valid integer, got str 'three'
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import ConfigError, describe
+
+SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+MAX_FILE_BYTES = 2**20
+"""A config file larger than this (1 MiB) is refused; real ones are a few hundred bytes."""
+MAX_DEPTH = 16
+"""Deepest nesting of mappings and lists accepted in a config."""
+MAX_NODES = 10_000
+"""Most values (mappings, lists and scalars together) accepted in a config."""
+MAX_COUNT = 10**9
+"""Upper bound of step and epoch counts."""
+
+
+def _existing_file(value: str) -> str:
+    if not Path(value).expanduser().is_file():
+        raise ValueError(f"file not found: {value!r} (relative paths start from the current directory)")
+    return value
+
+
+ExistingFile = Annotated[str, AfterValidator(_existing_file)]
+"""A path that must name an existing file."""
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys and loose types are errors (``1`` is fine for a float, ``"1"`` is not)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, str_max_length=4096)
+
+
+class TrainSection(Section):
+    """The ``train:`` section, shared by every recipe (arguments of :func:`~hypernet.training.fit` and the optimizer)."""
+
+    epochs: int = Field(default=1, ge=0, le=MAX_COUNT, description="passes over the training data")
+    max_steps: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="stop after this many optimizer steps")
+    batch_size: int = Field(default=64, ge=1, le=2**20, description="global batch size (split over torchrun processes)")
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(default=1e-3, gt=0, le=100)
+    weight_decay: float = Field(default=0.0, ge=0, le=100)
+    momentum: float = Field(default=0.0, ge=0, le=1, description="SGD only")
+    grad_clip: float | None = Field(default=None, gt=0, le=1e6)
+    checkpoint_every: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT, description="steps between checkpoints (one is always written at the end)"
+    )
+    keep_last: int = Field(default=3, ge=1, le=1000, description="checkpoints to keep")
+    log_every: int = Field(default=1, ge=1, le=MAX_COUNT, description="steps between metric rows")
+    eval_every: int = Field(default=1, ge=1, le=MAX_COUNT, description="epochs between evaluations")
+    dist_timeout: float = Field(
+        default=300.0, gt=0, le=86400, description="seconds a torchrun process waits for the others before the run fails"
+    )
+
+
+class RunConfig(Section):
+    """Keys every config has; recipes subclass it and add their own sections."""
+
+    recipe: str
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100, description="run name: files go to <runs_dir>/<name>/")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    runs_dir: str = Field(default="runs", min_length=1, max_length=1024)
+    train: TrainSection = Field(default_factory=TrainSection)
+
+
+# ----------------------------------------------------------------------------- reading files
+def _yaml_loader() -> Any:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """SafeLoader that also reads ``1e-3`` as a float (YAML 1.2; PyYAML's 1.1 wants ``1.0e-3``).
+
+        It refuses aliases (``*name``: a few hundred bytes of nested aliases expand to gigabytes)
+        and duplicate keys (which would silently keep the last value).
+        """
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, f"found the alias *{event.anchor}; aliases are not supported, write the value out", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: list[Any] = []
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"found the key {key!r} twice; keep one", key_node.start_mark)
+                seen.append(key)
+            return super().construct_mapping(node, deep=deep)
+
+    float_re = re.compile(
+        r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+    )
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", float_re, list("-+0123456789."))
+    return Loader
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Parse a ``.yaml``/``.yml``/``.toml``/``.json`` file into a dict (no validation)."""
+    path = Path(path)
+    if path.suffix not in SUFFIXES:
+        raise ConfigError(f"expected a config file ending in {', '.join(SUFFIXES)}, got {str(path)!r}; rename it or convert it")
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(
+                f"expected a config file of at most {MAX_FILE_BYTES} bytes, got {str(path)!r} of {path.stat().st_size}; "
+                "a config holds settings, not data"
+            )
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {str(path)!r}; check the path (relative to the current directory)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"expected a UTF-8 text config file, got {str(path)!r} holding binary data; check the path") from None
+    if "\0" in text:
+        raise ConfigError(f"expected a text config file, got {str(path)!r} holding NUL bytes; check the path")
+    try:
+        if path.suffix == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10
+                import tomli as tomllib
+            data: Any = tomllib.loads(text)
+        elif path.suffix == ".json":
+            data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        else:
+            import yaml
+
+            data = yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass: builds only plain data
+    except Exception as exc:  # every parser has its own error types
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"cannot parse config file {str(path)!r}: {detail}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected config file {str(path)!r} to hold a mapping of keys, got {type(data).__name__}")
+    check_tree(data, str(path))
+    return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"found the key {key!r} twice; keep one")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"found {name}, which is not a number JSON allows")
+
+
+def check_tree(data: Any, source: str) -> None:
+    """Raise :class:`~hypernet.ConfigError` if ``data`` nests deeper than :data:`MAX_DEPTH`, holds more than :data:`MAX_NODES`
+    values, or keys that are not strings."""
+    count = 0
+    stack: list[tuple[Any, int, str]] = [(data, 0, "")]
+    while stack:
+        value, depth, key = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH or count > MAX_NODES:
+            what = f"nested more than {MAX_DEPTH} levels deep" if depth > MAX_DEPTH else f"more than {MAX_NODES} values"
+            raise ConfigError(f"invalid config {source}: key '{key or '<top>'}': expected a small config, got {what}")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise ConfigError(f"invalid config {source}: key {k!r} under '{key or '<top>'}': expected keys that are strings")
+                stack.append((v, depth + 1, f"{key}.{k}" if key else k))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, key) for v in value)
+
+
+# ----------------------------------------------------------------------------- validation
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return None
+        ann = model.model_fields[part].annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return model
+
+
+def _describe_error(root: type[BaseModel], err: Any) -> str:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(root, loc[:-1])
+        allowed = sorted(parent.model_fields) if parent is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown key '{key}'{hint}; expected one of: {', '.join(allowed)}"
+    if err["type"] == "missing":
+        return f"missing key '{key}'; add it"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    msg = re.sub(r"^Input should be ", "expected ", msg)
+    msg = msg[:1].lower() + msg[1:]
+    got = f", got {_short(describe(err['input']))}" if "input" in err and err["type"] != "value_error" else ""
+    return f"key '{key}': {msg}{got}"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def validate_as(schema: type[RunConfig], data: dict[str, Any], source: str) -> RunConfig:
+    """Validate ``data`` with ``schema``; raise one :class:`~hypernet.ConfigError` describing every problem."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe_error(schema, e) for e in exc.errors()]
+        raise ConfigError(f"invalid config {source}: " + "; ".join(problems)) from None
+
+
+def validate(data: dict[str, Any], source: str = "<config>") -> RunConfig:
+    """Validate a config dict with the schema of the recipe it names."""
+    from .registry import get_recipe_class, list_recipes
+
+    recipe = data.get("recipe")
+    if recipe is None:
+        raise ConfigError(f"invalid config {source}: missing key 'recipe'; expected one of: {', '.join(list_recipes())}")
+    if not isinstance(recipe, str) or recipe not in list_recipes():
+        raise ConfigError(f"invalid config {source}: key 'recipe': expected one of: {', '.join(list_recipes())}, got {describe(recipe)}")
+    return validate_as(get_recipe_class(recipe).config_class, data, source)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a config file; ``name`` defaults to the file's stem (``tiny.yaml`` -> ``tiny``)."""
+    data = read_config_file(path)
+    data.setdefault("name", Path(path).stem)
+    return validate(data, str(path))

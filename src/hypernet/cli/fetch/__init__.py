@@ -1,0 +1,69 @@
+"""``hypernet data fetch NAME``: get a data set into the cache, or check that nothing is needed.
+
+Example:
+    >>> list_datasets()
+    ['digits', 'fashion-mnist', 'mlbench', 'mnist']
+    >>> fetch("digits")
+    'digits: bundled with scikit-learn, nothing to fetch'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ...data.errors import DataError
+
+
+def _digits(path: str | None) -> str:
+    from sklearn.datasets import load_digits
+
+    load_digits()
+    return "digits: bundled with scikit-learn, nothing to fetch"
+
+
+def _mnist(path: str | None) -> str:
+    from ...data.mnist import load_mnist
+    from .mnist import fetch_mnist
+
+    dest = fetch_mnist(path)
+    data = load_mnist(dest)
+    sizes = "/".join(str(len(t)) for t in (data.y_train, data.y_valid, data.y_test))
+    return f"mnist: {dest} (sha256 verified; train/valid/test {sizes})"
+
+
+def _fashion_mnist(path: str | None) -> str:
+    from .fashion_mnist import fetch_fashion_mnist, load_fashion_mnist
+
+    dest = fetch_fashion_mnist(path)
+    data = load_fashion_mnist(dest)
+    return f"fashion-mnist: {dest} (sha256 verified; train/test {len(data.y_train)}/{len(data.y_test)})"
+
+
+def _mlbench(path: str | None) -> str:
+    from ...data.tabular import MLBENCH, load_tabular
+    from .mlbench import fetch_mlbench
+
+    dest = fetch_mlbench(path)
+    sizes = ", ".join(f"{name} {load_tabular(name, dest).X.shape[0]}" for name in sorted(MLBENCH))
+    return f"mlbench: {dest} (rows: {sizes})"
+
+
+FETCHERS: dict[str, Callable[[str | None], str]] = {
+    "digits": _digits,
+    "mnist": _mnist,
+    "fashion-mnist": _fashion_mnist,
+    "mlbench": _mlbench,
+}
+
+
+def list_datasets() -> list[str]:
+    """Names ``hypernet data fetch`` knows."""
+    return sorted(FETCHERS)
+
+
+def fetch(name: str, path: str | Path | None = None) -> str:
+    """Fetch data set ``name`` (from ``path`` if given, your own copy) and return a one-line report."""
+    if name not in FETCHERS:
+        raise DataError(f"expected a data set in {list_datasets()}, got {name!r}")
+    return FETCHERS[name](None if path is None else str(path))

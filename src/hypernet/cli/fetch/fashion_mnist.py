@@ -1,0 +1,104 @@
+"""``hypernet data fetch fashion-mnist``: ``apt-get download dataset-fashion-mnist``, ``dpkg -x``, the four IDX files
+verified and stored in the data cache, where :func:`hypernet.data.fashion_mnist.load_fashion_mnist` reads them."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from ...data.cache import sha256
+from ...data.errors import DataError
+from ...data.fashion_mnist import IMAGES, LABELS, MEMBER_DIR, PACKAGE, SHA256, default_dir, idx_header, load_fashion_mnist
+
+__all__ = [
+    "IMAGES",
+    "LABELS",
+    "MEMBER_DIR",
+    "PACKAGE",
+    "SHA256",
+    "apt_download",
+    "default_dir",
+    "fetch_fashion_mnist",
+    "idx_header",
+    "load_fashion_mnist",
+    "unpack_deb",
+]
+
+
+def _run(cmd: list[str], cwd: Path, fix: str) -> None:
+    try:
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise DataError(f"`{cmd[0]}` is not available on this machine; {fix}") from None
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.strip().splitlines()[-2:])
+        raise DataError(f"`{' '.join(cmd)}` failed (exit code {done.returncode}: {tail}); {fix}")
+
+
+def apt_download(directory: Path) -> Path:
+    """``apt-get download dataset-fashion-mnist`` into ``directory`` (no install); returns the ``.deb``."""
+    fix = (
+        "run `apt-get update` first (an empty package list is the usual cause), "
+        "or get the .deb elsewhere and run `hypernet data fetch fashion-mnist --path FILE.deb`"
+    )
+    _run(["apt-get", "download", PACKAGE], directory, fix)
+    debs = sorted(directory.glob(f"{PACKAGE}_*.deb"))
+    if not debs:
+        raise DataError(f"`apt-get download {PACKAGE}` wrote no .deb into {directory}; {fix}")
+    return debs[0]
+
+
+def unpack_deb(deb: Path, directory: Path) -> Path:
+    """``dpkg -x deb directory``; returns the directory holding the IDX files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _run(["dpkg", "-x", str(deb), str(directory)], directory, "pass the directory of the unpacked files with --path instead")
+    return directory / MEMBER_DIR
+
+
+def fetch_fashion_mnist(
+    source: str | Path | None = None, *, dest: str | Path | None = None, download: Callable[[Path], Path] = apt_download
+) -> Path:
+    """Put the four verified IDX files into ``dest`` (default :func:`default_dir`); returns it.
+
+    Args:
+        source: your own copy: the ``.deb`` or a directory holding the four ``.gz`` files;
+            ``None`` downloads the package with ``apt-get download``.
+        dest: the directory to store them in.
+        download: how to get the ``.deb`` into a directory (replaced in tests).
+
+    Raises:
+        DataError: the download or unpacking failed, a file is missing, or a sha256 does not match.
+    """
+    dest = Path(dest) if dest is not None else default_dir()
+    if source is None and all((dest / n).is_file() and sha256((dest / n).read_bytes()) == h for n, h in SHA256.items()):
+        return dest
+    with tempfile.TemporaryDirectory(prefix="hypernet-fashion-") as tmp:
+        work = Path(tmp)
+        origin = Path(source) if source is not None else download(work)
+        if origin.is_dir():
+            root = origin
+        elif origin.is_file() and origin.suffix == ".deb":
+            root = unpack_deb(origin, work / "root")
+        else:
+            raise DataError(
+                f"expected the {PACKAGE} .deb or a directory of its *-ubyte.gz files at {origin}, got no such file or directory"
+            )
+        blobs = {}
+        for name, expected in SHA256.items():
+            path = root / name
+            if not path.is_file():
+                raise DataError(f"expected {name} in {root}, got no such file; pass the .deb or the directory holding the four files")
+            blob = path.read_bytes()
+            if sha256(blob) != expected:
+                raise DataError(
+                    f"expected {name} with sha256 {expected}, got {sha256(blob)}; "
+                    f"the file is corrupted or not Debian's {PACKAGE}: fetch it again"
+                )
+            blobs[name] = blob
+    from ..._io import atomic_write_bytes
+
+    for name, blob in blobs.items():
+        atomic_write_bytes(dest / name, blob)
+    return dest
