@@ -25,6 +25,18 @@ from .recipes.uncertainty import NoiseStep, Predictive, predictive, weight_diver
 
 __version__ = "0.1.0"
 
+_LAZY = {"FederatedHypernet": ".recipes.federated"}
+
+
+def __getattr__(name: str) -> object:
+    """Recipe names loaded on first use, so ``import hypernet`` stays light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'hypernet' has no attribute {name!r}")
+
+
 __all__ = [
     "Architecture",
     "ArchitectureSearch",
@@ -38,6 +50,7 @@ __all__ = [
     "Curve",
     "DataError",
     "Embedding",
+    "FederatedHypernet",
     "Generator",
     "HyperModel",
     "HyperStep",
