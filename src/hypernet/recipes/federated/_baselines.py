@@ -109,12 +109,18 @@ def fedavg(
     batch_size: int = 64,
     grad_clip: float | None = 50.0,
     seed: int = 0,
+    train_clients: Sequence[int] | None = None,
 ) -> BaselineResult:
     """FedAvg (McMahan et al., 2017): a global model, averaged over the sampled clients weighted by their data.
 
     With ``finetune_steps > 0``, the global model of the best-validation round is then fine-tuned
     by every client for ``finetune_steps`` local steps (FedAvg + FT), reported in ``finetuned``.
+    With ``train_clients``, only those take part and are evaluated; the best round's global model is
+    also tested on the others (``extra["unseen_test_acc"]``).
     """
+    all_clients = list(clients)
+    held = [] if train_clients is None else [c for i, c in enumerate(all_clients) if i not in set(train_clients)]
+    clients = all_clients if train_clients is None else [all_clients[i] for i in train_clients]
     for i, c in enumerate(clients):
         check_client_data(c.x_train, c.y_train, f"client {i}")
     if not 1 <= clients_per_round <= len(clients):
@@ -145,9 +151,12 @@ def fedavg(
             result.rounds.append(row)
             if row["val_acc"] > best_val:
                 best_val, best_state = row["val_acc"], copy.deepcopy(glob.state_dict())
-    if finetune_steps > 0 and best_state is not None:
-        start_net = copy.deepcopy(glob)
+    start_net = copy.deepcopy(glob)
+    if best_state is not None:
         start_net.load_state_dict(best_state)
+    if held:
+        result.extra["unseen_test_acc"] = _mean_acc(start_net, held, "test")
+    if finetune_steps > 0 and best_state is not None:
         start = {n: p.detach().clone() for n, p in start_net.named_parameters()}
         tuned = [
             local_sgd(start_net, start, c.x_train, c.y_train, steps=finetune_steps, seed=seed * 7 + i, **kw)[0] for i, c in enumerate(clients)
