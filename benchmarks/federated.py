@@ -28,7 +28,7 @@ import torch
 
 import hypernet as hn
 from hypernet.recipes.federated import ClientData, dirichlet_partition, fedavg, local_only, pathological_partition
-from hypernet.recipes.federated._cnn import SmallCNN
+from hypernet.recipes.federated import SmallCNN
 
 SPLITS = {
     "fmnist-path-50x2": ("fashion-mnist", "pathological", 50, 2),

@@ -5,6 +5,7 @@ it on Flower. Nothing here imports flwr.
 """
 
 from ._baselines import BaselineResult, fedavg, local_only
+from ._cnn import SmallCNN
 from ._partition import ClientData, dirichlet_partition, pathological_partition
 from .federated_hypernet import FederatedHypernet, History, accuracy, tensor_bytes
 
@@ -13,6 +14,7 @@ __all__ = [
     "ClientData",
     "FederatedHypernet",
     "History",
+    "SmallCNN",
     "accuracy",
     "dirichlet_partition",
     "fedavg",

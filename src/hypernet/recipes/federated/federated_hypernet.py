@@ -104,8 +104,8 @@ class FederatedHypernet:
         embedding: ``"learned"`` (pFedHN) or ``"data"`` (PeFLL).
         embedding_dim: condition size; default ``1 + num_clients // 4`` (pFedHN's choice).
         x_dim, n_classes: ``"data"`` only: flattened input size and number of classes for the set encoder.
-        generator, generator_kwargs, init: the :class:`~hypernet.HyperModel`'s (default: an MLP with
-            three hidden layers of 100, as pFedHN).
+        generator, generator_kwargs, init, parametrization: the :class:`~hypernet.HyperModel`'s (default: an MLP
+            with three hidden layers of 100, as pFedHN; ``"residual"`` adds a shared trainable base to every client's weights).
         inner_steps, inner_lr, inner_momentum, inner_weight_decay, batch_size, inner_grad_clip: the
             clients' local SGD (pFedHN: 50 steps, lr 5e-3, momentum 0.9, weight decay 5e-5, batch 64, clip 50).
         optimizer, lr, momentum, weight_decay, grad_clip: the server's optimizer of the hypernetwork
@@ -127,6 +127,7 @@ class FederatedHypernet:
         generator: str = "mlp",
         generator_kwargs: dict[str, Any] | None = None,
         init: str = "hyperfan",
+        parametrization: Literal["direct", "residual"] | None = None,
         inner_steps: int = 50,
         inner_lr: float = 5e-3,
         inner_momentum: float = 0.9,
@@ -183,7 +184,7 @@ class FederatedHypernet:
             else:
                 condition = Embedding(num=num_clients, dim=dim)
             kwargs = {"hidden": (100, 100, 100)} if generator == "mlp" and generator_kwargs is None else generator_kwargs
-            self.model = HyperModel(target, condition=condition, generator=generator, generator_kwargs=kwargs, init=init)
+            self.model = HyperModel(target, condition=condition, generator=generator, generator_kwargs=kwargs, init=init, parametrization=parametrization)
         self._template = copy.deepcopy(target)  # the clients' copy of the architecture
         params = [p for p in self.model.parameters() if p.requires_grad]
         if optimizer == "sgd":

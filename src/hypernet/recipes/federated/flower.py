@@ -57,13 +57,25 @@ def decode(content: Any) -> Message:
     return out
 
 
-def client_app(fed: FederatedHypernet, load_data: Callable[[int], ClientSource], client_id: Callable[[Any], int] | None = None) -> Any:
+Factory = FederatedHypernet | Callable[[Any], FederatedHypernet]
+
+
+def _build(fed: Factory, context: Any, cache: dict[str, FederatedHypernet]) -> FederatedHypernet:
+    if isinstance(fed, FederatedHypernet):
+        return fed
+    if "fed" not in cache:
+        cache["fed"] = fed(context)
+    return cache["fed"]
+
+
+def client_app(fed: Factory, load_data: Callable[..., ClientSource], client_id: Callable[[Any], int] | None = None) -> Any:
     """A Flower ``ClientApp`` answering the server's messages with ``fed.handle`` on ``load_data(client_id)``.
 
     Args:
         fed: a FederatedHypernet built with the server's settings (its target and hyperparameters are used,
-            its hypernetwork is not).
-        load_data: the node's data, from its client id (read locally: data never leaves the node).
+            its hypernetwork is not), or a function of the Flower ``Context`` that builds one.
+        load_data: the node's data, from its client id (read locally: data never leaves the node); called
+            with the ``Context`` too if it takes two arguments.
         client_id: the client id from the Flower ``Context``; default ``node_config["partition-id"]``.
     """
     from flwr.app import Context
@@ -71,6 +83,10 @@ def client_app(fed: FederatedHypernet, load_data: Callable[[int], ClientSource],
     from flwr.clientapp import ClientApp
 
     app = ClientApp()
+    cache: dict[str, FederatedHypernet] = {}
+    import inspect
+
+    two = len(inspect.signature(load_data).parameters) >= 2
 
     def who(context: Context) -> int:
         return int(client_id(context) if client_id is not None else context.node_config["partition-id"])
@@ -80,7 +96,9 @@ def client_app(fed: FederatedHypernet, load_data: Callable[[int], ClientSource],
         return FlowerMessage(encode({"client": who(context)}), reply_to=msg)
 
     def answer(msg: FlowerMessage, context: Context) -> FlowerMessage:
-        return FlowerMessage(encode(fed.handle(decode(msg.content), load_data(who(context)))), reply_to=msg)
+        cid = who(context)
+        data = load_data(cid, context) if two else load_data(cid)
+        return FlowerMessage(encode(_build(fed, context, cache).handle(decode(msg.content), data)), reply_to=msg)
 
     app.train()(answer)
     app.query("embed")(answer)
@@ -131,8 +149,8 @@ def discover_clients(grid: Any, timeout: float | None = None, min_nodes: int = 1
 
 
 def server_app(
-    fed: FederatedHypernet,
-    rounds: int,
+    fed: Factory,
+    rounds: int | None = None,
     *,
     train_clients: Sequence[int] | None = None,
     min_nodes: int = 1,
@@ -141,6 +159,9 @@ def server_app(
     on_round: Callable[[dict[str, float]], None] | None = None,
 ) -> Any:
     """A Flower ``ServerApp`` running ``fed.server_round`` until ``fed.round == rounds``.
+
+    ``fed`` may be a function of the Flower ``Context`` (to read ``run_config``); ``rounds``
+    defaults to ``run_config["rounds"]``.
 
     Clients are sampled as in :meth:`FederatedHypernet.fit` (seeded by seed and round) from
     ``train_clients`` (default: every client that answered). With ``checkpoint_dir`` the server
@@ -153,17 +174,19 @@ def server_app(
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
+        server = _build(fed, context, {})
+        total = int(rounds if rounds is not None else context.run_config["rounds"])
         if checkpoint_dir is not None:
-            fed.resume(checkpoint_dir)
+            server.resume(checkpoint_dir)
         node_of = discover_clients(grid, timeout, min_nodes)
         pool = sorted(node_of) if train_clients is None else list(train_clients)
         exchange = flower_exchange(grid, node_of, timeout)
-        while fed.round < rounds:
-            stats = fed.server_round(fed.sample_clients(pool), exchange)
+        while server.round < total:
+            stats = server.server_round(server.sample_clients(pool), exchange)
             if checkpoint_dir is not None:
-                fed.save(checkpoint_dir)
+                server.save(checkpoint_dir)
             if on_round is not None:
-                on_round({"round": float(fed.round), **stats})
+                on_round({"round": float(server.round), **stats})
 
     return app
 
