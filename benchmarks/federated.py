@@ -70,7 +70,10 @@ def run_split(split: str, seed: int, args: argparse.Namespace, write: Any) -> No
     held = sorted(int(i) for i in rng.choice(n, size=max(1, n // 10), replace=False))
     seen = [i for i in range(n) if i not in held]
     seen_clients = [clients[i] for i in seen]
-    common = {"inner_steps": args.inner_steps, "inner_lr": args.inner_lr, "batch_size": args.batch_size, "seed": seed}
+    common = {
+        "inner_steps": args.inner_steps, "inner_lr": args.inner_lr, "batch_size": args.batch_size, "seed": seed,
+        "parametrization": args.parametrization, "optimizer": args.hn_optimizer, "lr": args.hn_lr,
+    }  # fmt: skip
 
     def row(method: str, best: dict[str, float], seconds: float, who: str = "seen", bytes_: float | None = None) -> None:
         write(
@@ -85,8 +88,7 @@ def run_split(split: str, seed: int, args: argparse.Namespace, write: Any) -> No
     t = time.perf_counter()
     torch.manual_seed(seed)
     fed = hn.FederatedHypernet(
-        target(args), num_clients=n, embedding="learned", optimizer=args.hn_optimizer, lr=args.hn_lr,
-        clients_per_round=args.clients_per_round, **common,
+        target(args), num_clients=n, embedding="learned", clients_per_round=args.clients_per_round, **common,
     )  # fmt: skip
     hist = fed.fit(clients, args.rounds, train_clients=seen, eval_every=args.eval_every)
     row("pFedHN", hist.best, time.perf_counter() - t)
@@ -95,8 +97,7 @@ def run_split(split: str, seed: int, args: argparse.Namespace, write: Any) -> No
     t = time.perf_counter()
     torch.manual_seed(seed)
     pefll = hn.FederatedHypernet(
-        target(args), num_clients=n, embedding="data", x_dim=784, n_classes=10, optimizer=args.hn_optimizer, lr=args.hn_lr,
-        clients_per_round=args.clients_per_round, embed_samples=args.embed_samples, **common,
+        target(args), num_clients=n, embedding="data", x_dim=784, n_classes=10, clients_per_round=args.clients_per_round, embed_samples=args.embed_samples, **common,
     )  # fmt: skip
     snapshots: dict[int, dict[str, torch.Tensor]] = {}
 
@@ -194,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--hn-optimizer", default="sgd", choices=["sgd", "adam"], help="server optimizer (pFedHN: sgd)")
     p.add_argument("--hn-lr", type=float, default=1e-2, help="server lr (pFedHN: 1e-2)")
     p.add_argument("--embed-samples", type=int, default=128)
+    p.add_argument("--parametrization", default="direct", choices=["direct", "residual"], help="pFedHN: direct")
     p.add_argument("--n-kernels", type=int, default=16, help="CNN width (pFedHN: 16)")
     p.add_argument("--local-steps", type=int, default=500, help="local-only SGD steps per client")
     p.add_argument("--fedavg-rounds", type=int, default=1000)
@@ -218,8 +220,8 @@ def main(argv: list[str] | None = None) -> None:
                 fh.flush()
                 print(r, flush=True)
 
-            for split in args.splits:
-                for seed in args.seeds:
+            for seed in args.seeds:  # seeds outermost: a partial run still covers every split
+                for split in args.splits:
                     run_split(split, seed, args, write)
     report(args.out, args)
 
