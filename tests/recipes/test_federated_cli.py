@@ -14,15 +14,24 @@ from safetensors.torch import load_file
 from hypernet.cli import main
 from hypernet.recipes.federated._recipe import FederatedRecipe, build_server, load_clients
 from hypernet.training import load_checkpoint
-from hypernet.training.config import validate
+from hypernet.training.config import read_config_file, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread() -> object:
+    """The recipe trains on one thread; the reference runs here must too to match it bit for bit."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _config(tmp_path: Path, rounds: int, **model: object) -> Path:
-    cfg = yaml.safe_load((ROOT / "examples" / "federated.yaml").read_text())
+    cfg = read_config_file(ROOT / "examples" / "federated.yaml")
     cfg.update(name="fed", runs_dir=str(tmp_path / "runs"))
-    cfg["data"]["num_clients"] = 4
+    cfg["data"]["num_clients"] = 5
     cfg["federated"].update(rounds=rounds, inner_steps=3, eval_every=2)
     cfg["train"]["checkpoint_every"] = 2
     cfg["model"].update(model)
@@ -32,7 +41,7 @@ def _config(tmp_path: Path, rounds: int, **model: object) -> Path:
 
 
 def test_example_config_validates() -> None:
-    cfg = validate(yaml.safe_load((ROOT / "examples" / "federated.yaml").read_text()))
+    cfg = validate(read_config_file(ROOT / "examples" / "federated.yaml"))
     assert cfg.recipe == "federated" and cfg.data.name == "digits"  # type: ignore[attr-defined]
 
 
@@ -40,16 +49,16 @@ def test_train_resume_eval_export(tmp_path: Path, capsys: pytest.CaptureFixture[
     path = _config(tmp_path, rounds=4)
     assert main(["train", str(path), "--quiet"]) == 0
     run = tmp_path / "runs" / "fed"
-    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
     assert [r["round"] for r in rows] == ["2.0", "4.0"]
     assert load_checkpoint(run / "checkpoints").step == 4
 
     # resume to 6 rounds: equals a straight 6-round run
-    cfg = yaml.safe_load(path.read_text())
+    cfg = read_config_file(path)
     cfg["federated"]["rounds"] = 6
     path.write_text(yaml.safe_dump(cfg))
     assert main(["train", str(path), "--resume", "--quiet"]) == 0
-    assert [r["round"] for r in csv.DictReader((run / "metrics.csv").open())] == ["2.0", "4.0", "6.0"]
+    assert [r["round"] for r in csv.DictReader((run / "metrics.csv").read_text().splitlines())] == ["2.0", "4.0", "6.0"]
     config = validate(json.loads((run / "config.json").read_text()))
     straight = build_server(config)  # type: ignore[arg-type]
     straight.fit(load_clients(config), 6)  # type: ignore[arg-type]
@@ -65,7 +74,7 @@ def test_train_resume_eval_export(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["export", str(run), "--cond", "2", "--out", str(out)]) == 0
     exported = load_file(out)
     assert torch.equal(exported["0.weight"], straight.personalize(2).state_dict()["0.weight"])
-    assert main(["export", str(run), "--cond", "9", "--out", str(out)]) == 2
+    assert main(["export", str(run), "--cond", "5", "--out", str(out)]) == 2
     capsys.readouterr()
 
 

@@ -51,7 +51,9 @@ class FakeGrid:
         from flwr.app import Context, RecordDict
 
         self.app, self.nodes = app, nodes
-        self.contexts = {n: Context(run_id=1, node_id=n, node_config={"partition-id": c}, state=RecordDict(), run_config={}) for n, c in nodes.items()}
+        self.contexts = {
+            n: Context(run_id=1, node_id=n, node_config={"partition-id": c}, state=RecordDict(), run_config={}) for n, c in nodes.items()
+        }
 
     def get_node_ids(self) -> list[int]:
         return list(self.nodes)
@@ -120,7 +122,7 @@ def test_real_flower_simulation_equals_in_process_run(tmp_path: Path) -> None:
         local.server_round(local.sample_clients([0, 1, 2]), local.local_exchange(clients))
     with safe_open(str(out), "pt") as f:
         assert f.metadata()["round"] == "2"
-        sim = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
+        sim = {k: f.get_tensor(k) for k in f.keys()}
     state = local.model.state_dict()
     assert set(sim) == set(state)
     for name, value in state.items():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,8 +54,9 @@ def _init(target: nn.Module, seed: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for m in net.modules():
-            if hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+            reset = getattr(m, "reset_parameters", None)
+            if callable(reset):
+                reset()
     for p in net.parameters():
         p.requires_grad_(True)
     return net
@@ -90,7 +92,9 @@ def local_only(
                 batch_size=batch_size, grad_clip=grad_clip, seed=seed * 100_003 + i * 1009 + done,
             )  # fmt: skip
         done += chunk
-        result.rounds.append({"round": float(done), "val_acc": _mean_acc(nets, clients, "val"), "test_acc": _mean_acc(nets, clients, "test"), "bytes": 0.0})
+        result.rounds.append(
+            {"round": float(done), "val_acc": _mean_acc(nets, clients, "val"), "test_acc": _mean_acc(nets, clients, "test"), "bytes": 0.0}
+        )
     return result
 
 
@@ -131,7 +135,7 @@ def fedavg(
     model_bytes = tensor_bytes(dict(glob.named_parameters()))
     result = BaselineResult()
     best_state, best_val = None, -1.0
-    kw = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "batch_size": batch_size, "grad_clip": grad_clip}
+    kw: dict[str, Any] = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "batch_size": batch_size, "grad_clip": grad_clip}
     for r in range(1, rounds + 1):
         ids = np.random.default_rng([seed, r, 7919]).choice(len(clients), size=clients_per_round, replace=False)
         start = {n: p.detach().clone() for n, p in glob.named_parameters()}
@@ -159,7 +163,8 @@ def fedavg(
     if finetune_steps > 0 and best_state is not None:
         start = {n: p.detach().clone() for n, p in start_net.named_parameters()}
         tuned = [
-            local_sgd(start_net, start, c.x_train, c.y_train, steps=finetune_steps, seed=seed * 7 + i, **kw)[0] for i, c in enumerate(clients)
+            local_sgd(start_net, start, c.x_train, c.y_train, steps=finetune_steps, seed=seed * 7 + i, **kw)[0]
+            for i, c in enumerate(clients)
         ]
         result.finetuned = {"val_acc": _mean_acc(tuned, clients, "val"), "test_acc": _mean_acc(tuned, clients, "test")}
     return result

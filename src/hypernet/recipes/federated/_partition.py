@@ -90,7 +90,7 @@ def _assemble(
         test_idx = np.sort(np.concatenate(te)) if te else np.zeros(0, dtype=np.int64)
         if len(train_idx) == 0:
             raise ConfigError(f"client {cid} got no training samples; use fewer clients, a larger alpha or more data")
-        n_val = int(round(val_fraction * len(train_idx)))
+        n_val = round(val_fraction * len(train_idx))
         if len(train_idx) - n_val < 1:
             raise ConfigError(f"client {cid} has {len(train_idx)} samples, none left for training after validation; lower val_fraction")
         val_idx, fit_idx = train_idx[:n_val], train_idx[n_val:]

@@ -167,6 +167,11 @@ class FederatedRecipe(Recipe):
             writer = csv.DictWriter(fh, fieldnames=["round", "val_acc", "test_acc", "bytes"])
             if new_file:
                 writer.writeheader()
+
+            def log(row: dict[str, float]) -> None:
+                writer.writerow(row)
+                fh.flush()
+
             history = fed.fit(
                 clients,
                 config.federated.rounds,
@@ -174,7 +179,7 @@ class FederatedRecipe(Recipe):
                 checkpoint_dir=ckpt_dir,
                 checkpoint_every=config.train.checkpoint_every,
                 keep_last=config.train.keep_last,
-                callback=lambda row: (writer.writerow(row), fh.flush()),
+                callback=log,
             )
             if ctx.progress is not False:
                 for row in history.rounds:

@@ -159,7 +159,7 @@ class FederatedHypernet:
         dim = embedding_dim if embedding_dim is not None else 1 + num_clients // 4
         self.num_clients = num_clients
         self.embedding = embedding
-        self.inner = {
+        self.inner: dict[str, Any] = {
             "steps": inner_steps,
             "lr": float(inner_lr),
             "momentum": float(inner_momentum),
@@ -184,7 +184,9 @@ class FederatedHypernet:
             else:
                 condition = Embedding(num=num_clients, dim=dim)
             kwargs = {"hidden": (100, 100, 100)} if generator == "mlp" and generator_kwargs is None else generator_kwargs
-            self.model = HyperModel(target, condition=condition, generator=generator, generator_kwargs=kwargs, init=init, parametrization=parametrization)
+            self.model = HyperModel(
+                target, condition=condition, generator=generator, generator_kwargs=kwargs, init=init, parametrization=parametrization
+            )
         self._template = copy.deepcopy(target)  # the clients' copy of the architecture
         params = [p for p in self.model.parameters() if p.requires_grad]
         if optimizer == "sgd":
@@ -269,7 +271,7 @@ class FederatedHypernet:
             delta = replies[c]["delta"]
             torch.autograd.backward([weights[c][n] for n in self.names], [-delta[n] / k for n in self.names])
         if self.embedding == "data":
-            grads = {c: {"task": "encoder_grad", "encoder": encoder, "grad": embs[c].grad.detach().reshape(-1), "seed": seeds[c]} for c in ids}
+            grads = {c: {"task": "encoder_grad", "encoder": encoder, "grad": _grad_of(embs[c]), "seed": seeds[c]} for c in ids}
             back = exchange(grads)
             bytes_total += tensor_bytes(grads) + tensor_bytes(back)
             for name, p in self.model.condition.named_parameters():
@@ -297,7 +299,7 @@ class FederatedHypernet:
         delta = {n: (trained[n].detach() - weights[n]).clone() for n in self.names}
         return {"delta": delta, "loss": loss, "num_examples": int(y.shape[0])}
 
-    def _client_encoder(self, state: Mapping[str, torch.Tensor]) -> nn.Module:
+    def _client_encoder(self, state: Mapping[str, torch.Tensor]) -> Any:
         enc = copy.deepcopy(self.model.condition)
         with torch.no_grad():
             for name, p in enc.named_parameters():
@@ -490,6 +492,10 @@ class FederatedHypernet:
         ckpt.restore(self.model, self.optimizer)
         self.round = int(extra["round"])
         return True
+
+
+def _grad_of(t: torch.Tensor) -> torch.Tensor:
+    return (t.grad if t.grad is not None else torch.zeros_like(t)).detach().reshape(-1)
 
 
 @torch.no_grad()

@@ -115,7 +115,9 @@ def flower_exchange(grid: Any, node_of: dict[int, int], timeout: float | None = 
     def exchange(messages: dict[int, Message]) -> dict[int, Message]:
         missing = sorted(set(messages) - set(node_of))
         if missing:
-            raise HypernetError(f"expected a Flower node for every client of the round, got none for clients {missing}; start more SuperNodes")
+            raise HypernetError(
+                f"expected a Flower node for every client of the round, got none for clients {missing}; start more SuperNodes"
+            )
         out = [FlowerMessage(encode(m), dst_node_id=node_of[c], message_type=MESSAGE_TYPES[m["task"]]) for c, m in messages.items()]
         replies: dict[int, Message] = {}
         for reply in grid.send_and_receive(out, timeout=timeout):
@@ -210,4 +212,4 @@ def run_simulation(
     server = server_app(fed, rounds, train_clients=train_clients, min_nodes=len(data))
     client = client_app(client_fed or fed, lambda cid: data[cid])
     config = backend_config or {"client_resources": {"num_cpus": 1, "num_gpus": 0.0}, "init_args": {"num_cpus": 1}}
-    flwr_run_simulation(server_app=server, client_app=client, num_supernodes=len(data), backend_config=config)  # type: ignore[arg-type]
+    flwr_run_simulation(server_app=server, client_app=client, num_supernodes=len(data), backend_config=config)
