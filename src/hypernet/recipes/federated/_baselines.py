@@ -9,7 +9,7 @@ Example:
     >>> from hypernet.recipes.federated import pathological_partition
     >>> x, y = torch.randn(240, 6), torch.arange(240) % 4
     >>> clients = pathological_partition(x, y, x[:80], y[:80], num_clients=4, classes_per_client=2)
-    >>> res = fedavg(nn.Linear(6, 4), clients, rounds=2, local_steps=2, finetune_steps=2)
+    >>> res = fedavg(nn.Linear(6, 4), clients, rounds=2, clients_per_round=2, local_steps=2, finetune_steps=2)
     >>> res.best["round"], sorted(res.finetuned)
     (2.0, ['test_acc', 'val_acc'])
 """

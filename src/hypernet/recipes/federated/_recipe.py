@@ -2,7 +2,7 @@
 
 Example:
     >>> from hypernet.training.config import validate
-    >>> cfg = validate({"recipe": "federated", "name": "doc", "data": {"name": "digits", "num_clients": 5}})
+    >>> cfg = validate({"recipe": "federated", "name": "doc", "model": {"target": "mlp"}, "data": {"name": "digits", "num_clients": 5}})
     >>> type(FederatedRecipe().build_model(cfg)).__name__
     'HyperModel'
 """
