@@ -1,0 +1,221 @@
+"""Seeded partitions of a labelled data set into federated clients (pathological k classes, Dirichlet alpha).
+
+Every client gets a train / validation / test split over its own classes: the test
+samples of a class are shared out between the clients holding that class in the same
+proportions as its training samples (the protocol of pFedHN), and the validation split
+is a seeded slice of each client's training samples (used to pick the best round).
+
+Example:
+    >>> import torch
+    >>> x, y = torch.randn(400, 3), torch.arange(400) % 4
+    >>> clients = pathological_partition(x, y, x[:80], y[:80], num_clients=4, classes_per_client=2, seed=0)
+    >>> [c.classes for c in clients] == [c.classes for c in pathological_partition(x, y, x[:80], y[:80], 4, 2, seed=0)]
+    True
+    >>> all(len(c.classes) == 2 and set(c.y_test.tolist()) <= set(c.classes) for c in clients)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ...errors import ConfigError, describe
+
+
+@dataclass(frozen=True)
+class ClientData:
+    """One client's data: train / validation / test tensors, its classes and where the samples came from.
+
+    Attributes:
+        x_train, y_train, x_val, y_val, x_test, y_test: the client's own samples.
+        classes: the labels this client holds (sorted).
+        train_indices, test_indices: rows of the source train / test sets (train and validation together).
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: tuple[int, ...]
+    train_indices: torch.Tensor
+    test_indices: torch.Tensor
+
+    @property
+    def num_train(self) -> int:
+        """Training samples (without the validation slice)."""
+        return int(self.y_train.shape[0])
+
+
+def _check_arrays(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor) -> int:
+    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+            raise ConfigError(f"expected {name} data as tensors x (N, ...) and y (N,), got {describe(x)} and {describe(y)}")
+        if y.dim() != 1 or x.shape[0] != y.shape[0] or y.dtype.is_floating_point:
+            raise ConfigError(f"expected {name} x (N, ...) and integer y (N,) with the same N, got x {describe(x)} and y {describe(y)}")
+        if y.numel() and int(y.min()) < 0:
+            raise ConfigError(f"expected {name} labels >= 0, got {int(y.min())}; remap the labels to 0..C-1")
+    return int(max(int(y_train.max()), int(y_test.max()) if y_test.numel() else 0)) + 1
+
+
+def _check_fraction(val_fraction: float) -> None:
+    if not 0 <= val_fraction < 1:
+        raise ConfigError(f"expected val_fraction in [0, 1), got {val_fraction!r}")
+
+
+def _split_by_shares(indices: np.ndarray, shares: np.ndarray) -> list[np.ndarray]:
+    """Cut ``indices`` (already shuffled) into consecutive parts proportional to ``shares``."""
+    cuts = (np.cumsum(shares) / shares.sum() * len(indices)).round().astype(int)[:-1]
+    return np.split(indices, cuts)
+
+
+def _assemble(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    train_parts: Sequence[list[np.ndarray]],
+    test_parts: Sequence[list[np.ndarray]],
+    val_fraction: float,
+    rng: np.random.Generator,
+) -> list[ClientData]:
+    clients = []
+    for cid, (tr, te) in enumerate(zip(train_parts, test_parts, strict=True)):
+        train_idx = rng.permutation(np.concatenate(tr)) if tr else np.zeros(0, dtype=np.int64)
+        test_idx = np.sort(np.concatenate(te)) if te else np.zeros(0, dtype=np.int64)
+        if len(train_idx) == 0:
+            raise ConfigError(f"client {cid} got no training samples; use fewer clients, a larger alpha or more data")
+        n_val = round(val_fraction * len(train_idx))
+        if len(train_idx) - n_val < 1:
+            raise ConfigError(f"client {cid} has {len(train_idx)} samples, none left for training after validation; lower val_fraction")
+        val_idx, fit_idx = train_idx[:n_val], train_idx[n_val:]
+        t_fit, t_val, t_test = (torch.from_numpy(np.ascontiguousarray(i)).long() for i in (fit_idx, val_idx, test_idx))
+        classes = tuple(int(c) for c in torch.unique(y_train[torch.from_numpy(train_idx).long()]).tolist())
+        clients.append(
+            ClientData(
+                x_train[t_fit],
+                y_train[t_fit],
+                x_train[t_val],
+                y_train[t_val],
+                x_test[t_test],
+                y_test[t_test],
+                classes,
+                torch.from_numpy(np.sort(train_idx)).long(),
+                t_test,
+            )
+        )
+    return clients
+
+
+def pathological_partition(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    num_clients: int,
+    classes_per_client: int = 2,
+    *,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+) -> list[ClientData]:
+    """Each client holds ``classes_per_client`` classes, each class is held by the same number of clients.
+
+    A class's samples go to its clients in random shares drawn from U(0.4, 0.6) (as
+    pFedHN); its test samples are shared in the same proportions.
+
+    Raises:
+        ConfigError: ``num_clients * classes_per_client`` is not a multiple of the number of
+            classes, ``classes_per_client`` exceeds it, or a client would be empty.
+    """
+    n_classes = _check_arrays(x_train, y_train, x_test, y_test)
+    _check_fraction(val_fraction)
+    if isinstance(num_clients, bool) or not isinstance(num_clients, int) or num_clients < 1:
+        raise ConfigError(f"expected num_clients to be a positive int, got {num_clients!r}")
+    if isinstance(classes_per_client, bool) or not isinstance(classes_per_client, int) or not 1 <= classes_per_client <= n_classes:
+        raise ConfigError(f"expected classes_per_client in [1, {n_classes}] (the number of classes), got {classes_per_client!r}")
+    slots = num_clients * classes_per_client
+    if slots % n_classes:
+        raise ConfigError(
+            f"inconsistent class counts: {num_clients} clients x {classes_per_client} classes = {slots} class slots, "
+            f"not a multiple of the {n_classes} classes, so classes cannot appear equally often; "
+            f"use num_clients * classes_per_client divisible by {n_classes}"
+        )
+    rng = np.random.default_rng(seed)
+    remaining = np.full(n_classes, slots // n_classes)
+    owners: list[list[int]] = [[] for _ in range(n_classes)]
+    client_classes: list[list[int]] = []
+    for cid in range(num_clients):
+        chosen: list[int] = []
+        for _ in range(classes_per_client):
+            free = np.array([c for c in range(n_classes) if c not in chosen])
+            top = free[remaining[free] == remaining[free].max()]
+            c = int(rng.choice(top))
+            chosen.append(c)
+            remaining[c] -= 1
+            owners[c].append(cid)
+        client_classes.append(sorted(chosen))
+    y_tr, y_te = y_train.numpy(), y_test.numpy()
+    train_parts: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
+    test_parts: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
+    for c in range(n_classes):
+        shares = rng.uniform(0.4, 0.6, size=len(owners[c]))
+        tr = _split_by_shares(rng.permutation(np.flatnonzero(y_tr == c)), shares)
+        te = _split_by_shares(rng.permutation(np.flatnonzero(y_te == c)), shares)
+        for cid, a, b in zip(owners[c], tr, te, strict=True):
+            train_parts[cid].append(a)
+            test_parts[cid].append(b)
+    return _assemble(x_train, y_train, x_test, y_test, train_parts, test_parts, val_fraction, rng)
+
+
+def dirichlet_partition(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    num_clients: int,
+    alpha: float = 0.3,
+    *,
+    val_fraction: float = 0.1,
+    min_train: int = 10,
+    seed: int = 0,
+    max_tries: int = 100,
+) -> list[ClientData]:
+    """Each class is shared out over all clients in proportions drawn from Dirichlet(``alpha``).
+
+    Small ``alpha`` gives clients few dominant classes. Draws are repeated (seeded) until every
+    client has at least ``min_train`` training samples. A client's test samples follow its
+    class proportions, so it is tested on its own classes.
+
+    Raises:
+        ConfigError: ``alpha <= 0``, or no draw in ``max_tries`` gives every client ``min_train`` samples.
+    """
+    n_classes = _check_arrays(x_train, y_train, x_test, y_test)
+    _check_fraction(val_fraction)
+    if isinstance(num_clients, bool) or not isinstance(num_clients, int) or num_clients < 1:
+        raise ConfigError(f"expected num_clients to be a positive int, got {num_clients!r}")
+    if not alpha > 0:
+        raise ConfigError(f"expected alpha > 0, got {alpha!r}")
+    rng = np.random.default_rng(seed)
+    y_tr, y_te = y_train.numpy(), y_test.numpy()
+    for _ in range(max_tries):
+        shares = rng.dirichlet(np.full(num_clients, float(alpha)), size=n_classes)  # (C, clients)
+        train_parts: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
+        test_parts: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
+        for c in range(n_classes):
+            tr = _split_by_shares(rng.permutation(np.flatnonzero(y_tr == c)), shares[c])
+            te = _split_by_shares(rng.permutation(np.flatnonzero(y_te == c)), shares[c])
+            for cid in range(num_clients):
+                if len(tr[cid]):
+                    train_parts[cid].append(tr[cid])
+                    test_parts[cid].append(te[cid])
+        if min(sum(len(a) for a in parts) for parts in train_parts) >= min_train:
+            return _assemble(x_train, y_train, x_test, y_test, train_parts, test_parts, val_fraction, rng)
+    raise ConfigError(
+        f"no Dirichlet(alpha={alpha}) draw in {max_tries} gave each of {num_clients} clients >= {min_train} training samples; "
+        "use fewer clients, a larger alpha or a smaller min_train"
+    )

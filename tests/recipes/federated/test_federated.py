@@ -1,0 +1,232 @@
+"""hn.FederatedHypernet: the server's chain-rule update, what crosses the wire, training, checkpoints, errors."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import hypernet as hn
+from hypernet.recipes.federated import ClientData, fedavg, local_only, pathological_partition, tensor_bytes
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Any:
+    """Tiny models: one thread is much faster than two on a busy machine; restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _clients(n_clients: int = 4, n: int = 480, dim: int = 6, n_classes: int = 4, seed: int = 0) -> list[ClientData]:
+    """Gaussian blobs, one per class: separable, so training can be checked to learn."""
+    g = torch.Generator().manual_seed(seed)
+    centres = 3 * torch.randn(n_classes, dim, generator=g)
+    y = torch.arange(n) % n_classes
+    x = centres[y] + torch.randn(n, dim, generator=g)
+    yt = torch.arange(n // 4) % n_classes
+    xt = centres[yt] + torch.randn(n // 4, dim, generator=g)
+    return pathological_partition(x, y, xt, yt, num_clients=n_clients, classes_per_client=2, seed=seed)
+
+
+def _fed(embedding: str = "learned", **kw: Any) -> hn.FederatedHypernet:
+    torch.manual_seed(123)  # the (unused) target weights: same in every server built here
+    args: dict[str, Any] = {"inner_steps": 2, "seed": 0, "generator_kwargs": {"hidden": (16,)}}
+    if embedding == "data":
+        args.update(x_dim=6, n_classes=4, embedding_dim=5)
+    args.update(kw)
+    return hn.FederatedHypernet(nn.Linear(6, 4), num_clients=4, embedding=embedding, **args)  # type: ignore[arg-type]
+
+
+def _hyper_params(fed: hn.FederatedHypernet) -> dict[str, torch.Tensor]:
+    return {n: p for n, p in fed.model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("embedding", ["learned", "data"])
+def test_server_update_equals_autograd_gradient(embedding: str) -> None:
+    """One plain SGD step (lr a) on the full client batch gives delta = -a dL/dtheta, so the server's
+    chain-rule gradient -J^T delta must equal a * dL/dphi computed by autograd through the hypernetwork."""
+    clients = _clients()
+    inner_lr = 0.1
+    fed = _fed(
+        embedding, inner_steps=1, inner_lr=inner_lr, inner_momentum=0.0, inner_weight_decay=0.0, inner_grad_clip=None,
+        batch_size=10_000, grad_clip=None, lr=1.0, momentum=0.0, weight_decay=0.0, embed_samples=10_000,
+    )  # fmt: skip
+    ref = copy.deepcopy(fed)
+    cid = 2
+    x, y = clients[cid].x_train, clients[cid].y_train
+    if embedding == "learned":
+        weights = ref.generated(cid)
+    else:
+        cond = ref.model.condition
+        weights = ref._from_embedding(cond(cond.split((x, y)).values))
+    loss = nn.functional.cross_entropy(torch.func.functional_call(ref.model.target, weights, (x,)), y)
+    params = _hyper_params(ref)
+    expected = dict(zip(params, torch.autograd.grad(loss, list(params.values()), allow_unused=True), strict=True))
+
+    fed.server_round([cid], fed.local_exchange(clients))
+    got = _hyper_params(fed)
+    assert set(got) == set(expected)
+    checked = 0
+    for name, p in got.items():
+        want = expected[name]
+        if want is None:  # e.g. other clients' embedding rows: untouched
+            assert p.grad is None or not p.grad.abs().any(), name
+            continue
+        assert p.grad is not None, name
+        torch.testing.assert_close(p.grad, inner_lr * want, rtol=1e-4, atol=1e-7)
+        # and the server's SGD step (lr 1) applied exactly that gradient
+        torch.testing.assert_close(p.detach(), params[name].detach() - p.grad, rtol=0, atol=1e-6)
+        checked += 1
+    assert checked >= (3 if embedding == "learned" else 6)
+
+
+@pytest.mark.parametrize("embedding", ["learned", "data"])
+def test_messages_hold_only_weights_deltas_and_gradients(embedding: str) -> None:
+    clients = _clients()
+    fed = _fed(embedding, clients_per_round=2)
+    log: list[tuple[str, dict[str, Any]]] = []
+    inner = fed.local_exchange(clients)
+
+    def spy(messages: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        replies = inner(messages)
+        log.extend(("down", m) for m in messages.values())
+        log.extend(("up", r) for r in replies.values())
+        return replies
+
+    stats = fed.server_round([0, 3], spy)
+    target_shapes = {tuple(p.shape) for p in fed.model.target.parameters()}
+    encoder_shapes = {tuple(p.shape) for p in fed.model.condition.parameters()}
+    allowed_keys = {
+        "down": {"task", "seed", "weights", "encoder", "grad"},
+        "up": {"delta", "loss", "num_examples", "embedding", "encoder_grad"},
+    }
+    data_rows = torch.cat([c.x_train for c in clients] + [c.x_val for c in clients])
+    for direction, msg in log:
+        assert set(msg) <= allowed_keys[direction], (direction, sorted(msg))
+        for key, value in msg.items():
+            if key in ("weights", "delta"):
+                assert {tuple(v.shape) for v in value.values()} <= target_shapes and set(value) == set(fed.names)
+            elif key in ("encoder", "encoder_grad"):
+                assert {tuple(v.shape) for v in value.values()} <= encoder_shapes
+            elif key in ("embedding", "grad"):
+                assert tuple(value.shape) == (5,)
+            else:
+                assert isinstance(value, (int, float, str)), (key, type(value))
+            for t in value.values() if isinstance(value, dict) else [value]:
+                if isinstance(t, torch.Tensor) and t.shape[-1:] == (6,):
+                    assert not (t.reshape(-1, 6)[:, None, :] == data_rows[None]).all(-1).any(), "a data row crossed the boundary"
+    n_exchanges = 3 if embedding == "data" else 1
+    assert len(log) == 2 * 2 * n_exchanges
+    weights_bytes = tensor_bytes(dict(fed.model.target.named_parameters()))
+    if embedding == "learned":
+        assert stats["bytes"] == 2 * weights_bytes  # weights down, delta up
+    else:
+        assert stats["bytes"] > 2 * weights_bytes
+
+
+@pytest.mark.parametrize("embedding", ["learned", "data"])
+def test_fit_learns_personal_models(embedding: str) -> None:
+    clients = _clients()
+    fed = _fed(embedding, inner_steps=5, inner_lr=0.05, clients_per_round=2, optimizer="adam", lr=3e-3)
+    before = fed.evaluate(clients, "test")
+    history = fed.fit(clients, rounds=40, eval_every=20)
+    assert [r["round"] for r in history.rounds] == [20.0, 40.0]
+    assert history.best["test_acc"] > 0.9 > before + 0.2
+
+
+def test_new_client_from_data_and_finetuning() -> None:
+    clients = _clients(n_clients=4)
+    fed = _fed("data", inner_steps=5, inner_lr=0.05, clients_per_round=2, optimizer="adam", lr=3e-3)
+    fed.fit(clients, rounds=30, train_clients=[0, 1, 2])
+    new = clients[3]
+    net = fed.personalize(new)
+    assert isinstance(net, nn.Linear) and not net.training
+    acc0 = hn.recipes.federated.accuracy(net, new.x_test, new.y_test)
+    tuned = fed.personalize(new, epochs=1)
+    acc1 = hn.recipes.federated.accuracy(tuned, new.x_test, new.y_test)
+    assert acc1 >= acc0 - 0.05 and max(acc0, acc1) > 0.6
+    with pytest.raises(hn.ConfigError, match="client's data"):
+        fed.personalize(3)
+
+
+def test_learned_personalize_by_id_matches_generated_weights() -> None:
+    clients = _clients()
+    fed = _fed()
+    net = fed.personalize(1)
+    x = clients[1].x_test
+    torch.testing.assert_close(net(x), fed.model(x, 1))
+    tuned = fed.personalize(1, epochs=1, data=clients[1])
+    assert not torch.equal(tuned.weight, net.weight)
+    with pytest.raises(hn.ConfigError, match="data= to fine-tune"):
+        fed.personalize(1, epochs=1)
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
+    clients = _clients()
+    whole = _fed(clients_per_round=2)
+    whole.fit(clients, rounds=6)
+    first = _fed(clients_per_round=2)
+    first.fit(clients, rounds=3, checkpoint_dir=tmp_path)
+    second = _fed(clients_per_round=2)
+    assert second.resume(tmp_path) and second.round == 3
+    second.fit(clients, rounds=6)
+    for (name, a), b in zip(whole.model.state_dict().items(), second.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert not _fed().resume(tmp_path / "nothing")
+    with pytest.raises(hn.CheckpointError, match="embedding='learned'"):
+        _fed("data").resume(tmp_path)
+
+
+def test_bad_input_errors() -> None:
+    clients = _clients()
+    fed = _fed()
+    exchange = fed.local_exchange(clients)
+    with pytest.raises(hn.ConfigError, match=r"client ids in \[0, 4\), got 9"):
+        fed.server_round([0, 9], exchange)
+    with pytest.raises(hn.ConfigError, match="distinct"):
+        fed.server_round([1, 1], exchange)
+    empty = ClientData(*(t[:0] for t in (clients[0].x_train, clients[0].y_train)), clients[0].x_val, clients[0].y_val,
+                       clients[0].x_test, clients[0].y_test, (), torch.zeros(0), torch.zeros(0))  # fmt: skip
+    with pytest.raises(hn.ConfigError, match="client 1 has no training samples"):
+        fed.fit([clients[0], empty], rounds=1)
+    with pytest.raises(hn.ConfigError, match="empty client"):
+        fed.client_update(dict(fed.model.target.named_parameters()), (torch.zeros(0, 6), torch.zeros(0, dtype=torch.long)))
+    with pytest.raises(hn.ConfigError, match="weights for every parameter"):
+        fed.client_update({}, clients[0])
+    with pytest.raises(hn.ConfigError, match="embedding in"):
+        hn.FederatedHypernet(nn.Linear(2, 2), 3, embedding="ids")  # type: ignore[arg-type]
+    with pytest.raises(hn.ConfigError, match="x_dim and n_classes"):
+        hn.FederatedHypernet(nn.Linear(2, 2), 3, embedding="data")
+    with pytest.raises(hn.ConfigError, match="clients_per_round <= num_clients"):
+        hn.FederatedHypernet(nn.Linear(2, 2), 3, clients_per_round=4)
+    with pytest.raises(hn.ConfigError, match="message task"):
+        fed.handle({"task": "steal"}, clients[0])
+    with pytest.raises(hn.ConfigError, match="at most num_clients"):
+        fed.fit(_clients(n_clients=8), rounds=1)
+
+
+def test_baselines_compare_like_with_like() -> None:
+    clients = _clients()
+    torch.manual_seed(5)
+    target = nn.Linear(6, 4)
+    local = local_only(target, clients, steps=40, eval_every=20, lr=0.05)
+    assert [r["round"] for r in local.rounds] == [20.0, 40.0] and local.best["test_acc"] > 0.9
+    assert local.rounds[-1]["bytes"] == 0
+    avg = fedavg(target, clients, rounds=10, clients_per_round=2, local_steps=5, lr=0.05, finetune_steps=20, eval_every=5)
+    assert avg.rounds[0]["bytes"] == 2 * tensor_bytes(dict(target.named_parameters()))
+    # pathological split: the global model cannot beat personal ones; fine-tuning recovers them
+    assert avg.finetuned is not None and avg.finetuned["test_acc"] > avg.best["test_acc"]
+    with pytest.raises(hn.ConfigError, match="clients_per_round"):
+        fedavg(target, clients, rounds=1, clients_per_round=9)
+
+
+def test_lazy_top_level_export() -> None:
+    assert hn.FederatedHypernet is hn.recipes.federated.FederatedHypernet
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = hn.Nope  # type: ignore[attr-defined]
