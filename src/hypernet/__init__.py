@@ -25,6 +25,16 @@ from .recipes.uncertainty import NoiseStep, Predictive, predictive, weight_diver
 
 __version__ = "0.1.0"
 
+_LAZY = {"GraphHyperNetwork": "hypernet.recipes.graph"}  # recipe names imported on first use
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hypernet' has no attribute {name!r}")
+
 __all__ = [
     "Architecture",
     "ArchitectureSearch",
@@ -39,6 +49,7 @@ __all__ = [
     "DataError",
     "Embedding",
     "Generator",
+    "GraphHyperNetwork",
     "HyperModel",
     "HyperStep",
     "HyperTabClassifier",

@@ -204,6 +204,10 @@ class GraphHyperNetwork(nn.Module):
         names = dict(module.named_parameters())
         return {name: predicted[name] if name in predicted else p.detach().clone() for name, p in names.items()}
 
+    def forward(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        """Same as :meth:`predict` (so ``torch.func.functional_call(ghn, params, (module,))`` works)."""
+        return self.predict(module)
+
     @torch.no_grad()
     def initialize_(self, module: nn.Module, data: torch.Tensor | Iterable[Any] | None = None) -> nn.Module:
         """Set ``module``'s parameters in place to the predicted ones (like GHN-3's ``ghn(model)``); returns ``module``.
@@ -278,7 +282,7 @@ class GraphHyperNetwork(nn.Module):
                     nn.utils.clip_grad_norm_(self.parameters(), grad_clip)
                 optimizer.step()
                 scheduler.step()
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
                 if callback is not None:
                     callback(len(losses), losses[-1], acc)
                 if len(losses) >= steps:
