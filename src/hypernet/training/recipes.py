@@ -94,6 +94,7 @@ def unregister_recipe(name: str) -> None:
 
 
 def _load_builtin() -> None:
+    from ..recipes.graph import cli_recipe  # noqa: F401 - registers "ghn"
     from . import hypermodel_recipe  # noqa: F401 - registers "hypermodel"
 
 
