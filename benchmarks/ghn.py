@@ -53,7 +53,9 @@ import matplotlib.pyplot as plt
 RESULTS = Path(__file__).parent / "results"
 SETS = ("test", "wide", "deep", "dense", "hand-written")
 # GHN-2 anchors (CIFAR-10, a different data set): ppuda README, GHN-2-CIFAR-10 checkpoint.
-ANCHORS = "GHN-2 on CIFAR-10 (ppuda README): ResNet-50 (unseen) 58.6 % top-1 with predicted parameters; best DeepNets-1M test architecture 77.1 %"
+ANCHORS = (
+    "GHN-2 on CIFAR-10 (ppuda README): ResNet-50 (unseen) 58.6 % top-1 with predicted parameters; best DeepNets-1M test architecture 77.1 %"
+)
 
 
 # ----------------------------------------------------------------------------- hand-written nets
@@ -137,7 +139,13 @@ def separable() -> nn.Module:
     )  # fmt: skip
 
 
-HAND_WRITTEN: dict[str, Callable[[], nn.Module]] = {"lenet5": LeNet5, "resnet4": ResNet4, "vgg": vgg, "mixer": Mixer, "separable": separable}
+HAND_WRITTEN: dict[str, Callable[[], nn.Module]] = {
+    "lenet5": LeNet5,
+    "resnet4": ResNet4,
+    "vgg": vgg,
+    "mixer": Mixer,
+    "separable": separable,
+}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -183,7 +191,10 @@ def run_seed(seed: int, args: argparse.Namespace, data: Any, log: Callable[[str]
     ghn.fit(ArchitectureSampler("train"), loader, steps=args.steps, meta_batch=args.meta_batch, lr=args.lr, seed=seed,
             callback=lambda s, loss, acc: curve.append(acc))  # fmt: skip
     train_minutes = (time.perf_counter() - t0) / 60
-    log(f"seed {seed}: GHN trained {args.steps} steps in {train_minutes:.1f} min; train acc (last 100 steps) {100 * statistics.mean(curve[-100:]):.1f} %")
+    log(
+        f"seed {seed}: GHN trained {args.steps} steps in {train_minutes:.1f} min; "
+        f"train acc (last 100 steps) {100 * statistics.mean(curve[-100:]):.1f} %"
+    )
     calib = [x_tr[perm[-64 * (k + 1) :][:64]] for k in range(4)]
     order = torch.randperm(len(x_tr), generator=g)
     rows: list[dict[str, Any]] = []
@@ -212,7 +223,11 @@ def run_seed(seed: int, args: argparse.Namespace, data: Any, log: Callable[[str]
             rows.append(row)
         done = [r for r in rows if r["set"] == set_name]
         log(f"seed {seed}: {set_name}: predicted {statistics.mean(r['predicted_acc'] for r in done):.1f} % over {len(done)} nets")
-    info = {"seed": seed, "train_minutes": round(train_minutes, 2), "train_curve": [round(statistics.mean(curve[i : i + 100]), 4) for i in range(0, len(curve), 100)]}
+    info = {
+        "seed": seed,
+        "train_minutes": round(train_minutes, 2),
+        "train_curve": [round(statistics.mean(curve[i : i + 100]), 4) for i in range(0, len(curve), 100)],
+    }
     if args.save and seed == args.seeds[0]:
         test_acc = statistics.mean(r["predicted_acc"] for r in rows if r["set"] == "test")
         path = ghn.save(WEIGHTS / "ghn_fashion-mnist.safetensors", info={
@@ -244,8 +259,16 @@ def per_seed(rows: list[dict[str, Any]], set_name: str, key: str) -> list[float]
 
 
 def win_rate(rows: list[dict[str, Any]], set_names: tuple[str, ...], steps: int) -> tuple[int, int]:
-    pairs = [(float(r[f"ft{steps}_ghn"]), float(r[f"ft{steps}_default"])) for r in rows if r["set"] in set_names and r.get(f"ft{steps}_ghn") not in (None, "")]
+    pairs = [
+        (float(r[f"ft{steps}_ghn"]), float(r[f"ft{steps}_default"]))
+        for r in rows
+        if r["set"] in set_names and r.get(f"ft{steps}_ghn") not in (None, "")
+    ]
     return sum(a > b for a, b in pairs), len(pairs)
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "no"
 
 
 def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args: argparse.Namespace, minutes: float) -> None:
@@ -257,7 +280,8 @@ def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args
         f"on a shared 2-core machine. Mean ± std over seeds of the per-seed mean over the networks of a set.",
         f"GHN: hidden 32, block (64, 64, 5, 5), virtual edges up to 50 hops, 1 forward+backward sweep, layer norm; "
         f"trained {args.steps} steps × {args.meta_batch} architectures × {args.batch} images, Adam lr {args.lr}, cosine schedule "
-        f"({statistics.mean(i['train_minutes'] for i in infos):.1f} min per seed). Accuracy on the first {args.n_eval} Fashion-MNIST test images; "
+        f"({statistics.mean(i['train_minutes'] for i in infos):.1f} min per seed). "
+        f"Accuracy on the first {args.n_eval} Fashion-MNIST test images; "
         "BatchNorm statistics recomputed on 4 × 64 training images with the predicted weights, then `eval()`.",
         "",
         "## Predicted parameters, no training (chance: 10 %)",
@@ -275,7 +299,14 @@ def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args
             f"| {set_name} | {n} | {ms(per_seed(rows, set_name, 'predicted_acc'))} | {best:.1f} | "
             f"{statistics.median(float(r['predict_ms']) for r in sub):.0f} |"
         )
-    lines += ["", "Hand-written networks (predicted, mean ± std over seeds):", "", "| network | params | predicted (%) | 1 epoch from scratch (%) | GHN init + 1 epoch (%) |", "|---|---|---|---|---|"]
+    long = f"{args.ft_long} steps" + (" = 1 epoch" if args.ft_long * 60 == 60000 else f" = {args.ft_long * 60 / 60000:.2f} epoch")
+    lines += [
+        "",
+        "Hand-written networks (mean ± std over seeds):",
+        "",
+        f"| network | params | predicted (%) | default init + {long} (%) | GHN init + {long} (%) |",
+        "|---|---|---|---|---|",
+    ]
     for name in HAND_WRITTEN:
         sub = [r for r in rows if r["net"] == name]
         lines.append(
@@ -302,21 +333,23 @@ def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args
     hand_pred = per_seed(rows, "hand-written", "predicted_acc")
     lines += [
         "",
-        f"After {args.ft_long} steps (hand-written nets): GHN init better in {wins_long}/{total_long}.",
+        f"After {args.ft_long} steps (hand-written nets, networks × seeds): GHN init better in {wins_long}/{total_long}.",
         "",
         "## Targets (issue 24) and anchors",
         "",
         "| target | measured | met |",
         "|---|---|---|",
-        f"| predicted parameters, test architectures: mean ≥ 60 % | {ms(test_pred)} | {'yes' if statistics.mean(test_pred) >= 60 else 'no'} |",
-        f"| predicted parameters, 5 hand-written nets: mean ≥ 40 % | {ms(hand_pred)} | {'yes' if statistics.mean(hand_pred) >= 40 else 'no'} |",
-        f"| GHN init beats default after {args.ft_steps} steps on ≥ 80 % of held-out nets | {wins}/{total} = {100 * wins / max(total, 1):.0f} % | "
+        f"| predicted parameters, test architectures: mean ≥ 60 % | {ms(test_pred)} | {yes(statistics.mean(test_pred) >= 60)} |",
+        f"| predicted parameters, 5 hand-written nets: mean ≥ 40 % | {ms(hand_pred)} | {yes(statistics.mean(hand_pred) >= 40)} |",
+        f"| GHN init beats default after {args.ft_steps} steps on ≥ 80 % of held-out nets | "
+        f"{wins}/{total} = {100 * wins / max(total, 1):.0f} % | "
         f"{'yes' if wins >= 0.8 * total else 'no'} |",
         f"| GHN training ≤ 45 min on 2 cores | {statistics.mean(i['train_minutes'] for i in infos):.1f} min on 1 thread | "
         f"{'yes' if max(i['train_minutes'] for i in infos) <= 45 else 'no'} |",
         "| Kendall τ on `MLPSpace` ≥ SMASH-style search | not measured in this run | - |",
         "",
-        f"Anchors, **different data set** (CIFAR-10, 32×32 colour; GHN-2 trained on 1M DeepNets architectures for many GPU-hours): {ANCHORS}. "
+        "Anchors, **different data set** (CIFAR-10, 32×32 colour; GHN-2 trained on 1M DeepNets architectures for many GPU-hours): "
+        f"{ANCHORS}. "
         "The relations to compare are: predicted parameters far above chance on unseen architectures, lower on out-of-distribution "
         "ones than in-distribution, and a better start than random initialisation. Absolute numbers are not comparable.",
         "",

@@ -139,9 +139,9 @@ def test_unsupported_function_is_named() -> None:
 
 
 def test_model_without_parameters_and_non_module_are_rejected() -> None:
-    with pytest.raises(hn.ConfigError, match="with parameters to predict, got Sequential with none"):
+    with pytest.raises(hn.ConfigError, match=r"with parameters to predict, got Sequential with none"):
         build_graph(nn.Sequential(nn.ReLU()))
-    with pytest.raises(hn.ConfigError, match="expected an nn.Module"):
+    with pytest.raises(hn.ConfigError, match=r"expected an nn\.Module"):
         build_graph("net")  # type: ignore[arg-type]
 
 

@@ -119,7 +119,9 @@ def test_fit_lowers_the_loss_on_a_fixed_task() -> None:
     x = torch.randn(32, 4)
     y = (x[:, 0] > 0).long()
     ghn = tiny_ghn()
-    losses = ghn.fit(lambda generator: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), [(x, y)], steps=25, meta_batch=1, lr=1e-2)
+    losses = ghn.fit(
+        lambda generator: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), [(x, y)], steps=25, meta_batch=1, lr=1e-2
+    )
     assert len(losses) == 25
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
     assert not ghn.training

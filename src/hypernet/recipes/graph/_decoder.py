@@ -63,9 +63,12 @@ class ShapeDecoder(nn.Module):
         self.vector = mlp([hidden, 2 * hidden, 2 * o])
         # He initialisation, linear last layer: raw blocks start with unit variance, so the fan-in
         # normalisation gives weights of a standard (Kaiming) initialisation's scale at step 0.
-        for layer, kind in ((self.spatial, "relu"), (self.channels[0], "relu"), (self.channels[2], "linear")):
-            nn.init.kaiming_normal_(layer.weight, nonlinearity=kind)
-            nn.init.zeros_(layer.bias)
+        first, last = self.channels[0], self.channels[2]
+        assert isinstance(first, nn.Conv2d) and isinstance(last, nn.Conv2d)
+        for layer, kind in ((self.spatial, "relu"), (first, "relu"), (last, "linear")):
+            nn.init.kaiming_normal_(layer.weight, nonlinearity=kind)  # type: ignore[arg-type]
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
 
     def weight(self, x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
         """``(n, O, I, min(kh, K), min(kw, K))`` blocks for ``n`` node embeddings ``x``."""

@@ -18,6 +18,8 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ from torch import nn
 def mlp(sizes: list[int], last_activation: bool = False) -> nn.Sequential:
     """Linear layers with ReLU between them (and after the last if ``last_activation``)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2 or last_activation:
             layers.append(nn.ReLU())

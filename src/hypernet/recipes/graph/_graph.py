@@ -140,7 +140,7 @@ def _category(node: fx.Node, module: nn.Module, custom: Mapping[Any, str]) -> st
         if node.target in custom:
             return check_category(custom[node.target], f"function {node.target!r}")
         if node.target in FUNCTION_OPS:
-            return FUNCTION_OPS[node.target]  # type: ignore[index]
+            return FUNCTION_OPS[node.target]
         name = getattr(node.target, "__name__", repr(node.target))
     else:  # call_method
         if node.target in custom:
@@ -155,9 +155,7 @@ def _category(node: fx.Node, module: nn.Module, custom: Mapping[Any, str]) -> st
     )
 
 
-def build_graph(
-    module: nn.Module, custom_ops: Mapping[Any, str] | None = None, leaf_modules: Sequence[type[nn.Module]] = ()
-) -> ModelGraph:
+def build_graph(module: nn.Module, custom_ops: Mapping[Any, str] | None = None, leaf_modules: Sequence[type[nn.Module]] = ()) -> ModelGraph:
     """Trace ``module`` and return its :class:`ModelGraph`.
 
     Args:
@@ -224,10 +222,10 @@ def build_graph(
         raw_preds[i] = sources
     ops = [raw_ops[i] for i in keep]
     names = [raw_names[i] for i in keep]
-    params = [raw_params[i] for i in keep]
+    node_params = [raw_params[i] for i in keep]
     edges = sorted({(s, new_index[i]) for i in keep for s in raw_preds[i]})
-    shapes = {full: tuple(all_params[full].shape) for p in params for full in p.values()}
-    graph = ModelGraph(ops, names, edges, params, shapes, unused=[n for n in all_params if n not in owned])
+    shapes = {full: tuple(all_params[full].shape) for p in node_params for full in p.values()}
+    graph = ModelGraph(ops, names, edges, node_params, shapes, unused=[n for n in all_params if n not in owned])
     graph.gains = _gains(graph)
     graph.classifier = _classifier(graph)
     return graph

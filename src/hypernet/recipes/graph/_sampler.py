@@ -96,7 +96,9 @@ class SampledNet(nn.Module):
         self.spec = spec
         conv = spec.family == "cnn"
         if conv:
-            self.stem = nn.Sequential(nn.Conv2d(1, spec.widths[0], 3, stride=2, padding=1), _norm(spec.norm, spec.widths[0], True), _act(spec.act))
+            self.stem = nn.Sequential(
+                nn.Conv2d(1, spec.widths[0], 3, stride=2, padding=1), _norm(spec.norm, spec.widths[0], True), _act(spec.act)
+            )
         else:
             self.stem = nn.Sequential(
                 nn.AvgPool2d(spec.pool), nn.Flatten(), nn.Linear((28 // spec.pool) ** 2, spec.widths[0]), _act(spec.act)

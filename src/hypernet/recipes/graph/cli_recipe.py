@@ -47,7 +47,7 @@ class GHNModelSection(Section):
 class GHNSamplerSection(Section):
     """``sampler:`` which architectures to train on."""
 
-    families: list[Literal["cnn", "mlp"]] = Field(default_factory=lambda: ["cnn", "mlp"], min_length=1)
+    families: list[Literal["cnn", "mlp"]] = Field(default_factory=lambda: ["cnn", "mlp"], min_length=1)  # type: ignore[arg-type]
     meta_batch: int = Field(default=4, ge=1, description="architectures per step")
     eval_architectures: int = Field(default=10, ge=1, description="test-split architectures evaluated")
 
@@ -148,10 +148,15 @@ class GHNRecipe(Recipe):
 
 
 def _unwrap(model: nn.Module) -> GraphHyperNetwork:
-    return getattr(model, "module", model)  # DistributedDataParallel keeps the GHN as .module
+    inner = getattr(model, "module", model)  # DistributedDataParallel keeps the GHN as .module
+    if not isinstance(inner, GraphHyperNetwork):
+        raise TypeError(f"expected a GraphHyperNetwork, got {type(inner).__name__}")
+    return inner
 
 
-def evaluate_predicted(ghn: GraphHyperNetwork, config: GHNConfig, x_tr: torch.Tensor, x_te: torch.Tensor, y_te: torch.Tensor) -> dict[str, float]:
+def evaluate_predicted(
+    ghn: GraphHyperNetwork, config: GHNConfig, x_tr: torch.Tensor, x_te: torch.Tensor, y_te: torch.Tensor
+) -> dict[str, float]:
     """Mean (and best) test accuracy of predicted parameters over fixed test-split architectures."""
     specs = ArchitectureSampler("test", families=tuple(config.sampler.families)).specs(config.sampler.eval_architectures)
     accs = []

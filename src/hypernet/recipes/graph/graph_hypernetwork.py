@@ -124,7 +124,13 @@ class GraphHyperNetwork(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments that :meth:`load` needs (``custom_ops``/``leaf_modules`` are passed again)."""
-        return {"hidden": self.hidden, "block": list(self.block), "virtual_edges": self.virtual_edges, "rounds": self.rounds, "layernorm": self.layernorm}
+        return {
+            "hidden": self.hidden,
+            "block": list(self.block),
+            "virtual_edges": self.virtual_edges,
+            "rounds": self.rounds,
+            "layernorm": self.layernorm,
+        }
 
     # -- graphs -----------------------------------------------------------------------------
     def graph(self, module: nn.Module) -> ModelGraph:
@@ -265,7 +271,9 @@ class GraphHyperNetwork(nn.Module):
             raise ConfigError(f"expected steps >= 1 and meta_batch >= 1, got steps={steps}, meta_batch={meta_batch}")
         sample = getattr(arch_sampler, "sample", arch_sampler)
         if not callable(sample):
-            raise ConfigError(f"expected an architecture sampler (with .sample(generator)) or a callable, got {type(arch_sampler).__name__}")
+            raise ConfigError(
+                f"expected an architecture sampler (with .sample(generator)) or a callable, got {type(arch_sampler).__name__}"
+            )
         generator = torch.Generator().manual_seed(seed)
         optimizer = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
