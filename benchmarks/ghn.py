@@ -357,7 +357,7 @@ def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args
         f"{infos[0]['seed']}): {', '.join(f'{100 * a:.0f}' for a in infos[0]['train_curve'])} %.",
         "",
     ]
-    (RESULTS / "ghn.md").write_text("\n".join(lines))
+    (RESULTS / f"ghn{args.tag}.md").write_text("\n".join(lines))
 
 
 def plot(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -379,7 +379,7 @@ def plot(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     axes[1].legend()
     fig.suptitle("GraphHyperNetwork on Fashion-MNIST")
     fig.tight_layout()
-    fig.savefig(RESULTS / "ghn.png", dpi=110)
+    fig.savefig(RESULTS / f"ghn{args.tag}.png", dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ft-lr", type=float, default=0.02)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--save", action="store_true")
+    p.add_argument("--tag", default="", help="suffix of the output files: ghn<tag>.csv/.md/.png")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(exist_ok=True)
@@ -414,14 +415,14 @@ def main(argv: list[str] | None = None) -> int:
         rows += r
         infos.append(info)
         keys = sorted({k for row in rows for k in row}, key=lambda k: (k not in ("seed", "set", "net"), k))
-        with open(RESULTS / "ghn.csv", "w", newline="") as f:
+        with open(RESULTS / f"ghn{args.tag}.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=keys)
             writer.writeheader()
             writer.writerows(rows)
-        (RESULTS / "ghn_training.json").write_text(json.dumps(infos, indent=1) + "\n")
+        (RESULTS / f"ghn_training{args.tag}.json").write_text(json.dumps(infos, indent=1) + "\n")
     write_markdown(rows, infos, args, (time.perf_counter() - start) / 60)
     plot(rows, args)
-    log("wrote benchmarks/results/ghn.{csv,md,png}")
+    log(f"wrote benchmarks/results/ghn{args.tag}.{{csv,md,png}}")
     return 0
 
 

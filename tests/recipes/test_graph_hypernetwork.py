@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,17 @@ def test_save_load_round_trip_and_bad_file(tmp_path: Path) -> None:
 def test_pretrained_unknown_name_is_rejected() -> None:
     with pytest.raises(hn.ConfigError, match="expected a pretrained name"):
         hn.GraphHyperNetwork.pretrained("imagenet-21k")
+
+
+def test_shipped_fashion_mnist_weights_load_and_predict() -> None:
+    from hypernet.recipes.graph.graph_hypernetwork import WEIGHTS
+
+    ghn = hn.GraphHyperNetwork.pretrained("fashion-mnist")
+    assert not ghn.training
+    info = json.loads((WEIGHTS / "ghn_fashion-mnist.json").read_text())
+    assert info["command"].startswith("python benchmarks/ghn.py") and info["config"] == ghn.config()
+    net = ArchitectureSampler("test").specs(1)[0].build()
+    with torch.no_grad():
+        trained, untrained = ghn.predict(net), hn.GraphHyperNetwork(**ghn.config()).predict(net)  # type: ignore[arg-type]
+    assert all(torch.isfinite(p).all() for p in trained.values())
+    assert any(not torch.allclose(trained[k], untrained[k]) for k in trained)
