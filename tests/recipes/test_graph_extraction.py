@@ -168,6 +168,8 @@ def test_sampler_splits_build_and_trace(split: str) -> None:
     depths = [len(s.ops) for s in specs]
     if split == "deep":
         assert min(depths) >= 6
+    elif split == "dense":
+        assert min(depths) >= 4
     else:
         assert max(depths) <= 4
     if split == "wide":

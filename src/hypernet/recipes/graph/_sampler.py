@@ -5,10 +5,11 @@ each block, normalisation (BatchNorm / LayerNorm / none), activation, skip conne
 (``residual``: ``h + f(h)`` where widths match; ``dense``: ``cat(h, f(h))``) and where to
 downsample. :class:`ArchitectureSampler` draws specs for five splits, like DeepNets-1M:
 
-* ``train`` / ``test``: the same distribution (1-4 blocks, widths 8-32); ``test`` uses other seeds;
+* ``train`` / ``test``: the same distribution (1-4 blocks, widths 8-32, no / residual / dense skips);
+  ``test`` uses other seeds;
 * ``wide``: widths 48-96 (never seen in training);
 * ``deep``: 6-10 blocks;
-* ``dense``: DenseNet-style concatenation skips everywhere (unseen connectivity).
+* ``dense``: 4-6 blocks, all joined by DenseNet-style concatenation (wider concatenations than in training).
 
 CNNs start with a stride-2 3x3 convolution (14x14 maps) to stay cheap on a CPU; MLPs average-pool
 the image to 7x7 before their first linear layer (49 inputs fit one decoded block).
@@ -156,7 +157,7 @@ class ArchitectureSampler:
 
         family = pick(self.families)
         split = self.split
-        depth = pick((6, 7, 8, 9, 10) if split == "deep" else (1, 2, 3, 4))
+        depth = pick((6, 7, 8, 9, 10) if split == "deep" else (4, 5, 6) if split == "dense" else (1, 2, 3, 4))
         width_options = (48, 64, 96) if split == "wide" else (8, 16, 24, 32)
         if split == "dense":
             width_options = (8, 12, 16)
@@ -164,7 +165,7 @@ class ArchitectureSampler:
         widths = [first]
         for _ in range(depth):  # often keep the width (so residual skips apply), else redraw
             widths.append(widths[-1] if float(torch.rand((), generator=generator)) < 0.5 else pick(width_options))
-        skip = "dense" if split == "dense" else pick(("none", "residual", "residual"))
+        skip = "dense" if split == "dense" else pick(("none", "residual", "residual", "dense"))
         norm = pick(("bn", "bn", "ln", "none"))
         act = pick(("relu", "relu", "gelu", "tanh", "leaky_relu"))
         if family == "cnn":
