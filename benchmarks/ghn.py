@@ -273,11 +273,20 @@ def yes(ok: bool) -> str:
 
 def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args: argparse.Namespace, minutes: float) -> None:
     seeds = sorted({r["seed"] for r in rows})
+    if args.merge:
+        ran = (
+            "Commands (one process per seed, one thread each, run at the same time on a shared 2-core machine): "
+            + "; ".join(
+                f"`python benchmarks/ghn.py {args.common} --seeds {i['seed']} --tag {t}`" for t, i in zip(args.merge, infos, strict=True)
+            )
+            + f"; this file: `python benchmarks/ghn.py {args.common} --merge {' '.join(args.merge)}`."
+        )
+    else:
+        ran = f"Command: `python benchmarks/ghn.py {' '.join(sys.argv[1:])}`, one thread, {minutes:.1f} min on a shared 2-core machine."
     lines = [
         "# Graph hypernetwork (GHN-2 style) on Fashion-MNIST",
         "",
-        f"Command: `python benchmarks/ghn.py {' '.join(sys.argv[1:])}` — seeds {seeds}, one thread, {minutes:.1f} min in total "
-        f"on a shared 2-core machine. Mean ± std over seeds of the per-seed mean over the networks of a set.",
+        f"{ran} Seeds {seeds}. Mean ± std over seeds of the per-seed mean over the networks of a set.",
         f"GHN: hidden 32, block (64, 64, 5, 5), virtual edges up to 50 hops, 1 forward+backward sweep, layer norm; "
         f"trained {args.steps} steps × {args.meta_batch} architectures × {args.batch} images, Adam lr {args.lr}, cosine schedule "
         f"({statistics.mean(i['train_minutes'] for i in infos):.1f} min per seed). "
@@ -382,6 +391,32 @@ def plot(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     fig.savefig(RESULTS / f"ghn{args.tag}.png", dpi=110)
 
 
+def merge(args: argparse.Namespace) -> int:
+    """Combine per-seed result files (``--tag`` runs) into ``ghn.csv``, ``ghn.md`` and ``ghn.png``."""
+    rows: list[dict[str, Any]] = []
+    infos: list[dict[str, Any]] = []
+    for tag in args.merge:
+        with open(RESULTS / f"ghn{tag}.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                rows.append(
+                    {
+                        k: (v if k in ("set", "net") else int(v) if k in ("seed", "params") else float(v) if v else "")
+                        for k, v in row.items()
+                    }
+                )
+        infos += json.loads((RESULTS / f"ghn_training{tag}.json").read_text())
+    args.common = " ".join(a for a in sys.argv[1 : sys.argv.index("--merge")])
+    args.tag = ""
+    keys = sorted({k for row in rows for k in row}, key=lambda k: (k not in ("seed", "set", "net"), k))
+    with open(RESULTS / "ghn.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    write_markdown(rows, infos, args, 0.0)
+    plot(rows, args)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -399,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--save", action="store_true")
     p.add_argument("--tag", default="", help="suffix of the output files: ghn<tag>.csv/.md/.png")
+    p.add_argument("--merge", nargs="+", default=None, help="only report: combine ghn<tag>.csv of these tags into ghn.{csv,md,png}")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(exist_ok=True)
@@ -407,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[{(time.perf_counter() - start) / 60:5.1f} min] {msg}", flush=True)
 
+    if args.merge:
+        return merge(args)
     data = load_fashion_mnist()
     rows: list[dict[str, Any]] = []
     infos = []
