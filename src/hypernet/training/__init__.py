@@ -3,7 +3,7 @@
 Example:
     >>> from hypernet.training import fit, save_checkpoint, load_checkpoint, make_loader, list_recipes
     >>> list_recipes()
-    ['architecture', 'compression', 'continual', 'federated', 'hypermodel', 'hypertab', 'instant', 'sweep', 'uncertainty']
+    ['architecture', 'compression', 'continual', 'federated', 'ghn', 'hypermodel', 'hypertab', 'instant', 'sweep', 'uncertainty']
 """
 
 from typing import Any

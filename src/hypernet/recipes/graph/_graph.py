@@ -1,0 +1,263 @@
+"""The computational graph of a module, from ``torch.fx``: nodes are operations, edges data flow.
+
+:func:`build_graph` traces any ``nn.Module`` with ``torch.fx.symbolic_trace`` semantics, keeps one
+node per operation (module call, function, method, parameter read), removes pass-through
+operations (reshapes, dropout, identity) by wiring their inputs to their outputs, and records for
+every node its category (:data:`~._ops.OPS`), the parameters it owns and their shapes. Skip
+connections are ordinary edges (an ``add`` node with two inputs). Shortest-path distances give
+GHN-2's virtual edges.
+
+Example:
+    >>> from torch import nn
+    >>> g = build_graph(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)))
+    >>> g.ops, g.edges
+    (['input', 'linear', 'relu', 'linear', 'output'], [(0, 1), (1, 2), (2, 3), (3, 4)])
+    >>> g.params[1], g.gains[1], g.classifier
+    ({'weight': '0.weight', 'bias': '0.bias'}, 2.0, [3])
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from ...errors import ConfigError
+from ._ops import FUNCTION_OPS, METHOD_OPS, NORMS, PARAMETRIC, PASS_THROUGH, RELU_LIKE, check_category, module_category
+
+
+@dataclass
+class ModelGraph:
+    """A traced model as a DAG in topological order.
+
+    Attributes:
+        ops: category of each node; names: a readable name (module path or function).
+        edges: ``(src, dst)`` pairs, ``src < dst``.
+        params: per node, role (``"weight"``, ``"bias"``, or the parameter's own name) to the full parameter name.
+        shapes: full parameter name to shape.
+        gains: per node, the fan-in gain of its weight (2 when a ReLU-like activation follows, possibly after a norm; else 1).
+        classifier: the parametric nodes with no parametric node after them (the output layer).
+        unused: parameters the forward pass never reads (kept as they are by the GHN).
+    """
+
+    ops: list[str]
+    names: list[str]
+    edges: list[tuple[int, int]]
+    params: list[dict[str, str]]
+    shapes: dict[str, tuple[int, ...]]
+    gains: list[float] = field(default_factory=list)
+    classifier: list[int] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.ops)
+
+    def distances(self, cutoff: int = 50) -> torch.Tensor:
+        """``(N, N)`` shortest-path lengths ``d[dst, src]`` along edges (0 where unreachable or beyond ``cutoff``)."""
+        n = self.num_nodes
+        succ: list[list[int]] = [[] for _ in range(n)]
+        for a, b in self.edges:
+            succ[a].append(b)
+        d = torch.zeros(n, n)
+        for s in range(n):
+            seen = {s: 0}
+            queue = deque([s])
+            while queue:
+                u = queue.popleft()
+                if seen[u] >= cutoff:
+                    continue
+                for v in succ[u]:
+                    if v not in seen:
+                        seen[v] = seen[u] + 1
+                        queue.append(v)
+            for v, k in seen.items():
+                if k > 0:
+                    d[v, s] = k
+        return d
+
+
+class _Tracer(fx.Tracer):
+    """An fx tracer that treats given classes as leaves and remembers the innermost module that failed."""
+
+    def __init__(self, leaves: tuple[type[nn.Module], ...]) -> None:
+        super().__init__()
+        self.leaves = leaves
+        self.failed_at: tuple[str, nn.Module] | None = None
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, self.leaves) or super().is_leaf_module(m, module_qualified_name)
+
+    def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception:
+            if self.failed_at is None:
+                self.failed_at = (self.path_of_module(m), m)
+            raise
+
+
+def trace(module: nn.Module, leaf_modules: Sequence[type[nn.Module]] = ()) -> fx.Graph:
+    """The fx graph of ``module``; a failure raises :class:`~hypernet.ConfigError` naming the module that could not be traced."""
+    tracer = _Tracer(tuple(leaf_modules))
+    try:
+        return tracer.trace(module)
+    except Exception as exc:
+        name, culprit = tracer.failed_at or ("", module)
+        where = f"module {name!r} ({type(culprit).__name__})" if name else f"the forward of {type(module).__name__} itself"
+        raise ConfigError(
+            f"expected a torch.fx-traceable model, but {where} could not be traced: {type(exc).__name__}: {exc}. "
+            f"Fix: remove data-dependent Python control flow from its forward, or treat it as a leaf: "
+            f"GraphHyperNetwork(..., leaf_modules=[{type(culprit).__name__}], custom_ops={{{type(culprit).__name__}: 'conv'}}) "
+            "(the category says what the leaf computes)"
+        ) from exc
+
+
+def _category(node: fx.Node, module: nn.Module, custom: Mapping[Any, str]) -> str:
+    if node.op == "placeholder":
+        return "input"
+    if node.op == "output":
+        return "output"
+    if node.op == "get_attr":
+        return "param"
+    if node.op == "call_module":
+        sub = module.get_submodule(str(node.target))
+        found = module_category(sub, dict(custom))
+        if found is None:
+            has_params = any(True for _ in sub.parameters())
+            what = "has parameters the GHN does not know how to predict" if has_params else "is an operation the GHN does not know"
+            raise ConfigError(
+                f"unsupported module {node.target!r} ({type(sub).__name__}): it {what}; supported modules with parameters: "
+                f"{', '.join(sorted(c.__name__ for c in PARAMETRIC))}. Fix: map it to a category, e.g. "
+                f"GraphHyperNetwork(..., custom_ops={{{type(sub).__name__}: 'linear'}})"
+            )
+        return check_category(found, f"module {node.target!r}")
+    if node.op == "call_function":
+        if node.target in custom:
+            return check_category(custom[node.target], f"function {node.target!r}")
+        if node.target in FUNCTION_OPS:
+            return FUNCTION_OPS[node.target]
+        name = getattr(node.target, "__name__", repr(node.target))
+    else:  # call_method
+        if node.target in custom:
+            return check_category(custom[node.target], f"method {node.target!r}")
+        if node.target in METHOD_OPS:
+            return METHOD_OPS[str(node.target)]
+        name = f"Tensor.{node.target}"
+    raise ConfigError(
+        f"unsupported operation {name!r} (graph node {node.name!r}); the GHN knows {len(FUNCTION_OPS)} functions and "
+        f"{len(METHOD_OPS)} tensor methods. Fix: map it to a category, e.g. custom_ops={{{name!r}: 'other'}}"
+        + (" (use the function object itself as the key)" if node.op == "call_function" else "")
+    )
+
+
+def build_graph(module: nn.Module, custom_ops: Mapping[Any, str] | None = None, leaf_modules: Sequence[type[nn.Module]] = ()) -> ModelGraph:
+    """Trace ``module`` and return its :class:`ModelGraph`.
+
+    Args:
+        module: any ``nn.Module`` whose forward ``torch.fx`` can trace.
+        custom_ops: extra mappings from a module class, function or method name to a category of :data:`~._ops.OPS`
+            (or ``"identity"`` to drop it).
+        leaf_modules: module classes not traced into (their parameters belong to one node).
+
+    Raises:
+        ConfigError: the model has no parameters, cannot be traced, or uses an unknown operation (all named).
+    """
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"expected an nn.Module, got {type(module).__name__}")
+    all_params = dict(module.named_parameters())
+    if not all_params:
+        raise ConfigError(f"expected a model with parameters to predict, got {type(module).__name__} with none")
+    custom = dict(custom_ops or {})
+    leaves = tuple(leaf_modules) + tuple(k for k in custom if isinstance(k, type) and issubclass(k, nn.Module))
+    fx_graph = trace(module, leaves)
+
+    # 1. one raw node per fx node
+    raw_ops: list[str] = []
+    raw_names: list[str] = []
+    raw_params: list[dict[str, str]] = []
+    raw_preds: list[list[int]] = []
+    index: dict[fx.Node, int] = {}
+    owned: set[str] = set()
+    for node in fx_graph.nodes:
+        category = _category(node, module, custom)
+        params: dict[str, str] = {}
+        if node.op == "call_module":
+            prefix = str(node.target)
+            for pname, _ in module.get_submodule(prefix).named_parameters():
+                full = f"{prefix}.{pname}"
+                if full not in owned:  # a module called twice owns its parameters at its first call
+                    params[pname] = full
+                    owned.add(full)
+        elif node.op == "get_attr":
+            full = str(node.target)
+            if full in all_params:
+                if full not in owned:
+                    params["weight"] = full
+                    owned.add(full)
+            else:
+                category = "identity"  # a buffer or constant: not an operation
+        raw_ops.append(category)
+        raw_names.append(str(node.target) if node.op in ("call_module", "get_attr") else node.name)
+        raw_params.append(params)
+        raw_preds.append(sorted({index[p] for p in node.all_input_nodes}))
+        index[node] = len(raw_ops) - 1
+
+    # 2. drop pass-through nodes, wiring their inputs to their outputs
+    keep: list[int] = []
+    new_index: dict[int, int] = {}
+    resolved: list[list[int]] = []  # for each raw node, the kept nodes it stands for
+    for i, category in enumerate(raw_ops):
+        sources = sorted({s for p in raw_preds[i] for s in resolved[p]})
+        if category in PASS_THROUGH and not raw_params[i]:
+            resolved.append(sources)
+            continue
+        new_index[i] = len(keep)
+        keep.append(i)
+        resolved.append([new_index[i]])
+        raw_preds[i] = sources
+    ops = [raw_ops[i] for i in keep]
+    names = [raw_names[i] for i in keep]
+    node_params = [raw_params[i] for i in keep]
+    edges = sorted({(s, new_index[i]) for i in keep for s in raw_preds[i]})
+    shapes = {full: tuple(all_params[full].shape) for p in node_params for full in p.values()}
+    graph = ModelGraph(ops, names, edges, node_params, shapes, unused=[n for n in all_params if n not in owned])
+    graph.gains = _gains(graph)
+    graph.classifier = _classifier(graph)
+    return graph
+
+
+def _successors(graph: ModelGraph) -> list[list[int]]:
+    succ: list[list[int]] = [[] for _ in graph.ops]
+    for a, b in graph.edges:
+        succ[a].append(b)
+    return succ
+
+
+def _gains(graph: ModelGraph) -> list[float]:
+    """Gain 2 for nodes followed (through norms) by a ReLU-like activation, else 1 (GHN-2's beta)."""
+    succ = _successors(graph)
+
+    def relu_after(i: int, depth: int = 0) -> bool:
+        for j in succ[i]:
+            if graph.ops[j] in RELU_LIKE or (graph.ops[j] in NORMS and depth < 3 and relu_after(j, depth + 1)):
+                return True
+        return False
+
+    return [2.0 if relu_after(i) else 1.0 for i in range(graph.num_nodes)]
+
+
+def _classifier(graph: ModelGraph) -> list[int]:
+    """Parametric nodes (linear/conv) with no linear/conv node after them."""
+    succ = _successors(graph)
+    after = [False] * graph.num_nodes
+    found: list[int] = []
+    for i in reversed(range(graph.num_nodes)):
+        after[i] = any(after[j] or graph.ops[j] in ("linear", "conv", "dwconv") for j in succ[i])
+        if graph.ops[i] in ("linear", "conv", "dwconv") and graph.params[i] and not after[i]:
+            found.append(i)
+    return sorted(found)

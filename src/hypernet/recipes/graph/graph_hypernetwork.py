@@ -1,0 +1,363 @@
+"""``hn.GraphHyperNetwork``: parameters for any torch.fx-traceable model from its computational graph (GHN-2 style).
+
+The GHN traces a model into a graph of operations (:mod:`._graph`), embeds every node from its
+operation type and parameter shapes, propagates the embeddings with a gated GNN sweeping the
+graph forwards and backwards (:mod:`._encoder`), and decodes each node's parameters with a
+shape-aware decoder that tiles fixed-size blocks to any shape, normalised by operation
+(:mod:`._decoder`). It is trained on architectures drawn from a sampler
+(:class:`~.ArchitectureSampler`) by backpropagating the task loss through the predicted
+parameters; afterwards one forward pass predicts the parameters of an unseen model.
+
+BatchNorm running statistics are buffers, not predicted: :meth:`GraphHyperNetwork.initialize_`
+resets them and, given a few input batches (``data=``), recomputes them with the predicted
+weights (a cumulative average over those batches), so the model can be used in ``eval()`` mode.
+
+Example:
+    >>> import torch, hypernet as hn
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0)
+    >>> ghn = hn.GraphHyperNetwork(hidden=16, block=(16, 16, 3, 3))
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(12, 20), nn.ReLU(), nn.Linear(20, 3))
+    >>> params = ghn.predict(net)
+    >>> sorted(params) == sorted(n for n, _ in net.named_parameters())
+    True
+    >>> params["1.weight"].shape
+    torch.Size([20, 12])
+    >>> _ = ghn.initialize_(net)
+    >>> torch.equal(net[1].weight, params["1.weight"])
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
+from torch import nn
+from torch.func import functional_call
+
+from ...errors import CheckpointError, ConfigError
+from ..._io import atomic_write_bytes, atomic_write_text
+from ._decoder import ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
+from ._encoder import GatedGNN
+from ._graph import ModelGraph, build_graph
+from ._ops import NORMS, OPS
+
+WEIGHTS = Path(__file__).parent / "weights"
+_FEATURES = 9
+
+
+def _node_features(graph: ModelGraph) -> torch.Tensor:
+    """``(N, 9)`` shape features: log-channels, kernel, dimensions, bias, classifier, gain, size."""
+    rows = []
+    for v, params in enumerate(graph.params):
+        shapes = [graph.shapes[full] for full in params.values()]
+        main = max(shapes, key=lambda s: (len(s), math.prod(s)), default=())
+        dims = [*main, 1, 1, 1, 1][:4] if main else [0, 0, 0, 0]
+        if len(main) == 1:
+            dims[1] = 0
+        size = sum(math.prod(s) for s in shapes)
+        rows.append(
+            [
+                math.log2(1 + dims[0]) / 7,
+                math.log2(1 + dims[1]) / 7,
+                dims[2] / 7 if len(main) > 2 else 0.0,
+                dims[3] / 7 if len(main) > 3 else 0.0,
+                len(main) / 4,
+                float("bias" in params),
+                float(v in graph.classifier),
+                graph.gains[v] - 1.0,
+                math.log2(1 + size) / 20,
+            ]
+        )
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+class GraphHyperNetwork(nn.Module):
+    """A graph hypernetwork: ``predict(model)`` gives all of ``model``'s parameters in one forward pass.
+
+    Args:
+        hidden: node embedding size (GHN-2: 32).
+        block: ``(O, I, K, K)`` size of the decoded block tiled to every weight shape (GHN-2 on CIFAR-10: 64, 64, 11, 11).
+        virtual_edges: the cutoff of GHN-2's virtual edges (shortest paths up to this many hops; 0 or 1: none).
+        rounds: forward+backward sweeps of the gated GNN (GHN-2: 1).
+        layernorm: layer-normalise node embeddings before decoding (GHN-2's ``--ln``).
+        custom_ops: map extra module classes, functions or method names to a node category (see ``_ops.OPS``),
+            e.g. ``{MyAttention: "linear"}``; mapped module classes are not traced into.
+        leaf_modules: module classes not traced into.
+
+    Raises:
+        ConfigError: a size is not positive.
+    """
+
+    def __init__(
+        self,
+        hidden: int = 32,
+        block: Sequence[int] = (64, 64, 5, 5),
+        virtual_edges: int = 50,
+        rounds: int = 1,
+        layernorm: bool = True,
+        custom_ops: Mapping[Any, str] | None = None,
+        leaf_modules: Sequence[type[nn.Module]] = (),
+    ) -> None:
+        super().__init__()
+        if hidden < 2 or len(block) != 4 or min(block) < 1 or rounds < 1 or virtual_edges < 0:
+            raise ConfigError(
+                "expected hidden >= 2, block of 4 positive sizes (O, I, K, K), rounds >= 1, virtual_edges >= 0, "
+                f"got hidden={hidden}, block={tuple(block)}, rounds={rounds}, virtual_edges={virtual_edges}"
+            )
+        self.hidden, self.block = hidden, tuple(int(b) for b in block)
+        self.virtual_edges, self.rounds, self.layernorm = virtual_edges, rounds, layernorm
+        self.custom_ops = dict(custom_ops or {})
+        self.leaf_modules = tuple(leaf_modules)
+        self.op_embedding = nn.Embedding(len(OPS), hidden)
+        self.shape_encoder = nn.Linear(_FEATURES, hidden)
+        self.gnn = GatedGNN(hidden, virtual_edges=virtual_edges > 1, rounds=rounds)
+        self.norm = nn.LayerNorm(hidden) if layernorm else nn.Identity()
+        self.decoder = ShapeDecoder(hidden, self.block)  # type: ignore[arg-type]
+
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments that :meth:`load` needs (``custom_ops``/``leaf_modules`` are passed again)."""
+        return {
+            "hidden": self.hidden,
+            "block": list(self.block),
+            "virtual_edges": self.virtual_edges,
+            "rounds": self.rounds,
+            "layernorm": self.layernorm,
+        }
+
+    # -- graphs -----------------------------------------------------------------------------
+    def graph(self, module: nn.Module) -> ModelGraph:
+        """The :class:`~._graph.ModelGraph` the GHN reads for ``module``."""
+        return build_graph(module, self.custom_ops, self.leaf_modules)
+
+    def _encode(self, graphs: Sequence[ModelGraph]) -> torch.Tensor:
+        device = self.op_embedding.weight.device
+        dtype = self.op_embedding.weight.dtype
+        b, n = len(graphs), max(g.num_nodes for g in graphs)
+        types = torch.zeros(b, n, dtype=torch.long)
+        feats = torch.zeros(b, n, _FEATURES)
+        adjacency = torch.zeros(b, n, n)
+        virtual = torch.zeros(b, n, n)
+        mask = torch.zeros(b, n, dtype=torch.bool)
+        for i, g in enumerate(graphs):
+            k = g.num_nodes
+            types[i, :k] = torch.tensor([OPS.index(op) for op in g.ops])
+            feats[i, :k] = _node_features(g)
+            mask[i, :k] = True
+            for src, dst in g.edges:
+                adjacency[i, dst, src] = 1.0
+            if self.virtual_edges > 1:
+                d = g.distances(self.virtual_edges)
+                virtual[i, :k, :k] = torch.where(d > 0, 1.0 / d.clamp(min=1), torch.zeros(()))
+        x = self.op_embedding(types.to(device)) + self.shape_encoder(feats.to(device, dtype))
+        x = self.gnn(x, adjacency.to(device, dtype), virtual.to(device, dtype), mask.to(device))
+        return self.norm(x)
+
+    def predict_graphs(self, graphs: Sequence[ModelGraph]) -> list[dict[str, torch.Tensor]]:
+        """Predicted parameters (differentiable w.r.t. the GHN) for each graph, by full parameter name."""
+        if not graphs:
+            return []
+        states = self._encode(graphs)
+        out: list[dict[str, torch.Tensor]] = [{} for _ in graphs]
+        groups: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
+        vectors: list[tuple[int, int, str, str]] = []
+        for gi, g in enumerate(graphs):
+            for v, params in enumerate(g.params):
+                for role, full in params.items():
+                    shape = g.shapes[full]
+                    if g.ops[v] in NORMS or len(shape) <= 1:
+                        vectors.append((gi, v, role, full))
+                    elif len(shape) <= 4:
+                        key = (shape[2] if len(shape) > 2 else 1, shape[3] if len(shape) > 3 else 1)
+                        groups.setdefault(key, []).append((gi, v, full))
+                    else:
+                        raise ConfigError(
+                            f"unsupported parameter {full!r} of shape {tuple(shape)}: expected at most 4 dimensions; "
+                            "fix: reshape it in a module the GHN can map with custom_ops"
+                        )
+        for (kh, kw), items in groups.items():
+            x = torch.stack([states[gi, v] for gi, v, _ in items])
+            blocks = self.decoder.weight(x, kh, kw)
+            for (gi, v, full), blk in zip(items, blocks, strict=True):
+                shape = graphs[gi].shapes[full]
+                out[gi][full] = normalize_weight(fit_shape(blk, shape), graphs[gi].gains[v] if graphs[gi].ops[v] != "param" else 1.0)
+        if vectors:
+            rows = self.decoder.rows(torch.stack([states[gi, v] for gi, v, _, _ in vectors]))
+            for (gi, v, role, full), row in zip(vectors, rows, strict=True):
+                shape = graphs[gi].shapes[full]
+                is_scale = graphs[gi].ops[v] in NORMS and role == "weight"
+                flat = fit_shape(row[0 if is_scale else 1], (math.prod(shape),)).view(shape)
+                out[gi][full] = normalize_scale(flat) if is_scale else normalize_bias(flat)
+        return out
+
+    def predict(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        """Every parameter of ``module`` by name, predicted in one forward pass (differentiable when grad is enabled).
+
+        Parameters the forward pass never reads are returned as detached copies of their current values.
+
+        Raises:
+            ConfigError: ``module`` cannot be traced, has no parameters, or uses an unsupported operation (named).
+        """
+        graph = self.graph(module)
+        predicted = self.predict_graphs([graph])[0]
+        names = dict(module.named_parameters())
+        return {name: predicted[name] if name in predicted else p.detach().clone() for name, p in names.items()}
+
+    def forward(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        """Same as :meth:`predict` (so ``torch.func.functional_call(ghn, params, (module,))`` works)."""
+        return self.predict(module)
+
+    @torch.no_grad()
+    def initialize_(self, module: nn.Module, data: torch.Tensor | Iterable[Any] | None = None) -> nn.Module:
+        """Set ``module``'s parameters in place to the predicted ones (like GHN-3's ``ghn(model)``); returns ``module``.
+
+        BatchNorm running statistics are reset (mean 0, variance 1); with ``data`` (an input tensor or an iterable of
+        input batches, or of ``(x, y)`` pairs) they are then recomputed over those batches with the predicted weights,
+        so ``module.eval()`` gives calibrated outputs. Without ``data``, evaluate BatchNorm models in train mode or
+        calibrate them yourself. On error the module is left unchanged.
+        """
+        predicted = self.predict(module)  # raises before anything is modified
+        for name, p in module.named_parameters():
+            p.copy_(predicted[name].to(p.dtype))
+        recalibrate_batchnorm(module, data)
+        return module
+
+    # -- training ---------------------------------------------------------------------------
+    def loss(self, modules: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Mean cross-entropy of ``modules`` on ``(x, y)`` with predicted parameters, and their mean accuracy."""
+        predicted = self.predict_graphs([self.graph(m) for m in modules])
+        losses, correct = [], 0.0
+        for module, params in zip(modules, predicted, strict=True):
+            module.train()
+            state = {**dict(module.named_buffers()), **params}
+            logits = functional_call(module, state, (x,), strict=False)
+            losses.append(nn.functional.cross_entropy(logits, y))
+            correct += float((logits.argmax(1) == y).float().mean())
+        return torch.stack(losses).mean(), correct / len(modules)
+
+    def fit(
+        self,
+        arch_sampler: Any,
+        train_loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+        steps: int,
+        *,
+        meta_batch: int = 8,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-5,
+        grad_clip: float | None = 5.0,
+        seed: int = 0,
+        callback: Callable[[int, float, float], None] | None = None,
+    ) -> list[float]:
+        """Train on architectures from ``arch_sampler`` (GHN-2: each step, ``meta_batch`` architectures on one batch).
+
+        Args:
+            arch_sampler: an :class:`~.ArchitectureSampler` (its ``sample(generator)``) or any callable
+                ``generator -> nn.Module``.
+            train_loader: ``(x, y)`` batches; cycled until ``steps`` optimizer steps are done.
+            steps: optimizer steps (Adam).
+            callback: called as ``callback(step, loss, accuracy)`` after every step.
+
+        Returns:
+            the loss of every step.
+        """
+        if steps < 1 or meta_batch < 1:
+            raise ConfigError(f"expected steps >= 1 and meta_batch >= 1, got steps={steps}, meta_batch={meta_batch}")
+        sample = getattr(arch_sampler, "sample", arch_sampler)
+        if not callable(sample):
+            raise ConfigError(
+                f"expected an architecture sampler (with .sample(generator)) or a callable, got {type(arch_sampler).__name__}"
+            )
+        generator = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+        device = self.op_embedding.weight.device
+        losses: list[float] = []
+        self.train()
+        while len(losses) < steps:
+            for x, y in train_loader:
+                modules = [sample(generator).to(device) for _ in range(meta_batch)]
+                loss, acc = self.loss(modules, x.to(device), y.to(device))
+                optimizer.zero_grad()
+                loss.backward()
+                if grad_clip:
+                    nn.utils.clip_grad_norm_(self.parameters(), grad_clip)
+                optimizer.step()
+                scheduler.step()
+                losses.append(float(loss.detach()))
+                if callback is not None:
+                    callback(len(losses), losses[-1], acc)
+                if len(losses) >= steps:
+                    break
+        self.eval()
+        return losses
+
+    # -- files ------------------------------------------------------------------------------
+    def save(self, path: str | Path, info: Mapping[str, Any] | None = None) -> Path:
+        """Write the weights (safetensors, atomically) with the config as metadata, and ``<path>.json`` with config + ``info``."""
+        path = Path(path)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        meta = {"hypernet": "GraphHyperNetwork", "config": json.dumps(self.config())}
+        atomic_write_bytes(path, safetensors_bytes(tensors, metadata=meta))
+        atomic_write_text(path.with_suffix(".json"), json.dumps({"config": self.config(), **dict(info or {})}, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(
+        cls, path: str | Path, custom_ops: Mapping[Any, str] | None = None, leaf_modules: Sequence[type[nn.Module]] = ()
+    ) -> GraphHyperNetwork:
+        """A GHN from a :meth:`save` file (safetensors only: loading never executes code)."""
+        path = Path(path)
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            if meta.get("hypernet") != "GraphHyperNetwork":
+                raise ValueError(f"its metadata says {meta.get('hypernet')!r}")
+            config = json.loads(meta["config"])
+            ghn = cls(**config, custom_ops=custom_ops, leaf_modules=leaf_modules)
+            ghn.load_state_dict(load_file(str(path)))
+        except Exception as exc:
+            raise CheckpointError(
+                f"expected a GraphHyperNetwork safetensors file at {path}, could not read it ({exc}); write one with .save()"
+            ) from exc
+        return ghn.eval()
+
+    @classmethod
+    def pretrained(cls, name: str) -> GraphHyperNetwork:
+        """A GHN shipped with the package: ``"fashion-mnist"`` (trained by ``benchmarks/ghn.py --save``)."""
+        known = sorted(p.stem.removeprefix("ghn_") for p in WEIGHTS.glob("ghn_*.safetensors"))
+        if name not in known:
+            raise ConfigError(f"expected a pretrained name in {known}, got {name!r}")
+        return cls.load(WEIGHTS / f"ghn_{name}.safetensors")
+
+
+def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor | Iterable[Any] | None) -> None:
+    """Reset BatchNorm running statistics and, with ``data``, recompute them as a cumulative average over its batches."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for m in norms:
+        m.reset_running_stats()
+    if data is None or not norms:
+        return
+    batches = [data] if isinstance(data, torch.Tensor) else data
+    momenta = [m.momentum for m in norms]
+    was_training = module.training
+    try:
+        for m in norms:
+            m.momentum = None  # cumulative moving average
+        module.train()
+        with torch.no_grad():
+            for batch in batches:
+                x = batch[0] if isinstance(batch, tuple | list) else batch
+                module(x)
+    finally:
+        for m, mom in zip(norms, momenta, strict=True):
+            m.momentum = mom
+        module.train(was_training)
