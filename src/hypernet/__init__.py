@@ -26,6 +26,8 @@ from .recipes.uncertainty import NoiseStep, Predictive, predictive, weight_diver
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdapterHypernet",
+    "AdapterTask",
     "Architecture",
     "ArchitectureSearch",
     "CheckpointError",
@@ -64,3 +66,15 @@ __all__ = [
     "static_hypernet",
     "weight_diversity",
 ]
+
+
+_LAZY = {"AdapterHypernet": "hypernet.recipes.adapters", "AdapterTask": "hypernet.recipes.adapters"}
+
+
+def __getattr__(name: str) -> object:
+    """Recipes loaded on first use (``hn.AdapterHypernet``)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hypernet' has no attribute {name!r}")
