@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +32,9 @@ def peft_lora(base: nn.Module, slots: AdapterSlots, factors: Sequence[tuple[torc
     config = LoraConfig(r=slots.rank, lora_alpha=alpha, target_modules=pattern, lora_dropout=0.0, bias="none")
     with slots.detached():
         fresh = copy.deepcopy(base)
-    model = get_peft_model(fresh, config)
+    with warnings.catch_warnings():  # peft 0.21 reads an attribute transformers 5 deprecates
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = get_peft_model(fresh, config)
     inner = model.get_base_model()
     with torch.no_grad():
         for slot, (a, b) in zip(slots.slots, factors, strict=True):

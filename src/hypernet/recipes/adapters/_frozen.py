@@ -73,10 +73,18 @@ class FrozenBase:
         with torch.no_grad():
             for i in range(0, len(todo), self.batch_size):
                 chunk = todo[i : i + self.batch_size]
-                ids, mask = self.tokenize(chunk)
-                emb = F.normalize(mean_pool(self.run(ids, mask), mask), dim=-1)
+                if self.start is not None:  # the cached path equals the full forward (check_cache)
+                    hidden, mask = self.run_cached(chunk)
+                else:
+                    ids, mask = self.tokenize(chunk)
+                    hidden = self.run(ids, mask)
+                emb = F.normalize(mean_pool(hidden, mask), dim=-1)
                 self._pooled.update(zip(chunk, emb, strict=True))
         return torch.stack([self._pooled[t] for t in texts]) if texts else torch.zeros(0)
+
+    def share(self, other: FrozenBase) -> None:
+        """Share ``other``'s memo of embeddings and lower-layer states (both must wrap copies of one base)."""
+        self._pooled, self._lower = other._pooled, other._lower
 
     # ---- cache of the lower layers -------------------------------------------------------------
     def enable_cache(self, start: int) -> None:
@@ -182,6 +190,7 @@ class FrozenBase:
             full = self.run(ids, mask)
         for key in probe:
             self._lower.pop(key, None)
+            self._pooled.pop(key, None)
         err = float((mean_pool(cached, cmask) - mean_pool(full, mask)).abs().max())
         if cached.shape != full.shape or err > 1e-4:
             self.start = None

@@ -189,6 +189,15 @@ class AdapterHypernet(nn.Module):
         """Trainable parameters (the frozen base excluded)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    def share_cache(self, other: AdapterHypernet) -> None:
+        """Use ``other``'s memoised frozen activations and embeddings (same base, same adapted layers): computed once for both."""
+        if self.frozen.start != other.frozen.start or self.frozen.max_length != other.frozen.max_length:
+            raise ConfigError(
+                f"expected a model caching the same layer and max_length, got start {other.frozen.start} / {other.frozen.max_length} "
+                f"vs {self.frozen.start} / {self.frozen.max_length}"
+            )
+        self.frozen.share(other.frozen)
+
     # ---- conditions --------------------------------------------------------------------------------
     def _resolve(self, task: Any, label_names: Sequence[str] | None) -> tuple[str, _TaskInfo]:
         """``(condition key, task info)`` for a task name, or (condition='text') a description."""
