@@ -373,7 +373,7 @@ class AdapterHypernet(nn.Module):
             loss.backward()
             optimizer.step()
             if callback is not None:
-                callback(step + 1, float(loss))
+                callback(step + 1, loss.item())
             done = step + 1
             if checkpoint_dir is not None and (done % checkpoint_every == 0 or done == steps):
                 save_checkpoint(
