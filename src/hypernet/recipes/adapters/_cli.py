@@ -84,6 +84,7 @@ def _tasks(config: AdaptersConfig) -> tuple[list[AdapterTask], list[AdapterTask]
     rng = random.Random(config.seed)
     n = config.data.per_task
     if config.data.name == "synthetic":
+
         def sample(k: int) -> list[str]:
             return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 7))) for _ in range(k)]
 
@@ -91,24 +92,31 @@ def _tasks(config: AdaptersConfig) -> tuple[list[AdapterTask], list[AdapterTask]
         for texts in (sample(n), sample(n)):
             has = [int("alpha" in t.split()) for t in texts]
             beta = [int("beta" in t.split()) for t in texts]
-            out.append([
-                AdapterTask("has-alpha", texts, has, "Does the text contain the word alpha?", ["yes", "no"]),
-                AdapterTask("lacks-alpha", texts, [1 - v for v in has], "Does the text lack the word alpha?", ["yes", "no"]),
-                AdapterTask("has-beta", texts, beta, "Does the text contain the word beta?", ["yes", "no"]),
-            ])
+            out.append(
+                [
+                    AdapterTask("has-alpha", texts, has, "Does the text contain the word alpha?", ["yes", "no"]),
+                    AdapterTask("lacks-alpha", texts, [1 - v for v in has], "Does the text lack the word alpha?", ["yes", "no"]),
+                    AdapterTask("has-beta", texts, beta, "Does the text contain the word beta?", ["yes", "no"]),
+                ]
+            )
         return out[0], out[1]
     from ...data.text_corpora import load_bbc
 
     docs = load_bbc(config.data.path)
     topics = sorted(docs)
-    train, test = [], []
+    train: list[AdapterTask] = []
+    test: list[AdapterTask] = []
     for split, sink in ((slice(0, n), train), (slice(n, n + n // 2), test)):
         texts = [t for k in topics for t in docs[k][split]]
         labels = [i for i, k in enumerate(topics) for _ in docs[k][split]]
         sink.append(AdapterTask("bbc-topic", texts, labels, "Which topic is this news article about?", topics))
         for a, b in (("sport", "politics"), ("business", "tech")):
             pair = [(t, int(k == b)) for k in (a, b) for t in docs[k][split]]
-            sink.append(AdapterTask(f"{a}-or-{b}", [p[0] for p in pair], [p[1] for p in pair], f"Is this news article about {a} or about {b}?", [a, b]))
+            sink.append(
+                AdapterTask(
+                    f"{a}-or-{b}", [p[0] for p in pair], [p[1] for p in pair], f"Is this news article about {a} or about {b}?", [a, b]
+                )
+            )
     return train, test
 
 
@@ -122,8 +130,20 @@ class AdaptersRecipe(Recipe):
         base, tokenizer = _base(config)
         m = config.model
         model = AdapterHypernet(
-            base, tokenizer, kind=m.kind, rank=m.rank, target_modules=m.target_modules, layers=m.layers, condition=m.condition,
-            generator=m.generator, head=m.head, cond_dim=m.cond_dim, hidden=m.hidden, cache=m.cache, max_length=m.max_length, seed=config.seed,
+            base,
+            tokenizer,
+            kind=m.kind,
+            rank=m.rank,
+            target_modules=m.target_modules,
+            layers=m.layers,
+            condition=m.condition,
+            generator=m.generator,
+            head=m.head,
+            cond_dim=m.cond_dim,
+            hidden=m.hidden,
+            cache=m.cache,
+            max_length=m.max_length,
+            seed=config.seed,
         )
         return model.build(_tasks(config)[0])
 
@@ -135,8 +155,15 @@ class AdaptersRecipe(Recipe):
         steps = t.max_steps or 100
         start = time.time()
         model.fit(
-            train, steps=steps, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay, checkpoint_dir=ctx.run_dir / "checkpoints",
-            checkpoint_every=t.checkpoint_every or steps, resume=ctx.resume, callback=lambda step, loss: losses.append(loss),
+            train,
+            steps=steps,
+            batch_size=t.batch_size,
+            lr=t.lr,
+            weight_decay=t.weight_decay,
+            checkpoint_dir=ctx.run_dir / "checkpoints",
+            checkpoint_every=t.checkpoint_every or steps,
+            resume=ctx.resume,
+            callback=lambda step, loss: losses.append(loss),
         )
         metrics = {f"eval/{k}": v for k, v in self.evaluate(config, model).items()}
         from ...training.checkpoint import latest_checkpoint

@@ -11,7 +11,7 @@ import copy
 import re
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -29,7 +29,7 @@ def peft_lora(base: nn.Module, slots: AdapterSlots, factors: Sequence[tuple[torc
     except ImportError:  # pragma: no cover - the hf extra is part of dev
         raise ConfigError("exporting a PEFT adapter needs peft: pip install 'hypernet[hf]'") from None
     pattern = "^(" + "|".join(re.escape(s.name) for s in slots.slots) + ")$"
-    config = LoraConfig(r=slots.rank, lora_alpha=alpha, target_modules=pattern, lora_dropout=0.0, bias="none")
+    config = LoraConfig(r=slots.rank, lora_alpha=cast(Any, alpha), target_modules=pattern, lora_dropout=0.0, bias="none")
     with slots.detached():
         fresh = copy.deepcopy(base)
     with warnings.catch_warnings():  # peft 0.21 reads an attribute transformers 5 deprecates
@@ -38,7 +38,7 @@ def peft_lora(base: nn.Module, slots: AdapterSlots, factors: Sequence[tuple[torc
     inner = model.get_base_model()
     with torch.no_grad():
         for slot, (a, b) in zip(slots.slots, factors, strict=True):
-            layer = inner.get_submodule(slot.name)
+            layer: Any = inner.get_submodule(slot.name)
             layer.lora_A["default"].weight.copy_(a)
             layer.lora_B["default"].weight.copy_(b)
     return model.eval()

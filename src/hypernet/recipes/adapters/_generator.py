@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -38,9 +39,10 @@ class AdapterGenerator(nn.Module):
         self.trunk = nn.Sequential(nn.Linear(2 * cond_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         kinds = sorted(set(self.shapes))
         self._group = [kinds.index(s) for s in self.shapes]
-        self.heads = nn.ModuleList(nn.Linear(hidden, math.prod(a) + math.prod(b)) for a, b in kinds)
+        linears = [nn.Linear(hidden, math.prod(a) + math.prod(b)) for a, b in kinds]
+        self.heads = nn.ModuleList(linears)
         with torch.no_grad():
-            for head, (a, _) in zip(self.heads, kinds, strict=True):
+            for head, (a, _) in zip(linears, kinds, strict=True):
                 n_a, fan_in = math.prod(a), a[1]
                 head.weight.zero_()
                 head.bias.zero_()
@@ -71,4 +73,4 @@ class FactorTable(nn.Module):
         self.b = nn.ParameterList(nn.Parameter(torch.zeros(count, *b)) for _, b in self.shapes)
 
     def forward(self, index: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return [(a[index], b[index]) for a, b in zip(self.a, self.b, strict=True)]
+        return [(cast(torch.Tensor, a)[index], cast(torch.Tensor, b)[index]) for a, b in zip(self.a, self.b, strict=True)]

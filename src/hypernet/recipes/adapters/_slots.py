@@ -82,7 +82,9 @@ class AdapterSlots:
             if layers is not None and layer not in set(int(i) for i in layers):
                 continue
             if not isinstance(module, nn.Linear):
-                raise ConfigError(f"target module {name!r} is a {type(module).__name__}; expected nn.Linear modules (e.g. 'query', 'value')")
+                raise ConfigError(
+                    f"target module {name!r} is a {type(module).__name__}; expected nn.Linear modules (e.g. 'query', 'value')"
+                )
             a_dim = module.in_features if kind == "lora" else module.out_features
             self.slots.append(Slot(name, module, layer, (rank, a_dim), (module.out_features, rank)))
         if not self.slots:
@@ -130,7 +132,7 @@ class AdapterSlots:
         finally:
             self.active = None
 
-    def _hook(self, name: str):  # noqa: ANN202 - a forward hook
+    def _hook(self, name: str):
         def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor | None:
             if self.active is None:
                 return None

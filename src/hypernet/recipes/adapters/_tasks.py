@@ -48,7 +48,9 @@ def as_task(obj: Any) -> AdapterTask:
         except TypeError as exc:
             raise ConfigError(f"expected a task mapping with keys name, texts, labels, description, label_names, got: {exc}") from None
     if not isinstance(obj, AdapterTask):
-        raise ConfigError(f"expected an AdapterTask or a mapping, got {type(obj).__name__}; build tasks with hn.AdapterTask(name, texts, labels, ...)")
+        raise ConfigError(
+            f"expected an AdapterTask or a mapping, got {type(obj).__name__}; build tasks with hn.AdapterTask(name, texts, labels, ...)"
+        )
     if not isinstance(obj.name, str) or not obj.name:
         raise ConfigError(f"expected a non-empty string task name, got {obj.name!r}")
     if len(obj.texts) != len(obj.labels):

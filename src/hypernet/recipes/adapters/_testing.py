@@ -25,8 +25,10 @@ class TinyTokenizer:
     def _ids(self, text: str) -> list[int]:
         return [3 + zlib.crc32(w.lower().encode()) % (self.vocab_size - 3) for w in text.split()]
 
-    def __call__(self, texts: Sequence[str], *, padding: Any = True, truncation: bool = True, max_length: int = 128, return_tensors: str = "pt") -> dict[str, torch.Tensor]:
-        rows = [([1, *self._ids(t)][: max_length - 1] + [2]) for t in texts]
+    def __call__(
+        self, texts: Sequence[str], *, padding: Any = True, truncation: bool = True, max_length: int = 128, return_tensors: str = "pt"
+    ) -> dict[str, torch.Tensor]:
+        rows = [[*[1, *self._ids(t)][: max_length - 1], 2] for t in texts]
         width = max(len(r) for r in rows)
         ids = torch.tensor([r + [0] * (width - len(r)) for r in rows], dtype=torch.long)
         mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)

@@ -24,7 +24,8 @@ Example:
     >>> from hypernet.recipes.adapters._testing import tiny_tokenizer
     >>> torch.manual_seed(0) and None
     >>> base = BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32))
-    >>> tasks = [AdapterTask("a", ["x y", "y x"], [0, 1], label_names=["first", "second"]), AdapterTask("b", ["x y", "y x"], [1, 0], label_names=["first", "second"])]
+    >>> names = ["first", "second"]
+    >>> tasks = [AdapterTask("a", ["x y", "y x"], [0, 1], label_names=names), AdapterTask("b", ["x y", "y x"], [1, 0], label_names=names)]
     >>> model = AdapterHypernet(base, tiny_tokenizer(), rank=2, target_modules=["query", "value"]).fit(tasks, steps=2)
     >>> model.predict(["x y"], "a").shape
     (1,)
@@ -151,6 +152,8 @@ class AdapterHypernet(nn.Module):
         }
         shapes = [(s.a_shape, s.b_shape) for s in self.slots.slots]
         n_tasks = len(checked)
+        self.condition: nn.Module
+        self.generator: nn.Module
         if self.generator_kind == "hyper":
             if self.condition_kind == "task":
                 self.condition = nn.Embedding(n_tasks, self.cond_dim)
@@ -181,7 +184,9 @@ class AdapterHypernet(nn.Module):
         with torch.no_grad():
             emb = torch.as_tensor(self.text_encoder(descriptions), dtype=torch.float32)
         if emb.ndim != 2 or emb.shape[0] != len(descriptions):
-            raise ConfigError(f"expected text_encoder to return a (n, d) tensor for n={len(descriptions)} texts, got shape {tuple(emb.shape)}")
+            raise ConfigError(
+                f"expected text_encoder to return a (n, d) tensor for n={len(descriptions)} texts, got shape {tuple(emb.shape)}"
+            )
         return emb
 
     @property
@@ -218,7 +223,9 @@ class AdapterHypernet(nn.Module):
                 "a model with condition='task', generator='per_task' or head='task' only knows the tasks it was fitted on"
             )
         if label_names is None or len(label_names) < 2:
-            raise ConditionError(f"a new task description {task!r} needs label_names (at least 2 short texts, one per class); got {label_names!r}")
+            raise ConditionError(
+                f"a new task description {task!r} needs label_names (at least 2 short texts, one per class); got {label_names!r}"
+            )
         return task, _TaskInfo(-1, task, list(label_names), len(label_names))
 
     def _factors(self, keys: list[str], infos: list[_TaskInfo]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -256,7 +263,9 @@ class AdapterHypernet(nn.Module):
         hidden, mask = self.hidden_states(texts, tasks, label_names)
         return F.normalize(mean_pool(hidden, mask), dim=-1)
 
-    def hidden_states(self, texts: Sequence[str], tasks: Any, label_names: Sequence[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def hidden_states(
+        self, texts: Sequence[str], tasks: Any, label_names: Sequence[str] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(last hidden states, attention mask)`` of the adapted base for ``texts``."""
         texts, refs = _per_sample(texts, tasks)
         resolved = [self._resolve(r, label_names) for r in refs]
@@ -407,5 +416,7 @@ def _per_sample(texts: Sequence[str], tasks: Any) -> tuple[list[str], list[Any]]
     texts = [texts] if isinstance(texts, str) else list(texts)
     refs = list(tasks) if isinstance(tasks, list | tuple) else [tasks] * len(texts)
     if len(refs) != len(texts):
-        raise ConditionError(f"expected one task per text ({len(texts)}), got {len(refs)}; pass one task for all or a list as long as texts")
+        raise ConditionError(
+            f"expected one task per text ({len(texts)}), got {len(refs)}; pass one task for all or a list as long as texts"
+        )
     return texts, refs
