@@ -296,3 +296,29 @@ def test_task_validation_messages() -> None:
         make().build([{"name": "t", "texts": texts, "labels": [0, 1]}])
     built = model.build([{"name": "t", "texts": texts, "labels": [0, 1]}])  # no label names: a random head
     assert built.head_weight.shape == (1, 2, 16) and built.predict_proba([], "t").shape == (0, 2)
+
+
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
+def test_a_decoder_base_llama_cached_and_exported(tmp_path) -> None:
+    def llama() -> nn.Module:
+        torch.manual_seed(0)
+        config = transformers.LlamaConfig(
+            vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=2
+        )
+        return transformers.LlamaModel(config).eval()
+
+    tasks = flipped_tasks(8)
+    plain = hn.AdapterHypernet(llama(), tiny_tokenizer(), rank=2, target_modules=["q_proj", "v_proj"], layers=[1, 2]).build(tasks)
+    cached = hn.AdapterHypernet(llama(), tiny_tokenizer(), rank=2, target_modules=["q_proj", "v_proj"], layers=[1, 2], cache=True)
+    randomize_(plain)
+    cached.build(tasks).load_state_dict(plain.state_dict())
+    texts = ["alpha beta gamma", "beta"]
+    with torch.no_grad():
+        torch.testing.assert_close(cached.logits(texts, "has-alpha"), plain.logits(texts, "has-alpha"), atol=1e-5, rtol=0)
+        ours, mask = plain.hidden_states(texts, "lacks-alpha")
+    loaded = peft.PeftModel.from_pretrained(llama(), str(plain.adapter("lacks-alpha", tmp_path / "lora"))).eval()
+    enc = tiny_tokenizer()(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+    with torch.no_grad():
+        theirs = loaded(**enc).last_hidden_state
+    keep = mask.bool()
+    torch.testing.assert_close(theirs[keep], ours[keep], atol=1e-5, rtol=0)
