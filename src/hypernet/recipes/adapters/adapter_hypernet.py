@@ -38,7 +38,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -83,6 +83,8 @@ class AdapterHypernet(nn.Module):
         cache: cache the frozen lower layers' activations per text and run only the adapted layers and above.
         max_length: tokens kept per text.
         temperature: initial scale of the cosine logits.
+        standardize: for ``condition="text"``, standardise description embeddings with the mean and std of the
+            fitted tasks' descriptions (amplifies the few words that tell similar descriptions apart).
         seed: seeds the parameters and the batch sampling.
     """
 
@@ -105,6 +107,7 @@ class AdapterHypernet(nn.Module):
         cache: bool = False,
         max_length: int = 128,
         temperature: float = 20.0,
+        standardize: bool = True,
         seed: int = 0,
     ):
         super().__init__()
@@ -125,7 +128,7 @@ class AdapterHypernet(nn.Module):
         self.condition_kind, self.generator_kind, self.head_kind = condition, generator, head
         self.target_modules, self.layers = list(target_modules), None if layers is None else [int(i) for i in layers]
         self.cond_dim, self.hidden, self.temperature, self.seed = cond_dim, hidden, temperature, seed
-        self.text_encoder = text_encoder
+        self.text_encoder, self.standardize = text_encoder, standardize
         self.slots = AdapterSlots(frozen, self.target_modules, self.layers, kind, rank, self.alpha)
         self.frozen = FrozenBase(frozen, tokenizer, max_length)
         if cache:
@@ -159,8 +162,11 @@ class AdapterHypernet(nn.Module):
                 self.condition = nn.Embedding(n_tasks, self.cond_dim)
                 nn.init.normal_(self.condition.weight, 0.0, 1.0)
             else:
-                dim = self._describe(["a task"]).shape[-1]
-                self.condition = nn.Linear(dim, self.cond_dim)
+                emb = self._describe([str(t.description) for t in checked])
+                spread = emb.std(0) if len(checked) > 1 and self.standardize else torch.ones(emb.shape[-1])
+                self.register_buffer("description_mean", emb.mean(0) if self.standardize else torch.zeros(emb.shape[-1]))
+                self.register_buffer("description_std", spread.clamp_min(1e-3))
+                self.condition = nn.Linear(emb.shape[-1], self.cond_dim)
             self.generator = AdapterGenerator(shapes, self.cond_dim, self.hidden)
         else:
             self.generator = FactorTable(shapes, n_tasks if self.generator_kind == "per_task" else 1)
@@ -238,7 +244,8 @@ class AdapterHypernet(nn.Module):
             if self.condition_kind == "task":
                 cond = self.condition(torch.tensor([first[k].index for k in unique], dtype=torch.long))
             else:
-                cond = self.condition(self._describe(unique))
+                mean, std = cast(torch.Tensor, self.description_mean), cast(torch.Tensor, self.description_std)
+                cond = self.condition((self._describe(unique) - mean) / std)
             factors = self.generator(cond)
         elif self.generator_kind == "per_task":
             factors = self.generator(torch.tensor([first[k].index for k in unique], dtype=torch.long))
