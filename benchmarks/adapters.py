@@ -212,7 +212,7 @@ def lora_method(
         cache=True,
         max_length=args.max_length,
         hidden=args.hidden,
-        standardize=not args.no_standardize,
+        standardize=args.standardize,
         seed=seed,
         **options,
     )
@@ -243,7 +243,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--hidden", type=int, default=24)
     parser.add_argument("--max-length", type=int, default=48)
-    parser.add_argument("--no-standardize", action="store_true", help="condition='text': raw description embeddings")
+    parser.add_argument("--standardize", action="store_true", help="condition='text': standardised description embeddings")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--split", choices=["test", "val"], default="test", help="evaluate on val (for choosing settings) or test")
     parser.add_argument("--quick", action="store_true", help="small corpora (a smoke test, not the reported run)")

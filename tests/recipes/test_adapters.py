@@ -322,3 +322,13 @@ def test_a_decoder_base_llama_cached_and_exported(tmp_path) -> None:
         theirs = loaded(**enc).last_hidden_state
     keep = mask.bool()
     torch.testing.assert_close(theirs[keep], ours[keep], atol=1e-5, rtol=0)
+
+
+def test_standardized_descriptions_are_centred_on_the_fitted_tasks() -> None:
+    tasks = flipped_tasks(8)
+    model = make(condition="text", standardize=True).build(tasks)
+    emb = model._describe([str(t.description) for t in tasks])
+    z = (emb - model.description_mean) / model.description_std
+    torch.testing.assert_close(z.mean(0), torch.zeros(emb.shape[-1]), atol=1e-5, rtol=0)
+    raw = make(condition="text").build(tasks)
+    assert torch.equal(raw.description_mean, torch.zeros(emb.shape[-1])) and torch.equal(raw.description_std, torch.ones(emb.shape[-1]))

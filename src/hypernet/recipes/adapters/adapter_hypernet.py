@@ -107,7 +107,7 @@ class AdapterHypernet(nn.Module):
         cache: bool = False,
         max_length: int = 128,
         temperature: float = 20.0,
-        standardize: bool = True,
+        standardize: bool = False,
         seed: int = 0,
     ):
         super().__init__()
