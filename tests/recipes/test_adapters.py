@@ -208,6 +208,9 @@ def test_bad_inputs_give_clear_errors() -> None:
     text_model = make(condition="text").fit(flipped_tasks(8), steps=1)
     with pytest.raises(hn.ConditionError, match="non-empty task description"):
         text_model.predict(["alpha"], "   ", label_names=["yes", "no"])
+    with pytest.raises(hn.ConditionError, match="was fitted with label_names"):
+        text_model.predict(["alpha"], "has-alpha", label_names=["no", "yes"])
+    assert text_model.predict(["alpha"], "has-alpha", label_names=["yes", "no"]).shape == (1,)
     with pytest.raises(hn.ConditionError, match="needs label_names"):
         text_model.predict(["alpha"], "Is it about beta?")
     with pytest.raises(hn.ConfigError, match=r"match no nn.Linear.*expected names"):

@@ -218,8 +218,12 @@ class AdapterHypernet(nn.Module):
             task, label_names = task.description or task.name, task.label_names or label_names
         if not isinstance(task, str):
             raise ConditionError(f"expected a task name or description (str), got {type(task).__name__}")
-        if task in self.tasks_ and label_names is None:
+        if task in self.tasks_:
             info = self.tasks_[task]
+            if label_names is not None and info.label_names is not None and list(label_names) != info.label_names:
+                raise ConditionError(
+                    f"task {task!r} was fitted with label_names {info.label_names}, got {list(label_names)}; leave label_names out for it"
+                )
             return (task if self.condition_kind == "task" else str(info.description)), info
         if not task.strip():
             raise ConditionError("expected a non-empty task description, got an empty string; describe the task in one sentence")
@@ -347,6 +351,9 @@ class AdapterHypernet(nn.Module):
         callback: Callable[[int, float], None] | None = None,
     ) -> AdapterHypernet:
         """Train on ``tasks`` with task-balanced mixed-task batches (each sample draws a task, then an example).
+
+        The trainable parts are created for these tasks (a new set of task names starts from scratch; the same
+        names continue training).
 
         Args:
             tasks: :class:`AdapterTask` objects (or mappings) with texts and labels.
