@@ -41,7 +41,7 @@ def test_yaml_toml_and_json_give_the_same_config(tmp_path: Path) -> None:
             r"key 'data\.path': file not found: '/no/such/file\.pkl\.gz'",
         ),
         ("recipe: hypermodel\ndata:\n  pairs: [[0, 0]]\n", r"key 'data\.pairs': expected pairs of distinct digits"),
-        ("recipe: nope\n", r"key 'recipe': expected one of: hypermodel, got str 'nope'"),
+        ("recipe: nope\n", r"key 'recipe': expected one of: adapters, hypermodel, got str 'nope'"),
         ("train: {}\n", r"missing key 'recipe'"),
         ("name: 'bad name'\nrecipe: hypermodel\n", r"key 'name': string should match pattern"),
         ("- a list\n", r"to hold a mapping of keys, got list"),
