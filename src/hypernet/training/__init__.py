@@ -3,7 +3,7 @@
 Example:
     >>> from hypernet.training import fit, save_checkpoint, load_checkpoint, make_loader, list_recipes
     >>> list_recipes()
-    ['hypermodel']
+    ['adapters', 'hypermodel']
 """
 
 from .checkpoint import Checkpoint, latest_checkpoint, list_checkpoints, load_checkpoint, load_tensors, save_checkpoint
