@@ -39,6 +39,8 @@ __version__ = "0.1.0"
 
 # public name -> the recipe subpackage defining it (imported on first access)
 _RECIPE_NAMES = {
+    "AdapterHypernet": "adapters",
+    "AdapterTask": "adapters",
     "Architecture": "architecture",
     "ArchitectureSearch": "architecture",
     "MLPSpace": "architecture",
@@ -80,6 +82,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AdapterHypernet",
+    "AdapterTask",
     "Architecture",
     "ArchitectureSearch",
     "CheckpointError",

@@ -43,8 +43,8 @@ def test_yaml_toml_and_json_give_the_same_config(tmp_path: Path) -> None:
         ("recipe: hypermodel\ndata:\n  pairs: [[0, 0]]\n", r"key 'data\.pairs': expected pairs of distinct digits"),
         (
             "recipe: nope\n",
-            r"key 'recipe': expected one of: architecture, compression, continual, federated, ghn, hypermodel, hypertab, instant, sweep, "
-            r"uncertainty, got str 'nope'",
+            r"key 'recipe': expected one of: adapters, architecture, compression, continual, federated, ghn, hypermodel, hypertab, "
+            r"instant, sweep, uncertainty, got str 'nope'",
         ),
         ("train: {}\n", r"missing key 'recipe'"),
         ("name: 'bad name'\nrecipe: hypermodel\n", r"key 'name': string should match pattern"),

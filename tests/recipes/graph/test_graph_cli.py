@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from hypernet.cli import main
-from hypernet.training import load_checkpoint
 from hypernet.cli.config import validate
 from hypernet.cli.registry import get_recipe, list_recipes
+from hypernet.training import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 

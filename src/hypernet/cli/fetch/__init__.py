@@ -2,7 +2,7 @@
 
 Example:
     >>> list_datasets()
-    ['digits', 'fashion-mnist', 'mlbench', 'mnist']
+    ['bbc', 'digits', 'fashion-mnist', 'fortunes', 'minilm', 'mlbench', 'mnist']
     >>> fetch("digits")
     'digits: bundled with scikit-learn, nothing to fetch'
 """
@@ -49,11 +49,39 @@ def _mlbench(path: str | None) -> str:
     return f"mlbench: {dest} (rows: {sizes})"
 
 
+def _minilm(path: str | None) -> str:
+    from .minilm import fetch_minilm
+
+    dest = fetch_minilm(path)
+    return f"minilm: {dest} (model.safetensors sha256 verified; all-MiniLM-L6-v2, Apache-2.0 weights)"
+
+
+def _bbc(path: str | None) -> str:
+    from ...data.text_corpora import load_bbc
+    from .text_corpora import fetch_bbc
+
+    dest = fetch_bbc(path)
+    sizes = ", ".join(f"{k} {len(v)}" for k, v in load_bbc(dest).items())
+    return f"bbc: {dest} (sha256 verified; articles: {sizes})"
+
+
+def _fortunes(path: str | None) -> str:
+    from ...data.text_corpora import load_fortunes
+    from .text_corpora import fetch_fortunes
+
+    dest = fetch_fortunes(path)
+    sizes = ", ".join(f"{k} {len(v)}" for k, v in load_fortunes(dest).items())
+    return f"fortunes: {dest} (sha256 verified; entries: {sizes})"
+
+
 FETCHERS: dict[str, Callable[[str | None], str]] = {
     "digits": _digits,
     "mnist": _mnist,
     "fashion-mnist": _fashion_mnist,
     "mlbench": _mlbench,
+    "minilm": _minilm,
+    "bbc": _bbc,
+    "fortunes": _fortunes,
 }
 
 

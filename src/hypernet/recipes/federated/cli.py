@@ -19,9 +19,9 @@ from pydantic import Field
 from torch import nn
 
 from ...cli.config import ExistingFile, RunConfig, Section
+from ...cli.registry import Recipe, RunContext, register_recipe
 from ...training.errors import UsageError
 from ...training.loop import FitResult
-from ...cli.registry import Recipe, RunContext, register_recipe
 from ._cnn import SmallCNN
 from ._partition import ClientData, dirichlet_partition, pathological_partition
 from .federated_hypernet import FederatedHypernet

@@ -25,10 +25,10 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ...cli.config import ExistingFile, RunConfig, Section
-from ...training.distributed import make_loader
-from ...training.loop import FitResult, fit
 from ...cli.optim import make_optimizer
 from ...cli.registry import Recipe, RunContext, register_recipe
+from ...training.distributed import make_loader
+from ...training.loop import FitResult, fit
 from ...training.rng import seed_everything
 from ._sampler import ArchitectureSampler
 from .graph_hypernetwork import GraphHyperNetwork

@@ -42,8 +42,8 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 from torch.func import functional_call
 
-from ...errors import CheckpointError, ConfigError
 from ..._io import atomic_write_bytes, atomic_write_text
+from ...errors import CheckpointError, ConfigError
 from ._decoder import ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
 from ._encoder import GatedGNN
 from ._graph import ModelGraph, build_graph

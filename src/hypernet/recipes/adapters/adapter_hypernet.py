@@ -1,0 +1,436 @@
+"""``hn.AdapterHypernet``: adapters or LoRA for a frozen pretrained transformer, generated from a task id or a description.
+
+HyperFormer (Karimi Mahabadi et al., 2021) and Text-to-LoRA (Sakana, 2025) in one recipe: a
+shared hypernetwork generates the LoRA factors (or bottleneck adapters) of every adapted layer
+of a frozen Hugging Face model from a task embedding (``condition="task"``) or from the
+embedding of a one-sentence task description (``condition="text"``, embedded by the frozen base
+with mean pooling, or by a given ``text_encoder``). Mixed-task batches run in one call: each
+sample gets its own factors (see ``_slots.py``). ``adapter(task)`` exports one generated LoRA
+as a standalone PEFT adapter.
+
+Heads: ``head="labels"`` scores the adapted text embedding against the frozen base's embeddings
+of the task's label names (cosine times a learned temperature; works for unseen tasks and, with
+zero factors, is exactly the embedding-similarity zero-shot classifier); ``head="task"`` gives
+each task its own linear head (initialised from the label-name embeddings when given).
+``generator="per_task"`` / ``"shared"`` replace the hypernetwork by one LoRA per task / one
+LoRA for all (the baselines of ``benchmarks/adapters.py``).
+
+``cache=True`` computes the hidden states entering the lowest adapted layer once per text and
+then runs only the layers above (legitimate: the layers below are frozen and unadapted).
+
+Example:
+    >>> import torch
+    >>> from transformers import BertConfig, BertModel
+    >>> from hypernet.recipes.adapters._testing import tiny_tokenizer
+    >>> torch.manual_seed(0) and None
+    >>> base = BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32))
+    >>> names = ["first", "second"]
+    >>> tasks = [AdapterTask("a", ["x y", "y x"], [0, 1], label_names=names), AdapterTask("b", ["x y", "y x"], [1, 0], label_names=names)]
+    >>> model = AdapterHypernet(base, tiny_tokenizer(), rank=2, target_modules=["query", "value"]).fit(tasks, steps=2)
+    >>> model.predict(["x y"], "a").shape
+    (1,)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import ConditionError, ConfigError
+from ._export import peft_lora
+from ._frozen import FrozenBase, mean_pool
+from ._generator import AdapterGenerator, FactorTable
+from ._slots import AdapterSlots
+from ._tasks import AdapterTask, check_tasks
+
+_NEG = -1e9
+
+
+@dataclass
+class _TaskInfo:
+    index: int
+    description: str | None
+    label_names: list[str] | None
+    num_classes: int
+
+
+class AdapterHypernet(nn.Module):
+    """A hypernetwork generating adapters of a frozen transformer per task id or task description.
+
+    Args:
+        base: a Hugging Face model (``base(input_ids=..., attention_mask=...)`` returns hidden states);
+            it is copied and the copy frozen, the given object is never changed.
+        tokenizer: its tokenizer (``tokenizer(texts, padding=True, truncation=True, max_length=..., return_tensors="pt")``).
+        kind: ``"lora"`` (PEFT's LoRA) or ``"adapter"`` (bottleneck adapter on the module's output).
+        rank: LoRA rank / adapter bottleneck width.
+        alpha: LoRA scaling numerator (PEFT's ``lora_alpha``; default ``2 * rank``).
+        target_modules: names or name suffixes of the ``nn.Linear`` modules to adapt (PEFT's matching).
+        layers: indices of the layers to adapt (default: all layers the names match).
+        condition: ``"task"`` (learned task embedding) or ``"text"`` (embedding of the task's description).
+        text_encoder: for ``condition="text"``, a callable ``list[str] -> Tensor (n, d)``; default: the frozen base's mean pooling.
+        generator: ``"hyper"`` (the hypernetwork), ``"per_task"`` (one LoRA per task) or ``"shared"`` (one LoRA for all).
+        head: ``"labels"`` (scores against label-name embeddings) or ``"task"`` (a linear head per task).
+        cond_dim, hidden: widths of the condition embedding and of the generator's trunk.
+        cache: cache the frozen lower layers' activations per text and run only the adapted layers and above.
+        max_length: tokens kept per text.
+        temperature: initial scale of the cosine logits.
+        standardize: for ``condition="text"``, standardise description embeddings with the mean and std of the
+            fitted tasks' descriptions (amplifies the few words that tell similar descriptions apart).
+        seed: seeds the parameters and the batch sampling.
+    """
+
+    def __init__(
+        self,
+        base: nn.Module,
+        tokenizer: Callable[..., Any],
+        *,
+        kind: str = "lora",
+        rank: int = 8,
+        alpha: float | None = None,
+        target_modules: Sequence[str] = ("query", "value"),
+        layers: Sequence[int] | None = None,
+        condition: str = "task",
+        text_encoder: Callable[[list[str]], torch.Tensor] | None = None,
+        generator: str = "hyper",
+        head: str = "labels",
+        cond_dim: int = 32,
+        hidden: int = 32,
+        cache: bool = False,
+        max_length: int = 128,
+        temperature: float = 20.0,
+        standardize: bool = False,
+        seed: int = 0,
+    ):
+        super().__init__()
+        for arg, value, allowed in (
+            ("condition", condition, ("task", "text")),
+            ("generator", generator, ("hyper", "per_task", "shared")),
+            ("head", head, ("labels", "task")),
+            ("kind", kind, ("lora", "adapter")),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"expected {arg} in {list(allowed)}, got {value!r}")
+        if not isinstance(rank, int) or rank < 1:
+            raise ConfigError(f"expected a positive integer rank, got {rank!r}")
+        if isinstance(target_modules, str):
+            target_modules = [target_modules]
+        frozen = _frozen_copy(base)
+        self.kind, self.rank, self.alpha = kind, rank, float(alpha if alpha is not None else 2 * rank)
+        self.condition_kind, self.generator_kind, self.head_kind = condition, generator, head
+        self.target_modules, self.layers = list(target_modules), None if layers is None else [int(i) for i in layers]
+        self.cond_dim, self.hidden, self.temperature, self.seed = cond_dim, hidden, temperature, seed
+        self.text_encoder, self.standardize = text_encoder, standardize
+        self.slots = AdapterSlots(frozen, self.target_modules, self.layers, kind, rank, self.alpha)
+        self.frozen = FrozenBase(frozen, tokenizer, max_length)
+        if cache:
+            start = self.slots.first_layer
+            if start is None:
+                raise ConfigError("cache=True needs every adapted module inside the base's layer stack; pass cache=False")
+            self.frozen.enable_cache(start)
+            self.frozen.check_cache()
+        self.tasks_: dict[str, _TaskInfo] = {}
+
+    # ---- building ----------------------------------------------------------------------------------
+    @property
+    def is_built(self) -> bool:
+        """Whether :meth:`build` (or :meth:`fit`) created the trainable parts."""
+        return bool(self.tasks_)
+
+    def build(self, tasks: Sequence[Any]) -> AdapterHypernet:
+        """Create the trainable parts for ``tasks`` (their names, descriptions and label names; texts are not used)."""
+        checked = check_tasks(tasks, need_description=self.condition_kind == "text", need_label_names=self.head_kind == "labels")
+        torch.manual_seed(self.seed)
+        self.tasks_ = {
+            t.name: _TaskInfo(i, t.description, None if t.label_names is None else list(t.label_names), t.num_classes)
+            for i, t in enumerate(checked)
+        }
+        shapes = [(s.a_shape, s.b_shape) for s in self.slots.slots]
+        n_tasks = len(checked)
+        self.condition: nn.Module
+        self.generator: nn.Module
+        if self.generator_kind == "hyper":
+            if self.condition_kind == "task":
+                self.condition = nn.Embedding(n_tasks, self.cond_dim)
+                nn.init.normal_(self.condition.weight, 0.0, 1.0)
+            else:
+                emb = self._describe([str(t.description) for t in checked])
+                spread = emb.std(0) if len(checked) > 1 and self.standardize else torch.ones(emb.shape[-1])
+                self.register_buffer("description_mean", emb.mean(0) if self.standardize else torch.zeros(emb.shape[-1]))
+                self.register_buffer("description_std", spread.clamp_min(1e-3))
+                self.condition = nn.Linear(emb.shape[-1], self.cond_dim)
+            self.generator = AdapterGenerator(shapes, self.cond_dim, self.hidden)
+        else:
+            self.generator = FactorTable(shapes, n_tasks if self.generator_kind == "per_task" else 1)
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(self.temperature)))
+        if self.head_kind == "task":
+            k_max, width = max(t.num_classes for t in checked), self._width()
+            weight = torch.randn(n_tasks, k_max, width) * 0.01
+            for i, t in enumerate(checked):
+                if t.label_names is not None:
+                    weight[i, : t.num_classes] = self.frozen.pooled(list(t.label_names)) * self.temperature
+            self.head_weight = nn.Parameter(weight)
+            self.head_bias = nn.Parameter(torch.zeros(n_tasks, k_max))
+        return self
+
+    def _width(self) -> int:
+        return int(self.frozen.pooled(["a"]).shape[-1])
+
+    def _describe(self, descriptions: list[str]) -> torch.Tensor:
+        if self.text_encoder is None:
+            return self.frozen.pooled(descriptions)
+        with torch.no_grad():
+            emb = torch.as_tensor(self.text_encoder(descriptions), dtype=torch.float32)
+        if emb.ndim != 2 or emb.shape[0] != len(descriptions):
+            raise ConfigError(
+                f"expected text_encoder to return a (n, d) tensor for n={len(descriptions)} texts, got shape {tuple(emb.shape)}"
+            )
+        return emb
+
+    @property
+    def num_parameters(self) -> int:
+        """Trainable parameters (the frozen base excluded)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def share_cache(self, other: AdapterHypernet) -> None:
+        """Use ``other``'s memoised frozen activations and embeddings (same base, same adapted layers): computed once for both."""
+        if self.frozen.start != other.frozen.start or self.frozen.max_length != other.frozen.max_length:
+            raise ConfigError(
+                f"expected a model caching the same layer and max_length, got start {other.frozen.start} / {other.frozen.max_length} "
+                f"vs {self.frozen.start} / {self.frozen.max_length}"
+            )
+        self.frozen.share(other.frozen)
+
+    # ---- conditions --------------------------------------------------------------------------------
+    def _resolve(self, task: Any, label_names: Sequence[str] | None) -> tuple[str, _TaskInfo]:
+        """``(condition key, task info)`` for a task name, or (condition='text') a description."""
+        if not self.is_built:
+            raise ConfigError("the model has no tasks yet: call fit(tasks) (or build(tasks)) first")
+        if isinstance(task, AdapterTask):
+            task, label_names = task.description or task.name, task.label_names or label_names
+        if not isinstance(task, str):
+            raise ConditionError(f"expected a task name or description (str), got {type(task).__name__}")
+        if task in self.tasks_:
+            info = self.tasks_[task]
+            if label_names is not None and info.label_names is not None and list(label_names) != info.label_names:
+                raise ConditionError(
+                    f"task {task!r} was fitted with label_names {info.label_names}, got {list(label_names)}; leave label_names out for it"
+                )
+            return (task if self.condition_kind == "task" else str(info.description)), info
+        if not task.strip():
+            raise ConditionError("expected a non-empty task description, got an empty string; describe the task in one sentence")
+        if self.condition_kind == "task" or self.generator_kind == "per_task" or self.head_kind == "task":
+            raise ConditionError(
+                f"unknown task id {task!r}: expected one of {sorted(self.tasks_)}; "
+                "a model with condition='task', generator='per_task' or head='task' only knows the tasks it was fitted on"
+            )
+        if label_names is None or len(label_names) < 2:
+            raise ConditionError(
+                f"a new task description {task!r} needs label_names (at least 2 short texts, one per class); got {label_names!r}"
+            )
+        return task, _TaskInfo(-1, task, list(label_names), len(label_names))
+
+    def _factors(self, keys: list[str], infos: list[_TaskInfo]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per-sample factors: one generation per unique condition (deduplicated), gathered per sample."""
+        unique = list(dict.fromkeys(keys))
+        where = {k: i for i, k in enumerate(unique)}
+        inverse = torch.tensor([where[k] for k in keys], dtype=torch.long)
+        first = {k: infos[keys.index(k)] for k in unique}
+        if self.generator_kind == "hyper":
+            if self.condition_kind == "task":
+                cond = self.condition(torch.tensor([first[k].index for k in unique], dtype=torch.long))
+            else:
+                mean, std = cast(torch.Tensor, self.description_mean), cast(torch.Tensor, self.description_std)
+                cond = self.condition((self._describe(unique) - mean) / std)
+            factors = self.generator(cond)
+        elif self.generator_kind == "per_task":
+            factors = self.generator(torch.tensor([first[k].index for k in unique], dtype=torch.long))
+        else:
+            factors = self.generator(torch.zeros(len(unique), dtype=torch.long))
+        return {s.name: (a[inverse], b[inverse]) for s, (a, b) in zip(self.slots.slots, factors, strict=True)}
+
+    def _label_embeddings(self, infos: list[_TaskInfo]) -> tuple[torch.Tensor, torch.Tensor]:
+        k_max = max(i.num_classes for i in infos)
+        width = self._width()
+        emb = torch.zeros(len(infos), k_max, width)
+        valid = torch.zeros(len(infos), k_max, dtype=torch.bool)
+        for n, info in enumerate(infos):
+            assert info.label_names is not None
+            emb[n, : info.num_classes] = self.frozen.pooled(info.label_names)
+            valid[n, : info.num_classes] = True
+        return emb, valid
+
+    # ---- forward -----------------------------------------------------------------------------------
+    def embed(self, texts: Sequence[str], tasks: Any, label_names: Sequence[str] | None = None) -> torch.Tensor:
+        """L2-normalised mean-pooled embeddings of ``texts`` under each sample's adapter (``tasks``: one, or one per text)."""
+        hidden, mask = self.hidden_states(texts, tasks, label_names)
+        return F.normalize(mean_pool(hidden, mask), dim=-1)
+
+    def hidden_states(
+        self, texts: Sequence[str], tasks: Any, label_names: Sequence[str] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(last hidden states, attention mask)`` of the adapted base for ``texts``."""
+        texts, refs = _per_sample(texts, tasks)
+        resolved = [self._resolve(r, label_names) for r in refs]
+        return self._hidden(texts, [k for k, _ in resolved], [i for _, i in resolved])
+
+    def _hidden(self, texts: list[str], keys: list[str], infos: list[_TaskInfo]) -> tuple[torch.Tensor, torch.Tensor]:
+        factors = self._factors(keys, infos)
+        with self.slots.use(factors):
+            return self.frozen.hidden(texts)
+
+    def logits(self, texts: Sequence[str], tasks: Any, label_names: Sequence[str] | None = None) -> torch.Tensor:
+        """Class logits ``(N, K_max)``; classes beyond a sample's task get -1e9 (mixed-task batches allowed)."""
+        texts, refs = _per_sample(texts, tasks)
+        resolved = [self._resolve(r, label_names) for r in refs]
+        keys, infos = [k for k, _ in resolved], [i for _, i in resolved]
+        hidden, mask = self._hidden(texts, keys, infos)
+        pooled = F.normalize(mean_pool(hidden, mask), dim=-1)
+        if self.head_kind == "labels":
+            emb, valid = self._label_embeddings(infos)
+            out = self.log_temperature.exp() * torch.einsum("nh,nkh->nk", pooled, emb)
+        else:
+            index = torch.tensor([i.index for i in infos], dtype=torch.long)
+            k_max = max(i.num_classes for i in infos)
+            out = torch.einsum("nh,nkh->nk", pooled, self.head_weight[index, :k_max]) + self.head_bias[index, :k_max]
+            valid = torch.arange(k_max)[None] < torch.tensor([i.num_classes for i in infos])[:, None]
+        return out.masked_fill(~valid, _NEG)
+
+    def predict_proba(self, texts: Sequence[str], task: Any, label_names: Sequence[str] | None = None, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities ``(N, K)`` of ``texts`` for one task (a fitted task's name, or a description with ``label_names``)."""
+        _, info = self._resolve(task, label_names)
+        texts = list(texts)
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(texts), batch_size):
+                chunk = texts[i : i + batch_size]
+                out.append(torch.softmax(self.logits(chunk, [task] * len(chunk), label_names)[:, : info.num_classes], dim=-1))
+        return torch.cat(out).numpy() if out else np.zeros((0, info.num_classes), np.float32)
+
+    def predict(self, texts: Sequence[str], task: Any, label_names: Sequence[str] | None = None, batch_size: int = 64) -> np.ndarray:
+        """Predicted class indices ``(N,)`` of ``texts`` for one task."""
+        return self.predict_proba(texts, task, label_names, batch_size).argmax(-1)
+
+    # ---- export ------------------------------------------------------------------------------------
+    def adapter(self, task: Any, path: str | Path | None = None, label_names: Sequence[str] | None = None) -> Any:
+        """The generated LoRA of one task (name or description) as a standalone PEFT adapter.
+
+        Returns a ``peft.PeftModel`` on a copy of the frozen base; with ``path``, writes it there with
+        PEFT's ``save_pretrained`` (``adapter_config.json`` + ``adapter_model.safetensors``) and returns the path.
+        ``PeftModel.from_pretrained(fresh_base, path)`` then gives this recipe's hidden states for that task.
+        """
+        key, info = self._resolve(task, label_names)
+        with torch.no_grad():
+            factors = self._factors([key], [info])
+        model = peft_lora(self.frozen.base, self.slots, [(a[0], b[0]) for a, b in factors.values()], self.alpha)
+        if path is None:
+            return model
+        model.save_pretrained(str(path))
+        return Path(path)
+
+    # ---- training ----------------------------------------------------------------------------------
+    def fit(
+        self,
+        tasks: Sequence[Any],
+        *,
+        steps: int = 300,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 100,
+        resume: bool = False,
+        callback: Callable[[int, float], None] | None = None,
+    ) -> AdapterHypernet:
+        """Train on ``tasks`` with task-balanced mixed-task batches (each sample draws a task, then an example).
+
+        The trainable parts are created for these tasks (a new set of task names starts from scratch; the same
+        names continue training).
+
+        Args:
+            tasks: :class:`AdapterTask` objects (or mappings) with texts and labels.
+            steps, batch_size, lr, weight_decay: AdamW optimisation.
+            checkpoint_dir: write checkpoints there every ``checkpoint_every`` steps and at the end
+                (through ``hypernet.training.checkpoint``); ``resume=True`` continues from the newest one.
+            callback: called as ``callback(step, loss)`` after each step.
+        """
+        from ...training.checkpoint import latest_checkpoint, save_checkpoint
+
+        checked = check_tasks(tasks, need_description=self.condition_kind == "text", need_label_names=self.head_kind == "labels")
+        empty = [t.name for t in checked if not t.texts]
+        if empty:
+            raise ConfigError(f"expected labelled texts for every task to fit, got none for {empty}")
+        if not self.is_built or sorted(self.tasks_) != sorted(t.name for t in checked):
+            self.build(checked)
+        if self.frozen.start is not None:
+            self.frozen.lower([x for t in checked for x in t.texts])
+        sampler = torch.Generator().manual_seed(self.seed)
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        start = 0
+        if resume and checkpoint_dir is not None:
+            ckpt = latest_checkpoint(checkpoint_dir)
+            if ckpt is not None:
+                ckpt.restore(self, optimizer)
+                sampler.set_state(ckpt.tensors["rng/sampler"])
+                start = ckpt.step
+        infos = [self.tasks_[t.name] for t in checked]
+        keys = [t.name if self.condition_kind == "task" else str(t.description) for t in checked]
+        self.train()
+        for step in range(start, steps):
+            which = torch.randint(len(checked), (batch_size,), generator=sampler).tolist()
+            picks = [int(torch.randint(len(checked[w].texts), (1,), generator=sampler)) for w in which]
+            texts = [checked[w].texts[p] for w, p in zip(which, picks, strict=True)]
+            labels = torch.tensor([int(checked[w].labels[p]) for w, p in zip(which, picks, strict=True)])
+            logits = self.logits(texts, [checked[w].name for w in which])
+            loss = F.cross_entropy(logits, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if callback is not None:
+                callback(step + 1, loss.item())
+            done = step + 1
+            if checkpoint_dir is not None and (done % checkpoint_every == 0 or done == steps):
+                save_checkpoint(
+                    checkpoint_dir,
+                    step=done,
+                    model=self,
+                    optimizer=optimizer,
+                    tensors={"rng/sampler": sampler.get_state()},
+                    extra={"tasks": sorted(self.tasks_)},
+                    keep_last=2,
+                )
+        del infos, keys
+        self.eval()
+        return self
+
+
+def _frozen_copy(base: Any) -> nn.Module:
+    if not isinstance(base, nn.Module):
+        raise ConfigError(f"expected the base to be a torch nn.Module (a Hugging Face model), got {type(base).__name__}")
+    if not any(p.is_floating_point() for p in base.parameters()):
+        raise ConfigError(f"expected a base with floating-point parameters to freeze, got {type(base).__name__} with none")
+    try:
+        frozen = copy.deepcopy(base)
+    except Exception as exc:
+        raise ConfigError(f"the base {type(base).__name__} cannot be copied to be frozen ({exc}); pass a plain nn.Module") from None
+    frozen.requires_grad_(False)
+    return frozen.eval()
+
+
+def _per_sample(texts: Sequence[str], tasks: Any) -> tuple[list[str], list[Any]]:
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    refs = list(tasks) if isinstance(tasks, list | tuple) else [tasks] * len(texts)
+    if len(refs) != len(texts):
+        raise ConditionError(
+            f"expected one task per text ({len(texts)}), got {len(refs)}; pass one task for all or a list as long as texts"
+        )
+    return texts, refs
