@@ -3,6 +3,7 @@
 from ._base import Generator
 from ._registry import create_generator, list_generators, register_generator, unregister_generator
 from .chunked import ChunkedGenerator
+from .gated import GatedGenerator
 from .ha import HaGenerator
 from .layerwise import LayerwiseGenerator
 from .lowrank import LowRankGenerator
@@ -10,6 +11,7 @@ from .mlp import MLPGenerator
 
 __all__ = [
     "ChunkedGenerator",
+    "GatedGenerator",
     "Generator",
     "HaGenerator",
     "LayerwiseGenerator",

@@ -12,9 +12,11 @@ With ``gain=True`` (what ``HyperparameterSweep`` uses) each output unit also get
 base, ``W(λ) = W0 ⊙ (1 + tanh(s(λ)))_row + gate(λ) ⊙_row V``: a strong L2 strength can then
 shrink whole rows of the base towards zero (the additive form alone has to learn ``V ≈ -W0``
 for that). The gain needs the model's residual base, which :meth:`GatedGenerator.attach_base`
-supplies (``HyperparameterSweep`` does); unattached, the gain term is left out.
+comes in with every call: the generator declares ``needs_base = True`` and the model calls it
+as ``generator(emb, base=model.base, scale=model.scale)``; called on its own without them, the
+gain term is left out.
 
-This generator is not registered by name; the recipes pass an instance.
+Registered as ``"gated"``; ``HyperparameterSweep`` and ``ArchitectureSearch`` use it by default.
 
 Example:
     >>> import torch, hypernet as hn
@@ -27,16 +29,18 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from ._base import EmbeddedTrunk, Generator, check_positive_int, check_sizes
+from ._registry import register_generator
 
 __all__ = ["GatedGenerator"]
 
 
+@register_generator("gated")
 class GatedGenerator(Generator):
     """``Σ_k gate_k(c, t) ⊙ V_tk / √rank`` for every weight matrix t, full values for 1-d tensors (biases).
 
@@ -49,7 +53,7 @@ class GatedGenerator(Generator):
     """
 
     default_parametrization = "residual"
-    inverse_scale: torch.Tensor  # 1 / the model's output scale, set by attach_base
+    needs_base = True  # the model passes its flat residual base and output scale to every call
 
     def __init__(self, hidden: Sequence[int] = (32,), layer_dim: int = 8, rank: int = 1, gain: bool = False) -> None:
         super().__init__()
@@ -57,7 +61,6 @@ class GatedGenerator(Generator):
         self.layer_dim = check_positive_int("GatedGenerator", "layer_dim", layer_dim)
         self.rank = check_positive_int("GatedGenerator", "rank", rank)
         self.gain = bool(gain)
-        self._base: list[Callable[[], tuple[torch.Tensor, torch.Tensor]]] = []  # a plain list: not a submodule
 
     def build(self) -> None:
         tensors = self.spec.tensors
@@ -86,30 +89,28 @@ class GatedGenerator(Generator):
         self.values = nn.ParameterList([v for v in values if v is not None])
         self._value_index = [None if v is None else sum(w is not None for w in values[:i]) for i, v in enumerate(values)]
 
-    def attach_base(self, source: Callable[[], tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Give the gain term the model's flat ``(base, scale)``: ``source()`` returns them (the base is read at every call)."""
-        self._base[:] = [source]
-        scale = source()[1].detach()
-        inverse = torch.where(scale != 0, scale.reciprocal(), 0.0)  # a zero scale (nothing generated there) -> no gain
-        self.register_buffer("inverse_scale", inverse, persistent=False)  # constant; follows .to() with the module
-
     def extra_repr(self) -> str:
         if not self.is_bound:
             return "unbound"
         return f"hidden={self.hidden}, layer_dim={self.layer_dim}, rank={self.rank}, gain={self.gain}"
 
-    def _add_gain(self, part: torch.Tensor, h: torch.Tensor, t: int, index: int, view: tuple[int, ...]) -> torch.Tensor:
+    def _add_gain(
+        self, part: torch.Tensor, h: torch.Tensor, t: int, index: int, view: tuple[int, ...], base: torch.Tensor, inverse: torch.Tensor
+    ) -> torch.Tensor:
         """``part + tanh(s) ⊙_row W0 / scale`` for matrix ``t``: after the model's ``base + raw * scale``, a row gain on W0."""
         spec = self.spec.tensors[t]
         cut = slice(spec.offset, spec.offset + spec.numel)
-        ratio = (self._base[0]()[0][cut] * self.inverse_scale[cut]).view(spec.storage_shape)
+        ratio = (base[cut] * inverse[cut]).view(spec.storage_shape)
         gains = torch.tanh(self.gains[index](h[:, t]))  # (n, rows)
         gains = gains.view(len(h), *[gains.shape[1] if v == -1 else 1 for v in view])
         return torch.addcmul(part.view(len(h), *spec.storage_shape), gains, ratio).view(len(h), -1)
 
-    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+    def forward(self, emb: torch.Tensor, base: torch.Tensor | None = None, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """``(U, n_generated)`` raw outputs; ``base`` and ``scale`` (the model's flat residual base and output scale) enable the gain."""
         h = self.trunk(emb)  # (U, T, hidden)
         n = emb.shape[0]
+        gain = self.gain and base is not None and scale is not None
+        inverse = torch.where(scale != 0, scale.reciprocal(), 0.0).detach() if gain and scale is not None else None
         parts = []
         for t, (head, view, index) in enumerate(zip(self.heads, self.views, self._value_index, strict=True)):
             out = head(h[:, t])
@@ -119,7 +120,9 @@ class GatedGenerator(Generator):
                 value = self.values[index]
                 gated = out.view(n, self.rank, *view) * value
                 part = (gated[:, 0] if self.rank == 1 else gated.sum(1) * self.rank**-0.5).reshape(n, -1)
-                parts.append(self._add_gain(part, h, t, index, view) if self.gain and self._base else part)
+                if gain and base is not None and inverse is not None:  # a zero scale (nothing generated there): no gain
+                    part = self._add_gain(part, h, t, index, view, base, inverse)
+                parts.append(part)
         return torch.cat(parts, dim=-1)
 
     def output_layers(self, probe: torch.Tensor) -> list[tuple[nn.Linear, torch.Tensor]]:

@@ -206,8 +206,6 @@ class HyperparameterSweep(nn.Module):
         self.model = HyperModel(
             target, condition=condition, generator=generator, generate=generate, init=init, generator_kwargs=generator_kwargs
         )
-        if isinstance(self.model.generator, GatedGenerator):
-            self.model.generator.attach_base(self._base_and_scale)  # a bound method: deepcopy rebinds it to the copy
         spec = self.model.spec
         self.register_buffer("decay_mask", spec.per_element([1.0 if t.is_matrix else 0.0 for t in spec.tensors]))
         generated = set(spec.names)
@@ -217,14 +215,8 @@ class HyperparameterSweep(nn.Module):
         self.register_buffer("hyper_v", torch.zeros(len(self.space)))
         self.register_buffer("hyper_steps", torch.zeros((), dtype=torch.long))
         self.local_width: float | None = None
-        self._captured: list[tuple[str, torch.Tensor]] | None = None
-        self.model.condition.register_forward_hook(self._record_values)
-        self.model.generator.register_forward_hook(self._record_raw)
         self.curve_: Curve | None = None
         self.hyper_history_: list[dict[str, float]] = []
-
-    def _base_and_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.base, self.model.scale
 
     # ----------------------------------------------------------------- conditions
     @property
@@ -273,36 +265,20 @@ class HyperparameterSweep(nn.Module):
         cond = self.to_unit(hp) if unit is None else unit
         if not with_weight_decay:
             return self.model(x, cond)
-        # Reuse the weights the forward pass generates (no second generation): hooks on the condition and
-        # the generator record the unique conditions and the raw outputs; the model's weights are
-        # ``base + scale * raw`` (HyperModel's documented parametrization).
-        self._captured = []
-        try:
-            out = self.model(x, cond)
-            captured, self._captured = self._captured, None
-        finally:
-            self._captured = None
-        return out, self._weight_decay(cond, captured)
+        weights = self.model.weights(cond)  # generated once, used by the call and by the weight decay
+        return self.model.call(weights, x), self._weight_decay(weights)
 
-    def _record_values(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        if self._captured is not None:
-            self._captured.append(("values", args[0]))
-
-    def _record_raw(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        if self._captured is not None:
-            self._captured.append(("raw", output))
-
-    def _weight_decay(self, cond: torch.Tensor, captured: list[tuple[str, torch.Tensor]]) -> torch.Tensor:
+    def _weight_decay(self, weights: Any) -> torch.Tensor:
+        flat = weights.flat[:, : self.model.spec.numel]  # (U, n) the weight sets of the U unique conditions
         if self.weight_decay is None:
-            return cond.new_zeros(())
-        values = torch.cat([t for kind, t in captured if kind == "values"])  # (U, D) unique conditions, in generation order
-        raw = torch.cat([t for kind, t in captured if kind == "raw"])  # (U, n) generator outputs
-        if values.shape[0] != raw.shape[0]:  # pragma: no cover - a generator called without the condition
-            raise HypernetError(f"expected one generator output per condition, got {raw.shape[0]} for {values.shape[0]}")
-        flat = torch.addcmul(self.model.base, raw, self.model.scale)[:, : self.model.spec.numel]
+            return flat.new_zeros(())
+        split = weights.split
+        values = split.values  # (U, D) unique conditions, in the order of flat's rows
         squares = (flat.square() * self.decay_mask).sum(dim=1)
-        rows = cond.unsqueeze(0) if cond.dim() == 1 else cond
-        share = (rows.detach()[:, None, :] == values.detach()[None]).all(-1).to(squares).mean(0)  # fraction of samples per set
+        if split.inverse is None:  # one weight set (or one per group): equal shares
+            share = squares.new_full((flat.shape[0],), 1.0 / flat.shape[0])
+        else:  # fraction of the batch's samples that use each set
+            share = torch.bincount(split.inverse, minlength=flat.shape[0]).to(squares) / split.inverse.numel()
         strength = self.space[self.weight_decay].from_unit(values.detach()[:, self.space.names.index(self.weight_decay)])
         decay = (strength * squares * share).sum()
         if self._shared_matrices:
