@@ -7,9 +7,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hypernet.data.fetch import fetch, list_datasets
 
-from hypernet.cli.fetch import _download
+from hypernet.cli.fetch import _download, fetch, list_datasets
 from hypernet.cli.fetch import minilm as fetch_mini
 from hypernet.cli.fetch import text_corpora as fetch_text
 from hypernet.data import minilm, text_corpora

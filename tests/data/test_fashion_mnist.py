@@ -11,7 +11,7 @@ import pytest
 
 import hypernet.cli.fetch.fashion_mnist as fm
 from hypernet.cli import main
-from hypernet.cli.fetch import fetch
+from hypernet.cli.fetch import _download, fetch
 from hypernet.data import DataError
 from hypernet.data.cache import sha256
 
@@ -102,24 +102,24 @@ def test_fetch_from_a_deb_unpacks_it_with_dpkg(tmp_path: Path, monkeypatch: pyte
             _write(Path(cmd[3]) / fm.MEMBER_DIR)
         return _completed(0)
 
-    monkeypatch.setattr(fm.subprocess, "run", fake_run)
+    monkeypatch.setattr(_download.subprocess, "run", fake_run)
     dest = fm.fetch_fashion_mnist(deb, dest=tmp_path / "out")
     assert seen[0][:2] == ["dpkg", "-x"] and (dest / "train-images-idx3-ubyte.gz").read_bytes() == blobs["train-images-idx3-ubyte.gz"]
 
 
 def test_apt_failures_are_data_errors_with_a_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fm.subprocess, "run", lambda cmd, **kw: _completed(100, "E: Unable to locate package dataset-fashion-mnist"))
+    monkeypatch.setattr(_download.subprocess, "run", lambda cmd, **kw: _completed(100, "E: Unable to locate package dataset-fashion-mnist"))
     with pytest.raises(DataError, match=r"Unable to locate.*apt-get update"):
         fm.apt_download(tmp_path)
 
-    monkeypatch.setattr(fm.subprocess, "run", lambda cmd, **kw: _completed(0))
+    monkeypatch.setattr(_download.subprocess, "run", lambda cmd, **kw: _completed(0))
     with pytest.raises(DataError, match=r"wrote no \.deb"):
         fm.apt_download(tmp_path)
 
     def missing(cmd: list[str], **kw: object) -> None:
         raise FileNotFoundError(cmd[0])
 
-    monkeypatch.setattr(fm.subprocess, "run", missing)
+    monkeypatch.setattr(_download.subprocess, "run", missing)
     with pytest.raises(DataError, match="not available"):
         fm.apt_download(tmp_path)
 

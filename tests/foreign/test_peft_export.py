@@ -84,6 +84,6 @@ def test_export_refuses_to_overwrite_a_file_that_is_not_an_adapter(tmp_path: Pat
     keep = tmp_path / "notes"
     keep.mkdir()
     (keep / "mine.txt").write_text("keep me")
-    with pytest.raises(hn.HypernetError, match="expected .* a new path, an empty directory or a PEFT adapter directory"):
+    with pytest.raises(hn.HypernetError, match=r"expected .* a new path, an empty directory or a PEFT adapter directory"):
         hn.export_peft(model, 0, keep)
     assert (keep / "mine.txt").read_text() == "keep me"

