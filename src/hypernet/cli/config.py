@@ -22,7 +22,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -85,6 +85,9 @@ class RunConfig(Section):
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     runs_dir: str = Field(default="runs", min_length=1, max_length=1024)
     train: TrainSection = Field(default_factory=TrainSection)
+
+    resume_may_change: ClassVar[tuple[str, ...]] = ()
+    """The recipe's own keys that ``--resume`` accepts with a new value (how long to train, how often to evaluate)."""
 
 
 # ----------------------------------------------------------------------------- reading files

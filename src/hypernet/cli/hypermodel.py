@@ -34,6 +34,7 @@ from ..training.distributed import make_loader
 from ..training.errors import UsageError
 from ..training.loop import FitResult, fit
 from ..training.rng import seed_everything
+from .common import fit_options
 from .config import ExistingFile, RunConfig, Section
 from .optim import make_optimizer
 from .registry import Recipe, RunContext, register_recipe
@@ -179,20 +180,8 @@ class HyperModelRecipe(Recipe):
             classification_step(config.model.condition == "embedding"),
             loader,
             make_optimizer(model.parameters(), t),
-            epochs=t.epochs,
-            max_steps=t.max_steps,
             evaluate=lambda m: _evaluate(config, m, data),
-            eval_every=t.eval_every,
-            run_dir=ctx.run_dir,
-            config=config.model_dump(mode="json"),
-            checkpoint_every=t.checkpoint_every,
-            keep_last=t.keep_last,
-            resume=ctx.resume,
-            progress=ctx.progress,
-            log_every=t.log_every,
-            grad_clip=t.grad_clip,
-            device=ctx.dist.device,
-            summary={"name": config.name, "recipe": config.recipe, "compression": round(model.compression, 6)},
+            **fit_options(config, ctx, summary={"name": config.name, "recipe": config.recipe, "compression": round(model.compression, 6)}),
         )
 
     def evaluate(self, config: HyperModelConfig, model: nn.Module) -> dict[str, float]:

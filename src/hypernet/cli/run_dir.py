@@ -148,13 +148,14 @@ def check_resume(run_dir: Path, config: RunConfig, world_size: int) -> Checkpoin
         )
     old = stored_config(ckpt, run_dir)
     if old is not None:
-        diff = {k: v for k, v in config_differences(old, config.model_dump(mode="json")).items() if k not in MAY_CHANGE_ON_RESUME}
+        may_change = MAY_CHANGE_ON_RESUME + type(config).resume_may_change
+        diff = {k: v for k, v in config_differences(old, config.model_dump(mode="json")).items() if k not in may_change}
         if diff:
             shown = ", ".join(f"{k} ({_short(a)} -> {_short(b)})" for k, (a, b) in list(diff.items())[:6])
             raise UsageError(
                 f"--resume got a config that differs from the run's in {shown}; resume with the run's own config "
                 f"({run_dir / 'config.json'}, unchanged), or start a new run (another name, or --overwrite). "
-                f"Keys that may change on resume: {', '.join(MAY_CHANGE_ON_RESUME)}"
+                f"Keys that may change on resume: {', '.join(may_change)}"
             )
     return ckpt
 

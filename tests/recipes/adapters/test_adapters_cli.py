@@ -10,7 +10,7 @@ import yaml
 from hypernet.cli import main
 
 pytest.importorskip("transformers")
-EXAMPLE = Path(__file__).parents[2] / "examples" / "adapters.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "adapters.yaml"
 
 
 def test_train_eval_resume_the_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

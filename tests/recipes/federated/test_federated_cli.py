@@ -16,7 +16,7 @@ from hypernet.cli.config import read_config_file, validate
 from hypernet.recipes.federated.cli import FederatedRecipe, build_server, load_clients
 from hypernet.training import load_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from hypernet.cli.config import validate
 from hypernet.cli.registry import get_recipe, list_recipes
 from hypernet.training import load_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def tiny_config(tmp_path: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -57,7 +58,13 @@ def test_training_step_is_one_batched_call_with_per_sample_conditions() -> None:
     sweep = hn.HyperparameterSweep(mlp(), ce_loss, {"l2": hn.LogUniform(1e-4, 1e-1)}, weight_decay="l2", per_batch=4)
     conds: list[torch.Tensor] = []
     target_calls: list[int] = []
-    sweep.model.register_forward_pre_hook(lambda m, args: conds.append(args[1].detach().clone()))
+    generate = sweep.model.weights
+
+    def recording(cond: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        conds.append(cond.detach().clone())
+        return generate(cond, *args, **kwargs)
+
+    sweep.model.weights = recording  # type: ignore[method-assign]  # the weights are generated once per step
     sweep.model.target.register_forward_hook(lambda m, a, o: target_calls.append(1))
     result = sweep.fit(train, epochs=1)
     assert result.steps == 1 and len(conds) == 1 and len(target_calls) == 1  # no loop over samples or values

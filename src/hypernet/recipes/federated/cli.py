@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import itertools
 import time
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -65,6 +65,7 @@ class FederatedConfig(RunConfig):
     ``momentum``, ``grad_clip``), the clients' ``batch_size``, ``checkpoint_every`` (rounds) and ``keep_last``."""
 
     recipe: Literal["federated"] = "federated"
+    resume_may_change: ClassVar[tuple[str, ...]] = ("federated.rounds", "federated.eval_every")
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataSection = Field(default_factory=DataSection)
     federated: FederatedSection = Field(default_factory=FederatedSection)

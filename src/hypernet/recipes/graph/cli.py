@@ -24,6 +24,7 @@ from pydantic import Field
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from ...cli.common import fit_options
 from ...cli.config import ExistingFile, RunConfig, Section
 from ...cli.optim import make_optimizer
 from ...cli.registry import Recipe, RunContext, register_recipe
@@ -126,20 +127,12 @@ class GHNRecipe(Recipe):
             step,
             make_loader(TensorDataset(x_tr, y_tr), t.batch_size, seed=config.seed),
             make_optimizer(model.parameters(), t),
-            epochs=t.epochs,
-            max_steps=t.max_steps,
             evaluate=lambda m: evaluate_predicted(_unwrap(m), config, x_tr, x_te, y_te),
-            eval_every=t.eval_every,
-            run_dir=ctx.run_dir,
-            config=config.model_dump(mode="json"),
-            checkpoint_every=t.checkpoint_every,
-            keep_last=t.keep_last,
-            resume=ctx.resume,
-            progress=ctx.progress,
-            log_every=t.log_every,
-            grad_clip=t.grad_clip,
-            device=ctx.dist.device,
-            summary={"name": config.name, "recipe": config.recipe, "parameters": sum(p.numel() for p in model.parameters())},
+            **fit_options(
+                config,
+                ctx,
+                summary={"name": config.name, "recipe": config.recipe, "parameters": sum(p.numel() for p in model.parameters())},
+            ),
         )
 
     def evaluate(self, config: GHNConfig, model: nn.Module) -> dict[str, float]:
