@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from pydantic import Field
@@ -24,6 +24,7 @@ from torch import nn
 
 from ...cli.config import RunConfig, Section
 from ...cli.registry import Recipe, RunContext, register_recipe
+from ...training.errors import UsageError
 from ...training.loop import FitResult
 from ._tasks import AdapterTask
 from .adapter_hypernet import AdapterHypernet
@@ -172,11 +173,32 @@ class AdaptersRecipe(Recipe):
         return FitResult(steps, 0, losses, metrics, time.time() - start, ctx.run_dir, None if ckpt is None else ckpt.path)
 
     def evaluate(self, config: AdaptersConfig, model: nn.Module) -> dict[str, float]:
-        assert isinstance(model, AdapterHypernet)
         _, test = _tasks(config)
         out = {}
         for task in test:
-            pred = model.predict(list(task.texts), task.name)
+            pred = _adapter_model(model).predict(list(task.texts), task.name)
             out[f"acc_{task.name}"] = float((torch.as_tensor(pred) == torch.tensor(list(task.labels))).float().mean())
         out["acc"] = sum(out.values()) / len(out)
         return out
+
+    def parse_cond(self, config: AdaptersConfig, text: str | None) -> str:
+        """``--cond`` is a task name of the run (or, with ``condition: text``, one of their descriptions)."""
+        if text is None or not text.strip():
+            names = ", ".join(t.name for t in _tasks(config)[0])
+            raise UsageError(f"expected --cond to name a task of the run ({names}), got {text!r}")
+        return text
+
+    def materialize(self, config: AdaptersConfig, model: nn.Module, cond: Any) -> nn.Module:
+        """The frozen base with the task's generated LoRA merged into its weights (PEFT's ``merge_and_unload``).
+
+        The export holds the adapted encoder (it gives the recipe's hidden states for that task);
+        the label head is not part of it. ``AdapterHypernet.adapter(task, path)`` writes the
+        unmerged PEFT adapter directory instead.
+        """
+        return cast(nn.Module, _adapter_model(model).adapter(cond).merge_and_unload())
+
+
+def _adapter_model(model: nn.Module) -> AdapterHypernet:
+    if not isinstance(model, AdapterHypernet):
+        raise UsageError(f"expected a run of the adapters recipe (an AdapterHypernet), got a {type(model).__name__}")
+    return model
