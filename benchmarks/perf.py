@@ -23,6 +23,11 @@ Sections:
     width (64..2048); peak memory of each generator for 128 distinct sets.
  5. a small CNN target: one set, and 128 distinct sets vs a grouped-convolution reference.
  6. ``torch.compile`` of a HyperModel (one weight set, chunked): compile time and step time vs eager.
+ 7. (key ``hf``; needs transformers and peft, else skipped with a note) per-sample LoRA on a MiniLM-sized
+    random-weight BERT, batch 32 x 64 tokens with padding, 8 tasks mixed: ``HyperModel`` generating the LoRA
+    factors vs PEFT's mixed-adapter batch (``adapter_names``) vs a loop calling PEFT once per task; forward
+    without grad, with grad, and forward + backward; peak memory in subprocesses. Run alone with
+    ``python benchmarks/perf.py --sections hf --output perf_hf`` (writes results/perf_hf.{csv,md}).
 """
 
 from __future__ import annotations
@@ -67,8 +72,10 @@ class Row:
     params: dict[str, object] = field(default_factory=dict)
 
 
-def measure(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 3) -> dict[str, tuple[float, float, float]]:
-    """Median and quartiles (ms) of each function, repetitions interleaved round-robin."""
+def measure(
+    fns: dict[str, Callable[[], object]], reps: int, warmup: int = 3, raw: dict[str, list[float]] | None = None
+) -> dict[str, tuple[float, float, float]]:
+    """Median and quartiles (ms) of each function, repetitions interleaved round-robin; ``raw`` receives every time."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -78,6 +85,8 @@ def measure(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 3) ->
             start = time.perf_counter()
             fn()
             times[name].append((time.perf_counter() - start) * 1e3)
+    if raw is not None:
+        raw.update(times)
     out = {}
     for name, ts in times.items():
         q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
@@ -340,6 +349,181 @@ def section_compile(reps: int) -> list[Row]:
     return [Row("6 torch.compile, one set (chunked)", k, *v, {"compile_s": round(compile_s, 1)}) for k, v in res.items()]
 
 
+# ----------------------------------------------------------------------------- 7: per-sample LoRA on a Hugging Face encoder
+HF_TASKS, HF_BATCH, HF_TOKENS, HF_RANK = 8, 32, 64, 8
+HF_MODES = {"no_grad": "forward, no grad", "grad": "forward with grad", "train": "forward + backward"}
+HF_VARIANTS = {
+    "a": "(a) HyperModel, per-sample LoRA generated",
+    "b": "(b) PEFT, 8 adapters, adapter_names",
+    "c": "(c) PEFT, loop over task groups",
+}
+
+
+def hf_available() -> str | None:
+    """None if transformers and peft import, else why not (the section is then skipped)."""
+    try:
+        import peft  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as error:
+        return str(error)
+    return None
+
+
+@dataclass
+class HFWorkload:
+    """A MiniLM-sized BERT, per-sample LoRA three ways on the same weights and inputs."""
+
+    hyper: hn.HyperModel  # (a) target: get_peft_model(bert, LoRA r=8 on query/value); generates the LoRA factors
+    mixed: nn.Module  # (b) PeftModel with adapters task0..task7 holding the generated factors, called with adapter_names
+    looped: nn.Module  # (c) the same adapters in a second PeftModel, one call per task group after set_adapter
+    input_ids: torch.Tensor
+    mask: torch.Tensor
+    ids: torch.Tensor
+    groups: list[torch.Tensor]  # rows of each task
+    looped_lora: list[torch.Tensor] = field(default_factory=list)  # the LoRA factors of ``looped``
+
+    def step(self, variant: str, mode: str) -> Callable[[], object]:
+        """One call of ``variant`` in ``mode`` (no_grad / grad / train); train adds ``last_hidden_state.mean().backward()``."""
+        run = {"a": self.run_hyper, "b": self.run_mixed, "c": self.run_looped}[variant]
+        model = {"a": self.hyper, "b": self.mixed, "c": self.looped}[variant]
+
+        def fn() -> object:
+            if mode == "no_grad":
+                with torch.no_grad():
+                    return run()
+            if mode == "grad":
+                return run()
+            model.zero_grad(set_to_none=True)
+            loss = run().mean()
+            loss.backward()
+            return loss
+
+        return fn
+
+    def run_hyper(self) -> torch.Tensor:
+        return self.hyper(self.input_ids, self.ids, attention_mask=self.mask).last_hidden_state
+
+    def run_mixed(self) -> torch.Tensor:
+        names = [f"task{t}" for t in self.ids.tolist()]
+        return self.mixed(self.input_ids, attention_mask=self.mask, adapter_names=names).last_hidden_state
+
+    def run_looped(self) -> torch.Tensor:
+        outs = []
+        for task, rows in enumerate(self.groups):
+            self.looped.set_adapter(f"task{task}")
+            outs.append(self.looped(self.input_ids[rows], attention_mask=self.mask[rows]).last_hidden_state)
+        # PEFT's set_adapter freezes the other adapters, and autograd skips a leaf that no longer
+        # requires grad: without this, backward would reach only the last task's factors
+        for p in self.looped_lora:
+            p.requires_grad_(True)
+        out = torch.cat(outs)
+        return out.index_select(0, torch.cat(self.groups).argsort())  # back in the batch's order
+
+
+def hf_workload(seed: int = 0) -> HFWorkload:
+    """Random-weight BERT (MiniLM-L6 sizes), batch 32 x 64 tokens with padding, 8 tasks mixed (4 samples each, shuffled)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536, vocab_size=30522)
+    bert = BertModel(config).eval()
+    state = bert.state_dict()
+
+    def lora() -> LoraConfig:
+        return LoraConfig(r=HF_RANK, target_modules=["query", "value"], lora_alpha=16, lora_dropout=0.0)
+
+    hyper = hn.HyperModel(get_peft_model(bert, lora()), condition=hn.Embedding(HF_TASKS, 16), generator="mlp", generate="*lora_*").eval()
+    peft_models = []
+    for _ in range(2):
+        twin = BertModel(config).eval()
+        twin.load_state_dict(state)
+        pm = get_peft_model(twin, lora(), adapter_name="task0")
+        for task in range(1, HF_TASKS):
+            pm.add_adapter(f"task{task}", lora())
+        with torch.no_grad():
+            for task in range(HF_TASKS):
+                generated = hyper.generate(task)
+                for name in hyper.spec.names:
+                    pm.get_parameter(name.replace(".default.", f".task{task}.")).copy_(generated[name])
+        for name, p in pm.named_parameters():
+            p.requires_grad_("lora_" in name)  # every adapter trainable (backward reaches all LoRA factors)
+        peft_models.append(pm.eval())
+    g = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(1, config.vocab_size, (HF_BATCH, HF_TOKENS), generator=g)
+    lengths = torch.randint(HF_TOKENS // 2, HF_TOKENS + 1, (HF_BATCH,), generator=g)
+    lengths[0] = HF_TOKENS
+    mask = (torch.arange(HF_TOKENS) < lengths[:, None]).long()
+    input_ids = input_ids * mask  # padding token 0
+    ids = (torch.arange(HF_BATCH) % HF_TASKS)[torch.randperm(HF_BATCH, generator=g)]
+    groups = [(ids == t).nonzero().squeeze(1) for t in range(HF_TASKS)]
+    looped_lora = [p for n, p in peft_models[1].named_parameters() if "lora_" in n]
+    return HFWorkload(hyper, peft_models[0], peft_models[1], input_ids, mask, ids, groups, looped_lora)
+
+
+def section_hf(reps: int) -> list[Row]:
+    why = hf_available()
+    if why is not None:
+        print(f"section hf skipped: transformers and peft are needed ({why}); pip install 'hypernet[hf]'", flush=True)
+        return []
+    w = hf_workload()
+    with torch.no_grad():  # the three variants compute the same function
+        ref = w.run_hyper()
+        for variant, run in (("b", w.run_mixed), ("c", w.run_looped)):
+            err = (run() - ref).abs().max().item()
+            if err > 1e-4:
+                raise AssertionError(f"hf section: variant {variant} differs from (a) by {err:.2e}")
+    fns: dict[str, Callable[[], object]] = {}
+    info: dict[str, dict[str, object]] = {}
+    for mode, mode_name in HF_MODES.items():
+        for variant, name in HF_VARIANTS.items():
+            fns[f"{mode_name}: {name}"] = w.step(variant, mode)
+            info[f"{mode_name}: {name}"] = {"mode": mode}
+    for variant, model in (("b", w.mixed), ("c", w.looped)):  # backward reaches every adapter's factors
+        fns[f"{HF_MODES['train']}: {HF_VARIANTS[variant]}"]()
+        missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+        if missing:
+            raise AssertionError(f"hf section: variant {variant} backward missed {len(missing)} LoRA factors, e.g. {missing[0]}")
+    raw: dict[str, list[float]] = {}
+    res = measure(fns, reps, raw=raw)
+    section = f"7a BERT (MiniLM size) per-sample LoRA: batch {HF_BATCH}x{HF_TOKENS}, {HF_TASKS} tasks mixed, rank {HF_RANK}"
+    rows = [Row(section, k, *v, {**info[k], "min_ms": round(min(raw[k]), 1)}) for k, v in res.items()]
+    # On a shared machine load comes in bursts of seconds: calls of one repetition (adjacent in time) see
+    # the same load, so the per-repetition ratio is steadier than the ratio of two medians.
+    for mode_name in HF_MODES.values():
+        for num, den in (("a", "b"), ("c", "a")):
+            ts = [x / y for x, y in zip(raw[f"{mode_name}: {HF_VARIANTS[num]}"], raw[f"{mode_name}: {HF_VARIANTS[den]}"], strict=True)]
+            q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
+            name = f"{mode_name}: ({num}) / ({den})"
+            rows.append(Row("7c per-repetition time ratios", name, statistics.median(ts), q[0], q[2], {"unit": "ratio"}))
+    return rows
+
+
+def _hf_memory_child(variant: str, mode: str) -> None:
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    fn = hf_workload().step(variant, mode)
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _vm_kb("VmRSS")
+    fn()
+    print(json.dumps({"peak_growth_mb": (_vm_kb("VmHWM") - before) / 1024}))
+
+
+def section_hf_memory() -> list[Row]:
+    if hf_available() is not None:
+        return []
+    rows = []
+    for mode in ("no_grad", "train"):
+        for variant, name in HF_VARIANTS.items():
+            done = subprocess.run(
+                [sys.executable, __file__, "--hf-memory-child", variant, mode], capture_output=True, text=True, check=True
+            )
+            mb = json.loads(done.stdout.strip().splitlines()[-1])["peak_growth_mb"]
+            rows.append(Row("7b peak memory, BERT per-sample LoRA", f"{HF_MODES[mode]}: {name}", mb, mb, mb, {"unit": "MB"}))
+    return rows
+
+
 # ----------------------------------------------------------------------------- memory (subprocess)
 def _memory_child(generator: str, variant: str, n_sets: int) -> None:
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
@@ -378,18 +562,9 @@ def section_memory(n_sets: int = 128) -> list[Row]:
 
 
 # ----------------------------------------------------------------------------- report
-def ratio(rows: list[Row], section: str, a: str, b: str, **match: object) -> float:
-    def find(v: str) -> Row:
-        return next(
-            r for r in rows if r.section.startswith(section) and r.variant == v and all(r.params.get(k) == m for k, m in match.items())
-        )
-
-    return find(a).median_ms / find(b).median_ms
-
-
 def write_report(rows: list[Row], args: argparse.Namespace, have: dict[str, bool], seconds: float) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with (RESULTS / "perf.csv").open("w", newline="") as f:
+    with (RESULTS / f"{args.output}.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["section", "variant", "median_ms", "q1_ms", "q3_ms", "params"])
         for r in rows:
@@ -399,8 +574,11 @@ def write_report(rows: list[Row], args: argparse.Namespace, have: dict[str, bool
         "",
         f"Command: `python benchmarks/perf.py {' '.join(sys.argv[1:])}`; {seconds / 60:.1f} min.",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, threads {args.threads}, "
-        f"Python {platform.python_version()}; medians of {args.reps} interleaved repetitions (forward + backward).",
+        f"Python {platform.python_version()}; medians of {args.reps} interleaved repetitions (forward + backward"
+        + (", and the forward modes named in section 7" if any(r.section.startswith("7") for r in rows) else "")
+        + ").",
         f"Peers installed: {', '.join(k for k, v in have.items() if v) or 'none (pip install -e .[bench])'}.",
+        *_hf_versions(rows),
         f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         " (the machine may be shared: compare ratios within this run, not times across runs).",
         "",
@@ -416,10 +594,29 @@ def write_report(rows: list[Row], args: argparse.Namespace, have: dict[str, bool
     for claim, target, fn in _claims(have):
         try:
             lines.append(f"| {claim} | {target} | {fn(rows):.3f} |")
-        except StopIteration:
-            lines.append(f"| {claim} | {target} | not measured |")
-    (RESULTS / "perf.md").write_text("\n".join(lines) + "\n")
-    _plots(rows)
+        except StopIteration:  # a section not run (--sections)
+            pass
+    (RESULTS / f"{args.output}.md").write_text("\n".join(lines) + "\n")
+    if any(r.section[:2] in ("4a", "4b", "4c") for r in rows):
+        _plots(rows, RESULTS / f"{args.output}_scaling.png")
+
+
+def _hf_versions(rows: list[Row]) -> list[str]:
+    if not any(r.section.startswith("7") for r in rows):
+        return []
+    import peft
+    import transformers
+
+    return [
+        f"Section 7: transformers {transformers.__version__}, peft {peft.__version__}; BertConfig(hidden_size=384, num_hidden_layers=6, "
+        "num_attention_heads=12, intermediate_size=1536), random weights, eval mode, default attention implementation "
+        "(HyperModel runs the target under vmap, which uses the math SDPA kernel); LoRA r=8, alpha=16 on query/value; "
+        "condition hn.Embedding(8, 16), generator 'mlp' (hidden 64). Forward with grad and forward + backward (loss = "
+        "last_hidden_state.mean()) reach the hypernetwork for (a) and every adapter's LoRA factors for (b) and (c); "
+        "PEFT refuses adapter_names in training mode, so (b) runs in eval mode (no dropout, as all variants here).",
+        "Section 7 on a shared machine: 7a gives each variant's fastest repetition (min_ms) next to the median; 7c gives the "
+        "ratio of two variants within each repetition (calls adjacent in time see the same load), median and IQR over repetitions.",
+    ]
 
 
 def _claims(have: dict[str, bool]) -> list[tuple[str, str, Callable[[list[Row]], float]]]:
@@ -447,6 +644,26 @@ def _claims(have: dict[str, bool]) -> list[tuple[str, str, Callable[[list[Row]],
         ("CNN 128 sets: per-sample loop / HyperModel", "-", "5", "per-sample Python loop, 128 sets", "HyperModel, 128 sets"),
         ("torch.compile / eager, one set", "-", "6", "torch.compile(HyperModel)", "eager HyperModel"),
     ]
+    hf = [f"{HF_MODES[m]}: {HF_VARIANTS[v]}" for m in ("no_grad", "grad", "train") for v in "abc"]
+    no_grad_a, no_grad_b, no_grad_c, grad_a, grad_b, grad_c, train_a, train_b, train_c = hf
+    spec += [
+        ("BERT per-sample LoRA, forward no grad: (a) HyperModel / (b) PEFT adapter_names", "<= 1.25", "7a", no_grad_a, no_grad_b),
+        ("BERT per-sample LoRA, forward with grad: (a) HyperModel / (b) PEFT adapter_names", "<= 1.25", "7a", grad_a, grad_b),
+        ("BERT per-sample LoRA, forward no grad: (c) PEFT loop over tasks / (a) HyperModel", "> 1", "7a", no_grad_c, no_grad_a),
+        ("BERT per-sample LoRA, forward with grad: (c) PEFT loop over tasks / (a) HyperModel", "> 1", "7a", grad_c, grad_a),
+        ("BERT per-sample LoRA, forward + backward: (c) PEFT loop over tasks / (a) HyperModel", "> 1", "7a", train_c, train_a),
+        ("BERT per-sample LoRA, forward + backward: (a) HyperModel / (b) PEFT adapter_names (eval mode)", "-", "7a", train_a, train_b),
+        ("BERT per-sample LoRA, forward no grad: (a) / (b), median per-rep ratio", "<= 1.25", "7c", "forward, no grad: (a) / (b)", ""),
+        ("BERT per-sample LoRA, forward with grad: (a) / (b), median per-rep ratio", "<= 1.25", "7c", "forward with grad: (a) / (b)", ""),
+        ("BERT per-sample LoRA, forward no grad: (c) / (a), median per-rep ratio", "> 1", "7c", "forward, no grad: (c) / (a)", ""),
+        ("BERT per-sample LoRA, forward + backward: (c) / (a), median per-rep ratio", "> 1", "7c", "forward + backward: (c) / (a)", ""),
+        ("BERT per-sample LoRA, forward no grad: (a) / (b), fastest repetitions", "-", "7a min", no_grad_a, no_grad_b),
+        ("BERT per-sample LoRA, forward with grad: (a) / (b), fastest repetitions", "-", "7a min", grad_a, grad_b),
+        ("BERT per-sample LoRA, forward no grad: (c) / (a), fastest repetitions", "-", "7a min", no_grad_c, no_grad_a),
+        ("BERT per-sample LoRA, forward + backward: (c) / (a), fastest repetitions", "-", "7a min", train_c, train_a),
+        ("BERT peak memory, forward no grad: (a) HyperModel / (b) PEFT adapter_names", "-", "7b", no_grad_a, no_grad_b),
+        ("BERT peak memory, forward + backward: (a) HyperModel / (c) PEFT loop over tasks", "-", "7b", train_a, train_c),
+    ]
     for gen in hn.list_generators():
         spec.append(
             (f"peak memory 128 sets, {gen}: HyperModel / bmm", "<= 1.2", "4c", f"{gen}: hypernet HyperModel", f"{gen}: hand-written bmm")
@@ -460,7 +677,25 @@ def _claims(have: dict[str, bool]) -> list[tuple[str, str, Callable[[list[Row]],
     return [(claim, target, lambda r, sec=sec, a=a, b=b: ratio(r, sec, a, b)) for claim, target, sec, a, b in spec]
 
 
-def _plots(rows: list[Row]) -> None:
+def ratio(rows: list[Row], section: str, a: str, b: str, **match: object) -> float:
+    """``a / b`` of two medians of a section; ``b=""`` reads ``a``'s own median (a ratio row);
+    a section given as ``"7a min"`` compares the fastest repetitions (``min_ms``) instead."""
+    field = "min_ms" if section.endswith(" min") else None
+    section = section.removesuffix(" min")
+
+    def find(v: str) -> Row:
+        return next(
+            r for r in rows if r.section.startswith(section) and r.variant == v and all(r.params.get(k) == m for k, m in match.items())
+        )
+
+    if not b:
+        return find(a).median_ms
+    if field:
+        return float(find(a).params[field]) / float(find(b).params[field])  # type: ignore[arg-type]
+    return find(a).median_ms / find(b).median_ms
+
+
+def _plots(rows: list[Row], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -484,7 +719,7 @@ def _plots(rows: list[Row]) -> None:
         axes[2].barh([r.variant for r in mem], [r.median_ms for r in mem])
         axes[2].set(xlabel="peak RSS growth, MB", title="memory, 128 distinct sets")
     fig.tight_layout()
-    fig.savefig(RESULTS / "perf_scaling.png", dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -493,11 +728,18 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="few repetitions and points: a smoke run")
-    parser.add_argument("--sections", default="1,2,3,4,5,6", help="comma-separated section numbers")
+    parser.add_argument(
+        "--sections", default="1,2,3,4,5,6,hf", help="comma-separated section keys: 1-6, and hf (section 7, needs transformers and peft)"
+    )
+    parser.add_argument("--output", default="perf", help="report name: writes benchmarks/results/<output>.{csv,md}")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--hf-memory-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         _memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
+        return
+    if args.hf_memory_child:
+        _hf_memory_child(*args.hf_memory_child)
         return
     if args.quick:
         args.reps = min(args.reps, 3)
@@ -515,6 +757,7 @@ def main() -> None:
         ("4", lambda: section_scaling(args.reps, args.quick) + section_memory()),
         ("5", lambda: section_cnn(args.reps)),
         ("6", lambda: section_compile(args.reps)),
+        ("hf", lambda: section_hf(args.reps) + section_hf_memory()),
     ]
     for key, run in steps:
         if key in wanted:
@@ -522,7 +765,7 @@ def main() -> None:
             rows += run()
             print(f"section {key} done in {time.perf_counter() - t:.0f}s", flush=True)
             write_report(rows, args, have, time.perf_counter() - start)  # after every section: a crash keeps what ran
-    print((RESULTS / "perf.md").read_text())
+    print((RESULTS / f"{args.output}.md").read_text())
 
 
 if __name__ == "__main__":
