@@ -274,12 +274,13 @@ def yes(ok: bool) -> str:
 def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args: argparse.Namespace, minutes: float) -> None:
     seeds = sorted({r["seed"] for r in rows})
     if args.merge:
+        out_tag = f" --tag {args.tag}" if args.tag else ""
         ran = (
             "Commands (one process per seed, one thread each, run at the same time on a shared 2-core machine): "
             + "; ".join(
                 f"`python benchmarks/ghn.py {args.common} --seeds {i['seed']} --tag {t}`" for t, i in zip(args.merge, infos, strict=True)
             )
-            + f"; this file: `python benchmarks/ghn.py {args.common} --merge {' '.join(args.merge)}`."
+            + f"; this file: `python benchmarks/ghn.py {args.common} --merge {' '.join(args.merge)}{out_tag}`."
         )
     else:
         ran = f"Command: `python benchmarks/ghn.py {' '.join(sys.argv[1:])}`, one thread, {minutes:.1f} min on a shared 2-core machine."
@@ -392,7 +393,7 @@ def plot(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
 
 
 def merge(args: argparse.Namespace) -> int:
-    """Combine per-seed result files (``--tag`` runs) into ``ghn.csv``, ``ghn.md`` and ``ghn.png``."""
+    """Combine per-seed result files (``--tag`` runs) into ``ghn<tag>.csv``, ``.md`` and ``.png`` (``--tag`` after the merged tags)."""
     rows: list[dict[str, Any]] = []
     infos: list[dict[str, Any]] = []
     for tag in args.merge:
@@ -406,9 +407,8 @@ def merge(args: argparse.Namespace) -> int:
                 )
         infos += json.loads((RESULTS / f"ghn_training{tag}.json").read_text())
     args.common = " ".join(a for a in sys.argv[1 : sys.argv.index("--merge")])
-    args.tag = ""
     keys = sorted({k for row in rows for k in row}, key=lambda k: (k not in ("seed", "set", "net"), k))
-    with open(RESULTS / "ghn.csv", "w", newline="") as f:
+    with open(RESULTS / f"ghn{args.tag}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--save", action="store_true")
     p.add_argument("--tag", default="", help="suffix of the output files: ghn<tag>.csv/.md/.png")
-    p.add_argument("--merge", nargs="+", default=None, help="only report: combine ghn<tag>.csv of these tags into ghn.{csv,md,png}")
+    p.add_argument("--merge", nargs="+", default=None, help="only report: combine ghn<tag>.csv of these tags into ghn{--tag}.{csv,md,png}")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(exist_ok=True)
