@@ -190,3 +190,76 @@ def test_too_many_draws_are_a_condition_error() -> None:
     model = hn.HyperModel(nn.Linear(4, 2), condition=hn.Noise(8), generator="mlp")
     with pytest.raises(hn.ConditionError, match="fit in memory"):
         model(torch.randn(3, 4), None, samples=10**12)
+
+
+class Scaled(nn.Module):
+    """``lin(x) * scale``: a scale per output feature, the same for every sample and every support set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * scale
+
+
+@pytest.mark.parametrize("per_sample", ["auto", "loop"])
+def test_grouped_support_sets_honour_shared(per_sample: str) -> None:
+    torch.manual_seed(0)
+    sets, support, queries = 3, 6, 5
+    xs, ys = torch.randn(sets, support, 4), torch.randint(0, 2, (sets, support))
+    x = torch.randn(sets, queries, 4)
+    scale = torch.tensor([1.0, 10.0, 100.0])  # size 3 == number of sets, yet shared
+    model = hn.HyperModel(Scaled(), condition=hn.SetEncoder(4, 2, 8), generator="mlp", shared=["scale"], per_sample=per_sample)
+    out = model(x, (xs, ys), scale=scale)
+    ref = torch.stack([model(x[t], (xs[t], ys[t]), scale=scale) for t in range(sets)])
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    model.shared = frozenset()  # without the exception, an argument with one row per support set travels with its set
+    per_set = torch.randn(sets, 1, 3)
+    out = model(x, (xs, ys), scale=per_set)
+    ref = torch.stack([model(x[t], (xs[t], ys[t]), scale=per_set[t]) for t in range(sets)])
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+class Weighted(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * w
+
+
+def test_a_mapping_x_with_the_wrong_batch_length_is_refused_even_if_another_argument_matches() -> None:
+    model = hn.HyperModel(Weighted(), condition=hn.Embedding(3, 8), generator="mlp")
+    ids, w = torch.tensor([0, 0, 1, 1]), torch.ones(4, 1)
+    for x in (torch.randn(2, 4), {"x": torch.randn(2, 4)}):
+        with pytest.raises(hn.ConditionError, match="one condition per sample: x with 4 samples"):
+            model(x, ids, w=w)
+    assert model({"x": torch.randn(4, 4)}, ids, w=w).shape == (4, 3)
+
+
+class Checked(nn.Module):
+    """Takes a data-dependent branch (which vmap cannot batch) only when asked to validate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, validate: bool = False) -> torch.Tensor:
+        if validate and bool((x.abs() > 1e3).any()):
+            raise ValueError("input out of range")
+        return self.lin(x)
+
+
+def test_vmap_fallback_is_remembered_only_after_the_loop_succeeds(caplog: pytest.LogCaptureFixture) -> None:
+    model = hn.HyperModel(Checked(), condition=hn.Embedding(3, 8), generator="mlp")
+    x, ids = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match="out of range"):
+        model(x * 1e4, ids, validate=True)  # vmap fails, then the loop raises: nothing is remembered
+    assert model._vmap_unsupported is None
+    with caplog.at_level("WARNING", logger="hypernet"):
+        out = model(x, ids, validate=True)  # vmap fails, the loop succeeds: loop from now on, with a warning
+    assert model._vmap_unsupported is not None and "loop over unique weight sets" in caplog.text
+    ref = torch.cat([model(x[i : i + 1], int(ids[i])) for i in range(6)])
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)

@@ -54,6 +54,7 @@ class Inputs:
     batched: tuple[int, ...]
     dim: int
     size: int
+    owners: tuple[int | str, ...] = ()  # per leaf: the keyword name or positional index of the argument holding it
 
     @classmethod
     def of(cls, args: Args, kwargs: Kwargs, size: int, dim: int, shared: Collection[str | int] = ()) -> Inputs:
@@ -68,13 +69,18 @@ class Inputs:
             for i, (leaf, owner) in enumerate(zip(leaves, owners, strict=True))
             if owner not in shared and isinstance(leaf, torch.Tensor) and leaf.dim() > dim and leaf.shape[dim] == size
         )
-        return cls(tuple(leaves), spec, batched, dim, size)
+        return cls(tuple(leaves), spec, batched, dim, size, tuple(owners))
 
     @classmethod
     def unbatched(cls, args: Args, kwargs: Kwargs) -> Inputs:
         """Arguments shared by every weight set (no leaf travels with samples)."""
         leaves, spec = tree_flatten((tuple(args), dict(kwargs)))
         return cls(tuple(leaves), spec, (), 0, 0)
+
+    def carries_batch(self, keys: Collection[str | int]) -> bool | None:
+        """Whether a tensor leaf of the arguments ``keys`` is per sample; ``None`` when they hold no tensor."""
+        own = [i for i, o in enumerate(self.owners) if o in keys and isinstance(self.leaves[i], torch.Tensor)]
+        return any(i in self.batched for i in own) if own else None
 
     def front(self) -> list[torch.Tensor]:
         """The per-sample leaves with their batch dimension moved first."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +82,8 @@ class HyperModel(nn.Module):
             ``generator`` is a name.
         shared: arguments of the target that never travel with samples although their size at
             ``batch_dim`` equals the batch (see "Per-sample inputs" below): keyword names
-            (``"attention_mask"``) and positional indices (0 is ``x``).
+            (``"attention_mask"``) and positional indices (0 is ``x``; with a ``Mapping`` as ``x``,
+            0 is the first extra positional argument).
 
     Per-sample inputs:
         With a batch of B conditions (per-sample weights), every tensor argument whose size at
@@ -92,7 +93,8 @@ class HyperModel(nn.Module):
         ``Mapping`` given as ``x`` (a tokenizer's output) is passed as keyword arguments. Outputs
         may be any pytree of tensors (a Hugging Face ``ModelOutput`` keeps its type); a leaf that
         is not a tensor (a key/value cache) cannot be split per sample and raises a
-        :class:`~hypernet.HypernetError` naming it (pass ``use_cache=False``).
+        :class:`~hypernet.HypernetError` naming it (pass ``use_cache=False``). With T support sets
+        (``SetEncoder``, ``x`` of shape ``(T, Q, ...)``) the same rule applies with T at dim 0.
 
     Example:
         >>> import torch, hypernet as hn
@@ -353,9 +355,13 @@ class HyperModel(nn.Module):
         size = split.count if grouped else split.batch
         dim = 0 if grouped else self.batch_dim
         assert size is not None
-        inputs = Inputs.of(args, kwargs, size, dim, () if grouped else self.shared)
-        x_is_batched = 0 in inputs.batched if isinstance(x, torch.Tensor) else bool(inputs.batched)
-        if not x_is_batched and not (isinstance(x, torch.Tensor) and 0 in self.shared):
+        inputs = Inputs.of(args, kwargs, size, dim, self.shared)
+        # x itself (the keys of a Mapping x) must carry the batch; an x without tensors defers to the other arguments
+        x_keys: set[str | int] = set(map(str, x)) if isinstance(x, Mapping) else {0}
+        x_keys -= self.shared
+        carried = inputs.carries_batch(x_keys)
+        x_is_batched = bool(inputs.batched) if carried is None else carried
+        if not x_is_batched:
             if grouped:
                 raise ConditionError(f"expected x with a leading dim of {size} (one query batch per support set), got x {describe(x)}")
             raise ConditionError(
@@ -405,14 +411,20 @@ class HyperModel(nn.Module):
         except RuntimeError as error:
             if self.per_sample == "vmap" or "vmap" not in str(error):
                 raise
-            # Detected once per model: the target does something vmap cannot batch (data-dependent control flow,
-            # an op without a batching rule); per-sample calls loop over the unique weight sets from now on.
-            self._vmap_unsupported = str(error).splitlines()[0]
-            log.info(
-                "hypernet: vmap cannot run %s (%s); looping over unique weight sets", type(self.target).__name__, self._vmap_unsupported
-            )
+            reason = str(error).splitlines()[0]
+        # The target does something vmap cannot batch (data-dependent control flow, an op without a batching
+        # rule): loop over the unique weight sets. Only when the loop succeeds is this remembered for the model
+        # (a call that raises leaves the model as it was).
         with self._protect_buffers():
-            return self._run_sets(split, flat, inputs, loop=True)
+            out = self._run_sets(split, flat, inputs, loop=True)
+        self._vmap_unsupported = reason
+        log.warning(
+            "hypernet: vmap cannot run %s (%s); per-sample calls loop over unique weight sets from now on "
+            "(pass per_sample='loop' to choose this up front)",
+            type(self.target).__name__,
+            reason,
+        )
+        return out
 
     def _run_sets(self, split: Split, flat: torch.Tensor | None, inputs: Inputs, loop: bool) -> Any:
         call = self._call_target

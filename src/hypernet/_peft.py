@@ -7,6 +7,7 @@ This is :meth:`~hypernet.HyperModel.materialize` for the LoRA world: the directo
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,6 +37,23 @@ def adapter_names(model: HyperModel) -> set[str]:
         state = get_peft_model_state_dict(target, adapter_name=adapter)
         names |= {n for n, p in target.named_parameters() if _saved_name(n, adapter) in state}
     return names
+
+
+def _active_adapter(target: Any) -> str:
+    """The one active adapter of a PeftModel (what export writes); several active adapters are refused."""
+    active = target.active_adapter
+    names = [active] if isinstance(active, str) else list(active)
+    if len(names) != 1:
+        raise ConfigError(
+            f"expected one active adapter to export, got {names}; call model.target.set_adapter(NAME) to choose the one to write"
+        )
+    return str(names[0])
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _saved_name(name: str, adapter: str) -> str:
@@ -83,11 +101,17 @@ def export_peft(model: HyperModel, cond: Any, path: str | Path) -> Path:
         raise HypernetError(
             f"expected {path} to be a new path, an empty directory or a PEFT adapter directory, got something else; choose another path"
         )
+    adapter = _active_adapter(model.target)
     net: Any = model.materialize(cond)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        net.save_pretrained(str(staging), safe_serialization=True)
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the adapter gets the mode of a normal directory
+        net.save_pretrained(str(staging), safe_serialization=True, selected_adapters=[adapter])
+        if adapter != "default":  # PEFT writes a named adapter into <dir>/<name>/: lift it to the top
+            for item in (staging / adapter).iterdir():
+                item.rename(staging / item.name)
+            (staging / adapter).rmdir()
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
             path.rename(old / path.name)

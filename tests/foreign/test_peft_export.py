@@ -87,3 +87,22 @@ def test_export_refuses_to_overwrite_a_file_that_is_not_an_adapter(tmp_path: Pat
     with pytest.raises(hn.HypernetError, match=r"expected .* a new path, an empty directory or a PEFT adapter directory"):
         hn.export_peft(model, 0, keep)
     assert (keep / "mine.txt").read_text() == "keep me"
+
+
+def test_a_named_adapter_is_exported_at_the_top_of_the_directory(tmp_path: Path) -> None:
+    base, fresh = _pair()
+    target = peft.get_peft_model(base, LORA, adapter_name="task")
+    model = hn.HyperModel(target, condition=hn.Embedding(3, 4), generator="mlp", generate="*lora_*")
+    out = hn.export_peft(model, 1, tmp_path / "named")
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
+    loaded = peft.PeftModel.from_pretrained(fresh, str(out)).eval()
+    torch.testing.assert_close(loaded(**_batch()).last_hidden_state, model(_batch(), 1).last_hidden_state, atol=1e-5, rtol=1e-5)
+    hn.export_peft(model, 2, out)  # and it can be replaced like any adapter directory
+
+
+def test_the_exported_directory_has_the_mode_of_a_normal_directory(tmp_path: Path) -> None:
+    base, _ = _pair()
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    out = hn.export_peft(_model(base), 0, tmp_path / "adapter")
+    assert out.stat().st_mode & 0o777 == probe.stat().st_mode & 0o777
