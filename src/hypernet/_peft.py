@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from ._model import HyperModel
 
 
+ADAPTER_FILES = ("README.md", "adapter_config.json", "adapter_model.bin", "adapter_model.safetensors")
+"""What a PEFT adapter directory holds; export replaces such a directory and refuses any other."""
+
+
 def _peft_model_class() -> Any:
     try:
         from peft import PeftModel
@@ -97,10 +101,13 @@ def export_peft(model: HyperModel, cond: Any, path: str | Path) -> Path:
             f"(e.g. {not_adapter[0]!r}); generate only the adapter (generate='*lora_*') or use materialize()"
         )
     path = Path(path)
-    if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / "adapter_config.json").exists())):
-        raise HypernetError(
-            f"expected {path} to be a new path, an empty directory or a PEFT adapter directory, got something else; choose another path"
-        )
+    if path.exists():
+        others = sorted(p.name for p in path.iterdir() if p.name not in ADAPTER_FILES) if path.is_dir() else [path.name]
+        if others:
+            raise HypernetError(
+                f"expected {path} to be a new path, an empty directory or a PEFT adapter directory (only {', '.join(ADAPTER_FILES)}), "
+                f"got {'a file' if not path.is_dir() else 'other files: ' + ', '.join(others[:5])}; choose another path"
+            )
     adapter = _active_adapter(model.target)
     net: Any = model.materialize(cond)
     path.parent.mkdir(parents=True, exist_ok=True)

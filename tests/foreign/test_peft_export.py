@@ -84,9 +84,14 @@ def test_export_refuses_to_overwrite_a_file_that_is_not_an_adapter(tmp_path: Pat
     keep = tmp_path / "notes"
     keep.mkdir()
     (keep / "mine.txt").write_text("keep me")
-    with pytest.raises(hn.HypernetError, match=r"expected .* a new path, an empty directory or a PEFT adapter directory"):
+    with pytest.raises(hn.HypernetError, match=r"expected .* a new path, an empty directory or a PEFT adapter directory.*mine\.txt"):
         hn.export_peft(model, 0, keep)
     assert (keep / "mine.txt").read_text() == "keep me"
+    hn.export_peft(model, 0, tmp_path / "adapter")
+    (tmp_path / "adapter" / "tokenizer.json").write_text("{}")  # an adapter directory with the user's own files in it
+    with pytest.raises(hn.HypernetError, match=r"other files: tokenizer\.json"):
+        hn.export_peft(model, 1, tmp_path / "adapter")
+    assert (tmp_path / "adapter" / "tokenizer.json").read_text() == "{}"
 
 
 def test_a_named_adapter_is_exported_at_the_top_of_the_directory(tmp_path: Path) -> None:
