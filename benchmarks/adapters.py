@@ -251,7 +251,14 @@ def main() -> None:
     parser.add_argument(
         "--methods", nargs="+", default=["per_task_lora", "shared_lora_task_heads", "shared_lora_shared_head", "ours_task", "ours_text"]
     )
+    parser.add_argument(
+        "--merge", nargs="+", metavar="CSV", help="no training: write the report from CSVs of separate runs (e.g. one per seed)"
+    )
+    parser.add_argument("--minutes", type=float, help="with --merge: wall clock of the separate runs (first start to last end)")
     args = parser.parse_args()
+    if args.merge:
+        merge(args)
+        return
     torch.set_num_threads(args.threads)
     t0 = time.time()
     base, tok = load_minilm()
@@ -320,6 +327,31 @@ def main() -> None:
     write_report(rows, args, minutes, out)
 
 
+def merge(args: argparse.Namespace) -> None:
+    """Writes CSV + report from the CSVs of separate runs with identical settings (e.g. seeds run as separate processes)."""
+    rows: list[dict[str, Any]] = []
+    for path in args.merge:
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                rows.append(
+                    dict(
+                        r,
+                        seed=int(r["seed"]),
+                        accuracy=float(r["accuracy"]),
+                        params=int(r["params"]),
+                        params_per_task=float(r["params_per_task"]),
+                    )
+                )
+    rows.sort(key=lambda r: r["seed"])
+    args.seeds = sorted({r["seed"] for r in rows})
+    out = Path(args.out)
+    with open(out.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_report(rows, args, args.minutes if args.minutes is not None else float("nan"), out)
+
+
 def per_seed(rows: list[dict[str, Any]], method: str, groups: tuple[str, ...]) -> list[float]:
     seeds = sorted({r["seed"] for r in rows})
     out = []
@@ -334,13 +366,25 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, minutes: 
     methods = list(dict.fromkeys(r["method"] for r in rows))
     params = {m: max(r["params"] for r in rows if r["method"] == m) for m in methods}
     seen = ("seen", "conflict")
+    flags = (
+        f"--steps {args.steps} --batch-size {args.batch_size} --lr {args.lr} --hidden {args.hidden} --max-length {args.max_length} "
+        f"--threads {args.threads}{' --quick' if args.quick else ''}"
+    )
+    if args.merge:
+        command = (
+            f"Command, each seed N in {args.seeds} as its own process: `python benchmarks/adapters.py --seeds N {flags}`; "
+            f"merged with `python benchmarks/adapters.py --merge {' '.join(args.merge)} --minutes {minutes} --out {args.out} {flags}` "
+            f"({minutes:.1f} min wall clock, first start to last end, on a shared 2-core machine, {args.threads} thread(s) per process)."
+        )
+    else:
+        command = (
+            f"Command: `python benchmarks/adapters.py --seeds {' '.join(map(str, args.seeds))} {flags}` "
+            f"({minutes:.1f} min wall clock on a shared 2-core machine, {args.threads} thread(s))."
+        )
     lines = [
         "# Adapters for a frozen MiniLM: hypernetwork-generated LoRA vs LoRA baselines",
         "",
-        f"Command: `python benchmarks/adapters.py --seeds {' '.join(map(str, args.seeds))} --steps {args.steps} "
-        f"--batch-size {args.batch_size} --lr {args.lr} --hidden {args.hidden} --max-length {args.max_length} "
-        f"--threads {args.threads}{' --quick' if args.quick else ''}` ({minutes:.1f} min wall clock on a shared 2-core machine, "
-        f"{args.threads} thread(s)). Seeds {args.seeds}: mean ± std over seeds of the per-seed mean accuracy (%) over each task "
+        f"{command} Seeds {args.seeds}: mean ± std over seeds of the per-seed mean accuracy (%) over each task "
         "group. Probe and zero-shot are deterministic (same number each seed).",
         "",
         "| method | trainable params (total) | params / seen task | seen tasks (23) | seen, non-conflicting (19) | conflicting (4) "
