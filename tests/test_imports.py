@@ -4,18 +4,37 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import hypernet as hn
 
-HEAVY = ("sklearn", "pydantic", "matplotlib", "tensorboard", "pandas", "yaml")  # tqdm: torch itself imports it
+HEAVY = (
+    "sklearn",
+    "pydantic",
+    "matplotlib",
+    "tensorboard",
+    "pandas",
+    "yaml",
+    "transformers",
+    "peft",
+    "flwr",
+)  # tqdm: torch itself imports it
 
 
 def test_import_hypernet_loads_no_optional_dependency() -> None:
     code = f"import sys, hypernet; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_every_recipe_subpackage_is_an_attribute_of_hypernet_recipes() -> None:
+    on_disk = sorted(p.parent.name for p in Path(hn.recipes.__file__).parent.glob("*/__init__.py"))
+    assert {"adapters", "federated", "graph", "continual"} <= set(on_disk)
+    code = f"import hypernet.recipes as r; print(sorted(n for n in {on_disk!r} if getattr(r, n).__name__ == 'hypernet.recipes.' + n))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # fresh: nothing imported yet
+    assert done.stdout.strip() == repr(on_disk)
 
 
 def test_recipe_names_resolve_lazily_and_unknown_names_raise() -> None:

@@ -27,9 +27,12 @@ from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
 from .generators import Generator, create_generator, list_generators, register_generator
 
 if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
+    from .recipes.adapters import AdapterHypernet, AdapterTask
     from .recipes.architecture import Architecture, ArchitectureSearch, MLPSpace
     from .recipes.compression.compress import Compressed, compress, static_hypernet
     from .recipes.continual import ContinualLearner
+    from .recipes.federated import FederatedHypernet
+    from .recipes.graph import GraphHyperNetwork
     from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
     from .recipes.hypertab import HyperTabClassifier
     from .recipes.instant import InstantClassifier

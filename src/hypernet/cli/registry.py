@@ -120,15 +120,14 @@ def _load_builtin() -> None:
     _LOADED.append(True)
     import importlib
     import importlib.util
-    import pkgutil
     from importlib.metadata import entry_points
 
     from .. import recipes
     from . import hypermodel  # noqa: F401 - registers "hypermodel"
 
-    for info in sorted(pkgutil.iter_modules(recipes.__path__), key=lambda i: i.name):
-        if info.ispkg and importlib.util.find_spec(f"{recipes.__name__}.{info.name}.cli") is not None:
-            importlib.import_module(f"{recipes.__name__}.{info.name}.cli")
+    for name in recipes.SUBPACKAGES:
+        if importlib.util.find_spec(f"{recipes.__name__}.{name}.cli") is not None:
+            importlib.import_module(f"{recipes.__name__}.{name}.cli")
     for entry in entry_points(group="hypernet.recipes"):  # pragma: no cover - needs an installed plugin
         entry.load()
 

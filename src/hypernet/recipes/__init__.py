@@ -14,13 +14,15 @@ Example:
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .continual import ContinualLearner, TaskPrediction
     from .hypertab import HyperTabClassifier
 
-SUBPACKAGES = ("architecture", "compression", "continual", "hyperparameters", "hypertab", "instant", "uncertainty")
+SUBPACKAGES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg))
+"""Every recipe subpackage, found on disk (a new recipe needs no entry here)."""
 _NAMES = {"ContinualLearner": "continual", "TaskPrediction": "continual", "HyperTabClassifier": "hypertab"}
 
 
