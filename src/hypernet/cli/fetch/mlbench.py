@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ...data.cache import data_dir
 from ...data.errors import DataError
-from ...data.tabular import MLBENCH_PACKAGE, MLBENCH_SUBDIR, find_rda_dir
+from ...data.tabular import MLBENCH_PACKAGE, MLBENCH_SUBDIR, find_rda_dir, mlbench_dir
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -57,10 +57,7 @@ def fetch_mlbench(path: str | Path | None = None) -> Path:
     if path is not None:
         given = Path(path).expanduser()
         if given.is_dir():
-            found = find_rda_dir(given)
-            if found is None:
-                raise DataError(f"expected mlbench .rda files (Sonar.rda, ...) in {given} or its {MLBENCH_SUBDIR}, got none")
-            return found
+            return mlbench_dir(given)  # the loader's own check of a directory of .rda files
         if given.is_file() and given.suffix == ".deb":
             return _unpack_deb(given, cache)
         raise DataError(f"expected path to be an {MLBENCH_PACKAGE} .deb file or a directory of .rda files, got {given}")
