@@ -1,11 +1,8 @@
 """HyperTab: a hypernetwork-generated ensemble of feature-subset networks, as a scikit-learn estimator."""
 
-from .classifier import (
-    EXPECTED_FAILED_CHECKS,
-    PREDICT_ROWS,
-    FeatureMasks,
-    HyperTabClassifier,
-    MaskBatch,
+from .classifier import EXPECTED_FAILED_CHECKS, PREDICT_ROWS, HyperTabClassifier, torch_threads
+from .masks import FeatureMasks, MaskBatch, sample_masks
+from .validation import (
     NotFittedError,
     TabularInputError,
     check_class_counts,
@@ -14,9 +11,7 @@ from .classifier import (
     check_int,
     class_weights,
     hidden_sizes,
-    sample_masks,
     subset_size,
-    torch_threads,
 )
 
 __all__ = [
