@@ -7,7 +7,6 @@ import logging
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -258,7 +257,7 @@ class HyperModel(nn.Module):
 
         Useful for regularisers on generated weights (e.g. continual learning).
         """
-        return self._flat(self.condition.split(cond, samples))[:, : self.spec.numel]
+        return self.weights(cond, samples).flat
 
     def generate(self, cond: Any = None, samples: int | None = None) -> dict[str, torch.Tensor]:
         """The full parameter dict of the target (generated and shared) for ``cond``.
@@ -299,12 +298,6 @@ class HyperModel(nn.Module):
         for p in net.parameters():
             p.requires_grad_(True)
         return net
-
-    def save_adapter(self, cond: Any, path: str | Path) -> Path:
-        """Write the adapter generated for ``cond`` as a standard PEFT adapter directory (see :func:`hypernet.export_peft`)."""
-        from ._peft import export_peft
-
-        return export_peft(self, cond, path)
 
     @torch.no_grad()
     def reset_to_target_(self) -> HyperModel:
