@@ -47,13 +47,13 @@ def test_recipe_names_resolve_lazily_and_unknown_names_raise() -> None:
         _ = hn.recipes.Nope
 
 
-def test_data_fetchers_stay_importable_from_hypernet_data() -> None:
-    from hypernet.cli.fetch.mlbench import fetch_mlbench as from_cli
-    from hypernet.data import fetch_mlbench, fetch_mnist
-
-    assert fetch_mlbench is from_cli and callable(fetch_mnist)
-    with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        _ = hn.data.nope
+def test_hypernet_data_holds_loaders_only() -> None:
+    assert not any(name.startswith("fetch") for name in hn.data.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'fetch_mnist'"):
+        _ = hn.data.fetch_mnist
+    code = "import sys, hypernet.data.mnist, hypernet.data.tabular; print(sorted(m for m in sys.modules if m.startswith('hypernet.cli')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_training_reexports_the_cli_names_lazily() -> None:
@@ -65,15 +65,11 @@ def test_training_reexports_the_cli_names_lazily() -> None:
         _ = training.nope
 
 
-def test_moved_fetcher_names_still_resolve_from_the_data_modules() -> None:
-    import hypernet.cli.fetch.fashion_mnist as fetch_fm
-    import hypernet.cli.fetch.mnist as fetch_mnist
+def test_the_data_modules_forward_no_fetcher_names() -> None:
     import hypernet.data.fashion_mnist as fm
     import hypernet.data.mnist as mnist
     import hypernet.data.tabular as tabular
 
-    assert mnist.fetch_mnist is fetch_mnist.fetch_mnist and mnist.MNIST_SHA256 == fetch_mnist.MNIST_SHA256
-    assert fm.apt_download is fetch_fm.apt_download and callable(tabular.fetch_mlbench)
-    for module in (mnist, fm, tabular):
-        with pytest.raises(AttributeError, match="no attribute 'nope'"):
-            _ = module.nope
+    for module, name in ((mnist, "fetch_mnist"), (fm, "apt_download"), (tabular, "fetch_mlbench")):
+        with pytest.raises(AttributeError, match=f"no attribute '{name}'"):
+            getattr(module, name)

@@ -14,13 +14,14 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import generators
+from ._lazy import lazy_attributes
 from ._model import GeneratedWeights, HyperModel
 from ._peft import export_peft
 from ._spec import ParamSpec
+from ._version import __version__
 from .conditions import Condition, Continuous, Embedding, Noise, SetEncoder, Static
 from .data.errors import DataError
 from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
@@ -38,51 +39,33 @@ if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
     from .recipes.instant import InstantClassifier
     from .recipes.uncertainty.predictive import NoiseStep, Predictive, predictive, weight_diversity
 
-__version__ = "0.1.0"
 
 # public name -> the recipe subpackage defining it (imported on first access)
 _RECIPE_NAMES = {
-    "AdapterHypernet": "adapters",
-    "AdapterTask": "adapters",
-    "Architecture": "architecture",
-    "ArchitectureSearch": "architecture",
-    "MLPSpace": "architecture",
-    "Compressed": "compression",
-    "compress": "compression",
-    "static_hypernet": "compression",
-    "ContinualLearner": "continual",
-    "FederatedHypernet": "federated",
-    "GraphHyperNetwork": "graph",
-    "Curve": "hyperparameters",
-    "HyperparameterSweep": "hyperparameters",
-    "HyperStep": "hyperparameters",
-    "LogUniform": "hyperparameters",
-    "Uniform": "hyperparameters",
-    "HyperTabClassifier": "hypertab",
-    "InstantClassifier": "instant",
-    "NoiseStep": "uncertainty",
-    "Predictive": "uncertainty",
-    "predictive": "uncertainty",
-    "weight_diversity": "uncertainty",
+    "AdapterHypernet": ".recipes.adapters",
+    "AdapterTask": ".recipes.adapters",
+    "Architecture": ".recipes.architecture",
+    "ArchitectureSearch": ".recipes.architecture",
+    "MLPSpace": ".recipes.architecture",
+    "Compressed": ".recipes.compression",
+    "compress": ".recipes.compression",
+    "static_hypernet": ".recipes.compression",
+    "ContinualLearner": ".recipes.continual",
+    "FederatedHypernet": ".recipes.federated",
+    "GraphHyperNetwork": ".recipes.graph",
+    "Curve": ".recipes.hyperparameters",
+    "HyperparameterSweep": ".recipes.hyperparameters",
+    "HyperStep": ".recipes.hyperparameters",
+    "LogUniform": ".recipes.hyperparameters",
+    "Uniform": ".recipes.hyperparameters",
+    "HyperTabClassifier": ".recipes.hypertab",
+    "InstantClassifier": ".recipes.instant",
+    "NoiseStep": ".recipes.uncertainty",
+    "Predictive": ".recipes.uncertainty",
+    "predictive": ".recipes.uncertainty",
+    "weight_diversity": ".recipes.uncertainty",
 }
-_SUBMODULES = ("cli", "data", "init", "recipes", "training")
-
-
-def __getattr__(name: str) -> Any:
-    """Import a recipe (or a submodule such as ``hn.recipes``) on first access."""
-    if name in _RECIPE_NAMES:
-        value = getattr(importlib.import_module(f"{__name__}.recipes.{_RECIPE_NAMES[name]}"), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_RECIPE_NAMES) | set(_SUBMODULES))
-
+__getattr__, __dir__ = lazy_attributes(__name__, _RECIPE_NAMES, globals(), ("cli", "data", "init", "recipes", "training"))
 
 __all__ = [
     "AdapterHypernet",

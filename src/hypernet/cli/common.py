@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ..training.errors import UsageError
-from .config import RunConfig
 from .registry import RunContext
+from .schema import RunConfig
 
 
 def digits(seed: int, test_fraction: float = 0.25) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

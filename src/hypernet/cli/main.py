@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ConditionError, ConfigError, HypernetError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

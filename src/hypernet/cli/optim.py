@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import torch
 
-from .config import TrainSection
+from .schema import TrainSection
 
 
 def make_optimizer(params: Iterable[torch.nn.Parameter], train: TrainSection) -> torch.optim.Optimizer:

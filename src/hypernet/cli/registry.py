@@ -46,7 +46,7 @@ from .._registry import Registry
 from ..training.distributed import DistInfo
 from ..training.errors import UsageError
 from ..training.loop import FitResult
-from .config import RunConfig
+from .schema import RunConfig
 
 
 @dataclass
@@ -123,11 +123,12 @@ def _load_builtin() -> None:
     from importlib.metadata import entry_points
 
     from .. import recipes
-    from . import hypermodel  # noqa: F401 - registers "hypermodel"
 
-    for name in recipes.SUBPACKAGES:
-        if importlib.util.find_spec(f"{recipes.__name__}.{name}.cli") is not None:
-            importlib.import_module(f"{recipes.__name__}.{name}.cli")
+    # plugins, found by name as entry points are: they import this module, so it never imports them by name
+    modules = [f"{__package__}.hypermodel"] + [f"{recipes.__name__}.{name}.cli" for name in recipes.SUBPACKAGES]
+    for module in modules:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
     for entry in entry_points(group="hypernet.recipes"):  # pragma: no cover - needs an installed plugin
         entry.load()
 

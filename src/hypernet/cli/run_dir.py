@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_bytes, atomic_write_text
+from .._version import __version__
 from ..errors import ConfigError
 from ..training.checkpoint import Checkpoint, latest_checkpoint, list_checkpoints
 from ..training.errors import UsageError
@@ -66,11 +67,9 @@ def is_run_dir(path: str | Path) -> bool:
 
 def mark_run_dir(path: str | Path) -> None:
     """Create ``path`` if needed and write its marker file."""
-    import hypernet
-
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path / MARKER, json.dumps({"hypernet": hypernet.__version__}) + "\n")
+    atomic_write_text(path / MARKER, json.dumps({"hypernet": __version__}) + "\n")
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,10 +1,9 @@
 """Offline data loaders; ``hypernet data fetch`` (:mod:`hypernet.cli.fetch`) gets what is not bundled.
 
-The loaders only read files: nothing here runs ``pip`` or ``apt-get``. ``fetch_mnist`` and
-``fetch_mlbench`` are re-exported lazily from the command line's fetchers.
+The loaders only read files: nothing here runs ``pip`` or ``apt-get``, and nothing here imports
+:mod:`hypernet.cli` (a higher layer). A missing file raises :class:`DataError` naming the
+``hypernet data fetch ...`` command; the fetch functions are ``hypernet.cli.fetch.<name>.fetch_<name>``.
 """
-
-from typing import Any
 
 from .digits import DigitsTasks, load_digits_tasks, pair_tasks
 from .errors import DataError
@@ -18,8 +17,6 @@ __all__ = [
     "DigitsTasks",
     "TabularData",
     "TaskSequence",
-    "fetch_mlbench",
-    "fetch_mnist",
     "list_tabular",
     "load_digits_tasks",
     "load_mnist",
@@ -29,14 +26,3 @@ __all__ = [
     "permuted_mnist",
     "split_mnist",
 ]
-
-
-_FETCHERS = {"fetch_mnist": "mnist", "fetch_mlbench": "mlbench"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _FETCHERS:
-        import importlib
-
-        return getattr(importlib.import_module(f"hypernet.cli.fetch.{_FETCHERS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

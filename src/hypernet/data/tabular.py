@@ -239,14 +239,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
-
-
-_MOVED = ("fetch_mlbench",)  # the fetchers live in hypernet.cli.fetch.mlbench (the library's loaders run no pip / apt-get)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module("hypernet.cli.fetch.mlbench"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,9 +13,10 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import pkgutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .continual import ContinualLearner, TaskPrediction
@@ -23,18 +24,11 @@ if TYPE_CHECKING:
 
 SUBPACKAGES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg))
 """Every recipe subpackage, found on disk (a new recipe needs no entry here)."""
-_NAMES = {"ContinualLearner": "continual", "TaskPrediction": "continual", "HyperTabClassifier": "hypertab"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
-    elif name in SUBPACKAGES:
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {"ContinualLearner": ".continual", "TaskPrediction": ".continual", "HyperTabClassifier": ".hypertab"},
+    globals(),
+    SUBPACKAGES,
+)
 
 __all__ = ["ContinualLearner", "HyperTabClassifier", "TaskPrediction"]

@@ -8,8 +8,7 @@ Example:
     ['hypermodel', 'hypertab', 'instant', 'sweep', 'uncertainty']
 """
 
-from typing import Any
-
+from .._lazy import lazy_attributes
 from .checkpoint import Checkpoint, latest_checkpoint, list_checkpoints, load_checkpoint, load_tensors, save_checkpoint
 from .distributed import DistInfo, GlobalBatchSampler, ShardedBatchSampler, make_loader
 from .errors import TrainingError, UsageError
@@ -20,29 +19,22 @@ from .rng import capture_rng, restore_rng, seed_everything
 
 # The config schemas (pydantic) and the registry of CLI-trainable recipes live in hypernet.cli;
 # they are re-exported here lazily so `import hypernet.training` loads no pydantic.
-_LAZY = {
-    "RunConfig": "config",
-    "Section": "config",
-    "TrainSection": "config",
-    "load_config": "config",
-    "make_optimizer": "optim",
-    "Recipe": "registry",
-    "RunContext": "registry",
-    "get_recipe": "registry",
-    "list_recipes": "registry",
-    "register_recipe": "registry",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f"hypernet.cli.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "RunConfig": "hypernet.cli.schema",
+        "Section": "hypernet.cli.schema",
+        "TrainSection": "hypernet.cli.schema",
+        "load_config": "hypernet.cli.config",
+        "make_optimizer": "hypernet.cli.optim",
+        "Recipe": "hypernet.cli.registry",
+        "RunContext": "hypernet.cli.registry",
+        "get_recipe": "hypernet.cli.registry",
+        "list_recipes": "hypernet.cli.registry",
+        "register_recipe": "hypernet.cli.registry",
+    },
+    globals(),
+)
 
 __all__ = [
     "Callback",

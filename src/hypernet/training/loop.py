@@ -633,7 +633,7 @@ def _end_epoch(
 def _summary(
     result: FitResult, world_size: int, history: Mapping[str, list[tuple[int, float]]], extra: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    import hypernet
+    from .._version import __version__
 
     final = {k: v[-1][1] for k, v in history.items() if v}
     return {
@@ -645,7 +645,7 @@ def _summary(
         "resumed_from_step": result.resumed_from,
         "world_size": world_size,
         "checkpoint": str(result.checkpoint) if result.checkpoint is not None else None,
-        "hypernet_version": hypernet.__version__,
+        "hypernet_version": __version__,
         "torch_version": torch.__version__,
         **dict(extra or {}),
     }

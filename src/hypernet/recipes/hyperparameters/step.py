@@ -5,7 +5,8 @@ hyperparameters drawn around the current estimate ``λ̂`` (a *local* best-respo
 approximation) and, in alternation, takes a gradient step on ``λ̂`` itself:
 ``λ̂ ← λ̂ - β ∇_λ̂ L_val(w(λ̂))``, the gradient flowing through the generated weights only.
 Here ``λ̂`` lives in the unit cube of the sweep's space and the step is Adam's (its state is
-kept in buffers of the sweep, so checkpoints and ``resume`` carry it).
+kept in buffers of the sweep, so checkpoints and ``resume`` carry it). The step itself runs in
+:class:`~hypernet.recipes.hyperparameters.sweep.HyperStepCallback`; this module holds its settings.
 
 Example:
     >>> step = HyperStep(val_loader=[(None, None)], every=5, lr=0.05, width=0.1)
@@ -15,21 +16,14 @@ Example:
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from ..._modes import eval_mode
 from ..._validation import check_float
 from ...errors import ConfigError
-from ...training import distributed
-from ...training.loop import Callback, TrainState, to_device
-
-if TYPE_CHECKING:
-    from .sweep import HyperparameterSweep
 
 __all__ = ["HyperStep"]
 
@@ -64,56 +58,3 @@ class HyperStep:
         for name in ("lr", "width"):
             value = getattr(self, name)
             check_float(value, name, low=0, low_open=True, owner="HyperStep", kind="a float > 0")
-
-
-class HyperStepCallback(Callback):
-    """Runs :class:`HyperStep` inside :func:`hypernet.training.fit` (after optimizer steps)."""
-
-    def __init__(self, sweep: HyperparameterSweep, config: HyperStep, device: torch.device | str | None = None) -> None:
-        self.sweep = sweep
-        self.config = config
-        self.device = device
-        self.metric = config.metric if config.metric is not None else next(iter(sweep.metrics.values()))
-        self._batches: Iterator[Any] = iter(())
-
-    def _next_batch(self) -> Any:
-        batch = next(self._batches, None)
-        if batch is None:
-            self._batches = itertools.chain.from_iterable(itertools.repeat(self.config.val_loader))
-            batch = next(self._batches, None)
-            if batch is None:
-                raise ConfigError("expected HyperStep(val_loader=...) to yield batches, got an empty loader")
-        return to_device(batch, self.device)
-
-    def on_fit_start(self, state: TrainState) -> None:
-        sweep = self.sweep
-        if self.config.start is not None and int(sweep.hyper_steps) == 0:
-            with torch.no_grad():
-                sweep.center.copy_(sweep.space.to_unit(self.config.start, device=sweep.center.device))
-        sweep.local_width = float(self.config.width)
-
-    def on_step_end(self, state: TrainState) -> None:
-        if state.step % self.config.every != 0:
-            return
-        sweep = self.sweep
-        x, y = self._next_batch()
-        center = sweep.center.detach().clone().requires_grad_(True)
-        with eval_mode(sweep):
-            loss = self.metric(sweep(x, unit=center), y)
-            (grad,) = torch.autograd.grad(loss, center)
-        if distributed.current().world_size > 1:  # every process takes the same step
-            mean = distributed.mean_over_ranks({str(i): float(g) for i, g in enumerate(grad)})
-            grad = torch.tensor([mean[str(i)] for i in range(grad.numel())], dtype=grad.dtype, device=grad.device)
-        with torch.no_grad():
-            sweep.hyper_steps += 1
-            t = int(sweep.hyper_steps)
-            sweep.hyper_m.mul_(BETAS[0]).add_(grad, alpha=1 - BETAS[0])
-            sweep.hyper_v.mul_(BETAS[1]).addcmul_(grad, grad, value=1 - BETAS[1])
-            m_hat = sweep.hyper_m / (1 - BETAS[0] ** t)
-            v_hat = sweep.hyper_v / (1 - BETAS[1] ** t)
-            sweep.center.sub_(self.config.lr * m_hat / (v_hat.sqrt() + EPS)).clamp_(0, 1)
-        hp = {k: float(v) for k, v in sweep.space.from_unit(sweep.center).items()}
-        sweep.hyper_history_.append({"step": float(state.step), **hp, "val_loss": float(loss.detach())})
-
-    def on_fit_end(self, state: TrainState) -> None:
-        self.sweep.local_width = None

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -33,11 +34,12 @@ from ...conditions import Continuous
 from ...errors import ConditionError, ConfigError, HypernetError, describe
 from ...generators import Generator
 from ...generators.gated import GatedGenerator
-from ...training.loop import Callback, FitResult, fit, to_device
+from ...training import distributed
+from ...training.loop import Callback, FitResult, TrainState, fit, to_device
 from .._common import MetricFn, accuracy, adam, cross_entropy, evaluate_module
 from .curve import Curve
 from .ranges import HyperparameterSpace, LogUniform, Range, Uniform
-from .step import HyperStep, HyperStepCallback
+from .step import BETAS, EPS, HyperStep
 
 __all__ = [
     "Curve",
@@ -440,3 +442,56 @@ class HyperparameterSweep(nn.Module):
     def materialize(self, hp: Any) -> nn.Module:
         """An independent plain copy of the target holding the weights generated for ``hp``."""
         return self.model.materialize(self.to_unit(hp))
+
+
+class HyperStepCallback(Callback):
+    """Runs :class:`HyperStep` inside :func:`hypernet.training.fit` (after optimizer steps)."""
+
+    def __init__(self, sweep: HyperparameterSweep, config: HyperStep, device: torch.device | str | None = None) -> None:
+        self.sweep = sweep
+        self.config = config
+        self.device = device
+        self.metric = config.metric if config.metric is not None else next(iter(sweep.metrics.values()))
+        self._batches: Iterator[Any] = iter(())
+
+    def _next_batch(self) -> Any:
+        batch = next(self._batches, None)
+        if batch is None:
+            self._batches = itertools.chain.from_iterable(itertools.repeat(self.config.val_loader))
+            batch = next(self._batches, None)
+            if batch is None:
+                raise ConfigError("expected HyperStep(val_loader=...) to yield batches, got an empty loader")
+        return to_device(batch, self.device)
+
+    def on_fit_start(self, state: TrainState) -> None:
+        sweep = self.sweep
+        if self.config.start is not None and int(sweep.hyper_steps) == 0:
+            with torch.no_grad():
+                sweep.center.copy_(sweep.space.to_unit(self.config.start, device=sweep.center.device))
+        sweep.local_width = float(self.config.width)
+
+    def on_step_end(self, state: TrainState) -> None:
+        if state.step % self.config.every != 0:
+            return
+        sweep = self.sweep
+        x, y = self._next_batch()
+        center = sweep.center.detach().clone().requires_grad_(True)
+        with eval_mode(sweep):
+            loss = self.metric(sweep(x, unit=center), y)
+            (grad,) = torch.autograd.grad(loss, center)
+        if distributed.current().world_size > 1:  # every process takes the same step
+            mean = distributed.mean_over_ranks({str(i): float(g) for i, g in enumerate(grad)})
+            grad = torch.tensor([mean[str(i)] for i in range(grad.numel())], dtype=grad.dtype, device=grad.device)
+        with torch.no_grad():
+            sweep.hyper_steps += 1
+            t = int(sweep.hyper_steps)
+            sweep.hyper_m.mul_(BETAS[0]).add_(grad, alpha=1 - BETAS[0])
+            sweep.hyper_v.mul_(BETAS[1]).addcmul_(grad, grad, value=1 - BETAS[1])
+            m_hat = sweep.hyper_m / (1 - BETAS[0] ** t)
+            v_hat = sweep.hyper_v / (1 - BETAS[1] ** t)
+            sweep.center.sub_(self.config.lr * m_hat / (v_hat.sqrt() + EPS)).clamp_(0, 1)
+        hp = {k: float(v) for k, v in sweep.space.from_unit(sweep.center).items()}
+        sweep.hyper_history_.append({"step": float(state.step), **hp, "val_loss": float(loss.detach())})
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self.sweep.local_width = None
