@@ -47,3 +47,41 @@ def test_linear_weights_are_stored_transposed_but_exported_as_pytorch_expects() 
     assert views["0.weight"].shape == (3, 5)
     torch.testing.assert_close(spec.flatten(views), flat)
     torch.testing.assert_close(views["0.weight"], flat[:15].view(5, 3).T)
+
+
+def test_one_set_call_swaps_exactly_like_functional_call_and_puts_the_parameters_back() -> None:
+    target = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    model = hn.HyperModel(target, condition=hn.Embedding(4, 8), generator="chunked", generate=["0.*"])
+    own = [id(p) for p in target.parameters()]
+    x = torch.randn(7, 6)
+    expected = torch.func.functional_call(target, model.generate(2), (x,))
+    out = model(x, 2)
+    torch.testing.assert_close(out, expected)
+    grads = torch.autograd.grad(out.square().sum(), [model.condition.table, target[2].weight])
+    ref = torch.autograd.grad(expected.square().sum(), [model.condition.table, target[2].weight])
+    for a, b in zip(grads, ref, strict=True):
+        torch.testing.assert_close(a, b)
+    assert [id(p) for p in target.parameters()] == own and all(isinstance(p, nn.Parameter) for p in target.parameters())
+    with pytest.raises(RuntimeError):
+        model(torch.randn(7, 4), 2)  # the target raises while the generated tensors are in place
+    assert [id(p) for p in target.parameters()] == own and all(isinstance(p, nn.Parameter) for p in target.parameters())
+
+
+def test_tied_weights_still_go_through_functional_call() -> None:
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(4, 4)
+            self.b = nn.Linear(4, 4)
+            self.b.weight = self.a.weight
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(torch.relu(self.a(x)))
+
+    target = Tied()
+    model = hn.HyperModel(target, condition=hn.Embedding(2, 4), generator="mlp")
+    x = torch.randn(3, 4)
+    w = model.generate(1)
+    expected = F.linear(torch.relu(F.linear(x, w["a.weight"], w["a.bias"])), w["a.weight"], w["b.bias"])
+    torch.testing.assert_close(model(x, 1), expected)
+    assert target.b.weight is target.a.weight

@@ -11,13 +11,15 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 
 from .errors import ConfigError, HypernetError
 
 
+@functools.cache
 def memory_bytes() -> int:
-    """Physical memory of this machine (a large default where the OS does not say)."""
+    """Physical memory of this machine (a large default where the OS does not say); read once."""
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX

@@ -200,6 +200,10 @@ class HyperModel(nn.Module):
         self._tied = len(aliases) > len(spec.names)
         self._recurrent = any(isinstance(m, nn.RNNBase) for m in target.modules())
         self._batchnorms = [m for m in target.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        # Where each generated tensor and each buffer lives (module, attribute), found once: a call swaps the
+        # generated tensors in and out of these slots instead of resolving dotted names every time.
+        self._slots = [(n, target.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in spec.names]
+        self._buffer_slots = [(m, b) for m in target.modules() for b in m._buffers]
 
     @staticmethod
     def _make_generator(generator: str | Generator, kwargs: dict[str, Any] | None) -> Generator:
@@ -315,7 +319,26 @@ class HyperModel(nn.Module):
     def _call_target(self, generated: dict[str, torch.Tensor], args: Args, kwargs: Kwargs) -> Any:
         # Names were checked once against the target (ParamSpec); shared parameters and buffers are
         # the target's own tensors, so only the generated ones are swapped in.
-        return torch.func.functional_call(self.target, generated, args, kwargs, tie_weights=self._tied, strict=False)
+        if self._tied or torch.compiler.is_compiling():
+            return torch.func.functional_call(self.target, generated, args, kwargs, tie_weights=self._tied, strict=False)
+        return self._swapped_call(generated, args, kwargs)
+
+    def _swapped_call(self, generated: dict[str, torch.Tensor], args: Args, kwargs: Kwargs) -> Any:
+        """What ``functional_call(target, generated, strict=False)`` does for untied parameters, with the slots found once.
+
+        Each generated tensor takes its parameter's place in its module's ``_parameters`` (as
+        ``torch.func.functional_call`` does), and the originals are put back whatever happens.
+        """
+        saved: list[tuple[dict[str, Any], str, Any]] = []
+        try:
+            for name, module, attr in self._slots:
+                params = module._parameters
+                saved.append((params, attr, params[attr]))
+                params[attr] = generated[name]  # type: ignore[assignment]  # a plain tensor, as functional_call puts there
+            return self.target(*args, **kwargs)
+        finally:
+            for params, attr, original in saved:
+                params[attr] = original
 
     def _needs_loop(self) -> bool:
         if self.per_sample != "auto":
@@ -326,8 +349,12 @@ class HyperModel(nn.Module):
 
     @contextmanager
     def _protect_buffers(self) -> Iterator[None]:
-        """Restore the target's buffers if the call raises (training mode may update them in place)."""
-        buffers = list(self.target.buffers()) if self.training else []
+        """Restore the target's buffers if the call raises (training mode may update them in place).
+
+        The buffers are those the target had when the model was built (looked up in their modules
+        on every call, so ``.to(device)`` is followed).
+        """
+        buffers = [b for m, name in self._buffer_slots if (b := m._buffers.get(name)) is not None] if self.training else []
         if not buffers:
             yield
             return
@@ -387,13 +414,16 @@ class HyperModel(nn.Module):
 
     def _run(self, split: Split, flat: torch.Tensor | None, x: Any, args: Args, kwargs: Kwargs) -> Any:
         call_args, call_kwargs = call_arguments(x, args, kwargs)
-        inputs = self._inputs(split, x, call_args, call_kwargs)
+        # one weight set for any batch: no argument travels with samples, nothing to classify
+        single = split.mode == "single" and split.batch is None
+        inputs = None if single else self._inputs(split, x, call_args, call_kwargs)
         if isinstance(x, torch.Tensor) and x.device != self.scale.device:
             raise HypernetError(f"expected x on {self.scale.device} (where the model is), got {describe(x)}; use x.to(...)")
         if split.mode == "single":
             with self._protect_buffers():
                 weights = self._flat(split) if flat is None else flat
                 return self._call_target(self.spec.unflatten(weights[0]), call_args, call_kwargs)
+        assert inputs is not None
         if self._needs_loop():
             with self._protect_buffers():
                 return self._run_sets(split, flat, inputs, loop=True)

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -155,7 +156,8 @@ class ParamSpec:
             offset += p.numel()
         return cls(tuple(out))
 
-    @property
+    # The spec is immutable: what every call reads is computed once (``unflatten`` runs on every forward).
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tensors)
 
@@ -165,24 +167,32 @@ class ParamSpec:
 
     @property
     def sizes(self) -> list[int]:
-        return [t.numel for t in self.tensors]
+        return list(self._sizes)
 
-    @property
+    @functools.cached_property
+    def _sizes(self) -> tuple[int, ...]:
+        return tuple(t.numel for t in self.tensors)
+
+    @functools.cached_property
     def numel(self) -> int:
-        return sum(self.sizes)
+        return sum(self._sizes)
+
+    @functools.cached_property
+    def _views(self) -> tuple[tuple[str, tuple[int, ...], bool], ...]:
+        return tuple((t.name, t.storage_shape, t.transposed) for t in self.tensors)
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of a ``(..., numel)`` flat tensor as ``{name: (..., *shape)}`` (no copy).
 
         A longer last dimension (a generator's padded output) is allowed; the tail is ignored.
         """
-        lead = flat.shape[:-1]
+        lead = tuple(flat.shape[:-1])
         extra = flat.shape[-1] - self.numel
-        parts = torch.split(flat, [*self.sizes, extra] if extra else self.sizes, dim=-1)
+        parts = flat.split_with_sizes((*self._sizes, extra) if extra else self._sizes, dim=-1)
         out = {}
-        for t, part in zip(self.tensors, parts[: len(self.tensors)], strict=True):
-            view = part.view(*lead, *t.storage_shape)
-            out[t.name] = view.transpose(-1, -2) if t.transposed else view
+        for (name, shape, transposed), part in zip(self._views, parts, strict=False):
+            view = part.view(lead + shape)
+            out[name] = view.transpose(-1, -2) if transposed else view
         return out
 
     def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
