@@ -16,6 +16,9 @@ import os
 
 from .errors import ConfigError, HypernetError
 
+SMALL_BYTES = 1 << 28
+"""Allocations up to this size (256 MiB) are never checked: the check reads /proc on every call."""
+
 
 @functools.cache
 def memory_bytes() -> int:
@@ -26,9 +29,29 @@ def memory_bytes() -> int:
         return 1 << 40
 
 
+def available_bytes() -> int:
+    """Memory available now (``MemAvailable`` of /proc/meminfo), at most the physical memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return min(int(line.split()[1]) * 1024, memory_bytes())
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        pass
+    return memory_bytes()  # pragma: no cover
+
+
 def check_allocation(numel: int, what: str, hint: str, element_size: int = 4, error: type[HypernetError] = ConfigError) -> None:
-    """Raise ``error`` when ``numel`` elements of ``element_size`` bytes exceed the machine's memory."""
+    """Raise ``error`` when ``numel`` elements of ``element_size`` bytes exceed the memory available now.
+
+    Checking the memory available (not the machine's total) keeps a huge size from being allocated
+    on a machine that other processes share, where the kernel would kill a process to make room.
+    """
     need = numel * element_size
-    have = memory_bytes()
+    if need <= SMALL_BYTES:
+        return
+    have = available_bytes()
     if need > have:
-        raise error(f"expected {what} to fit in memory ({have / 2**30:.1f} GiB), got a size needing {need / 2**30:.3g} GiB; {hint}")
+        raise error(
+            f"expected {what} to fit in memory ({have / 2**30:.1f} GiB available), got a size needing {need / 2**30:.3g} GiB; {hint}"
+        )

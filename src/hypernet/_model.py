@@ -18,8 +18,8 @@ from ._limits import check_allocation
 from ._spec import ParamSpec, Selector
 from .conditions import Condition, Continuous, Static
 from .conditions._base import Split
-from .errors import ConditionError, ConfigError, HypernetError, describe
-from .generators import Generator, create_generator
+from .errors import ConditionError, ConfigError, HypernetError, describe, target_error
+from .generators import Generator, create_generator, list_generators
 from .init import INITS, output_affine
 
 PARAMETRIZATIONS = ("direct", "residual")
@@ -131,24 +131,29 @@ class HyperModel(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(target, nn.Module):
-            raise ConfigError(f"expected target to be an nn.Module, got {describe(target)}")
+            raise ConfigError(f"expected target to be an nn.Module, got {describe(target)}; pass the torch model whose weights to generate")
         condition = Static(dim=16) if condition is None else condition
         if not isinstance(condition, Condition):
             raise ConfigError(
-                f"expected condition to be a hn.Condition (Embedding, Continuous, SetEncoder, Noise, Static), got {describe(condition)}"
+                f"expected condition to be a hn.Condition (Embedding, Continuous, SetEncoder, Noise, Static), got {describe(condition)}; "
+                "pass e.g. condition=hn.Embedding(num_tasks, 8), or None for one static weight set"
             )
         if init not in INITS:
-            raise ConfigError(f"expected init in {INITS}, got {init!r}")
+            raise ConfigError(f"expected init in {INITS}, got {describe(init)}; pass one of them")
         if parametrization is not None and parametrization not in PARAMETRIZATIONS:
-            raise ConfigError(f"expected parametrization in {PARAMETRIZATIONS} or None, got {parametrization!r}")
+            raise ConfigError(f"expected parametrization in {PARAMETRIZATIONS} or None, got {describe(parametrization)}; pass one of them")
         if init == "mip" and parametrization == "direct":
             raise ConfigError("expected parametrization='residual' (or None) with init='mip', got 'direct'; mip is residual by definition")
         if per_sample not in ("auto", "vmap", "loop"):
-            raise ConfigError(f"expected per_sample in ('auto', 'vmap', 'loop'), got {per_sample!r}")
+            raise ConfigError(f"expected per_sample in ('auto', 'vmap', 'loop'), got {describe(per_sample)}; pass one of them")
         if sets_per_block is not None and (isinstance(sets_per_block, bool) or not isinstance(sets_per_block, int) or sets_per_block < 1):
-            raise ConfigError(f"expected sets_per_block to be None or a positive int, got {sets_per_block!r}")
+            raise ConfigError(f"expected sets_per_block to be None or a positive int, got {describe(sets_per_block)}; pass e.g. 8, or None")
         if isinstance(batch_dim, bool) or not isinstance(batch_dim, int) or batch_dim < 0:
-            raise ConfigError(f"expected batch_dim to be an int >= 0, got {batch_dim!r}")
+            raise ConfigError(f"expected batch_dim to be an int >= 0, got {describe(batch_dim)}; pass the dim of x that indexes samples")
+        if not isinstance(shared, (str, Collection)) or isinstance(shared, Mapping):
+            raise ConfigError(
+                f"expected shared= to be a collection of argument names / indices, got {describe(shared)}; pass e.g. ['mask']"
+            )
         shared = [shared] if isinstance(shared, str) else list(shared)
         if not all(isinstance(k, str) or (isinstance(k, int) and not isinstance(k, bool) and k >= 0) for k in shared):
             raise ConfigError(
@@ -206,13 +211,20 @@ class HyperModel(nn.Module):
         self._buffer_slots = [(m, b) for m in target.modules() for b in m._buffers]
 
     @staticmethod
-    def _make_generator(generator: str | Generator, kwargs: dict[str, Any] | None) -> Generator:
+    def _make_generator(generator: str | Generator, kwargs: Mapping[str, Any] | None) -> Generator:
+        if kwargs is not None and not isinstance(kwargs, Mapping):
+            raise ConfigError(f"expected generator_kwargs to be a dict or None, got {describe(kwargs)}; pass e.g. {{'hidden': (64,)}}")
         if isinstance(generator, str):
             return create_generator(generator, **(kwargs or {}))
         if not isinstance(generator, Generator):
-            raise ConfigError(f"expected generator to be a registered name or a hn.Generator, got {describe(generator)}")
+            raise ConfigError(
+                f"expected generator to be a registered name or a hn.Generator, got {describe(generator)}; pass one of {list_generators()}"
+            )
         if kwargs:
-            raise ConfigError("expected generator_kwargs only with a generator name, got them with a Generator instance")
+            raise ConfigError(
+                "expected generator_kwargs only with a generator name, got them with a Generator instance; "
+                "pass the arguments to the Generator itself"
+            )
         if generator.is_bound:
             raise ConfigError("expected an unbound generator, got one already bound to another model; create a new one")
         return generator
@@ -319,9 +331,26 @@ class HyperModel(nn.Module):
     def _call_target(self, generated: dict[str, torch.Tensor], args: Args, kwargs: Kwargs) -> Any:
         # Names were checked once against the target (ParamSpec); shared parameters and buffers are
         # the target's own tensors, so only the generated ones are swapped in.
-        if self._tied or torch.compiler.is_compiling():
-            return torch.func.functional_call(self.target, generated, args, kwargs, tie_weights=self._tied, strict=False)
-        return self._swapped_call(generated, args, kwargs)
+        try:
+            if self._tied or torch.compiler.is_compiling():
+                return torch.func.functional_call(self.target, generated, args, kwargs, tie_weights=self._tied, strict=False)
+            return self._swapped_call(generated, args, kwargs)
+        except Exception as err:
+            err._hypernet_in_target = True  # type: ignore[attr-defined]  # forward / call say it came from the target
+            raise
+
+    def _target_failed(self, err: Exception, x: Any, args: Args, kwargs: Kwargs) -> HypernetError | None:
+        """A :class:`~hypernet.errors.TargetError` for an error the target raised, or ``None`` for any other error."""
+        if not getattr(err, "_hypernet_in_target", False):
+            return None
+        extra = (f", {len(args)} more positional" if args else "") + (f", keywords {sorted(kwargs)}" if kwargs else "")
+        first = (str(err).splitlines() or [""])[0][:300]
+        return target_error(
+            err,
+            f"expected input that the target ({type(self.target).__name__}) accepts, got x {describe(x)}{extra}; "
+            f"the target raised {type(err).__name__}: {first}; check the type, shape and dtype of x against the "
+            "target's forward (calling the target itself with them fails the same way)",
+        )
 
     def _swapped_call(self, generated: dict[str, torch.Tensor], args: Args, kwargs: Kwargs) -> Any:
         """What ``functional_call(target, generated, strict=False)`` does for untied parameters, with the slots found once.
@@ -383,7 +412,10 @@ class HyperModel(nn.Module):
         x_is_batched = bool(inputs.batched) if carried is None else carried
         if not x_is_batched:
             if grouped:
-                raise ConditionError(f"expected x with a leading dim of {size} (one query batch per support set), got x {describe(x)}")
+                raise ConditionError(
+                    f"expected x with a leading dim of {size} (one query batch per support set), got x {describe(x)}; "
+                    "stack one query batch per support set"
+                )
             raise ConditionError(
                 f"expected one condition per sample: x with {size} samples at dim {dim}, got x {describe(x)}"
                 + ("" if isinstance(x, torch.Tensor) else " with no tensor of that size")
@@ -399,18 +431,33 @@ class HyperModel(nn.Module):
         the target's output; with ``samples=K`` (Noise) or a batch of support sets, outputs get a
         leading dimension of K / T.
         """
-        return self._run(self.condition.split(cond, samples), None, x, args, kwargs)
+        split = self.condition.split(cond, samples)
+        try:
+            return self._run(split, None, x, args, kwargs)
+        except Exception as err:
+            wrapped = self._target_failed(err, x, args, kwargs)
+            if wrapped is None:
+                raise
+            raise wrapped from err
 
     def call(self, weights: GeneratedWeights, x: Any, *args: Any, **kwargs: Any) -> Any:
         """Run the target on ``x`` with weights from :meth:`weights` (``forward`` is ``call(weights(cond), x)``)."""
         if not isinstance(weights, GeneratedWeights):
-            raise ConditionError(f"expected the GeneratedWeights returned by model.weights(cond), got {describe(weights)}")
+            raise ConditionError(
+                f"expected the GeneratedWeights returned by model.weights(cond), got {describe(weights)}; pass w = model.weights(cond)"
+            )
         if weights.flat.dim() != 2 or weights.flat.shape != (weights.split.count, self.spec.numel):
             raise ConditionError(
                 f"expected weights.flat of shape ({weights.split.count}, {self.spec.numel}), got {describe(weights.flat)}; "
                 "pass what model.weights(cond) returned for this model"
             )
-        return self._run(weights.split, weights.flat, x, args, kwargs)
+        try:
+            return self._run(weights.split, weights.flat, x, args, kwargs)
+        except Exception as err:
+            wrapped = self._target_failed(err, x, args, kwargs)
+            if wrapped is None:
+                raise
+            raise wrapped from err
 
     def _run(self, split: Split, flat: torch.Tensor | None, x: Any, args: Args, kwargs: Kwargs) -> Any:
         call_args, call_kwargs = call_arguments(x, args, kwargs)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from ._limits import check_allocation
+
 
 def mlp(sizes: Sequence[int], final_activation: bool = False, kaiming: bool = True) -> nn.Sequential:
     """A ReLU MLP with the given layer sizes.
@@ -26,6 +28,8 @@ def mlp(sizes: Sequence[int], final_activation: bool = False, kaiming: bool = Tr
             (keeps the second moment about constant through the stack); ``False`` keeps
             PyTorch's default initialisation everywhere (a plain target network).
     """
+    numel = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    check_allocation(numel, f"an MLP of sizes {list(sizes)}", f"its layers need {numel:,} parameters; use smaller sizes")
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         lin = nn.Linear(a, b)

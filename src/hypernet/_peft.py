@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, HypernetError
+from .errors import ConfigError, HypernetError, describe
 
 if TYPE_CHECKING:
     from ._model import HyperModel
@@ -88,6 +88,12 @@ def export_peft(model: HyperModel, cond: Any, path: str | Path) -> Path:
         >>> torch.allclose(loaded(input_ids=ids).last_hidden_state, model({"input_ids": ids}, 1).last_hidden_state, atol=1e-5)
         True
     """
+    from ._model import HyperModel
+
+    if not isinstance(model, HyperModel):
+        raise ConfigError(
+            f"expected a hn.HyperModel whose target is a peft.PeftModel, got {describe(model)}; pass the HyperModel to export"
+        )
     peft_model = _peft_model_class()
     if not isinstance(model.target, peft_model):
         raise ConfigError(

@@ -91,6 +91,8 @@ def select_names(module: nn.Module, generate: Selector) -> list[str]:
     or a predicate ``(name, tensor) -> bool``. Raises :class:`ConfigError` when a
     glob matches nothing or nothing is selected.
     """
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"expected an nn.Module, got {type(module).__name__}; pass the torch model whose parameters to generate")
     params = dict(module.named_parameters())
     canonical = _canonical_names(module)
     if not params:
@@ -119,7 +121,8 @@ def select_names(module: nn.Module, generate: Selector) -> list[str]:
         chosen = [n for n, p in params.items() if generate(n, p)]
     else:
         raise ConfigError(
-            f"expected generate= to be 'all', a glob, a list of globs or a callable(name, tensor) -> bool, got {type(generate).__name__}"
+            f"expected generate= to be 'all', a glob, a list of globs or a callable(name, tensor) -> bool, got {type(generate).__name__}; "
+            "pass e.g. generate='all' or generate=['0.*']"
         )
     if not chosen:
         raise ConfigError(f"expected generate= to select at least one target parameter, got none; parameter names are: {', '.join(params)}")
@@ -144,10 +147,11 @@ class ParamSpec:
     @classmethod
     def from_module(cls, module: nn.Module, generate: Selector = "all") -> ParamSpec:
         """Build the spec of ``module``'s parameters selected by ``generate``."""
+        names = select_names(module, generate)
         params = dict(module.named_parameters())
         offset = 0
         out = []
-        for name in select_names(module, generate):
+        for name in names:
             p = params[name].detach()
             fan_in, fan_out = _fans(module, name, p)
             std = float(p.float().std()) if p.numel() > 1 else 0.0

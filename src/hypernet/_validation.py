@@ -10,7 +10,7 @@ Example:
     >>> check_int(0, "dim", low=1, owner="Embedding")
     Traceback (most recent call last):
     ...
-    hypernet.errors.ConfigError: expected Embedding(dim=...) to be a positive int, got 0
+    hypernet.errors.ConfigError: expected Embedding(dim=...) to be a positive int, got 0; pass a positive int
     >>> check_float(0.5, "lr", low=0, low_open=True)
     0.5
     >>> check_choice("mean", "likelihood", ("mean", "mixture"))
@@ -77,7 +77,7 @@ def check_int(
             limits = _bounds(low, high, False, False)
             kind = f"an int{' ' + limits if limits else ''}"
         none = "None or " if optional else ""
-        raise error(f"expected {_where(name, owner)} to be {none}{kind}, got {value!r}{'; ' + hint if hint else ''}")
+        raise error(f"expected {_where(name, owner)} to be {none}{kind}, got {value!r}; {hint or 'pass ' + none + kind}")
     return int(value)
 
 
@@ -111,12 +111,12 @@ def check_float(
             limits = _bounds(low, high, low_open, high_open)
             kind = f"a finite number{' ' + limits if limits else ''}"
         none = "None or " if optional else ""
-        raise error(f"expected {_where(name, owner)} to be {none}{kind}, got {value!r}")
+        raise error(f"expected {_where(name, owner)} to be {none}{kind}, got {value!r}; pass {none}{kind}")
     return float(value)
 
 
 def check_choice(value: T, name: str, choices: Sequence[Any], *, owner: str | None = None, error: type[HypernetError] = ConfigError) -> T:
     """``value`` if it is one of ``choices``, else ``error`` listing them."""
     if not any(value == c and type(value) is type(c) for c in choices):
-        raise error(f"expected {_where(name, owner)} in {tuple(choices)}, got {value!r}")
+        raise error(f"expected {_where(name, owner)} in {tuple(choices)}, got {value!r}; pass one of them")
     return value

@@ -29,6 +29,67 @@ class CheckpointError(HypernetError):
     """A checkpoint file is missing, truncated, corrupted or unsafe to load."""
 
 
+class TargetError(HypernetError):
+    """The target raised while running with generated weights (usually: input it does not accept).
+
+    The error raised is also an instance of the target's own exception type (a ``RuntimeError`` from
+    a shape mismatch stays a ``RuntimeError``), and chains the original.
+    """
+
+
+class TargetRuntimeError(TargetError, RuntimeError):
+    """:class:`TargetError` for a ``RuntimeError`` of the target."""
+
+
+class TargetTypeError(TargetError, TypeError):
+    """:class:`TargetError` for a ``TypeError`` of the target."""
+
+
+class TargetIndexError(TargetError, IndexError):
+    """:class:`TargetError` for an ``IndexError`` of the target."""
+
+
+class TargetKeyError(TargetError, KeyError):
+    """:class:`TargetError` for a ``KeyError`` of the target."""
+
+    def __str__(self) -> str:  # KeyError quotes its message
+        return str(self.args[0]) if self.args else ""
+
+
+class TargetAttributeError(TargetError, AttributeError):
+    """:class:`TargetError` for an ``AttributeError`` of the target."""
+
+
+class TargetAssertionError(TargetError, AssertionError):
+    """:class:`TargetError` for an ``AssertionError`` of the target."""
+
+
+_TARGET_ERRORS: tuple[tuple[type[BaseException], type[TargetError]], ...] = (
+    (RuntimeError, TargetRuntimeError),
+    (TypeError, TargetTypeError),
+    (IndexError, TargetIndexError),
+    (KeyError, TargetKeyError),
+    (AttributeError, TargetAttributeError),
+    (AssertionError, TargetAssertionError),
+    (ValueError, TargetError),
+)
+
+
+def target_error(err: BaseException, message: str) -> TargetError | None:
+    """The :class:`TargetError` to raise for ``err`` raised by a target, or ``None`` to let ``err`` through.
+
+    Errors of hypernet itself and running out of memory are not wrapped.
+    """
+    import torch
+
+    if isinstance(err, (HypernetError, torch.OutOfMemoryError)):
+        return None
+    for base, cls in _TARGET_ERRORS:
+        if isinstance(err, base):
+            return cls(message)
+    return None
+
+
 def describe(value: object) -> str:
     """Short, human description of a value for error messages.
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from .._limits import check_allocation
 from .._nn import mlp
 from .._validation import check_int
 from ..errors import ConditionError, ConfigError, describe
@@ -55,10 +56,11 @@ class Continuous(Condition):
         self.dim = check_positive("dim", dim, "Continuous")
         check_int(fourier, "fourier", low=0, owner="Continuous")
         if encoding not in ("identity", "mip"):
-            raise ConfigError(f"expected Continuous(encoding=...) in ('identity', 'mip'), got {encoding!r}")
+            raise ConfigError(f"expected Continuous(encoding=...) in ('identity', 'mip'), got {encoding!r}; pass one of them")
         self.fourier = fourier
         self.encoding = encoding
         self.hidden = check_positive("hidden", hidden, "Continuous")
+        check_allocation(fourier * in_dim, "Continuous(fourier=..., in_dim=...)", f"got fourier={fourier}; use fewer Fourier features")
         self.register_buffer("frequencies", torch.randn(fourier, in_dim))
         self._build_net()
 
@@ -71,7 +73,7 @@ class Continuous(Condition):
     def set_encoding_(self, encoding: Literal["identity", "mip"]) -> Continuous:
         """Switch the input encoding, rebuilding the (untrained) MLP; used by ``init="mip"``."""
         if encoding not in ("identity", "mip"):
-            raise ConfigError(f"expected encoding in ('identity', 'mip'), got {encoding!r}")
+            raise ConfigError(f"expected encoding in ('identity', 'mip'), got {encoding!r}; pass one of them")
         if encoding != self.encoding:
             self.encoding = encoding
             self._build_net()

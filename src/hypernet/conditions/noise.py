@@ -46,11 +46,15 @@ class Noise(Condition):
             z = torch.randn(k, self.dim, device=self._anchor.device, dtype=self._anchor.dtype)
             return Split(z, None, "single" if samples is None else "draws", k)
         if not isinstance(cond, torch.Tensor) or not cond.dtype.is_floating_point:
-            raise ConditionError(f"expected cond=None or a float tensor (K, {self.dim}) of draws, got {describe(cond)}")
+            raise ConditionError(
+                f"expected cond=None or a float tensor (K, {self.dim}) of draws, got {describe(cond)}; pass cond=None to sample"
+            )
         if cond.dim() != 2 or cond.shape[1] != self.dim or cond.shape[0] == 0:
             raise ConditionError(f"expected draws of shape (K, {self.dim}), got {describe(cond)}; pass cond=None to sample")
         if samples is not None and samples != cond.shape[0]:
-            raise ConditionError(f"expected samples={cond.shape[0]} to match the {cond.shape[0]} draws given, got samples={samples}")
+            raise ConditionError(
+                f"expected samples={cond.shape[0]} to match the {cond.shape[0]} draws given, got samples={samples}; pass samples=None"
+            )
         self._check_device(cond, "noise draws")
         if not bool(torch.isfinite(cond).all()):
             raise ConditionError(f"expected finite noise draws, got NaN or inf in {describe(cond)}; pass cond=None to sample")

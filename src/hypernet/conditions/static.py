@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._limits import check_allocation
 from ..errors import ConditionError, describe
 from ._base import Condition, Split, check_positive
 from ._base import unit_rows as _unit_rows
@@ -27,6 +28,7 @@ class Static(Condition):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.dim = check_positive("dim", dim, "Static")
+        check_allocation(dim, "Static(dim=...)", f"got dim={dim}; use a smaller dim")
         self.vector = nn.Parameter(_unit_rows(torch.randn(1, dim)))
 
     def extra_repr(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -56,4 +57,7 @@ def create_generator(name: str, **kwargs: Any) -> Generator:
     try:
         return cls(**kwargs)
     except TypeError as exc:
-        raise ConfigError(f"bad arguments for generator {name!r}: {exc}") from None
+        accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        raise ConfigError(
+            f"expected arguments of generator {name!r} among {accepted}, got {sorted(kwargs)} ({exc}); pass only those"
+        ) from None

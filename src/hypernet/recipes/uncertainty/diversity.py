@@ -32,6 +32,7 @@ import math
 
 import torch
 
+from ..._validation import check_float
 from ...errors import ConfigError, describe
 
 KINDS = ("entropy", "pairwise")
@@ -49,12 +50,13 @@ def weight_diversity(weights: torch.Tensor, kind: str = "entropy", eps: float = 
         A scalar tensor (in the autograd graph).
     """
     if kind not in KINDS:
-        raise ConfigError(f"expected kind in {KINDS}, got {kind!r}")
+        raise ConfigError(f"expected kind in {KINDS}, got {kind!r}; pass one of them")
     if not isinstance(weights, torch.Tensor) or weights.dim() != 2 or weights.shape[0] < 2 or not weights.dtype.is_floating_point:
         raise ConfigError(f"expected weights as a float tensor (K, D) with K >= 2 draws, got {describe(weights)}; draw samples >= 2")
     k, d = weights.shape
     # per-dimension squared distances, from explicit differences (exact, and a finite gradient for identical draws)
     sq = torch.stack([(weights - weights[i]).pow(2).sum(1) for i in range(k)]) / d
+    check_float(eps, "eps", low=0, low_open=True, owner="weight_diversity")
     log_dist = 0.5 * (sq + eps).log()
     if kind == "entropy":
         mask = torch.eye(k, dtype=torch.bool, device=weights.device)
