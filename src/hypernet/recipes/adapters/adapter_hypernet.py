@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import ConditionError, ConfigError
+from ..._validation import check_float, check_int
+from ...errors import ConditionError, ConfigError, HypernetError, describe
 from ._export import peft_lora
 from ._frozen import FrozenBase, mean_pool
 from ._generator import AdapterGenerator, FactorTable
@@ -138,6 +140,7 @@ class AdapterHypernet(nn.Module):
             self.frozen.enable_cache(start)
             self.frozen.check_cache()
         self.tasks_: dict[str, _TaskInfo] = {}
+        self._distinct_labels: set[tuple[str, ...]] = set()  # label-name lists already checked
 
     # ---- building ----------------------------------------------------------------------------------
     @property
@@ -148,6 +151,9 @@ class AdapterHypernet(nn.Module):
     def build(self, tasks: Sequence[Any]) -> AdapterHypernet:
         """Create the trainable parts for ``tasks`` (their names, descriptions and label names; texts are not used)."""
         checked = check_tasks(tasks, need_description=self.condition_kind == "text", need_label_names=self.head_kind == "labels")
+        if self.head_kind == "labels":
+            for t in checked:
+                self._check_distinct_labels(t.name, list(t.label_names or []), ConfigError)
         torch.manual_seed(self.seed)
         self.tasks_ = {
             t.name: _TaskInfo(i, t.description, None if t.label_names is None else list(t.label_names), t.num_classes)
@@ -181,6 +187,24 @@ class AdapterHypernet(nn.Module):
             self.head_bias = nn.Parameter(torch.zeros(n_tasks, k_max))
         return self
 
+    def _check_distinct_labels(self, task: str, names: list[str], error: type[HypernetError]) -> None:
+        """Refuse label names that tokenize or embed identically: the label head could not tell their classes apart."""
+        if tuple(names) in self._distinct_labels:
+            return
+        ids, mask = self.frozen.tokenize(names)
+        tokens = [tuple(int(i) for i, m in zip(row, keep, strict=True) if m) for row, keep in zip(ids, mask, strict=True)]
+        emb = self.frozen.pooled(names)
+        for a, b in itertools.combinations(range(len(names)), 2):
+            same_tokens = tokens[a] == tokens[b]
+            if same_tokens or bool((emb[a] - emb[b]).abs().max() <= 1e-6):
+                how = f"tokenize identically (token ids {list(tokens[a])})" if same_tokens else "embed identically"
+                raise error(
+                    f"task {task!r}: expected label names the base can tell apart, got {names[a]!r} and {names[b]!r}, which {how}; "
+                    "with head='labels' both classes would get the same score and training would receive no signal. Words outside "
+                    "the tokenizer's vocabulary all map to [UNK]: use label names made of words the tokenizer knows, or head='task'"
+                )
+        self._distinct_labels.add(tuple(names))
+
     def _width(self) -> int:
         return int(self.frozen.pooled(["a"]).shape[-1])
 
@@ -202,6 +226,8 @@ class AdapterHypernet(nn.Module):
 
     def share_cache(self, other: AdapterHypernet) -> None:
         """Use ``other``'s memoised frozen activations and embeddings (same base, same adapted layers): computed once for both."""
+        if not isinstance(other, AdapterHypernet):
+            raise ConfigError(f"expected another AdapterHypernet to share the cache of, got {describe(other)}; pass the model itself")
         if self.frozen.start != other.frozen.start or self.frozen.max_length != other.frozen.max_length:
             raise ConfigError(
                 f"expected a model caching the same layer and max_length, got start {other.frozen.start} / {other.frozen.max_length} "
@@ -216,6 +242,7 @@ class AdapterHypernet(nn.Module):
             raise ConfigError("the model has no tasks yet: call fit(tasks) (or build(tasks)) first")
         if isinstance(task, AdapterTask):
             task, label_names = task.description or task.name, task.label_names or label_names
+        label_names = _label_names(label_names)
         if not isinstance(task, str):
             raise ConditionError(f"expected a task name or description (str), got {type(task).__name__}")
         if task in self.tasks_:
@@ -236,6 +263,7 @@ class AdapterHypernet(nn.Module):
             raise ConditionError(
                 f"a new task description {task!r} needs label_names (at least 2 short texts, one per class); got {label_names!r}"
             )
+        self._check_distinct_labels(task, list(label_names), ConditionError)
         return task, _TaskInfo(-1, task, list(label_names), len(label_names))
 
     def _factors(self, keys: list[str], infos: list[_TaskInfo]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -305,9 +333,13 @@ class AdapterHypernet(nn.Module):
         return out.masked_fill(~valid, _NEG)
 
     def predict_proba(self, texts: Sequence[str], task: Any, label_names: Sequence[str] | None = None, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities ``(N, K)`` of ``texts`` for one task (a fitted task's name, or a description with ``label_names``)."""
+        """Class probabilities ``(N, K)`` of ``texts`` for one task (a fitted task's name, or a description with ``label_names``).
+
+        ``texts``: a sequence of strings, or one string (one text, ``N = 1``).
+        """
+        texts = _texts(texts)
+        batch_size = check_int(batch_size, "batch_size", low=1, owner="predict_proba", error=ConditionError, hint="pass e.g. batch_size=64")
         _, info = self._resolve(task, label_names)
-        texts = list(texts)
         out = []
         with torch.no_grad():
             for i in range(0, len(texts), batch_size):
@@ -316,7 +348,7 @@ class AdapterHypernet(nn.Module):
         return torch.cat(out).numpy() if out else np.zeros((0, info.num_classes), np.float32)
 
     def predict(self, texts: Sequence[str], task: Any, label_names: Sequence[str] | None = None, batch_size: int = 64) -> np.ndarray:
-        """Predicted class indices ``(N,)`` of ``texts`` for one task."""
+        """Predicted class indices ``(N,)`` of ``texts`` for one task (one string is one text)."""
         return self.predict_proba(texts, task, label_names, batch_size).argmax(-1)
 
     # ---- export ------------------------------------------------------------------------------------
@@ -327,6 +359,8 @@ class AdapterHypernet(nn.Module):
         PEFT's ``save_pretrained`` (``adapter_config.json`` + ``adapter_model.safetensors``) and returns the path.
         ``PeftModel.from_pretrained(fresh_base, path)`` then gives this recipe's hidden states for that task.
         """
+        if path is not None and not isinstance(path, str | Path):
+            raise ConfigError(f"expected path to be None, a str or a pathlib.Path, got {describe(path)}; pass a directory path")
         key, info = self._resolve(task, label_names)
         with torch.no_grad():
             factors = self._factors([key], [info])
@@ -363,7 +397,17 @@ class AdapterHypernet(nn.Module):
             callback: called as ``callback(step, loss)`` after each step.
         """
         from ...training.checkpoint import latest_checkpoint, save_checkpoint
+        from ...training.loop import check_gradients_flow
 
+        steps = check_int(steps, "steps", low=0, owner="fit", hint="pass e.g. steps=300")
+        batch_size = check_int(batch_size, "batch_size", low=1, owner="fit", hint="pass e.g. batch_size=32")
+        checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1, owner="fit", hint="pass e.g. checkpoint_every=100")
+        lr = check_float(lr, "lr", low=0.0, low_open=True, owner="fit")
+        weight_decay = check_float(weight_decay, "weight_decay", low=0.0, owner="fit")
+        if callback is not None and not callable(callback):
+            raise ConfigError(f"expected callback to be None or a callable (step, loss), got {describe(callback)}; pass a function")
+        if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | Path):
+            raise ConfigError(f"expected checkpoint_dir to be None, a str or a pathlib.Path, got {describe(checkpoint_dir)}")
         checked = check_tasks(tasks, need_description=self.condition_kind == "text", need_label_names=self.head_kind == "labels")
         empty = [t.name for t in checked if not t.texts]
         if empty:
@@ -394,6 +438,8 @@ class AdapterHypernet(nn.Module):
             loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad()
             loss.backward()
+            if step == start:  # the shared training path's check: no silent training on nothing
+                check_gradients_flow(params, loss.item(), "the first step of AdapterHypernet.fit")
             optimizer.step()
             if callback is not None:
                 callback(step + 1, loss.item())
@@ -426,8 +472,33 @@ def _frozen_copy(base: Any) -> nn.Module:
     return frozen.eval()
 
 
+def _texts(texts: Any) -> list[str]:
+    """``texts`` as a list of strings (one string is one text); anything else raises :class:`ConditionError`."""
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, Sequence | np.ndarray) and not isinstance(texts, bytes):
+        bad = [t for t in texts if not isinstance(t, str)]
+        if not bad:
+            return [str(t) for t in texts]
+        raise ConditionError(
+            f"expected texts to be strings, got {describe(bad[0])} among them; pass a list of strings such as ['first text', 'second']"
+        )
+    raise ConditionError(f"expected texts to be a string or a sequence of strings, got {describe(texts)}; pass e.g. ['a text', 'another']")
+
+
+def _label_names(names: Any) -> list[str] | None:
+    """``label_names`` as a list of strings, or None; a single string or non-strings raise :class:`ConditionError`."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not isinstance(names, Sequence | np.ndarray) or not all(isinstance(n, str) for n in names):
+        raise ConditionError(
+            f"expected label_names to be a sequence of strings (one per class), got {describe(names)}; pass e.g. ['sport', 'politics']"
+        )
+    return [str(n) for n in names]
+
+
 def _per_sample(texts: Sequence[str], tasks: Any) -> tuple[list[str], list[Any]]:
-    texts = [texts] if isinstance(texts, str) else list(texts)
+    texts = _texts(texts)
     refs = list(tasks) if isinstance(tasks, list | tuple) else [tasks] * len(texts)
     if len(refs) != len(texts):
         raise ConditionError(
