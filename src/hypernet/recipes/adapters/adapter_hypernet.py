@@ -4,9 +4,12 @@ HyperFormer (Karimi Mahabadi et al., 2021) and Text-to-LoRA (Sakana, 2025) in on
 shared hypernetwork generates the LoRA factors (or bottleneck adapters) of every adapted layer
 of a frozen Hugging Face model from a task embedding (``condition="task"``) or from the
 embedding of a one-sentence task description (``condition="text"``, embedded by the frozen base
-with mean pooling, or by a given ``text_encoder``). Mixed-task batches run in one call: each
-sample gets its own factors (see ``_slots.py``). ``adapter(task)`` exports one generated LoRA
-as a standalone PEFT adapter.
+with mean pooling, or by a given ``text_encoder``). It runs on the core: a
+:class:`~hypernet.HyperModel` whose target is the base with PEFT's LoRA (or bottleneck adapters)
+at the adapted modules, generating only those adapter weights (``_target.py``). Mixed-task
+batches run in one call through the core's per-sample path: each task's factors are generated
+once per call and each sample uses its own. ``adapter(task)`` exports one generated LoRA as a
+standalone PEFT adapter.
 
 Heads: ``head="labels"`` scores the adapted text embedding against the frozen base's embeddings
 of the task's label names (cosine times a learned temperature; works for unseen tasks and, with
@@ -46,12 +49,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._model import HyperModel
 from ..._validation import check_float, check_int
 from ...errors import ConditionError, ConfigError, HypernetError, describe
+from ._condition import RowCondition
 from ._export import peft_lora
 from ._frozen import FrozenBase, mean_pool
 from ._generator import AdapterGenerator, FactorTable
-from ._slots import AdapterSlots
+from ._target import Runner, adapt, adapter_names, find_slots
 from ._tasks import AdapterTask, check_tasks
 
 _NEG = -1e9
@@ -67,6 +72,9 @@ class _TaskInfo:
 
 class AdapterHypernet(nn.Module):
     """A hypernetwork generating adapters of a frozen transformer per task id or task description.
+
+    Attributes:
+        hyper: the core :class:`~hypernet.HyperModel` (after :meth:`build`): target ``runner``, the adapted frozen base.
 
     Args:
         base: a Hugging Face model (``base(input_ids=..., attention_mask=...)`` returns hidden states);
@@ -89,6 +97,9 @@ class AdapterHypernet(nn.Module):
             fitted tasks' descriptions (amplifies the few words that tell similar descriptions apart).
         seed: seeds the parameters and the batch sampling.
     """
+
+    runner: Runner
+    hyper: HyperModel
 
     def __init__(
         self,
@@ -131,10 +142,15 @@ class AdapterHypernet(nn.Module):
         self.target_modules, self.layers = list(target_modules), None if layers is None else [int(i) for i in layers]
         self.cond_dim, self.hidden, self.temperature, self.seed = cond_dim, hidden, temperature, seed
         self.text_encoder, self.standardize = text_encoder, standardize
-        self.slots = AdapterSlots(frozen, self.target_modules, self.layers, kind, rank, self.alpha)
-        self.frozen = FrozenBase(frozen, tokenizer, max_length)
+        self.slots = find_slots(frozen, self.target_modules, self.layers, kind, rank)
+        wrapper, inner = adapt(frozen, self.slots, kind, rank, self.alpha)
+        self.frozen = FrozenBase(inner, tokenizer, max_length)
+        object.__setattr__(self, "runner", Runner(wrapper, self.frozen))  # the HyperModel's target (not a submodule: frozen)
+        self.adapter_names = adapter_names(self.runner, self.slots, kind)
+        object.__setattr__(self, "hyper", None)  # the core HyperModel, made by build()
         if cache:
-            start = self.slots.first_layer
+            layers_of = [s.layer for s in self.slots]
+            start = None if any(i is None for i in layers_of) else min(i for i in layers_of if i is not None)
             if start is None:
                 raise ConfigError("cache=True needs every adapted module inside the base's layer stack; pass cache=False")
             self.frozen.enable_cache(start)
@@ -159,23 +175,27 @@ class AdapterHypernet(nn.Module):
             t.name: _TaskInfo(i, t.description, None if t.label_names is None else list(t.label_names), t.num_classes)
             for i, t in enumerate(checked)
         }
-        shapes = [(s.a_shape, s.b_shape) for s in self.slots.slots]
         n_tasks = len(checked)
-        self.condition: nn.Module
-        self.generator: nn.Module
+        self.condition: RowCondition
+        self.generator: AdapterGenerator | FactorTable
         if self.generator_kind == "hyper":
             if self.condition_kind == "task":
-                self.condition = nn.Embedding(n_tasks, self.cond_dim)
-                nn.init.normal_(self.condition.weight, 0.0, 1.0)
+                self.condition = RowCondition("index", n_tasks, self.cond_dim)
             else:
                 emb = self._describe([str(t.description) for t in checked])
                 spread = emb.std(0) if len(checked) > 1 and self.standardize else torch.ones(emb.shape[-1])
                 self.register_buffer("description_mean", emb.mean(0) if self.standardize else torch.zeros(emb.shape[-1]))
                 self.register_buffer("description_std", spread.clamp_min(1e-3))
-                self.condition = nn.Linear(emb.shape[-1], self.cond_dim)
-            self.generator = AdapterGenerator(shapes, self.cond_dim, self.hidden)
+                self.condition = RowCondition("linear", emb.shape[-1], self.cond_dim)
+            self.generator = AdapterGenerator(self.hidden)
         else:
-            self.generator = FactorTable(shapes, n_tasks if self.generator_kind == "per_task" else 1)
+            self.condition = RowCondition("onehot", n_tasks if self.generator_kind == "per_task" else 1, 0)
+            self.generator = FactorTable()
+        names = set(self.adapter_names)
+        hyper = HyperModel(
+            self.runner, self.condition, self.generator, generate=lambda n, _: n in names, parametrization="direct", init="default"
+        )
+        object.__setattr__(self, "hyper", hyper.eval())  # its condition and generator are this model's submodules; the base stays in eval
         self.log_temperature = nn.Parameter(torch.tensor(math.log(self.temperature)))
         if self.head_kind == "task":
             k_max, width = max(t.num_classes for t in checked), self._width()
@@ -266,24 +286,17 @@ class AdapterHypernet(nn.Module):
         self._check_distinct_labels(task, list(label_names), ConditionError)
         return task, _TaskInfo(-1, task, list(label_names), len(label_names))
 
-    def _factors(self, keys: list[str], infos: list[_TaskInfo]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Per-sample factors: one generation per unique condition (deduplicated), gathered per sample."""
-        unique = list(dict.fromkeys(keys))
-        where = {k: i for i, k in enumerate(unique)}
-        inverse = torch.tensor([where[k] for k in keys], dtype=torch.long)
-        first = {k: infos[keys.index(k)] for k in unique}
-        if self.generator_kind == "hyper":
-            if self.condition_kind == "task":
-                cond = self.condition(torch.tensor([first[k].index for k in unique], dtype=torch.long))
-            else:
-                mean, std = cast(torch.Tensor, self.description_mean), cast(torch.Tensor, self.description_std)
-                cond = self.condition((self._describe(unique) - mean) / std)
-            factors = self.generator(cond)
-        elif self.generator_kind == "per_task":
-            factors = self.generator(torch.tensor([first[k].index for k in unique], dtype=torch.long))
-        else:
-            factors = self.generator(torch.zeros(len(unique), dtype=torch.long))
-        return {s.name: (a[inverse], b[inverse]) for s, (a, b) in zip(self.slots.slots, factors, strict=True)}
+    def _rows(self, keys: list[str], infos: list[_TaskInfo]) -> torch.Tensor:
+        """The core condition ``(N, in_dim)``: each sample's one-hot task, or its standardised description embedding."""
+        if self.condition_kind == "text" and self.generator_kind == "hyper":
+            unique = list(dict.fromkeys(keys))
+            where = {k: i for i, k in enumerate(unique)}
+            mean, std = cast(torch.Tensor, self.description_mean), cast(torch.Tensor, self.description_std)
+            rows = (self._describe(unique) - mean) / std
+            return rows[torch.tensor([where[k] for k in keys], dtype=torch.long)]
+        if self.generator_kind == "shared":
+            return torch.ones(len(keys), 1)
+        return F.one_hot(torch.tensor([i.index for i in infos], dtype=torch.long), len(self.tasks_)).float()
 
     def _label_embeddings(self, infos: list[_TaskInfo]) -> tuple[torch.Tensor, torch.Tensor]:
         k_max = max(i.num_classes for i in infos)
@@ -311,9 +324,8 @@ class AdapterHypernet(nn.Module):
         return self._hidden(texts, [k for k, _ in resolved], [i for _, i in resolved])
 
     def _hidden(self, texts: list[str], keys: list[str], infos: list[_TaskInfo]) -> tuple[torch.Tensor, torch.Tensor]:
-        factors = self._factors(keys, infos)
-        with self.slots.use(factors):
-            return self.frozen.hidden(texts)
+        inputs = self.frozen.inputs(texts)
+        return self.hyper(inputs, self._rows(keys, infos)), inputs["attention_mask"]
 
     def logits(self, texts: Sequence[str], tasks: Any, label_names: Sequence[str] | None = None) -> torch.Tensor:
         """Class logits ``(N, K_max)``; classes beyond a sample's task get -1e9 (mixed-task batches allowed)."""
@@ -363,8 +375,8 @@ class AdapterHypernet(nn.Module):
             raise ConfigError(f"expected path to be None, a str or a pathlib.Path, got {describe(path)}; pass a directory path")
         key, info = self._resolve(task, label_names)
         with torch.no_grad():
-            factors = self._factors([key], [info])
-        model = peft_lora(self.frozen.base, self.slots, [(a[0], b[0]) for a, b in factors.values()], self.alpha)
+            weights = self.hyper.generate(self._rows([key], [info]))
+        model = peft_lora(self.runner.model, {n: weights[n] for n in self.adapter_names})
         if path is None:
             return model
         model.save_pretrained(str(path))
