@@ -331,7 +331,10 @@ class AdapterHypernet(nn.Module):
         """Class logits ``(N, K_max)``; classes beyond a sample's task get -1e9 (mixed-task batches allowed)."""
         texts, refs = _per_sample(texts, tasks)
         resolved = [self._resolve(r, label_names) for r in refs]
-        keys, infos = [k for k, _ in resolved], [i for _, i in resolved]
+        return self._scores(texts, [k for k, _ in resolved], [i for _, i in resolved])[0]
+
+    def _scores(self, texts: list[str], keys: list[str], infos: list[_TaskInfo]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits, adapted pooled embeddings)``."""
         hidden, mask = self._hidden(texts, keys, infos)
         pooled = F.normalize(mean_pool(hidden, mask), dim=-1)
         if self.head_kind == "labels":
@@ -342,7 +345,7 @@ class AdapterHypernet(nn.Module):
             k_max = max(i.num_classes for i in infos)
             out = torch.einsum("nh,nkh->nk", pooled, self.head_weight[index, :k_max]) + self.head_bias[index, :k_max]
             valid = torch.arange(k_max)[None] < torch.tensor([i.num_classes for i in infos])[:, None]
-        return out.masked_fill(~valid, _NEG)
+        return out.masked_fill(~valid, _NEG), pooled
 
     def predict_proba(self, texts: Sequence[str], task: Any, label_names: Sequence[str] | None = None, batch_size: int = 64) -> np.ndarray:
         """Class probabilities ``(N, K)`` of ``texts`` for one task (a fitted task's name, or a description with ``label_names``).
@@ -391,6 +394,7 @@ class AdapterHypernet(nn.Module):
         batch_size: int = 32,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        base_reg: float = 0.0,
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 100,
         resume: bool = False,
@@ -404,6 +408,9 @@ class AdapterHypernet(nn.Module):
         Args:
             tasks: :class:`AdapterTask` objects (or mappings) with texts and labels.
             steps, batch_size, lr, weight_decay: AdamW optimisation.
+            base_reg: regularise toward the frozen base: adds ``base_reg * mean(1 - cos(adapted, frozen))`` over the
+                batch's text embeddings, so the adapted space stays close to the one the label names live in (what
+                descriptions of unseen kinds of task rely on). 0 turns it off.
             checkpoint_dir: write checkpoints there every ``checkpoint_every`` steps and at the end
                 (through ``hypernet.training.checkpoint``); ``resume=True`` continues from the newest one.
             callback: called as ``callback(step, loss)`` after each step.
@@ -416,6 +423,7 @@ class AdapterHypernet(nn.Module):
         checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1, owner="fit", hint="pass e.g. checkpoint_every=100")
         lr = check_float(lr, "lr", low=0.0, low_open=True, owner="fit")
         weight_decay = check_float(weight_decay, "weight_decay", low=0.0, owner="fit")
+        base_reg = check_float(base_reg, "base_reg", low=0.0, owner="fit")
         if callback is not None and not callable(callback):
             raise ConfigError(f"expected callback to be None or a callable (step, loss), got {describe(callback)}; pass a function")
         if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | Path):
@@ -440,14 +448,18 @@ class AdapterHypernet(nn.Module):
                 start = ckpt.step
         infos = [self.tasks_[t.name] for t in checked]
         keys = [t.name if self.condition_kind == "task" else str(t.description) for t in checked]
+        if base_reg > 0:
+            self.frozen.pooled([x for t in checked for x in t.texts])
         self.train()
         for step in range(start, steps):
             which = torch.randint(len(checked), (batch_size,), generator=sampler).tolist()
             picks = [int(torch.randint(len(checked[w].texts), (1,), generator=sampler)) for w in which]
             texts = [checked[w].texts[p] for w, p in zip(which, picks, strict=True)]
             labels = torch.tensor([int(checked[w].labels[p]) for w, p in zip(which, picks, strict=True)])
-            logits = self.logits(texts, [checked[w].name for w in which])
+            logits, pooled = self._scores(texts, [keys[w] for w in which], [infos[w] for w in which])
             loss = F.cross_entropy(logits, labels)
+            if base_reg > 0:
+                loss = loss + base_reg * (1.0 - (pooled * self.frozen.pooled(texts)).sum(-1)).mean()
             optimizer.zero_grad()
             loss.backward()
             if step == start:  # the shared training path's check: no silent training on nothing
@@ -466,7 +478,6 @@ class AdapterHypernet(nn.Module):
                     extra={"tasks": sorted(self.tasks_)},
                     keep_last=2,
                 )
-        del infos, keys
         self.eval()
         return self
 
