@@ -100,3 +100,17 @@ def test_wrong_types_raise_hypernet_errors_and_change_nothing(tmp_path: Path) ->
         after = model.state_dict()
         assert sorted(after) == sorted(before) and all(torch.equal(after[k], before[k]) for k in before)
     assert sorted(model.tasks_) == ["has-alpha", "lacks-alpha"]
+
+
+def test_base_reg_keeps_adapted_embeddings_near_the_frozen_base() -> None:
+    tasks = flipped_tasks(24)
+    texts = list(tasks[0].texts)
+    closeness = {}
+    for reg in (0.0, 5.0):
+        model = make(condition="text").fit(tasks, steps=15, lr=3e-2, base_reg=reg)
+        with torch.no_grad():
+            adapted = torch.cat([model.embed(texts, t.name) for t in tasks])
+        closeness[reg] = float((adapted * model.frozen.pooled(texts * 2)).sum(-1).mean())
+    assert 1 - closeness[5.0] < 0.5 * (1 - closeness[0.0]), closeness  # at least twice as close to the frozen base
+    with pytest.raises(hn.ConfigError, match=r"base_reg.*got -1"):
+        make().fit(tasks, steps=1, base_reg=-1)
