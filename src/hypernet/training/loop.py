@@ -170,6 +170,34 @@ def _length(loader: Iterable[Any]) -> int | None:
         return None
 
 
+def check_gradients_flow(parameters: Iterable[torch.Tensor], loss: float, what: str = "the first training step") -> None:
+    """Raise :class:`TrainingError` if no trainable parameter got a non-zero gradient (training would do nothing).
+
+    The shared training path calls it after the first step's backward pass (recipes with their own
+    loop call it too): a loss that does not depend on any trainable parameter (a detached graph,
+    classes represented identically) would otherwise train silently on nothing.
+
+    Example:
+        >>> w = torch.zeros(2, requires_grad=True)
+        >>> (w * 0.0).sum().backward()
+        >>> check_gradients_flow([w], 0.0)
+        Traceback (most recent call last):
+        ...
+        hypernet.training.errors.TrainingError: expected a non-zero gradient ...
+    """
+    params = [p for p in parameters if p.requires_grad]
+    if any(p.grad is not None and bool(p.grad.ne(0).any()) for p in params):
+        return
+    missing = sum(p.grad is None for p in params)
+    raise TrainingError(
+        f"expected a non-zero gradient for some trainable parameter after {what}, got exactly zero for all {len(params)} "
+        f"({missing} without any gradient; loss {loss:.6g}): training would change nothing. Usual causes: the loss does not "
+        "depend on the trainable parameters (a detached graph, torch.no_grad() or .detach() in the step function, parameters "
+        "missing from the optimizer), or every class is represented identically (e.g. label names that embed to the same "
+        "vector); fix the step function or the data and start again"
+    )
+
+
 def _split(result: StepResult) -> tuple[torch.Tensor, dict[str, float]]:
     loss, metrics = result if isinstance(result, tuple) else (result, {})
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
@@ -328,7 +356,8 @@ def fit(
 
     Raises:
         TrainingError: the loss became NaN/inf (checked before the optimizer step, so the
-            parameters stay those of the last good step), ``resume`` found no usable checkpoint, or
+            parameters stay those of the last good step), the first step gave every trainable
+            parameter exactly zero gradient or the loss has no gradient graph (before any update), ``resume`` found no usable checkpoint, or
             the checkpoint was written by another number of processes; another process stopped
             answering (see :func:`~hypernet.training.distributed.setup`'s timeout).
         CheckpointError: a checkpoint could not be written.
@@ -363,7 +392,7 @@ def fit(
 class Trainer:
     """The loop of :func:`fit`, one small overridable method per part of a step.
 
-    A step is :meth:`compute_loss` -> :meth:`check_loss` -> :meth:`backward` ->
+    A step is :meth:`compute_loss` -> :meth:`check_loss` -> :meth:`backward` -> :meth:`check_gradients` (first step) ->
     :meth:`optimizer_step` -> :meth:`after_step`; an epoch is :meth:`epoch_batches`, those
     steps, then :meth:`end_epoch`. The arguments are those of :func:`fit`.
 
@@ -428,6 +457,7 @@ class Trainer:
         self.logger: RunLogger | None = None
         self.per_epoch = _length(train_loader)
         self.weight = 1.0
+        self.gradients_checked = False
 
     # ------------------------------------------------------------------ the parts of a step
     def compute_loss(self, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
@@ -454,11 +484,24 @@ class Trainer:
     def backward(self, loss: torch.Tensor) -> None:
         """Gradients of ``loss`` (then the callbacks' ``on_after_backward`` and gradient clipping)."""
         self.optimizer.zero_grad(set_to_none=True)
+        if not loss.requires_grad:
+            raise TrainingError(
+                f"expected a loss that depends on trainable parameters, got one without a gradient graph at step {self.state.step + 1} "
+                "(computed under torch.no_grad(), detached, or from frozen parameters only); return the loss with its graph"
+            )
         (loss if self.weight == 1.0 else loss * self.weight).backward()
         for cb in self.callbacks:
             cb.on_after_backward(self.state)
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.plain.parameters(), self.grad_clip)
+
+    def check_gradients(self) -> None:
+        """After the first step's backward pass of a run: raise :class:`TrainingError` if every trainable gradient is exactly zero."""
+        if self.gradients_checked:
+            return
+        self.gradients_checked = True
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        check_gradients_flow(params, self.state.loss, f"training step {self.state.step + 1}")
 
     def optimizer_step(self) -> None:
         """Update the parameters (and the learning-rate schedule)."""
@@ -568,6 +611,7 @@ class Trainer:
                     loss, metrics = self.compute_loss(batch)
                     shown = self.check_loss(loss, metrics)
                     self.backward(loss)
+                    self.check_gradients()
                     self.optimizer_step()
                     self.after_step(shown)
                     end_of_epoch = self.per_epoch is not None and state.batch >= self.per_epoch

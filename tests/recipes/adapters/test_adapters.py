@@ -91,19 +91,29 @@ def test_zero_generated_output_gives_the_frozen_base(kind: str, condition: str) 
         assert torch.equal(model.embed(texts, "has-alpha"), reference)
 
 
-def test_mixed_task_batch_equals_per_task_loop() -> None:
+@pytest.mark.parametrize("options", [{}, {"kind": "adapter"}, {"generator": "per_task", "head": "task"}])
+def test_mixed_task_batch_equals_per_task_loop(options: dict) -> None:
+    """On the core's one per-sample path: a HyperModel over the adapted base, one generation per unique task."""
+    import importlib.util
+
+    assert importlib.util.find_spec("hypernet.recipes.adapters._slots") is None  # no second mechanism
     for cache in (False, True):
-        model = make(condition="task", cache=cache, layers=[1, 2]).build(flipped_tasks())
+        model = make(condition="task", cache=cache, layers=[1, 2], **options).build(flipped_tasks())
+        assert isinstance(model.hyper, hn.HyperModel) and model.hyper.target is model.runner
         randomize_(model)
         texts, _ = texts_and_labels(10, seed=3)
         refs = ["has-alpha", "lacks-alpha", "lacks-alpha", "has-alpha", "lacks-alpha"] * 2
+        generated: list[int] = []
+        handle = model.hyper.generator.register_forward_hook(lambda m, i, o, seen=generated: seen.append(i[0].shape[0]))
         with torch.no_grad():
             mixed = model.logits(texts, refs)
+            assert generated == [2]  # two unique tasks, each generated once, for the whole mixed batch
             for name in ("has-alpha", "lacks-alpha"):
                 rows = [k for k, r in enumerate(refs) if r == name]
                 alone = model.logits([texts[k] for k in rows], name)
                 torch.testing.assert_close(mixed[rows], alone, atol=1e-5, rtol=0)
             assert not torch.allclose(mixed[0], model.logits([texts[0]], "lacks-alpha")[0], atol=1e-4)  # the task matters
+        handle.remove()
 
 
 def test_mixed_batch_of_descriptions_equals_loop_and_dedupes() -> None:
@@ -241,7 +251,7 @@ def test_text_encoder_share_cache_and_more_errors() -> None:
         return torch.stack([torch.full((5,), float(len(t))) for t in texts])
 
     model = make(condition="text", text_encoder=encoder).fit(flipped_tasks(8), steps=1)
-    assert model.condition.in_features == 5 and calls
+    assert model.condition.in_dim == 5 and calls
     task = hn.AdapterTask("new", [], [], "Is it about beta?", ["yes", "no"])
     assert model.predict(["beta"], task).shape == (1,)  # an AdapterTask as the condition
     bad = make(condition="text", text_encoder=lambda texts: torch.zeros(3))

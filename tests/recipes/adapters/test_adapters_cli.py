@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from hypernet.cli import main
 from hypernet.cli.runs import load_run
+from hypernet.recipes.adapters.cli import _base
 
 pytest.importorskip("transformers")
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "adapters.yaml"
@@ -42,14 +43,14 @@ def export_and_compare(run: Path, tmp_path: Path) -> None:
     """`hypernet export --cond TASK` writes the base with the task's LoRA merged in; a fresh base loading it gives the same outputs."""
     out = tmp_path / "lacks.safetensors"
     assert main(["export", str(run), "--cond", "lacks-alpha", "--out", str(out)]) == 0
-    config, recipe, model = load_run(run)
-    fresh = recipe.build_model(config).frozen.base
+    config, _, model = load_run(run)
+    fresh = _base(config)[0]  # a plain base, as a user would load it
     missing, unexpected = fresh.load_state_dict(load_file(out), strict=False)
     assert not unexpected and not [k for k in missing if "lora" not in k]
     batch = {"input_ids": torch.tensor([[2, 5, 7, 3]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
     with torch.no_grad():
         expected = model.adapter("lacks-alpha")(**batch).last_hidden_state
-        plain = recipe.build_model(config).frozen.base(**batch).last_hidden_state
+        plain = _base(config)[0](**batch).last_hidden_state
         got = fresh(**batch).last_hidden_state
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     assert (got - plain).abs().max() > 1e-4  # the export is not just the untouched base

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from ._slots import find_layers
+from ._target import find_layers
 
 
 class _Stop(Exception):
@@ -149,7 +149,8 @@ class FrozenBase:
         return [self._lower[t] for t in texts]
 
     @contextmanager
-    def _upper_only(self, hidden: torch.Tensor) -> Iterator[None]:
+    def upper_only(self, hidden: torch.Tensor) -> Iterator[None]:
+        """Inside, the base runs only the layers from ``start``, on ``hidden`` (the states entering layer ``start``)."""
         assert self._stem is not None and self.start is not None
         handle = self._stem.register_forward_hook(lambda m, i, o: hidden)
         full = self._parent._modules[self._attr]
@@ -160,8 +161,14 @@ class FrozenBase:
             self._parent._modules[self._attr] = full
             handle.remove()
 
-    def run_cached(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(last hidden states, mask)`` of ``texts`` running only the layers from ``start`` on cached states."""
+    def inputs(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The keyword arguments of a run on ``texts``: ``input_ids`` and ``attention_mask``, plus ``lower`` with the cache.
+
+        ``lower`` holds the cached states entering layer ``start``, padded (``input_ids`` are then unused zeros).
+        """
+        if self.start is None:
+            ids, mask = self.tokenize(texts)
+            return {"input_ids": ids, "attention_mask": mask}
         states = self.lower(texts)
         length = max(s.shape[0] for s in states)
         hidden = states[0].new_zeros(len(states), length, states[0].shape[-1])
@@ -169,10 +176,14 @@ class FrozenBase:
         for i, s in enumerate(states):
             hidden[i, : s.shape[0]] = s
             mask[i, : s.shape[0]] = 1
-        ids = torch.zeros(len(states), length, dtype=torch.long)
-        with self._upper_only(hidden):
-            out = self.run(ids, mask)
-        return out, mask
+        return {"input_ids": torch.zeros(len(states), length, dtype=torch.long), "attention_mask": mask, "lower": hidden}
+
+    def run_cached(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(last hidden states, mask)`` of ``texts`` running only the layers from ``start`` on cached states."""
+        kw = self.inputs(texts)
+        with self.upper_only(kw["lower"]):
+            out = self.run(kw["input_ids"], kw["attention_mask"])
+        return out, kw["attention_mask"]
 
     def hidden(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(last hidden states, mask)`` of ``texts``, from the cache when enabled."""

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ...errors import ConfigError
 
 
@@ -53,6 +55,15 @@ def as_task(obj: Any) -> AdapterTask:
         )
     if not isinstance(obj.name, str) or not obj.name:
         raise ConfigError(f"expected a non-empty string task name, got {obj.name!r}")
+    for what, value in (("texts", obj.texts), ("labels", obj.labels), ("label_names", obj.label_names)):
+        if value is not None and (isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray)):
+            raise ConfigError(
+                f"task {obj.name!r}: expected {what} to be a list, got {type(value).__name__} {str(value)[:40]!r}; "
+                f"pass a list (one entry per {'class' if what == 'label_names' else 'example'})"
+            )
+    bad_texts = [t for t in obj.texts if not isinstance(t, str)]
+    if bad_texts:
+        raise ConfigError(f"task {obj.name!r}: expected every text to be a string, got {type(bad_texts[0]).__name__}; pass strings")
     if len(obj.texts) != len(obj.labels):
         raise ConfigError(f"task {obj.name!r}: expected as many labels as texts, got {len(obj.labels)} labels for {len(obj.texts)} texts")
     if obj.description is not None and not obj.description.strip():
@@ -60,7 +71,7 @@ def as_task(obj: Any) -> AdapterTask:
     if obj.label_names is not None and (len(obj.label_names) < 2 or not all(isinstance(n, str) and n.strip() for n in obj.label_names)):
         raise ConfigError(f"task {obj.name!r}: expected at least 2 non-empty label names, got {list(obj.label_names)!r}")
     k = obj.num_classes
-    bad = [y for y in obj.labels if not isinstance(y, int) or isinstance(y, bool) or not 0 <= y < max(k, 2)]
+    bad = [y for y in obj.labels if not isinstance(y, int | np.integer) or isinstance(y, bool) or not 0 <= y < max(k, 2)]
     if bad:
         raise ConfigError(f"task {obj.name!r}: expected integer labels in [0, {max(k, 2)}), got {bad[:5]}; label i names label_names[i]")
     return obj
@@ -68,6 +79,8 @@ def as_task(obj: Any) -> AdapterTask:
 
 def check_tasks(tasks: Sequence[Any], *, need_description: bool, need_label_names: bool) -> list[AdapterTask]:
     """Validate a list of tasks (unique names; descriptions and label names where the recipe needs them)."""
+    if isinstance(tasks, str | bytes | Mapping | AdapterTask) or not isinstance(tasks, Sequence):
+        raise ConfigError(f"expected a list of tasks, got {type(tasks).__name__}; pass [hn.AdapterTask(...), ...]")
     out = [as_task(t) for t in tasks]
     if not out:
         raise ConfigError("expected at least one task, got none")

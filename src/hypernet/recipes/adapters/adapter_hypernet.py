@@ -4,9 +4,12 @@ HyperFormer (Karimi Mahabadi et al., 2021) and Text-to-LoRA (Sakana, 2025) in on
 shared hypernetwork generates the LoRA factors (or bottleneck adapters) of every adapted layer
 of a frozen Hugging Face model from a task embedding (``condition="task"``) or from the
 embedding of a one-sentence task description (``condition="text"``, embedded by the frozen base
-with mean pooling, or by a given ``text_encoder``). Mixed-task batches run in one call: each
-sample gets its own factors (see ``_slots.py``). ``adapter(task)`` exports one generated LoRA
-as a standalone PEFT adapter.
+with mean pooling, or by a given ``text_encoder``). It runs on the core: a
+:class:`~hypernet.HyperModel` whose target is the base with PEFT's LoRA (or bottleneck adapters)
+at the adapted modules, generating only those adapter weights (``_target.py``). Mixed-task
+batches run in one call through the core's per-sample path: each task's factors are generated
+once per call and each sample uses its own. ``adapter(task)`` exports one generated LoRA as a
+standalone PEFT adapter.
 
 Heads: ``head="labels"`` scores the adapted text embedding against the frozen base's embeddings
 of the task's label names (cosine times a learned temperature; works for unseen tasks and, with
@@ -34,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,11 +49,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import ConditionError, ConfigError
+from ..._model import HyperModel
+from ..._validation import check_float, check_int
+from ...errors import ConditionError, ConfigError, HypernetError, describe
+from ._condition import RowCondition
 from ._export import peft_lora
 from ._frozen import FrozenBase, mean_pool
 from ._generator import AdapterGenerator, FactorTable
-from ._slots import AdapterSlots
+from ._target import Runner, adapt, adapter_names, find_slots
 from ._tasks import AdapterTask, check_tasks
 
 _NEG = -1e9
@@ -65,6 +72,9 @@ class _TaskInfo:
 
 class AdapterHypernet(nn.Module):
     """A hypernetwork generating adapters of a frozen transformer per task id or task description.
+
+    Attributes:
+        hyper: the core :class:`~hypernet.HyperModel` (after :meth:`build`): target ``runner``, the adapted frozen base.
 
     Args:
         base: a Hugging Face model (``base(input_ids=..., attention_mask=...)`` returns hidden states);
@@ -87,6 +97,9 @@ class AdapterHypernet(nn.Module):
             fitted tasks' descriptions (amplifies the few words that tell similar descriptions apart).
         seed: seeds the parameters and the batch sampling.
     """
+
+    runner: Runner
+    hyper: HyperModel
 
     def __init__(
         self,
@@ -129,15 +142,21 @@ class AdapterHypernet(nn.Module):
         self.target_modules, self.layers = list(target_modules), None if layers is None else [int(i) for i in layers]
         self.cond_dim, self.hidden, self.temperature, self.seed = cond_dim, hidden, temperature, seed
         self.text_encoder, self.standardize = text_encoder, standardize
-        self.slots = AdapterSlots(frozen, self.target_modules, self.layers, kind, rank, self.alpha)
-        self.frozen = FrozenBase(frozen, tokenizer, max_length)
+        self.slots = find_slots(frozen, self.target_modules, self.layers, kind, rank)
+        wrapper, inner = adapt(frozen, self.slots, kind, rank, self.alpha)
+        self.frozen = FrozenBase(inner, tokenizer, max_length)
+        object.__setattr__(self, "runner", Runner(wrapper, self.frozen))  # the HyperModel's target (not a submodule: frozen)
+        self.adapter_names = adapter_names(self.runner, self.slots, kind)
+        object.__setattr__(self, "hyper", None)  # the core HyperModel, made by build()
         if cache:
-            start = self.slots.first_layer
+            layers_of = [s.layer for s in self.slots]
+            start = None if any(i is None for i in layers_of) else min(i for i in layers_of if i is not None)
             if start is None:
                 raise ConfigError("cache=True needs every adapted module inside the base's layer stack; pass cache=False")
             self.frozen.enable_cache(start)
             self.frozen.check_cache()
         self.tasks_: dict[str, _TaskInfo] = {}
+        self._distinct_labels: set[tuple[str, ...]] = set()  # label-name lists already checked
 
     # ---- building ----------------------------------------------------------------------------------
     @property
@@ -148,28 +167,35 @@ class AdapterHypernet(nn.Module):
     def build(self, tasks: Sequence[Any]) -> AdapterHypernet:
         """Create the trainable parts for ``tasks`` (their names, descriptions and label names; texts are not used)."""
         checked = check_tasks(tasks, need_description=self.condition_kind == "text", need_label_names=self.head_kind == "labels")
+        if self.head_kind == "labels":
+            for t in checked:
+                self._check_distinct_labels(t.name, list(t.label_names or []), ConfigError)
         torch.manual_seed(self.seed)
         self.tasks_ = {
             t.name: _TaskInfo(i, t.description, None if t.label_names is None else list(t.label_names), t.num_classes)
             for i, t in enumerate(checked)
         }
-        shapes = [(s.a_shape, s.b_shape) for s in self.slots.slots]
         n_tasks = len(checked)
-        self.condition: nn.Module
-        self.generator: nn.Module
+        self.condition: RowCondition
+        self.generator: AdapterGenerator | FactorTable
         if self.generator_kind == "hyper":
             if self.condition_kind == "task":
-                self.condition = nn.Embedding(n_tasks, self.cond_dim)
-                nn.init.normal_(self.condition.weight, 0.0, 1.0)
+                self.condition = RowCondition("index", n_tasks, self.cond_dim)
             else:
                 emb = self._describe([str(t.description) for t in checked])
                 spread = emb.std(0) if len(checked) > 1 and self.standardize else torch.ones(emb.shape[-1])
                 self.register_buffer("description_mean", emb.mean(0) if self.standardize else torch.zeros(emb.shape[-1]))
                 self.register_buffer("description_std", spread.clamp_min(1e-3))
-                self.condition = nn.Linear(emb.shape[-1], self.cond_dim)
-            self.generator = AdapterGenerator(shapes, self.cond_dim, self.hidden)
+                self.condition = RowCondition("linear", emb.shape[-1], self.cond_dim)
+            self.generator = AdapterGenerator(self.hidden)
         else:
-            self.generator = FactorTable(shapes, n_tasks if self.generator_kind == "per_task" else 1)
+            self.condition = RowCondition("onehot", n_tasks if self.generator_kind == "per_task" else 1, 0)
+            self.generator = FactorTable()
+        names = set(self.adapter_names)
+        hyper = HyperModel(
+            self.runner, self.condition, self.generator, generate=lambda n, _: n in names, parametrization="direct", init="default"
+        )
+        object.__setattr__(self, "hyper", hyper.eval())  # its condition and generator are this model's submodules; the base stays in eval
         self.log_temperature = nn.Parameter(torch.tensor(math.log(self.temperature)))
         if self.head_kind == "task":
             k_max, width = max(t.num_classes for t in checked), self._width()
@@ -180,6 +206,24 @@ class AdapterHypernet(nn.Module):
             self.head_weight = nn.Parameter(weight)
             self.head_bias = nn.Parameter(torch.zeros(n_tasks, k_max))
         return self
+
+    def _check_distinct_labels(self, task: str, names: list[str], error: type[HypernetError]) -> None:
+        """Refuse label names that tokenize or embed identically: the label head could not tell their classes apart."""
+        if tuple(names) in self._distinct_labels:
+            return
+        ids, mask = self.frozen.tokenize(names)
+        tokens = [tuple(int(i) for i, m in zip(row, keep, strict=True) if m) for row, keep in zip(ids, mask, strict=True)]
+        emb = self.frozen.pooled(names)
+        for a, b in itertools.combinations(range(len(names)), 2):
+            same_tokens = tokens[a] == tokens[b]
+            if same_tokens or bool((emb[a] - emb[b]).abs().max() <= 1e-6):
+                how = f"tokenize identically (token ids {list(tokens[a])})" if same_tokens else "embed identically"
+                raise error(
+                    f"task {task!r}: expected label names the base can tell apart, got {names[a]!r} and {names[b]!r}, which {how}; "
+                    "with head='labels' both classes would get the same score and training would receive no signal. Words outside "
+                    "the tokenizer's vocabulary all map to [UNK]: use label names made of words the tokenizer knows, or head='task'"
+                )
+        self._distinct_labels.add(tuple(names))
 
     def _width(self) -> int:
         return int(self.frozen.pooled(["a"]).shape[-1])
@@ -202,6 +246,8 @@ class AdapterHypernet(nn.Module):
 
     def share_cache(self, other: AdapterHypernet) -> None:
         """Use ``other``'s memoised frozen activations and embeddings (same base, same adapted layers): computed once for both."""
+        if not isinstance(other, AdapterHypernet):
+            raise ConfigError(f"expected another AdapterHypernet to share the cache of, got {describe(other)}; pass the model itself")
         if self.frozen.start != other.frozen.start or self.frozen.max_length != other.frozen.max_length:
             raise ConfigError(
                 f"expected a model caching the same layer and max_length, got start {other.frozen.start} / {other.frozen.max_length} "
@@ -216,6 +262,7 @@ class AdapterHypernet(nn.Module):
             raise ConfigError("the model has no tasks yet: call fit(tasks) (or build(tasks)) first")
         if isinstance(task, AdapterTask):
             task, label_names = task.description or task.name, task.label_names or label_names
+        label_names = _label_names(label_names)
         if not isinstance(task, str):
             raise ConditionError(f"expected a task name or description (str), got {type(task).__name__}")
         if task in self.tasks_:
@@ -236,26 +283,20 @@ class AdapterHypernet(nn.Module):
             raise ConditionError(
                 f"a new task description {task!r} needs label_names (at least 2 short texts, one per class); got {label_names!r}"
             )
+        self._check_distinct_labels(task, list(label_names), ConditionError)
         return task, _TaskInfo(-1, task, list(label_names), len(label_names))
 
-    def _factors(self, keys: list[str], infos: list[_TaskInfo]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Per-sample factors: one generation per unique condition (deduplicated), gathered per sample."""
-        unique = list(dict.fromkeys(keys))
-        where = {k: i for i, k in enumerate(unique)}
-        inverse = torch.tensor([where[k] for k in keys], dtype=torch.long)
-        first = {k: infos[keys.index(k)] for k in unique}
-        if self.generator_kind == "hyper":
-            if self.condition_kind == "task":
-                cond = self.condition(torch.tensor([first[k].index for k in unique], dtype=torch.long))
-            else:
-                mean, std = cast(torch.Tensor, self.description_mean), cast(torch.Tensor, self.description_std)
-                cond = self.condition((self._describe(unique) - mean) / std)
-            factors = self.generator(cond)
-        elif self.generator_kind == "per_task":
-            factors = self.generator(torch.tensor([first[k].index for k in unique], dtype=torch.long))
-        else:
-            factors = self.generator(torch.zeros(len(unique), dtype=torch.long))
-        return {s.name: (a[inverse], b[inverse]) for s, (a, b) in zip(self.slots.slots, factors, strict=True)}
+    def _rows(self, keys: list[str], infos: list[_TaskInfo]) -> torch.Tensor:
+        """The core condition ``(N, in_dim)``: each sample's one-hot task, or its standardised description embedding."""
+        if self.condition_kind == "text" and self.generator_kind == "hyper":
+            unique = list(dict.fromkeys(keys))
+            where = {k: i for i, k in enumerate(unique)}
+            mean, std = cast(torch.Tensor, self.description_mean), cast(torch.Tensor, self.description_std)
+            rows = (self._describe(unique) - mean) / std
+            return rows[torch.tensor([where[k] for k in keys], dtype=torch.long)]
+        if self.generator_kind == "shared":
+            return torch.ones(len(keys), 1)
+        return F.one_hot(torch.tensor([i.index for i in infos], dtype=torch.long), len(self.tasks_)).float()
 
     def _label_embeddings(self, infos: list[_TaskInfo]) -> tuple[torch.Tensor, torch.Tensor]:
         k_max = max(i.num_classes for i in infos)
@@ -283,15 +324,17 @@ class AdapterHypernet(nn.Module):
         return self._hidden(texts, [k for k, _ in resolved], [i for _, i in resolved])
 
     def _hidden(self, texts: list[str], keys: list[str], infos: list[_TaskInfo]) -> tuple[torch.Tensor, torch.Tensor]:
-        factors = self._factors(keys, infos)
-        with self.slots.use(factors):
-            return self.frozen.hidden(texts)
+        inputs = self.frozen.inputs(texts)
+        return self.hyper(inputs, self._rows(keys, infos)), inputs["attention_mask"]
 
     def logits(self, texts: Sequence[str], tasks: Any, label_names: Sequence[str] | None = None) -> torch.Tensor:
         """Class logits ``(N, K_max)``; classes beyond a sample's task get -1e9 (mixed-task batches allowed)."""
         texts, refs = _per_sample(texts, tasks)
         resolved = [self._resolve(r, label_names) for r in refs]
-        keys, infos = [k for k, _ in resolved], [i for _, i in resolved]
+        return self._scores(texts, [k for k, _ in resolved], [i for _, i in resolved])[0]
+
+    def _scores(self, texts: list[str], keys: list[str], infos: list[_TaskInfo]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits, adapted pooled embeddings)``."""
         hidden, mask = self._hidden(texts, keys, infos)
         pooled = F.normalize(mean_pool(hidden, mask), dim=-1)
         if self.head_kind == "labels":
@@ -302,12 +345,16 @@ class AdapterHypernet(nn.Module):
             k_max = max(i.num_classes for i in infos)
             out = torch.einsum("nh,nkh->nk", pooled, self.head_weight[index, :k_max]) + self.head_bias[index, :k_max]
             valid = torch.arange(k_max)[None] < torch.tensor([i.num_classes for i in infos])[:, None]
-        return out.masked_fill(~valid, _NEG)
+        return out.masked_fill(~valid, _NEG), pooled
 
     def predict_proba(self, texts: Sequence[str], task: Any, label_names: Sequence[str] | None = None, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities ``(N, K)`` of ``texts`` for one task (a fitted task's name, or a description with ``label_names``)."""
+        """Class probabilities ``(N, K)`` of ``texts`` for one task (a fitted task's name, or a description with ``label_names``).
+
+        ``texts``: a sequence of strings, or one string (one text, ``N = 1``).
+        """
+        texts = _texts(texts)
+        batch_size = check_int(batch_size, "batch_size", low=1, owner="predict_proba", error=ConditionError, hint="pass e.g. batch_size=64")
         _, info = self._resolve(task, label_names)
-        texts = list(texts)
         out = []
         with torch.no_grad():
             for i in range(0, len(texts), batch_size):
@@ -316,7 +363,7 @@ class AdapterHypernet(nn.Module):
         return torch.cat(out).numpy() if out else np.zeros((0, info.num_classes), np.float32)
 
     def predict(self, texts: Sequence[str], task: Any, label_names: Sequence[str] | None = None, batch_size: int = 64) -> np.ndarray:
-        """Predicted class indices ``(N,)`` of ``texts`` for one task."""
+        """Predicted class indices ``(N,)`` of ``texts`` for one task (one string is one text)."""
         return self.predict_proba(texts, task, label_names, batch_size).argmax(-1)
 
     # ---- export ------------------------------------------------------------------------------------
@@ -327,10 +374,12 @@ class AdapterHypernet(nn.Module):
         PEFT's ``save_pretrained`` (``adapter_config.json`` + ``adapter_model.safetensors``) and returns the path.
         ``PeftModel.from_pretrained(fresh_base, path)`` then gives this recipe's hidden states for that task.
         """
+        if path is not None and not isinstance(path, str | Path):
+            raise ConfigError(f"expected path to be None, a str or a pathlib.Path, got {describe(path)}; pass a directory path")
         key, info = self._resolve(task, label_names)
         with torch.no_grad():
-            factors = self._factors([key], [info])
-        model = peft_lora(self.frozen.base, self.slots, [(a[0], b[0]) for a, b in factors.values()], self.alpha)
+            weights = self.hyper.generate(self._rows([key], [info]))
+        model = peft_lora(self.runner.model, {n: weights[n] for n in self.adapter_names})
         if path is None:
             return model
         model.save_pretrained(str(path))
@@ -345,6 +394,7 @@ class AdapterHypernet(nn.Module):
         batch_size: int = 32,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        base_reg: float = 0.0,
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 100,
         resume: bool = False,
@@ -358,12 +408,26 @@ class AdapterHypernet(nn.Module):
         Args:
             tasks: :class:`AdapterTask` objects (or mappings) with texts and labels.
             steps, batch_size, lr, weight_decay: AdamW optimisation.
+            base_reg: regularise toward the frozen base: adds ``base_reg * mean(1 - cos(adapted, frozen))`` over the
+                batch's text embeddings, so the adapted space stays close to the one the label names live in (what
+                descriptions of unseen kinds of task rely on). 0 turns it off.
             checkpoint_dir: write checkpoints there every ``checkpoint_every`` steps and at the end
                 (through ``hypernet.training.checkpoint``); ``resume=True`` continues from the newest one.
             callback: called as ``callback(step, loss)`` after each step.
         """
         from ...training.checkpoint import latest_checkpoint, save_checkpoint
+        from ...training.loop import check_gradients_flow
 
+        steps = check_int(steps, "steps", low=0, owner="fit", hint="pass e.g. steps=300")
+        batch_size = check_int(batch_size, "batch_size", low=1, owner="fit", hint="pass e.g. batch_size=32")
+        checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1, owner="fit", hint="pass e.g. checkpoint_every=100")
+        lr = check_float(lr, "lr", low=0.0, low_open=True, owner="fit")
+        weight_decay = check_float(weight_decay, "weight_decay", low=0.0, owner="fit")
+        base_reg = check_float(base_reg, "base_reg", low=0.0, owner="fit")
+        if callback is not None and not callable(callback):
+            raise ConfigError(f"expected callback to be None or a callable (step, loss), got {describe(callback)}; pass a function")
+        if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | Path):
+            raise ConfigError(f"expected checkpoint_dir to be None, a str or a pathlib.Path, got {describe(checkpoint_dir)}")
         checked = check_tasks(tasks, need_description=self.condition_kind == "text", need_label_names=self.head_kind == "labels")
         empty = [t.name for t in checked if not t.texts]
         if empty:
@@ -384,16 +448,22 @@ class AdapterHypernet(nn.Module):
                 start = ckpt.step
         infos = [self.tasks_[t.name] for t in checked]
         keys = [t.name if self.condition_kind == "task" else str(t.description) for t in checked]
+        if base_reg > 0:
+            self.frozen.pooled([x for t in checked for x in t.texts])
         self.train()
         for step in range(start, steps):
             which = torch.randint(len(checked), (batch_size,), generator=sampler).tolist()
             picks = [int(torch.randint(len(checked[w].texts), (1,), generator=sampler)) for w in which]
             texts = [checked[w].texts[p] for w, p in zip(which, picks, strict=True)]
             labels = torch.tensor([int(checked[w].labels[p]) for w, p in zip(which, picks, strict=True)])
-            logits = self.logits(texts, [checked[w].name for w in which])
+            logits, pooled = self._scores(texts, [keys[w] for w in which], [infos[w] for w in which])
             loss = F.cross_entropy(logits, labels)
+            if base_reg > 0:
+                loss = loss + base_reg * (1.0 - (pooled * self.frozen.pooled(texts)).sum(-1)).mean()
             optimizer.zero_grad()
             loss.backward()
+            if step == start:  # the shared training path's check: no silent training on nothing
+                check_gradients_flow(params, loss.item(), "the first step of AdapterHypernet.fit")
             optimizer.step()
             if callback is not None:
                 callback(step + 1, loss.item())
@@ -408,7 +478,6 @@ class AdapterHypernet(nn.Module):
                     extra={"tasks": sorted(self.tasks_)},
                     keep_last=2,
                 )
-        del infos, keys
         self.eval()
         return self
 
@@ -426,8 +495,33 @@ def _frozen_copy(base: Any) -> nn.Module:
     return frozen.eval()
 
 
+def _texts(texts: Any) -> list[str]:
+    """``texts`` as a list of strings (one string is one text); anything else raises :class:`ConditionError`."""
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, Sequence | np.ndarray) and not isinstance(texts, bytes):
+        bad = [t for t in texts if not isinstance(t, str)]
+        if not bad:
+            return [str(t) for t in texts]
+        raise ConditionError(
+            f"expected texts to be strings, got {describe(bad[0])} among them; pass a list of strings such as ['first text', 'second']"
+        )
+    raise ConditionError(f"expected texts to be a string or a sequence of strings, got {describe(texts)}; pass e.g. ['a text', 'another']")
+
+
+def _label_names(names: Any) -> list[str] | None:
+    """``label_names`` as a list of strings, or None; a single string or non-strings raise :class:`ConditionError`."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not isinstance(names, Sequence | np.ndarray) or not all(isinstance(n, str) for n in names):
+        raise ConditionError(
+            f"expected label_names to be a sequence of strings (one per class), got {describe(names)}; pass e.g. ['sport', 'politics']"
+        )
+    return [str(n) for n in names]
+
+
 def _per_sample(texts: Sequence[str], tasks: Any) -> tuple[list[str], list[Any]]:
-    texts = [texts] if isinstance(texts, str) else list(texts)
+    texts = _texts(texts)
     refs = list(tasks) if isinstance(tasks, list | tuple) else [tasks] * len(texts)
     if len(refs) != len(texts):
         raise ConditionError(
