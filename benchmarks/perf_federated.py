@@ -13,11 +13,13 @@ Run alone: ``python benchmarks/perf.py --sections federated --output perf_federa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+from perf import Row, measure
 
 import hypernet as hn
 from hypernet.recipes.federated import ClientData, SmallCNN
-from perf import Row, measure
 
 CLIENTS = (1, 10, 50)
 SECTION = "federated one pFedHN round (LeNet 16/32, 50 local steps x batch 64)"
@@ -34,8 +36,13 @@ def _clients(n: int, size: int = 1000) -> list[ClientData]:
     return out
 
 
+def _round(fed: hn.FederatedHypernet, ids: list[int], clients: list[ClientData], batched: bool) -> Callable[[], object]:
+    exchange = fed.local_exchange(clients, batched=batched)
+    return lambda: fed.server_round(ids, exchange)
+
+
 def section_federated(reps: int) -> list[Row]:
-    """Median round time (ms) of each C and variant; ``reps`` capped at 5 (3 for C = 50): rounds are long."""
+    """Median round time (ms) of each C and variant; ``reps`` capped at 3 (1 for C = 50, no warm-up): rounds are long."""
     rows: list[Row] = []
     for c in CLIENTS:
         clients = _clients(c)
@@ -47,10 +54,10 @@ def section_federated(reps: int) -> list[Row]:
             )
         ids = list(range(c))
         fns = {
-            f"C={c} {VARIANTS['a']}": lambda: feds["a"].server_round(ids, feds["a"].local_exchange(clients)),
-            f"C={c} {VARIANTS['b']}": lambda: feds["b"].server_round(ids, feds["b"].local_exchange(clients, batched=False)),
+            f"C={c} {VARIANTS['a']}": _round(feds["a"], ids, clients, batched=True),
+            f"C={c} {VARIANTS['b']}": _round(feds["b"], ids, clients, batched=False),
         }
-        res = measure(fns, min(reps, 3 if c >= 50 else 5), warmup=1)
+        res = measure(fns, min(reps, 1 if c >= 50 else 3), warmup=0 if c >= 50 else 1)
         rows += [Row(SECTION, k, *v, {"clients": c, "threads": torch.get_num_threads()}) for k, v in res.items()]
         print({k: round(v[0]) for k, v in res.items()}, flush=True)
     return rows

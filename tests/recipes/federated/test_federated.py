@@ -216,12 +216,16 @@ def test_baselines_compare_like_with_like() -> None:
     torch.manual_seed(5)
     target = nn.Linear(6, 4)
     local = local_only(target, clients, steps=40, eval_every=20, lr=0.05)
-    assert [r["round"] for r in local.rounds] == [20.0, 40.0] and local.best["test_acc"] > 0.9
-    assert local.rounds[-1]["bytes"] == 0
+    assert [r["round"] for r in local.rounds] == [0.0, 20.0, 40.0] and local.best["test_acc"] > 0.9
+    assert local.rounds[-1]["bytes"] == 0 and local.best["steps"] == 4 * 40
+    stopped = local_only(target, clients, steps=400, eval_every=5, patience=2, lr=0.05)
+    assert stopped.best["steps"] < 4 * 400 and stopped.best["val_acc"] >= local.best["val_acc"] - 0.05  # early stopping per client
     avg = fedavg(target, clients, rounds=10, clients_per_round=2, local_steps=5, lr=0.05, finetune_steps=20, eval_every=5)
     assert avg.rounds[0]["bytes"] == 2 * tensor_bytes(dict(target.named_parameters()))
-    # pathological split: the global model cannot beat personal ones; fine-tuning recovers them
-    assert avg.finetuned is not None and avg.finetuned["test_acc"] > avg.best["test_acc"]
+    # fine-tuning starts from the best global model and stops on each client's validation: never worse there
+    assert avg.finetuned is not None and avg.finetuned["val_acc"] >= avg.best["val_acc"] and avg.finetuned["test_acc"] > 0.9
+    assert 0 < avg.finetuned["steps"] <= 4 * 20 and avg.extra["steps"] == 10 * 2 * 5
+    assert [r["test_acc"] == r["test_acc"] for r in avg.rounds] == [r is avg.best for r in avg.rounds]  # tested once, at the best
     with pytest.raises(hn.ConfigError, match="clients_per_round"):
         fedavg(target, clients, rounds=1, clients_per_round=9)
 

@@ -463,6 +463,7 @@ class FederatedHypernet:
         checkpoint_every: int | None = None,
         keep_last: int = 3,
         callback: Callable[[dict[str, float]], None] | None = None,
+        test: bool = True,
     ) -> History:
         """Train in process for ``rounds`` rounds (continuing from :attr:`round`), evaluating every ``eval_every``.
 
@@ -477,6 +478,8 @@ class FederatedHypernet:
             checkpoint_dir: write the server state there (see :meth:`save`) every
                 ``checkpoint_every`` rounds and at the end.
             callback: called with each evaluation row.
+            test: also score the test split at every evaluation; with ``False`` rows hold ``test_acc = nan``
+                (pFedHN's protocol tests once, at the best validation round: snapshot the model in ``callback``).
         """
         clients = as_clients(clients)
         if len(clients) > self.num_clients:
@@ -488,6 +491,8 @@ class FederatedHypernet:
             if value is not None:
                 positive_int(name, value, hint="or None")
         positive_int("keep_last", keep_last)
+        if not isinstance(test, bool):
+            raise ConfigError(f"expected test to be True or False, got {describe(test)}")
         if callback is not None and not callable(callback):
             raise ConfigError(f"expected callback to be a function of the evaluation row, got {describe(callback)}")
         if checkpoint_dir is not None and not isinstance(checkpoint_dir, (str, Path)):
@@ -508,7 +513,7 @@ class FederatedHypernet:
                 row = {
                     "round": float(self.round),
                     "val_acc": self.evaluate(clients, "val", pool),
-                    "test_acc": self.evaluate(clients, "test", pool),
+                    "test_acc": self.evaluate(clients, "test", pool) if test else float("nan"),
                     "bytes": sent / max(count, 1),
                 }
                 history.rounds.append(row)
