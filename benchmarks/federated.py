@@ -1,22 +1,21 @@
-"""Personalised federated learning benchmark: pFedHN and PeFLL (hn.FederatedHypernet) against local-only,
-FedAvg and FedAvg + fine-tuning, on Fashion-MNIST / MNIST client splits, several seeds.
+"""Personalised federated learning at pFedHN's protocol: pFedHN and PeFLL (hn.FederatedHypernet) against
+local-only, FedAvg and FedAvg + fine-tuning, every method with the same budget of client SGD steps.
 
-Protocol (pFedHN's, scaled by flags): the target is pFedHN's LeNet-style CNN; each client has train /
-validation / test data over its own classes; a method's score is the mean over clients of each client's
-test accuracy at the evaluation with the best mean validation accuracy. 10 % of the clients are held out
-of training (PeFLL's protocol): every method trains on the other 90 % and is scored on them; PeFLL and
-FedAvg's global model are also scored on the held-out clients (PeFLL without any training, and after one
-local epoch). Bytes: tensor bytes per participating client per round, both directions.
+One process runs one (split, seed, method) and writes ``benchmarks/results/federated_<split>_s<seed>_<method>.json``;
+``--merge`` reads every such file and writes ``benchmarks/results/federated.{md,csv,png}``. Protocol (pFedHN's code,
+AvivSham/pFedHN, experiments/pfedhn/trainer.py) and the budget are in ``PROTOCOL`` below and in the merged report.
 
-Run (writes benchmarks/results/federated.{csv,md,png}; needs `hypernet data fetch fashion-mnist` and `mnist`):
-    python benchmarks/federated.py --seeds 0 1 2
-    python benchmarks/federated.py --report-only      # tables and plot from the CSV
+Run (needs `hypernet data fetch fashion-mnist` and `mnist`; one thread each; checkpoints under --work let a killed
+pFedHN / PeFLL run resume where it stopped):
+    python benchmarks/federated.py --split fmnist-path-50x2 --seed 0 --method pfedhn
+    python benchmarks/federated.py --split fmnist-path-50x2 --seed 0 --method baselines
+    python benchmarks/federated.py --merge
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import json
 import math
 import sys
 import time
@@ -25,18 +24,49 @@ from typing import Any
 
 import numpy as np
 import torch
+from federated_report import merge
 
 import hypernet as hn
-from hypernet.recipes.federated import ClientData, SmallCNN, dirichlet_partition, fedavg, local_only, pathological_partition
+from hypernet.recipes.federated import (
+    ClientData,
+    SmallCNN,
+    dirichlet_partition,
+    fedavg,
+    local_only,
+    pathological_partition,
+    tensor_bytes,
+    train_personal,
+)
 
+RESULTS = Path(__file__).parent / "results"
+# The fifth split was declared before any run of it: Fashion-MNIST pathological 50 x 2 where every client keeps
+# only the first 100 of its (shuffled) training images and the first 20 of its validation images; test unchanged.
 SPLITS = {
-    "fmnist-path-50x2": ("fashion-mnist", "pathological", 50, 2),
-    "fmnist-path-100x2": ("fashion-mnist", "pathological", 100, 2),
-    "fmnist-dir0.3-50": ("fashion-mnist", "dirichlet", 50, 0.3),
-    "mnist-path-50x2": ("mnist", "pathological", 50, 2),
+    "fmnist-path-50x2": ("fashion-mnist", "pathological", 50, 2, None),
+    "fmnist-path-100x2": ("fashion-mnist", "pathological", 100, 2, None),
+    "fmnist-dir0.3-50": ("fashion-mnist", "dirichlet", 50, 0.3, None),
+    "mnist-path-50x2": ("mnist", "pathological", 50, 2, None),
+    "fmnist-path-50x2-n100": ("fashion-mnist", "pathological", 50, 2, 100),
 }
-FIELDS = ["split", "seed", "method", "clients", "best_round", "val_acc", "test_acc", "bytes_per_client_round", "seconds"]
-# Published anchors (different data set: CIFAR-10, pathological 2 classes per client), see the .md file.
+METHODS = ("pfedhn", "baselines", "pefll")
+BUDGET = 5000 * 50  # client SGD steps of every method: pFedHN's 5,000 server steps x 50 inner steps
+PROTOCOL: dict[str, Any] = {
+    "target": "LeNet: conv5 16 - pool - conv5 32 - pool - fc 120 - fc 84 - 10 (pFedHN's CNNTarget, 1 input channel)",
+    "pfedhn": {
+        "rounds": 5000, "clients_per_round": 1, "inner_steps": 50, "inner_lr": 5e-3, "inner_momentum": 0.9,
+        "inner_weight_decay": 5e-5, "batch_size": 64, "inner_grad_clip": 50.0, "optimizer": "sgd", "lr": 1e-2,
+        "momentum": 0.9, "weight_decay": 1e-3, "grad_clip": 50.0, "embedding_dim": "1 + N/4", "hidden": [100, 100, 100, 100],
+        "init": "default", "eval_every": 100,
+    },
+    "pefll": {
+        "rounds": 1000, "clients_per_round": 5, "inner_steps": 50, "inner_lr": 2e-3, "batch_size": 32, "optimizer": "adam",
+        "lr": 2e-4, "weight_decay": 0.0, "embed_samples": 128, "eval_every": 20,
+    },
+    "local": {"max_steps_per_client": "budget / clients", "eval_every": 50, "patience": 10, "lr_grid": [5e-3, 5e-2]},
+    "fedavg": {"clients_per_round": 10, "local_steps": 50, "rounds": "budget / 500", "eval_every": 10, "lr_grid": [5e-3, 5e-2],
+               "pilot": "10 % of the rounds per lr", "finetune_steps": 500, "finetune_eval_every": 25, "finetune_patience": 4,
+               "finetune_lr_grid": [5e-3, 5e-2]},
+}  # fmt: skip
 
 
 def load(name: str) -> tuple[torch.Tensor, ...]:
@@ -50,200 +80,191 @@ def load(name: str) -> tuple[torch.Tensor, ...]:
 
 
 def partition(split: str, seed: int) -> list[ClientData]:
-    data, kind, n, param = SPLITS[split]
+    data, kind, n, param, cap = SPLITS[split]
     x, y, xt, yt = load(data)
     if kind == "pathological":
-        return pathological_partition(x, y, xt, yt, n, int(param), seed=seed)
-    return dirichlet_partition(x, y, xt, yt, n, float(param), seed=seed)
-
-
-def target(args: argparse.Namespace) -> torch.nn.Module:
-    return SmallCNN(n_kernels=args.n_kernels, hidden=(64, 32))
-
-
-def run_split(split: str, seed: int, args: argparse.Namespace, write: Any) -> None:
-    clients = partition(split, seed)
-    n = len(clients)
-    rng = np.random.default_rng([seed, 4242])
-    held = sorted(int(i) for i in rng.choice(n, size=max(1, n // 10), replace=False))
-    seen = [i for i in range(n) if i not in held]
-    seen_clients = [clients[i] for i in seen]
-    common = {
-        "inner_steps": args.inner_steps, "inner_lr": args.inner_lr, "batch_size": args.batch_size, "seed": seed,
-        "parametrization": args.parametrization, "optimizer": args.hn_optimizer, "lr": args.hn_lr,
-    }  # fmt: skip
-
-    def row(method: str, best: dict[str, float], seconds: float, who: str = "seen", bytes_: float | None = None) -> None:
-        write(
-            {
-                "split": split, "seed": seed, "method": method, "clients": who, "best_round": int(best.get("round", 0)),
-                "val_acc": round(best.get("val_acc", math.nan), 5), "test_acc": round(best["test_acc"], 5),
-                "bytes_per_client_round": int(best.get("bytes", 0) if bytes_ is None else bytes_), "seconds": round(seconds, 1),
-            }
-        )  # fmt: skip
-
-    # pFedHN: learned client embeddings (one id per client; the held-out ones are never sampled)
-    t = time.perf_counter()
-    torch.manual_seed(seed)
-    fed = hn.FederatedHypernet(
-        target(args), num_clients=n, embedding="learned", clients_per_round=args.clients_per_round, **common,
-    )  # fmt: skip
-    hist = fed.fit(clients, args.rounds, train_clients=seen, eval_every=args.eval_every)
-    row("pFedHN", hist.best, time.perf_counter() - t)
-
-    # PeFLL: the embedding comes from the client's data; unseen clients get a model without training
-    t = time.perf_counter()
-    torch.manual_seed(seed)
-    pefll = hn.FederatedHypernet(
-        target(args), num_clients=n, embedding="data", x_dim=784, n_classes=10, clients_per_round=args.clients_per_round,
-        embed_samples=args.embed_samples, **common,
-    )  # fmt: skip
-    snapshots: dict[int, dict[str, torch.Tensor]] = {}
-
-    def keep(r: dict[str, float]) -> None:
-        snapshots[int(r["round"])] = {k: v.detach().clone() for k, v in pefll.model.state_dict().items()}
-
-    hist = pefll.fit(clients, args.rounds, train_clients=seen, eval_every=args.eval_every, callback=keep)
-    best = hist.best
-    row("PeFLL", best, time.perf_counter() - t)
-    pefll.model.load_state_dict(snapshots[int(best["round"])])
-    t = time.perf_counter()
-    acc0 = [hn.recipes.federated.accuracy(pefll.personalize(clients[i]), clients[i].x_test, clients[i].y_test) for i in held]
-    t0 = time.perf_counter() - t
-    t = time.perf_counter()
-    acc1 = [hn.recipes.federated.accuracy(pefll.personalize(clients[i], epochs=1), clients[i].x_test, clients[i].y_test) for i in held]
-    row("PeFLL, no training", {"round": best["round"], "test_acc": float(np.mean(acc0))}, t0, "unseen", best["bytes"])
-    row(
-        "PeFLL, 1 local epoch", {"round": best["round"], "test_acc": float(np.mean(acc1))}, time.perf_counter() - t, "unseen", best["bytes"]
-    )
-
-    # Local only
-    t = time.perf_counter()
-    res = local_only(target(args), seen_clients, steps=args.local_steps, eval_every=max(1, args.local_steps // 4), lr=args.inner_lr,
-                     batch_size=args.batch_size, seed=seed)  # fmt: skip
-    row("Local only", res.best, time.perf_counter() - t)
-
-    # FedAvg and FedAvg + fine-tuning (from the best-validation global model)
-    t = time.perf_counter()
-    res = fedavg(
-        target(args), clients, args.fedavg_rounds, clients_per_round=args.fedavg_clients, local_steps=args.inner_steps,
-        eval_every=max(1, args.fedavg_rounds // 4), finetune_steps=args.finetune_steps, lr=args.inner_lr, batch_size=args.batch_size,
-        seed=seed, train_clients=seen,
-    )  # fmt: skip
-    seconds = time.perf_counter() - t
-    row("FedAvg", res.best, seconds)
-    assert res.finetuned is not None
-    row("FedAvg + FT", {**res.best, **res.finetuned}, seconds)
-    row("FedAvg global", {**res.best, "test_acc": res.extra["unseen_test_acc"], "val_acc": math.nan}, seconds, "unseen")
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open() as fh:
-        return list(csv.DictReader(fh))
-
-
-NOTES = Path(__file__).with_name("federated_notes.md")
-
-
-def report(path: Path, args: argparse.Namespace) -> None:
-    """``federated.md`` (the command, the notes in ``benchmarks/federated_notes.md``, the table) and ``federated.png``."""
-    rows = read_rows(path)
-    methods = ["pFedHN", "PeFLL", "Local only", "FedAvg", "FedAvg + FT", "PeFLL, no training", "PeFLL, 1 local epoch", "FedAvg global"]
-    splits = [s for s in SPLITS if any(r["split"] == s for r in rows)]
-    stats: dict[tuple[str, str], tuple[float, float, int]] = {}
-    for s in splits:
-        for m in methods:
-            accs = [100 * float(r["test_acc"]) for r in rows if r["split"] == s and r["method"] == m]
-            if accs:
-                stats[s, m] = (float(np.mean(accs)), float(np.std(accs)), len(accs))
-    lines = ["| method | clients scored | " + " | ".join(splits) + " | bytes / client / round |", "|---|---|" + "---|" * (len(splits) + 1)]
-    for m in methods:
-        if not any((s, m) in stats for s in splits):
-            continue
-        who = "held-out 10 %" if m in ("PeFLL, no training", "PeFLL, 1 local epoch", "FedAvg global") else "training 90 %"
-        cells = [f"{stats[s, m][0]:.2f} ± {stats[s, m][1]:.2f}" if (s, m) in stats else "" for s in splits]
-        b = [int(r["bytes_per_client_round"]) for r in rows if r["method"] == m and r["split"] == splits[0]]
-        lines.append(f"| {m} | {who} | " + " | ".join(cells) + f" | {b[0] if b else 0:,} |")
-    seeds = sorted({int(r["seed"]) for r in rows})
-    seconds = sum(float(r["seconds"]) for r in rows if r["method"] not in ("FedAvg + FT", "FedAvg global"))
-    command = path.with_suffix(".cmd.txt").read_text().strip() if path.with_suffix(".cmd.txt").is_file() else "(see the CSV)"
-    head = [
-        "# Personalised federated learning: pFedHN / PeFLL vs baselines",
-        "",
-        f"Command: `{command}` (one thread); seeds {seeds}; about {seconds / 60:.0f} min of compute in total.",
-        "Mean ± std over seeds of the mean client test accuracy (%), each at the evaluation with the best mean validation",
-        "accuracy (pFedHN's protocol). Raw rows: `federated.csv`; plot: `federated.png`.",
-        "",
-        *lines,
-        "",
+        clients = pathological_partition(x, y, xt, yt, n, int(param), seed=seed)
+    else:
+        clients = dirichlet_partition(x, y, xt, yt, n, float(param), seed=seed)
+    if cap is None:
+        return clients
+    return [
+        ClientData.from_arrays(c.x_train[:cap], c.y_train[:cap], c.x_test, c.y_test, x_val=c.x_val[: cap // 5], y_val=c.y_val[: cap // 5])
+        for c in clients
     ]
-    notes = NOTES.read_text() if NOTES.is_file() else ""
-    path.with_suffix(".md").write_text("\n".join(head) + "\n" + notes)
-    print("\n".join(lines))
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(11, 4))
-    width = 0.8 / len(methods)
-    for j, m in enumerate(methods):
-        xs = [i + j * width for i, s in enumerate(splits) if (s, m) in stats]
-        ys = [stats[s, m][0] for s in splits if (s, m) in stats]
-        es = [stats[s, m][1] for s in splits if (s, m) in stats]
-        ax.bar(xs, ys, width, yerr=es, label=m)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(splits))], splits)
-    ax.set_ylabel("mean client test accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.1))
-    fig.tight_layout()
-    fig.savefig(path.with_suffix(".png"), dpi=110)
-    plt.close(fig)
+def target() -> torch.nn.Module:
+    return SmallCNN(n_kernels=16, hidden=(120, 84))
+
+
+def held_out(n: int, seed: int) -> list[int]:
+    """10 % of the clients (seeded), never trained on: PeFLL's unseen clients, FedAvg's global model's too."""
+    return sorted(int(i) for i in np.random.default_rng([seed, 4242]).choice(n, size=max(1, n // 10), replace=False))
+
+
+def model_bytes() -> int:
+    return tensor_bytes(dict(target().named_parameters()))
+
+
+def run_hypernet(method: str, clients: list[ClientData], seen: list[int], held: list[int], seed: int, work: Path) -> dict[str, Any]:
+    """pFedHN or PeFLL: fit with checkpoints (resumable), validation curve, test once at the best validation round."""
+    p = PROTOCOL[method]
+    n = len(clients)
+    torch.manual_seed(seed)
+    common = {k: p[k] for k in ("inner_steps", "inner_lr", "batch_size", "optimizer", "lr", "weight_decay", "clients_per_round")}
+    if method == "pfedhn":
+        extra = {"embedding": "learned", "inner_momentum": p["inner_momentum"], "inner_weight_decay": p["inner_weight_decay"],
+                 "momentum": p["momentum"], "init": p["init"], "generator_kwargs": {"hidden": tuple(p["hidden"])}}  # fmt: skip
+    else:
+        extra = {"embedding": "data", "x_dim": 784, "n_classes": 10, "embed_samples": p["embed_samples"]}
+    fed = hn.FederatedHypernet(target(), num_clients=n, seed=seed, **common, **extra)
+    work.mkdir(parents=True, exist_ok=True)
+    rows_file, best_file = work / "rows.json", work / "best.pt"
+    resumed = fed.resume(work / "ckpt")
+    rows: list[dict[str, float]] = json.loads(rows_file.read_text()) if resumed and rows_file.is_file() else []
+    rows = [r for r in rows if r["round"] <= fed.round]
+    t0 = time.perf_counter()
+    seconds_before = rows[-1].get("seconds", 0.0) if rows else 0.0
+
+    def keep(row: dict[str, float]) -> None:
+        row = {
+            **row,
+            "steps": row["round"] * p["clients_per_round"] * p["inner_steps"],
+            "seconds": seconds_before + time.perf_counter() - t0,
+        }
+        if all(row["val_acc"] > r["val_acc"] for r in rows):
+            torch.save(fed.model.state_dict(), best_file)
+        rows.append(row)
+        rows_file.write_text(json.dumps(rows))
+        print(f"{method} round {int(row['round'])} val {row['val_acc']:.4f} ({row['seconds']:.0f}s)", flush=True)
+
+    fed.fit(clients, p["rounds"], train_clients=seen, eval_every=p["eval_every"], test=False, callback=keep,
+            checkpoint_dir=work / "ckpt", checkpoint_every=p["eval_every"], keep_last=1)  # fmt: skip
+    best = max(rows, key=lambda r: (r["val_acc"], -r["round"]))
+    fed.model.load_state_dict(torch.load(best_file, weights_only=True))
+    out: dict[str, Any] = {
+        "val_acc": best["val_acc"], "test_acc": fed.evaluate(clients, "test", seen), "best_round": best["round"],
+        "steps": p["rounds"] * p["clients_per_round"] * p["inner_steps"], "curve": [(r["steps"], r["val_acc"]) for r in rows],
+        "seconds": rows[-1]["seconds"],
+    }  # fmt: skip
+    per_round = 2 * model_bytes() if method == "pfedhn" else None
+    if method == "pefll":
+        # the encoder goes down twice and its gradient comes back, plus the weights down, the delta and two vectors
+        enc = tensor_bytes(dict(fed.model.condition.named_parameters()))
+        per_round = 2 * model_bytes() + 3 * enc + 2 * 4 * fed.model.condition.dim
+        out["unseen_test_acc"] = float(
+            np.mean([hn.recipes.federated.accuracy(fed.personalize(clients[i]), clients[i].x_test, clients[i].y_test) for i in held])
+        )
+        out["seen_test_acc_same_clients_count"] = len(seen)
+    assert per_round is not None
+    out["bytes_per_round"] = per_round
+    out["bytes_per_client"] = per_round * p["rounds"] * p["clients_per_round"] / len(seen)
+    return out
+
+
+def run_baselines(clients: list[ClientData], seen: list[int], held: list[int], seed: int) -> dict[str, Any]:
+    """Local-only (lr on validation), FedAvg (lr on validation in a 10 % pilot), FedAvg + FT (lr on validation)."""
+    seen_clients = [clients[i] for i in seen]
+    n = len(seen)
+    out: dict[str, Any] = {}
+    t = time.perf_counter()
+    lp = PROTOCOL["local"]
+    best_local = None
+    for lr in lp["lr_grid"]:
+        res = local_only(
+            target(), seen_clients, steps=BUDGET // len(clients), eval_every=lp["eval_every"], patience=lp["patience"], lr=lr, seed=seed
+        )
+        print(f"local lr {lr}: val {res.best['val_acc']:.4f} steps {res.best['steps']:.0f}", flush=True)
+        if best_local is None or res.best["val_acc"] > best_local[1].best["val_acc"]:
+            best_local = (lr, res)
+    assert best_local is not None
+    lr, res = best_local
+    out["local"] = {
+        "val_acc": res.best["val_acc"], "test_acc": res.best["test_acc"], "lr": lr, "steps": res.best["steps"], "bytes_per_client": 0,
+        "curve": [(r["steps"], r["val_acc"]) for r in res.rounds], "seconds": time.perf_counter() - t,
+    }  # fmt: skip
+    fp = PROTOCOL["fedavg"]
+    rounds = BUDGET // (fp["clients_per_round"] * fp["local_steps"])
+    common = {"clients_per_round": fp["clients_per_round"], "local_steps": fp["local_steps"], "seed": seed, "train_clients": seen}
+    t = time.perf_counter()
+    pilot: dict[float, float] = {}
+    for lr in fp["lr_grid"]:
+        r = fedavg(target(), clients, max(1, rounds // 10), eval_every=fp["eval_every"], lr=lr, **common)
+        pilot[lr] = r.best["val_acc"]
+        print(f"fedavg pilot lr {lr}: val {pilot[lr]:.4f}", flush=True)
+    lr = max(pilot, key=lambda k: pilot[k])
+    pilot_steps = len(fp["lr_grid"]) * max(1, rounds // 10) * fp["clients_per_round"] * fp["local_steps"]
+    res = fedavg(target(), clients, rounds, eval_every=fp["eval_every"], lr=lr, **common)
+    bytes_per_client = 2 * model_bytes() * rounds * fp["clients_per_round"] / n
+    out["fedavg"] = {
+        "val_acc": res.best["val_acc"], "test_acc": res.best["test_acc"], "best_round": res.best["round"], "lr": lr, "pilot_val": pilot,
+        "steps": res.extra["steps"], "pilot_steps": pilot_steps, "bytes_per_client": bytes_per_client,
+        "unseen_test_acc": res.extra.get("unseen_test_acc"), "curve": [(r["steps"], r["val_acc"]) for r in res.rounds],
+        "seconds": time.perf_counter() - t,
+    }  # fmt: skip
+    t = time.perf_counter()
+    best_ft = None
+    for ft_lr in fp["finetune_lr_grid"]:  # every client fine-tunes the best global model, stopping on its validation
+        assert res.best_weights is not None
+        start = {k: v.expand(n, *v.shape) for k, v in res.best_weights.items()}
+        sgd = {"lr": ft_lr, "momentum": 0.9, "weight_decay": 5e-5, "batch_size": 64, "grad_clip": 50.0}
+        rows, summary = train_personal(target(), start, seen_clients, steps=fp["finetune_steps"], eval_every=fp["finetune_eval_every"],
+                                       patience=fp["finetune_patience"], sgd=sgd, seed=seed + 7)  # fmt: skip
+        print(f"finetune lr {ft_lr}: val {summary['val_acc']:.4f} steps {summary['steps']:.0f}", flush=True)
+        if best_ft is None or summary["val_acc"] > best_ft[1]["val_acc"]:
+            best_ft = (ft_lr, summary, rows)
+    assert best_ft is not None
+    out["fedavg_ft"] = {
+        "val_acc": best_ft[1]["val_acc"], "test_acc": best_ft[1]["test_acc"], "lr": best_ft[0],
+        "steps": res.extra["steps"] + best_ft[1]["steps"], "finetune_steps": best_ft[1]["steps"], "bytes_per_client": bytes_per_client,
+        "curve": [(res.extra["steps"] + r["steps"], r["val_acc"]) for r in best_ft[2]], "seconds": time.perf_counter() - t,
+    }  # fmt: skip
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--rounds", type=int, default=5000, help="pFedHN / PeFLL rounds (pFedHN: 5000)")
-    p.add_argument("--clients-per-round", type=int, default=1, help="pFedHN: 1, PeFLL: 5")
-    p.add_argument("--eval-every", type=int, default=30, help="rounds between evaluations (pFedHN: 30)")
-    p.add_argument("--inner-steps", type=int, default=50, help="local SGD steps per round (pFedHN: 50)")
-    p.add_argument("--inner-lr", type=float, default=5e-3, help="local SGD lr (pFedHN: 5e-3)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--hn-optimizer", default="sgd", choices=["sgd", "adam"], help="server optimizer (pFedHN: sgd)")
-    p.add_argument("--hn-lr", type=float, default=1e-2, help="server lr (pFedHN: 1e-2)")
-    p.add_argument("--embed-samples", type=int, default=128)
-    p.add_argument("--parametrization", default="direct", choices=["direct", "residual"], help="pFedHN: direct")
-    p.add_argument("--n-kernels", type=int, default=16, help="CNN width (pFedHN: 16)")
-    p.add_argument("--local-steps", type=int, default=500, help="local-only SGD steps per client")
-    p.add_argument("--fedavg-rounds", type=int, default=1000)
-    p.add_argument("--fedavg-clients", type=int, default=5)
-    p.add_argument("--finetune-steps", type=int, default=50)
+    p.add_argument("--split", choices=list(SPLITS))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--method", choices=[*METHODS, "all"], default="all")
+    p.add_argument("--work", type=Path, default=Path.home() / ".cache" / "hypernet" / "federated_work", help="checkpoints (resume)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/federated.csv"))
-    p.add_argument("--report-only", action="store_true")
+    p.add_argument("--merge", action="store_true", help="write federated.{md,csv,png} from every per-run file")
+    p.add_argument("--smoke", action="store_true", help="a tiny run to check the script (writes under /tmp, not results/)")
     args = p.parse_args(argv)
+    global RESULTS, BUDGET
+    if args.smoke:  # 1/500 of every length: a check that everything runs, never a result
+        RESULTS, BUDGET = Path("/tmp/federated_smoke"), BUDGET // 500
+        RESULTS.mkdir(exist_ok=True)
+        for k in ("pfedhn", "pefll"):
+            PROTOCOL[k] = {**PROTOCOL[k], "rounds": PROTOCOL[k]["rounds"] // 500, "eval_every": 5}
+        PROTOCOL["local"] = {**PROTOCOL["local"], "eval_every": 10, "patience": 2}
+        PROTOCOL["fedavg"] = {**PROTOCOL["fedavg"], "eval_every": 2, "finetune_steps": 20, "finetune_eval_every": 10}
+    if args.merge:
+        merge(RESULTS, SPLITS, PROTOCOL, BUDGET)
+        return
+    if args.split is None or args.seed is None:
+        p.error("--split and --seed are required (or --merge)")
     torch.set_num_threads(args.threads)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if not args.report_only:
-        print("command: python " + " ".join(sys.argv), flush=True)
-        args.out.with_suffix(".cmd.txt").write_text("python " + " ".join(sys.argv) + "\n")
-        new = not args.out.exists()
-        with args.out.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=FIELDS)
-            if new:
-                writer.writeheader()
-
-            def write(r: dict[str, Any]) -> None:
-                writer.writerow(r)
-                fh.flush()
-                print(r, flush=True)
-
-            for seed in args.seeds:  # seeds outermost: a partial run still covers every split
-                for split in args.splits:
-                    run_split(split, seed, args, write)
-    report(args.out, args)
+    clients = partition(args.split, args.seed)
+    held = held_out(len(clients), args.seed)
+    seen = [i for i in range(len(clients)) if i not in held]
+    for method in METHODS if args.method == "all" else (args.method,):
+        path = RESULTS / f"federated_{args.split}_s{args.seed}_{method}.json"
+        if path.is_file():
+            print(f"{path} exists: skipped", flush=True)
+            continue
+        start = time.perf_counter()
+        if method == "baselines":
+            result = run_baselines(clients, seen, held, args.seed)
+        else:
+            result = {method: run_hypernet(method, clients, seen, held, args.seed, args.work / f"{args.split}_s{args.seed}_{method}")}
+        info = {"split": args.split, "seed": args.seed, "method": method, "clients": len(clients), "seen": len(seen), "held_out": held,
+                "command": "python " + " ".join(sys.argv), "wall_seconds": time.perf_counter() - start, "threads": args.threads,
+                "budget_steps": BUDGET, "results": result}  # fmt: skip
+        path.write_text(json.dumps(info, indent=1, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)))
+        print(f"wrote {path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -677,6 +677,7 @@ def _claims(have: dict[str, bool]) -> list[tuple[str, str, Callable[[list[Row]],
         ("BERT peak memory, forward no grad: (a) HyperModel / (b) PEFT adapter_names", "-", "7b", no_grad_a, no_grad_b),
         ("BERT peak memory, forward + backward: (a) HyperModel / (c) PEFT loop over tasks", "-", "7b", train_a, train_c),
     ]
+    spec += [(claim, target, "federated", a, b) for claim, target, a, b in __import__("perf_federated").CLAIMS]
     for gen in hn.list_generators():
         spec.append(
             (f"peak memory 128 sets, {gen}: HyperModel / bmm", "<= 1.2", "4c", f"{gen}: hypernet HyperModel", f"{gen}: hand-written bmm")
@@ -785,6 +786,7 @@ def main() -> None:
         ("5", lambda: section_cnn(args.reps)),
         ("6", lambda: section_compile(args.reps)),
         ("hf", lambda: section_hf(args.reps) + section_hf_memory()),
+        ("federated", lambda: __import__("perf_federated").section_federated(args.reps)),  # not in the default: rounds are long
     ]
     for key, run in steps:
         if key in wanted:

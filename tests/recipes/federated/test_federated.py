@@ -216,12 +216,16 @@ def test_baselines_compare_like_with_like() -> None:
     torch.manual_seed(5)
     target = nn.Linear(6, 4)
     local = local_only(target, clients, steps=40, eval_every=20, lr=0.05)
-    assert [r["round"] for r in local.rounds] == [20.0, 40.0] and local.best["test_acc"] > 0.9
-    assert local.rounds[-1]["bytes"] == 0
+    assert [r["round"] for r in local.rounds] == [0.0, 20.0, 40.0] and local.best["test_acc"] > 0.9
+    assert local.rounds[-1]["bytes"] == 0 and local.best["steps"] == 4 * 40
+    stopped = local_only(target, clients, steps=400, eval_every=5, patience=2, lr=0.05)
+    assert stopped.best["steps"] < 4 * 400 and stopped.best["val_acc"] >= local.best["val_acc"] - 0.05  # early stopping per client
     avg = fedavg(target, clients, rounds=10, clients_per_round=2, local_steps=5, lr=0.05, finetune_steps=20, eval_every=5)
     assert avg.rounds[0]["bytes"] == 2 * tensor_bytes(dict(target.named_parameters()))
-    # pathological split: the global model cannot beat personal ones; fine-tuning recovers them
-    assert avg.finetuned is not None and avg.finetuned["test_acc"] > avg.best["test_acc"]
+    # fine-tuning starts from the best global model and stops on each client's validation: never worse there
+    assert avg.finetuned is not None and avg.finetuned["val_acc"] >= avg.best["val_acc"] and avg.finetuned["test_acc"] > 0.9
+    assert 0 < avg.finetuned["steps"] <= 4 * 20 and avg.extra["steps"] == 10 * 2 * 5
+    assert [r["test_acc"] == r["test_acc"] for r in avg.rounds] == [r is avg.best for r in avg.rounds]  # tested once, at the best
     with pytest.raises(hn.ConfigError, match="clients_per_round"):
         fedavg(target, clients, rounds=1, clients_per_round=9)
 
@@ -230,3 +234,92 @@ def test_lazy_top_level_export() -> None:
     assert hn.FederatedHypernet is hn.recipes.federated.FederatedHypernet
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = hn.Nope  # type: ignore[attr-defined]
+
+
+def test_fit_accepts_tuples_mappings_and_from_arrays() -> None:
+    """Plain per-client tuples / mappings train exactly as the same data given as ClientData.from_arrays."""
+    clients = _clients()
+    as_tuples = [(c.x_train, c.y_train, c.x_val, c.y_val, c.x_test, c.y_test) for c in clients]
+    as_maps = [{"x_train": c.x_train, "y_train": c.y_train, "x_test": c.x_test, "y_test": c.y_test} for c in clients]
+    as_data = [ClientData.from_arrays(*t[:2], *t[4:], x_val=t[2], y_val=t[3]) for t in as_tuples]
+    runs = []
+    for data in (as_tuples, as_data, clients):
+        fed = _fed()
+        runs.append((fed.fit(data, rounds=3, eval_every=3).rounds, fed.model.state_dict()))
+    for rows, state in runs[1:]:
+        assert rows == runs[0][0]
+        for k, v in state.items():
+            assert torch.equal(v, runs[0][1][k]), k
+    fed = _fed()
+    row = fed.fit(as_maps, rounds=2).best  # no validation data: the last evaluation
+    assert row["round"] == 2 and row["test_acc"] == row["test_acc"] and row["val_acc"] != row["val_acc"]
+    assert fed.evaluate([(c.x_train, c.y_train, c.x_test, c.y_test) for c in clients]) == fed.evaluate(clients)
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (lambda c: [(c.x_train, c.y_train, c.x_test)], "ClientData, got a tuple of 3 items"),
+        (lambda c: [{"x_train": c.x_train, "y_train": c.y_train}], "keys x_train, y_train, x_test, y_test"),
+        (lambda c: [(c.x_train, c.y_train.float(), c.x_test, c.y_test)], "integer y"),
+        (lambda c: [(c.x_train, c.y_train, c.x_test[:, :3], c.y_test)], "x_test rows shaped like"),
+        (lambda c: [c.x_train], "ClientData, got Tensor"),
+        (lambda c: c, "sequence of clients"),
+        (lambda c: [], "at least one client"),
+    ],
+)
+def test_fit_rejects_bad_client_data(bad: Any, match: str) -> None:
+    fed = _fed()
+    before = copy.deepcopy(fed.model.state_dict())
+    with pytest.raises(hn.ConfigError, match=match) as info:
+        fed.fit(bad(_clients()[0]), rounds=1)
+    assert "ClientData" in str(info.value)
+    assert fed.round == 0 and all(torch.equal(v, before[k]) for k, v in fed.model.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"rounds": -1}, "rounds to be an int >= 1, got int -1"),
+        ({"rounds": 2.5}, "rounds to be an int >= 1"),
+        ({"rounds": 2, "eval_every": 0}, "eval_every to be an int >= 1"),
+        ({"rounds": 2, "checkpoint_every": -3}, "checkpoint_every"),
+        ({"rounds": 2, "keep_last": 0}, "keep_last"),
+        ({"rounds": 2, "callback": 3}, "callback"),
+        ({"rounds": 2, "train_clients": [0.5]}, "client ids as ints"),
+        ({"rounds": 2, "train_clients": [0, 7]}, r"client ids in \[0, 4\)"),
+        ({"rounds": 2, "checkpoint_dir": 5}, "checkpoint_dir"),
+    ],
+)
+def test_fit_rejects_nonsense_sizes(kwargs: dict[str, Any], match: str) -> None:
+    fed = _fed()
+    with pytest.raises(hn.ConfigError, match=match):
+        fed.fit(_clients(), **kwargs)
+    assert fed.round == 0
+
+
+def test_other_methods_reject_wrong_types() -> None:
+    fed, clients = _fed(), _clients()
+    calls = [
+        (lambda: fed.personalize("0"), "client id"),
+        (lambda: fed.personalize(0, epochs=-1), "epochs"),
+        (lambda: fed.evaluate(clients, "train"), "split 'val' or 'test'"),  # type: ignore[arg-type]
+        (lambda: fed.evaluate(clients, ids=[9]), r"\[0, 4\)"),
+        (lambda: fed.evaluate("clients"), "sequence of clients"),  # type: ignore[arg-type]
+        (lambda: fed.server_round([0], "exchange"), "exchange to be a function"),  # type: ignore[arg-type]
+        (lambda: fed.server_round(3, fed.local_exchange(clients)), "sequence of client ids"),  # type: ignore[arg-type]
+        (lambda: fed.sample_clients(["a"]), "client ids as ints"),  # type: ignore[list-item]
+        (lambda: fed.generated(1.5), "client ids as ints"),  # type: ignore[arg-type]
+        (lambda: fed.handle("train", clients[0]), "message mapping"),  # type: ignore[arg-type]
+        (lambda: fed.client_update([1, 2], clients[0]), "weights as a mapping"),  # type: ignore[arg-type]
+        (lambda: fed.client_update(dict(fed.generated(0)), 5), "ClientData"),  # type: ignore[arg-type]
+        (lambda: fed.local_exchange(3), "sequence or a mapping"),  # type: ignore[arg-type]
+        (lambda: fed.local_exchange(clients)({9: {"task": "train"}}), "data for client 9"),
+        (lambda: fed.save(3), "checkpoint directory"),  # type: ignore[arg-type]
+        (lambda: fed.resume(None), "checkpoint directory"),  # type: ignore[arg-type]
+        (lambda: ClientData.from_arrays(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), "x", torch.zeros(1)), "x_test"),
+    ]
+    for call, match in calls:
+        with pytest.raises(hn.HypernetError, match=match):
+            call()
+    assert fed.round == 0

@@ -4,7 +4,7 @@
 it on Flower. Nothing here imports flwr.
 """
 
-from ._baselines import BaselineResult, fedavg, local_only
+from ._baselines import BaselineResult, fedavg, local_only, train_personal
 from ._cnn import SmallCNN
 from ._partition import ClientData, dirichlet_partition, pathological_partition
 from .federated_hypernet import FederatedHypernet, History, accuracy, tensor_bytes
@@ -21,4 +21,5 @@ __all__ = [
     "local_only",
     "pathological_partition",
     "tensor_bytes",
+    "train_personal",
 ]

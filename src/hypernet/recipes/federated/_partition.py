@@ -51,15 +51,68 @@ class ClientData:
         """Training samples (without the validation slice)."""
         return int(self.y_train.shape[0])
 
+    @classmethod
+    def from_arrays(
+        cls,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor,
+        x_test: torch.Tensor,
+        y_test: torch.Tensor,
+        x_val: torch.Tensor | None = None,
+        y_val: torch.Tensor | None = None,
+    ) -> ClientData:
+        """One client from its own tensors (numpy arrays are converted); no validation split if ``x_val`` is not given.
+
+        Example:
+            >>> import torch
+            >>> c = ClientData.from_arrays(torch.randn(8, 3), torch.tensor([0, 1] * 4), torch.randn(4, 3), torch.tensor([0, 1, 1, 0]))
+            >>> c.classes, c.num_train, c.y_val.numel()
+            ((0, 1), 8, 0)
+        """
+        if (x_val is None) != (y_val is None):
+            raise ConfigError(
+                f"expected both x_val and y_val or neither, got x_val {describe(x_val)} and y_val {describe(y_val)}; pass the pair"
+            )
+        arrays = [_tensor(a, name) for a, name in ((x_train, "x_train"), (y_train, "y_train"), (x_test, "x_test"), (y_test, "y_test"))]
+        _check_arrays(*arrays)
+        if x_val is None or y_val is None:
+            xv, yv = arrays[0][:0], arrays[1][:0]
+        else:
+            xv, yv = _tensor(x_val, "x_val"), _tensor(y_val, "y_val")
+            _check_pair("validation", xv, yv)
+            if xv.shape[1:] != arrays[0].shape[1:]:
+                raise ConfigError(f"expected x_val rows shaped like x_train's {tuple(arrays[0].shape[1:])}, got {describe(xv)}")
+        if arrays[2].shape[1:] != arrays[0].shape[1:]:
+            raise ConfigError(f"expected x_test rows shaped like x_train's {tuple(arrays[0].shape[1:])}, got {describe(arrays[2])}")
+        x_tr, y_tr, x_te, y_te = arrays
+        classes = tuple(int(c) for c in torch.unique(y_tr).tolist())
+        return cls(x_tr, y_tr.long(), xv, yv.long(), x_te, y_te.long(), classes, torch.arange(y_tr.shape[0]), torch.arange(y_te.shape[0]))
+
+
+def _tensor(a: object, name: str) -> torch.Tensor:
+    if isinstance(a, np.ndarray):
+        a = torch.from_numpy(a)
+        if a.dtype == torch.float64:
+            a = a.float()
+    if not isinstance(a, torch.Tensor):
+        raise ConfigError(f"expected {name} as a torch.Tensor or numpy array, got {describe(a)}")
+    return a
+
+
+def _check_pair(name: str, x: torch.Tensor, y: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise ConfigError(f"expected {name} data as tensors x (N, ...) and y (N,), got {describe(x)} and {describe(y)}")
+    if y.dim() != 1 or x.dim() < 1 or x.shape[0] != y.shape[0] or y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise ConfigError(f"expected {name} x (N, ...) and integer y (N,) with the same N, got x {describe(x)} and y {describe(y)}")
+    if y.numel() and int(y.min()) < 0:
+        raise ConfigError(f"expected {name} labels >= 0, got {int(y.min())}; remap the labels to 0..C-1")
+
 
 def _check_arrays(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor) -> int:
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-            raise ConfigError(f"expected {name} data as tensors x (N, ...) and y (N,), got {describe(x)} and {describe(y)}")
-        if y.dim() != 1 or x.shape[0] != y.shape[0] or y.dtype.is_floating_point:
-            raise ConfigError(f"expected {name} x (N, ...) and integer y (N,) with the same N, got x {describe(x)} and y {describe(y)}")
-        if y.numel() and int(y.min()) < 0:
-            raise ConfigError(f"expected {name} labels >= 0, got {int(y.min())}; remap the labels to 0..C-1")
+        _check_pair(name, x, y)
+    if y_train.numel() == 0:
+        raise ConfigError("expected at least one training sample, got none; drop the client or give it data")
     return int(max(int(y_train.max()), int(y_test.max()) if y_test.numel() else 0)) + 1
 
 

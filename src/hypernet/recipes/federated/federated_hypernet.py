@@ -46,7 +46,9 @@ from torch import nn
 from ..._model import HyperModel
 from ...conditions import Embedding, SetEncoder
 from ...errors import ConfigError, describe
+from ._batched import ClientPool, batched_local_sgd, has_buffers
 from ._client import check_client_data, embed_subset, local_sgd
+from ._inputs import FIX, as_client, as_clients, nonnegative_float, positive_int
 from ._partition import ClientData
 
 Message = dict[str, Any]
@@ -67,11 +69,16 @@ def tensor_bytes(obj: Any) -> int:
 
 
 def _xy(data: ClientSource, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    if isinstance(data, ClientData):
-        return {"train": (data.x_train, data.y_train), "val": (data.x_val, data.y_val), "test": (data.x_test, data.y_test)}[split]
-    if isinstance(data, (tuple, list)) and len(data) == 2:
+    if isinstance(data, (tuple, list)) and len(data) == 2 and split == "train":
         return data[0], data[1]
-    raise ConfigError(f"expected client data as a ClientData or a tuple (x, y), got {describe(data)}")
+    if not isinstance(data, ClientData):
+        try:
+            data = as_client(data, 0)
+        except ConfigError:
+            raise ConfigError(
+                f"expected a client's data as a ClientData or its training tensors (x_train, y_train), got {describe(data)}; {FIX}"
+            ) from None
+    return {"train": (data.x_train, data.y_train), "val": (data.x_val, data.y_val), "test": (data.x_test, data.y_test)}[split]
 
 
 @dataclass
@@ -89,9 +96,11 @@ class History:
 
     @property
     def best(self) -> dict[str, float]:
+        """The first row with the highest ``val_acc``; the last row if no client had validation data."""
         if not self.rounds:
             raise ConfigError("expected at least one evaluation in the history, got none; fit with eval_every <= rounds")
-        return max(self.rounds, key=lambda r: (r["val_acc"], -r["round"]))
+        scored = [r for r in self.rounds if not np.isnan(r["val_acc"])]
+        return max(scored, key=lambda r: (r["val_acc"], -r["round"])) if scored else self.rounds[-1]
 
 
 class FederatedHypernet:
@@ -201,6 +210,11 @@ class FederatedHypernet:
         return self.model.spec.names
 
     def _check_ids(self, clients: Sequence[int]) -> list[int]:
+        if isinstance(clients, (str, bytes)) or not isinstance(clients, (Sequence, torch.Tensor, np.ndarray)):
+            raise ConfigError(f"expected a sequence of client ids (ints), got {describe(clients)}")
+        bad_type = [c for c in clients if isinstance(c, bool) or not isinstance(c, (int, np.integer, torch.Tensor))]
+        if bad_type:
+            raise ConfigError(f"expected client ids as ints, got {describe(bad_type[0])}; pass ids in [0, {self.num_clients})")
         ids = [int(c) for c in clients]
         if not ids:
             raise ConfigError("expected at least one client id in the round, got none")
@@ -223,7 +237,16 @@ class FederatedHypernet:
         """``embedding="learned"``: the weights the server generates for client id ``client`` (in the autograd graph)."""
         if self.embedding != "learned":
             raise ConfigError("expected embedding='learned' for weights by client id; with 'data' use personalize(data)")
-        return {k: v[0] for k, v in self.model.spec.unflatten(self.model.flat_weights(int(client))).items()}
+        (cid,) = self._check_ids([client])
+        return {k: v[0] for k, v in self.model.spec.unflatten(self.model.flat_weights(cid)).items()}
+
+    def _generated_many(self, ids: list[int]) -> dict[int, dict[str, torch.Tensor]]:
+        """Weights of several client ids from one generator call (rows in the autograd graph)."""
+        m = self.model
+        emb = m.condition(torch.tensor(ids, device=m.scale.device))
+        flat = torch.addcmul(m.base, m._raw(emb), m.scale)[:, : m.spec.numel]
+        sets = m.spec.unflatten(flat)
+        return {c: {k: v[j] for k, v in sets.items()} for j, c in enumerate(ids)}
 
     def _encoder_state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.model.condition.named_parameters()}
@@ -233,7 +256,7 @@ class FederatedHypernet:
 
     def sample_clients(self, pool: Sequence[int] | None = None) -> list[int]:
         """The clients of the current round: ``clients_per_round`` ids drawn from ``pool``, seeded by (seed, round)."""
-        pool = list(range(self.num_clients)) if pool is None else [int(c) for c in pool]
+        pool = list(range(self.num_clients)) if pool is None else self._check_ids(pool)
         if len(pool) < self.clients_per_round:
             raise ConfigError(f"expected at least clients_per_round={self.clients_per_round} clients to sample from, got {len(pool)}")
         rng = np.random.default_rng([self.seed, self.round, 7919])
@@ -251,6 +274,11 @@ class FederatedHypernet:
             ``loss`` (mean local training loss) and ``bytes`` (tensor bytes exchanged per client).
         """
         ids = self._check_ids(clients)
+        if not callable(exchange):
+            raise ConfigError(
+                f"expected exchange to be a function {{client_id: message}} -> {{client_id: reply}}, got {describe(exchange)}; "
+                "use fed.local_exchange(clients) or flower.flower_exchange(...)"
+            )
         k = len(ids)
         bytes_total = 0
         self.optimizer.zero_grad(set_to_none=True)
@@ -263,13 +291,17 @@ class FederatedHypernet:
             embs = {c: torch.as_tensor(got[c]["embedding"]).detach().reshape(1, -1).requires_grad_(True) for c in ids}
             weights = {c: self._from_embedding(embs[c]) for c in ids}
         else:
-            weights = {c: self.generated(c) for c in ids}
+            weights = self._generated_many(ids)
         train = {c: {"task": "train", "weights": {n: w.detach().clone() for n, w in weights[c].items()}, "seed": seeds[c]} for c in ids}
         replies = exchange(train)
         bytes_total += tensor_bytes(train) + tensor_bytes(replies)
         for c in ids:
-            delta = replies[c]["delta"]
-            torch.autograd.backward([weights[c][n] for n in self.names], [-delta[n] / k for n in self.names])
+            if not isinstance(replies.get(c), Mapping) or not isinstance(replies[c].get("delta"), Mapping):
+                what = describe(replies.get(c))
+                raise ConfigError(f"expected the exchange to reply {{'delta': {{name: tensor}}, ...}} for client {c}, got {what}")
+        # one backward for all clients: the hypernetwork's gradient is the mean of the clients' -J^T delta (pFedHN)
+        outputs = [weights[c][n] for c in ids for n in self.names]
+        torch.autograd.backward(outputs, [-torch.as_tensor(replies[c]["delta"][n]) / k for c in ids for n in self.names])
         if self.embedding == "data":
             grads = {c: {"task": "encoder_grad", "encoder": encoder, "grad": _grad_of(embs[c]), "seed": seeds[c]} for c in ids}
             back = exchange(grads)
@@ -291,13 +323,62 @@ class FederatedHypernet:
         """
         x, y = _xy(data)
         check_client_data(x, y)
-        missing = set(self.names) - set(weights)
-        if missing:
-            raise ConfigError(f"expected weights for every parameter of the client model, got none for {sorted(missing)}")
+        self._check_weights(weights)
         net, loss = local_sgd(self._template, weights, x, y, seed=seed, **self.inner)
         trained = dict(net.named_parameters())
         delta = {n: (trained[n].detach() - weights[n]).clone() for n in self.names}
         return {"delta": delta, "loss": loss, "num_examples": int(y.shape[0])}
+
+    def _check_weights(self, weights: Any, who: str = "") -> None:
+        if not isinstance(weights, Mapping):
+            raise ConfigError(f"expected {who}weights as a mapping {{parameter name: tensor}}, got {describe(weights)}")
+        missing = set(self.names) - set(weights)
+        if missing:
+            raise ConfigError(f"expected {who}weights for every parameter of the client model, got none for {sorted(missing)}")
+        for n in self.names:
+            want = tuple(self._template.get_parameter(n).shape)
+            got = weights[n]
+            if not isinstance(got, torch.Tensor) or tuple(got.shape) != want:
+                raise ConfigError(f"expected {who}weights[{n!r}] as a tensor of shape {want}, got {describe(got)}")
+
+    def client_updates(
+        self, weights: Mapping[int, Mapping[str, torch.Tensor]], data: Mapping[int, ClientSource], *, seeds: Mapping[int, int]
+    ) -> dict[int, Message]:
+        """The clients' side of a round for several clients at once: their local SGD as one batched computation.
+
+        ``weights[c]`` are the weights sent to client ``c``; ``data[c]`` its data; ``seeds[c]`` its
+        batch seed. Every step runs all clients' forward and backward passes as one ``torch.func.vmap``
+        over clients (each on its own mini-batch) and one SGD update of the stacked weights. The replies
+        equal ``client_update(weights[c], data[c], seed=seeds[c])`` for each ``c`` (to float rounding).
+        A client model with buffers (BatchNorm) is trained client by client instead.
+        """
+        if not isinstance(weights, Mapping) or not isinstance(data, Mapping) or not isinstance(seeds, Mapping):
+            got = f"{describe(weights)}, {describe(data)}, {describe(seeds)}"
+            raise ConfigError(f"expected mappings {{client_id: ...}} for weights, data and seeds, got {got}")
+        ids = list(weights)
+        if set(data) != set(ids) or set(seeds) != set(ids):
+            got = f"{sorted(weights)}, {sorted(data)}, {sorted(seeds)}"
+            raise ConfigError(f"expected weights, data and seeds for the same client ids, got {got}")
+        xy = {}
+        for c in ids:
+            xy[c] = _xy(data[c])
+            check_client_data(*xy[c], f"client {c}")
+            self._check_weights(weights[c], f"client {c}'s ")
+        if has_buffers(self._template) or not ids:
+            return {c: self.client_update(weights[c], data[c], seed=int(seeds[c])) for c in ids}
+        stacked = {n: torch.stack([weights[c][n].detach() for c in ids]) for n in self.names}
+        pool = ClientPool([xy[c] for c in ids])
+        trained, losses, _ = batched_local_sgd(
+            self._template, stacked, pool, list(range(len(ids))), seeds=[int(seeds[c]) for c in ids], **self.inner
+        )
+        return {
+            c: {
+                "delta": {n: trained[n][j] - stacked[n][j] for n in self.names},
+                "loss": float(losses[j]),
+                "num_examples": int(xy[c][1].shape[0]),
+            }
+            for j, c in enumerate(ids)
+        }
 
     def _client_encoder(self, state: Mapping[str, torch.Tensor]) -> Any:
         enc = copy.deepcopy(self.model.condition)
@@ -330,6 +411,8 @@ class FederatedHypernet:
 
     def handle(self, message: Message, data: ClientSource) -> Message:
         """Answer any server message (``task`` = ``"train"``, ``"embed"`` or ``"encoder_grad"``) on the client's data."""
+        if not isinstance(message, Mapping):
+            raise ConfigError(f"expected a message mapping with a 'task' key, got {describe(message)}")
         task = message.get("task")
         seed = int(message.get("seed", 0))
         if task == "train":
@@ -340,18 +423,38 @@ class FederatedHypernet:
             return {"encoder_grad": self.client_encoder_grad(message["encoder"], message["grad"], data, seed=seed)}
         raise ConfigError(f"expected a message task 'train', 'embed' or 'encoder_grad', got {task!r}")
 
-    def local_exchange(self, clients: Sequence[ClientSource] | Mapping[int, ClientSource]) -> Exchange:
-        """An in-process exchange: client ``i`` answers with :meth:`handle` on ``clients[i]``."""
+    def local_exchange(self, clients: Sequence[ClientSource] | Mapping[int, ClientSource], *, batched: bool = True) -> Exchange:
+        """An in-process exchange: client ``i`` answers with :meth:`handle` on ``clients[i]``.
+
+        With ``batched`` (default), the training messages of a round with several clients run as one
+        batched computation (:meth:`client_updates`); ``batched=False`` trains them one by one.
+        """
+        if isinstance(clients, (str, bytes)) or not isinstance(clients, (Sequence, Mapping)):
+            raise ConfigError(f"expected the clients' data as a sequence or a mapping by client id, got {describe(clients)}; {FIX}")
+        if not isinstance(batched, bool):
+            raise ConfigError(f"expected batched to be True or False, got {describe(batched)}")
 
         def exchange(messages: dict[int, Message]) -> dict[int, Message]:
-            return {c: self.handle(m, clients[c]) for c, m in messages.items()}
+            for c in messages:
+                if not (0 <= c < len(clients) if isinstance(clients, Sequence) else c in clients):
+                    raise ConfigError(f"expected data for client {c} in the exchange's clients, got none; pass every client's data")
+            train = [c for c, m in messages.items() if isinstance(m, Mapping) and m.get("task") == "train"]
+            out: dict[int, Message] = {}
+            if batched and len(train) > 1:
+                out = self.client_updates(
+                    {c: messages[c]["weights"] for c in train},
+                    {c: clients[c] for c in train},
+                    seeds={c: int(messages[c].get("seed", 0)) for c in train},
+                )
+            out.update({c: self.handle(m, clients[c]) for c, m in messages.items() if c not in out})
+            return {c: out[c] for c in messages}
 
         return exchange
 
     # ------------------------------------------------------------------ training and evaluation
     def fit(
         self,
-        clients: Sequence[ClientData],
+        clients: Sequence[ClientData | tuple[torch.Tensor, ...] | Mapping[str, torch.Tensor]],
         rounds: int,
         *,
         train_clients: Sequence[int] | None = None,
@@ -360,11 +463,14 @@ class FederatedHypernet:
         checkpoint_every: int | None = None,
         keep_last: int = 3,
         callback: Callable[[dict[str, float]], None] | None = None,
+        test: bool = True,
     ) -> History:
         """Train in process for ``rounds`` rounds (continuing from :attr:`round`), evaluating every ``eval_every``.
 
         Args:
-            clients: the clients' data, indexed by client id.
+            clients: the clients' data, indexed by client id: each a :class:`ClientData`, a tuple
+                ``(x_train, y_train, x_test, y_test)`` / ``(x_train, y_train, x_val, y_val, x_test, y_test)``
+                or a mapping with those keys (see :meth:`ClientData.from_arrays`).
             rounds: rounds to run in total (a resumed server continues up to this number).
             train_clients: ids that take part in training (default all); the others are held out.
             eval_every: rounds between evaluations of the training clients (validation and test);
@@ -372,14 +478,30 @@ class FederatedHypernet:
             checkpoint_dir: write the server state there (see :meth:`save`) every
                 ``checkpoint_every`` rounds and at the end.
             callback: called with each evaluation row.
+            test: also score the test split at every evaluation; with ``False`` rows hold ``test_acc = nan``
+                (pFedHN's protocol tests once, at the best validation round: snapshot the model in ``callback``).
         """
+        clients = as_clients(clients)
         if len(clients) > self.num_clients:
             raise ConfigError(f"expected at most num_clients={self.num_clients} clients, got {len(clients)}")
         for i, c in enumerate(clients):
             check_client_data(c.x_train, c.y_train, f"client {i}")
+        positive_int("rounds", rounds, hint="the total number of server rounds to reach")
+        for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
+            if value is not None:
+                positive_int(name, value, hint="or None")
+        positive_int("keep_last", keep_last)
+        if not isinstance(test, bool):
+            raise ConfigError(f"expected test to be True or False, got {describe(test)}")
+        if callback is not None and not callable(callback):
+            raise ConfigError(f"expected callback to be a function of the evaluation row, got {describe(callback)}")
+        if checkpoint_dir is not None and not isinstance(checkpoint_dir, (str, Path)):
+            raise ConfigError(f"expected checkpoint_dir as a str or Path, got {describe(checkpoint_dir)}")
         pool = list(range(len(clients))) if train_clients is None else self._check_ids(train_clients)
         if max(pool) >= len(clients):
             raise ConfigError(f"expected train_clients below the {len(clients)} clients given, got {max(pool)}")
+        if len(pool) < self.clients_per_round:
+            raise ConfigError(f"expected at least clients_per_round={self.clients_per_round} training clients, got {len(pool)}")
         eval_every = eval_every or max(rounds, 1)
         exchange = self.local_exchange(clients)
         history = History()
@@ -391,7 +513,7 @@ class FederatedHypernet:
                 row = {
                     "round": float(self.round),
                     "val_acc": self.evaluate(clients, "val", pool),
-                    "test_acc": self.evaluate(clients, "test", pool),
+                    "test_acc": self.evaluate(clients, "test", pool) if test else float("nan"),
                     "bytes": sent / max(count, 1),
                 }
                 history.rounds.append(row)
@@ -411,8 +533,9 @@ class FederatedHypernet:
             epochs: then fine-tune locally for this many epochs (SGD with the clients' settings).
             data: the client's data for fine-tuning with ``"learned"``.
         """
+        nonnegative_float("epochs", epochs)
         if self.embedding == "learned":
-            if not isinstance(client, int):
+            if isinstance(client, bool) or not isinstance(client, int):
                 raise ConfigError(f"expected a client id with embedding='learned', got {describe(client)}")
             weights = {k: v.detach() for k, v in self.generated(self._check_ids([client])[0]).items()}
             source = data
@@ -448,6 +571,12 @@ class FederatedHypernet:
         self, clients: Sequence[ClientData], split: Literal["val", "test"] = "test", ids: Sequence[int] | None = None
     ) -> dict[int, float]:
         """Each client's accuracy on its own ``split``, by id."""
+        if split not in ("val", "test"):
+            raise ConfigError(f"expected split 'val' or 'test', got {describe(split)}")
+        clients = as_clients(clients)
+        ids = None if ids is None else self._check_ids(ids)
+        if ids is not None and max(ids) >= len(clients):
+            raise ConfigError(f"expected ids below the {len(clients)} clients given, got {max(ids)}")
         out = {}
         for i in range(len(clients)) if ids is None else ids:
             x, y = _xy(clients[i], split)
@@ -462,6 +591,7 @@ class FederatedHypernet:
         """Checkpoint the server state (hypernetwork, optimizer, round) atomically with :mod:`hypernet.training.checkpoint`."""
         from ...training.checkpoint import save_checkpoint
 
+        _check_dir(directory)
         return save_checkpoint(
             directory,
             step=self.round,
@@ -480,6 +610,7 @@ class FederatedHypernet:
         from ...errors import CheckpointError
         from ...training.checkpoint import latest_checkpoint
 
+        _check_dir(directory)
         ckpt = latest_checkpoint(directory)
         if ckpt is None:
             return False
@@ -492,6 +623,11 @@ class FederatedHypernet:
         ckpt.restore(self.model, self.optimizer)
         self.round = int(extra["round"])
         return True
+
+
+def _check_dir(directory: Any) -> None:
+    if not isinstance(directory, (str, Path)):
+        raise ConfigError(f"expected a checkpoint directory as a str or Path, got {describe(directory)}")
 
 
 def _grad_of(t: torch.Tensor) -> torch.Tensor:

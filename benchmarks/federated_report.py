@@ -1,0 +1,170 @@
+"""``python benchmarks/federated.py --merge``: every per-(split, seed, method) file into federated.{md,csv,png}."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# (file method, key in its results, row name, clients scored, accuracy field)
+ROWS = [
+    ("pfedhn", "pfedhn", "pFedHN", "training 90 %", "test_acc"),
+    ("pefll", "pefll", "PeFLL", "training 90 %", "test_acc"),
+    ("baselines", "local", "Local only", "training 90 %", "test_acc"),
+    ("baselines", "fedavg", "FedAvg", "training 90 %", "test_acc"),
+    ("baselines", "fedavg_ft", "FedAvg + FT", "training 90 %", "test_acc"),
+    ("pefll", "pefll", "PeFLL, unseen clients (no training)", "held-out 10 %", "unseen_test_acc"),
+    ("baselines", "fedavg", "FedAvg global, unseen clients", "held-out 10 %", "unseen_test_acc"),
+]
+FIELDS = ["split", "seed", "method", "clients", "val_acc", "test_acc", "best_round", "lr", "steps", "bytes_per_client", "seconds"]
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return ""
+    return f"{100 * np.mean(values):.2f} ± {100 * np.std(values):.2f} (n={len(values)})"
+
+
+def merge(results: Path, splits: dict[str, Any], protocol: dict[str, Any], budget: int) -> None:
+    files = sorted(results.glob("federated_*_s*_*.json"))
+    runs = [json.loads(f.read_text()) for f in files]
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        for method, key, name, who, field in ROWS:
+            res = run["results"].get(key) if run["method"] == method else None
+            if res is None or res.get(field) is None:
+                continue
+            rows.append({
+                "split": run["split"], "seed": run["seed"], "method": name, "clients": who,
+                "val_acc": res.get("val_acc") if field == "test_acc" else None, "test_acc": res[field],
+                "best_round": res.get("best_round"), "lr": res.get("lr"), "steps": res.get("steps"),
+                "bytes_per_client": res.get("bytes_per_client"), "seconds": res.get("seconds"),
+            })  # fmt: skip
+    with (results / "federated.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    [r[2] for r in ROWS]
+    present = [s for s in splits if any(r["split"] == s for r in rows)]
+
+    def accs(split: str, name: str, key: str = "test_acc") -> list[float]:
+        return [float(r[key]) for r in rows if r["split"] == split and r["method"] == name and r[key] is not None]
+
+    lines = ["| method | clients scored | " + " | ".join(present) + " | client SGD steps | bytes per client |",
+             "|---|---|" + "---|" * (len(present) + 2)]  # fmt: skip
+    for _, _, name, who, _ in ROWS:
+        if not any(accs(s, name) for s in present):
+            continue
+        steps = [float(r["steps"]) for r in rows if r["method"] == name and r["steps"] is not None]
+        byts = [float(r["bytes_per_client"]) for r in rows if r["method"] == name and r["bytes_per_client"] is not None]
+        cells = [_fmt(accs(s, name)) for s in present]
+        lines.append(
+            f"| {name} | {who} | " + " | ".join(cells) + f" | {np.mean(steps):,.0f} | {np.mean(byts) / 1e6:,.1f} MB |"
+            if steps and byts
+            else f"| {name} | {who} | " + " | ".join(cells) + " | | |"
+        )
+    checks = []
+    for s in present:
+        hn_, ft, loc = (accs(s, n) for n in ("pFedHN", "FedAvg + FT", "Local only"))
+        if hn_ and ft and loc:
+            a, b, c = np.mean(hn_), np.mean(ft), np.mean(loc)
+            n_seeds = f"{len(hn_)}/{len(ft)}/{len(loc)}"
+            checks.append(f"* {s}: pFedHN {100 * a:.2f} vs FedAvg + FT {100 * b:.2f} ({'met' if a >= b else 'MISSED'}), "
+                          f"vs local-only {100 * c:.2f} ({'met' if a > c else 'MISSED'}); seeds {n_seeds}")  # fmt: skip
+        seen_, unseen = accs(s, "PeFLL"), accs(s, "PeFLL, unseen clients (no training)")
+        if seen_ and unseen:
+            gap = 100 * (np.mean(seen_) - np.mean(unseen))
+            checks.append(f"* {s}: PeFLL seen {100 * np.mean(seen_):.2f} vs unseen {100 * np.mean(unseen):.2f}: gap {gap:.2f} points "
+                          f"({'met' if gap <= 3 else 'MISSED'}, target <= 3)")  # fmt: skip
+    expected = [f"{s}_s{k}_{m}" for s in splits for k in (0, 1, 2) for m in ("pfedhn", "baselines", "pefll")]
+    have = {f"{r['split']}_s{r['seed']}_{r['method']}" for r in runs}
+    missing = [e for e in expected if e not in have]
+    wall = sum(float(r.get("wall_seconds", 0)) for r in runs)
+    perf = results / "perf_federated.md"
+    perf_lines = []
+    if perf.is_file():
+        text = perf.read_text().splitlines()
+        perf_lines = [ln for ln in text if ln.startswith("|") or ln.startswith("Command") or ln.startswith("Load")]
+    md = [
+        "# Personalised federated learning at pFedHN's protocol: pFedHN / PeFLL vs baselines",
+        "",
+        f"Every method gets the same budget of client SGD steps: {budget:,} (pFedHN's 5,000 server steps x 50 inner steps).",
+        "Mean ± std over seeds (n = seeds merged) of the mean over clients of each client's test accuracy (%), tested once:",
+        "pFedHN / PeFLL / FedAvg at the best mean validation round (validation every 100 / 20 / 10 rounds), local-only and",
+        "fine-tuning at each client's own best validation check. Bytes: tensors both ways over the whole training, per client.",
+        "Raw rows: `federated.csv`; validation curves: `federated.png`; per-run files: `federated_<split>_s<seed>_<method>.json`.",
+        "",
+        *lines,
+        "",
+        "## The issue's relations (means over the seeds merged so far)",
+        "",
+        *(checks or ["* not enough runs merged yet"]),
+        "",
+        "## Runs",
+        "",
+        f"{len(runs)} of {len(expected)} per-(split, seed, method) files merged; {wall / 3600:.1f} h of wall time in them"
+        " (one thread each, on 2 cores shared with other jobs: wall time is 2-5x the CPU time).",
+        "",
+        "Missing: " + (", ".join(missing) if missing else "none"),
+        "",
+        "Commands (one process each; `--method all` runs the three in turn; then `python benchmarks/federated.py --merge`):",
+        "",
+        *sorted({f"    {r['command']}" for r in runs}),
+        "",
+        "## Protocol",
+        "",
+        "```",
+        json.dumps(protocol, indent=1),
+        "```",
+        "",
+        *_notes(),
+    ]
+    if perf_lines:
+        md += [
+            "",
+            "## One round of C clients, batched over clients vs one by one (`benchmarks/results/perf_federated.md`)",
+            "",
+            *perf_lines,
+        ]
+    (results / "federated.md").write_text("\n".join(md) + "\n")
+    print("\n".join([*lines, "", *checks]))
+    _plot(runs, present, results / "federated.png")
+
+
+def _notes() -> list[str]:
+    path = Path(__file__).with_name("federated_notes.md")
+    return path.read_text().splitlines() if path.is_file() else []
+
+
+def _plot(runs: list[dict[str, Any]], splits: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not splits:
+        return
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.5 * len(splits), 3.6), squeeze=False)
+    colors: dict[str, Any] = {}
+    for ax, split in zip(axes[0], splits, strict=True):
+        for run in runs:
+            if run["split"] != split:
+                continue
+            for key, res in run["results"].items():
+                curve = res.get("curve") or []
+                if not curve:
+                    continue
+                xs, ys = zip(*[(s, 100 * v) for s, v in curve if v is not None and not math.isnan(v)], strict=True)
+                c = colors.setdefault(key, f"C{len(colors)}")
+                ax.plot(xs, ys, color=c, alpha=0.8, lw=1, label=f"{key} s{run['seed']}")
+        ax.set_title(split, fontsize=9)
+        ax.set_xlabel("client SGD steps")
+        ax.set_ylabel("mean client validation accuracy (%)")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
