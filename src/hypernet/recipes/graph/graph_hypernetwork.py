@@ -44,7 +44,7 @@ from torch.func import functional_call
 
 from ..._io import atomic_write_bytes, atomic_write_text
 from ...errors import CheckpointError, ConfigError
-from ._decoder import ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
+from ._decoder import LowRankDecoder, ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
 from ._encoder import GatedGNN
 from ._graph import ModelGraph, build_graph
 from ._ops import NORMS, OPS
@@ -57,7 +57,7 @@ def _node_features(graph: ModelGraph) -> torch.Tensor:
     """``(N, 9)`` shape features: log-channels, kernel, dimensions, bias, classifier, gain, size."""
     rows = []
     for v, params in enumerate(graph.params):
-        shapes = [graph.shapes[full] for full in params.values()]
+        shapes = [graph.layout(full) for full in params.values()]
         main = max(shapes, key=lambda s: (len(s), math.prod(s)), default=())
         dims = [*main, 1, 1, 1, 1][:4] if main else [0, 0, 0, 0]
         if len(main) == 1:
@@ -91,6 +91,9 @@ class GraphHyperNetwork(nn.Module):
         custom_ops: map extra module classes, functions or method names to a node category (see ``_ops.OPS``),
             e.g. ``{MyAttention: "linear"}``; mapped module classes are not traced into.
         leaf_modules: module classes not traced into.
+        lowrank: LoGAH's low-rank decoder: ``r > 0`` predicts every 2-d weight ``(n, m)`` as a product of
+            factors ``(n, r) x (r, m)`` (rank at most ``r``); ``0`` tiles the block decoder's output as GHN-2.
+        lowrank_rows: rows of each predicted factor block (widths beyond it repeat the block).
 
     Raises:
         ConfigError: a size is not positive.
@@ -105,13 +108,17 @@ class GraphHyperNetwork(nn.Module):
         layernorm: bool = True,
         custom_ops: Mapping[Any, str] | None = None,
         leaf_modules: Sequence[type[nn.Module]] = (),
+        lowrank: int = 0,
+        lowrank_rows: int = 256,
     ) -> None:
         super().__init__()
-        if hidden < 2 or len(block) != 4 or min(block) < 1 or rounds < 1 or virtual_edges < 0:
+        if hidden < 2 or len(block) != 4 or min(block) < 1 or rounds < 1 or virtual_edges < 0 or lowrank < 0 or lowrank_rows < 1:
             raise ConfigError(
                 "expected hidden >= 2, block of 4 positive sizes (O, I, K, K), rounds >= 1, virtual_edges >= 0, "
-                f"got hidden={hidden}, block={tuple(block)}, rounds={rounds}, virtual_edges={virtual_edges}"
+                f"lowrank >= 0, lowrank_rows >= 1, got hidden={hidden}, block={tuple(block)}, rounds={rounds}, "
+                f"virtual_edges={virtual_edges}, lowrank={lowrank}, lowrank_rows={lowrank_rows}"
             )
+        self.lowrank, self.lowrank_rows = int(lowrank), int(lowrank_rows)
         self.hidden, self.block = hidden, tuple(int(b) for b in block)
         self.virtual_edges, self.rounds, self.layernorm = virtual_edges, rounds, layernorm
         self.custom_ops = dict(custom_ops or {})
@@ -121,6 +128,7 @@ class GraphHyperNetwork(nn.Module):
         self.gnn = GatedGNN(hidden, virtual_edges=virtual_edges > 1, rounds=rounds)
         self.norm = nn.LayerNorm(hidden) if layernorm else nn.Identity()
         self.decoder = ShapeDecoder(hidden, self.block)  # type: ignore[arg-type]
+        self.lowrank_decoder = LowRankDecoder(hidden, lowrank, lowrank_rows) if lowrank else None
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments that :meth:`load` needs (``custom_ops``/``leaf_modules`` are passed again)."""
@@ -130,12 +138,17 @@ class GraphHyperNetwork(nn.Module):
             "virtual_edges": self.virtual_edges,
             "rounds": self.rounds,
             "layernorm": self.layernorm,
+            **({"lowrank": self.lowrank, "lowrank_rows": self.lowrank_rows} if self.lowrank else {}),
         }
 
     # -- graphs -----------------------------------------------------------------------------
-    def graph(self, module: nn.Module) -> ModelGraph:
-        """The :class:`~._graph.ModelGraph` the GHN reads for ``module``."""
-        return build_graph(module, self.custom_ops, self.leaf_modules)
+    def graph(self, module: nn.Module, inputs: Any = None) -> ModelGraph:
+        """The :class:`~._graph.ModelGraph` the GHN reads for ``module``.
+
+        From ``torch.fx`` where ``module`` traces, else from the autograd graph of one forward pass on ``inputs``
+        (a tensor, a tuple or a dict of keyword inputs; Hugging Face models get them from their config).
+        """
+        return build_graph(module, self.custom_ops, self.leaf_modules, inputs=inputs)
 
     def _encode(self, graphs: Sequence[ModelGraph]) -> torch.Tensor:
         device = self.op_embedding.weight.device
@@ -168,12 +181,15 @@ class GraphHyperNetwork(nn.Module):
         out: list[dict[str, torch.Tensor]] = [{} for _ in graphs]
         groups: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
         vectors: list[tuple[int, int, str, str]] = []
+        matrices: dict[tuple[int, ...], list[tuple[int, int, str]]] = {}
         for gi, g in enumerate(graphs):
             for v, params in enumerate(g.params):
                 for role, full in params.items():
-                    shape = g.shapes[full]
+                    shape = g.layout(full)
                     if g.ops[v] in NORMS or len(shape) <= 1:
                         vectors.append((gi, v, role, full))
+                    elif len(shape) == 2 and self.lowrank_decoder is not None:
+                        matrices.setdefault(shape, []).append((gi, v, full))
                     elif len(shape) <= 4:
                         key = (shape[2] if len(shape) > 2 else 1, shape[3] if len(shape) > 3 else 1)
                         groups.setdefault(key, []).append((gi, v, full))
@@ -186,8 +202,12 @@ class GraphHyperNetwork(nn.Module):
             x = torch.stack([states[gi, v] for gi, v, _ in items])
             blocks = self.decoder.weight(x, kh, kw)
             for (gi, v, full), blk in zip(items, blocks, strict=True):
-                shape = graphs[gi].shapes[full]
-                out[gi][full] = normalize_weight(fit_shape(blk, shape), graphs[gi].gains[v] if graphs[gi].ops[v] != "param" else 1.0)
+                out[gi][full] = self._finish(graphs[gi], v, full, fit_shape(blk, graphs[gi].layout(full)))
+        for shape, items in matrices.items():
+            assert self.lowrank_decoder is not None
+            mats = self.lowrank_decoder(torch.stack([states[gi, v] for gi, v, _ in items]), (shape[0], shape[1]))
+            for (gi, v, full), w in zip(items, mats, strict=True):
+                out[gi][full] = self._finish(graphs[gi], v, full, w)
         if vectors:
             rows = self.decoder.rows(torch.stack([states[gi, v] for gi, v, _, _ in vectors]))
             for (gi, v, role, full), row in zip(vectors, rows, strict=True):
@@ -197,15 +217,23 @@ class GraphHyperNetwork(nn.Module):
                 out[gi][full] = normalize_scale(flat) if is_scale else normalize_bias(flat)
         return out
 
-    def predict(self, module: nn.Module) -> dict[str, torch.Tensor]:
+    @staticmethod
+    def _finish(graph: ModelGraph, v: int, full: str, w: torch.Tensor) -> torch.Tensor:
+        """Fan-in normalisation, then the stored layout (``(in, out)`` weights transposed back)."""
+        w = normalize_weight(w, graph.gains[v] if graph.ops[v] != "param" else 1.0)
+        return w.t() if full in graph.transposed else w
+
+    def predict(self, module: nn.Module, inputs: Any = None) -> dict[str, torch.Tensor]:
         """Every parameter of ``module`` by name, predicted in one forward pass (differentiable when grad is enabled).
 
         Parameters the forward pass never reads are returned as detached copies of their current values.
+        Models ``torch.fx`` cannot trace are read from the autograd graph of one forward pass on ``inputs``
+        (Hugging Face models: example inputs from their config when ``inputs`` is ``None``).
 
         Raises:
             ConfigError: ``module`` cannot be traced, has no parameters, or uses an unsupported operation (named).
         """
-        graph = self.graph(module)
+        graph = self.graph(module, inputs)
         predicted = self.predict_graphs([graph])[0]
         names = dict(module.named_parameters())
         return {name: predicted[name] if name in predicted else p.detach().clone() for name, p in names.items()}
@@ -215,15 +243,16 @@ class GraphHyperNetwork(nn.Module):
         return self.predict(module)
 
     @torch.no_grad()
-    def initialize_(self, module: nn.Module, data: torch.Tensor | Iterable[Any] | None = None) -> nn.Module:
+    def initialize_(self, module: nn.Module, data: torch.Tensor | Iterable[Any] | None = None, inputs: Any = None) -> nn.Module:
         """Set ``module``'s parameters in place to the predicted ones (like GHN-3's ``ghn(model)``); returns ``module``.
 
         BatchNorm running statistics are reset (mean 0, variance 1); with ``data`` (an input tensor or an iterable of
         input batches, or of ``(x, y)`` pairs) they are then recomputed over those batches with the predicted weights,
         so ``module.eval()`` gives calibrated outputs. Without ``data``, evaluate BatchNorm models in train mode or
-        calibrate them yourself. On error the module is left unchanged.
+        calibrate them yourself. ``inputs`` are example inputs for models ``torch.fx`` cannot trace (see :meth:`predict`).
+        On error the module is left unchanged.
         """
-        predicted = self.predict(module)  # raises before anything is modified
+        predicted = self.predict(module, inputs)  # raises before anything is modified
         for name, p in module.named_parameters():
             p.copy_(predicted[name].to(p.dtype))
         recalibrate_batchnorm(module, data)
@@ -323,7 +352,11 @@ class GraphHyperNetwork(nn.Module):
                 raise ValueError(f"its metadata says {meta.get('hypernet')!r}")
             config = json.loads(meta["config"])
             ghn = cls(**config, custom_ops=custom_ops, leaf_modules=leaf_modules)
-            ghn.load_state_dict(load_file(str(path)))
+            state = load_file(str(path))
+            ops = state.get("op_embedding.weight")
+            if ops is not None and ops.shape[0] < len(OPS):  # saved before new categories were added: they start at 0
+                state["op_embedding.weight"] = torch.cat([ops, ops.new_zeros(len(OPS) - ops.shape[0], ops.shape[1])])
+            ghn.load_state_dict(state)
         except Exception as exc:
             raise CheckpointError(
                 f"expected a GraphHyperNetwork safetensors file at {path}, could not read it ({exc}); write one with .save()"
