@@ -260,15 +260,21 @@ class GraphHyperNetwork(nn.Module):
 
     # -- training ---------------------------------------------------------------------------
     def loss(self, modules: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """Mean cross-entropy of ``modules`` on ``(x, y)`` with predicted parameters, and their mean accuracy."""
-        predicted = self.predict_graphs([self.graph(m) for m in modules])
+        """Mean cross-entropy of ``modules`` on ``(x, y)`` with predicted parameters, and their mean accuracy.
+
+        Classifiers give logits ``(B, C)`` for labels ``(B,)``; sequence models (a Hugging Face output's ``.logits``
+        included) give ``(B, T, V)`` for next-token targets ``(B, T)``.
+        """
+        predicted = self.predict_graphs([self.graph(m, x[:1]) for m in modules])
         losses, correct = [], 0.0
         for module, params in zip(modules, predicted, strict=True):
             module.train()
             state = {**dict(module.named_buffers()), **params}
-            logits = functional_call(module, state, (x,), strict=False)
-            losses.append(nn.functional.cross_entropy(logits, y))
-            correct += float((logits.argmax(1) == y).float().mean())
+            out = functional_call(module, state, (x,), strict=False)
+            logits = getattr(out, "logits", out)
+            flat, target = (logits.flatten(0, -2), y.flatten()) if logits.dim() > 2 else (logits, y)
+            losses.append(nn.functional.cross_entropy(flat, target))
+            correct += float((flat.argmax(1) == target).float().mean())
         return torch.stack(losses).mean(), correct / len(modules)
 
     def fit(
