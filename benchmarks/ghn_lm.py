@@ -141,7 +141,9 @@ def eval_specs(args: argparse.Namespace) -> list[GPT2Spec]:
 
 
 # ----------------------------------------------------------------------------- one seed
-def run_seed(seed: int, args: argparse.Namespace, corpus: CharCorpus, log: Callable[[str], None]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def run_seed(
+    seed: int, args: argparse.Namespace, corpus: CharCorpus, log: Callable[[str], None]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     train = windows(corpus.train, args.steps, args.batch, args.context, g)
@@ -299,7 +301,9 @@ def merge(args: argparse.Namespace) -> int:
             rows += [{**r, "seed": int(r["seed"]), "params": int(r["params"])} for r in csv.DictReader(f)]
         infos += json.loads((RESULTS / f"ghn_lm_training{tag}.json").read_text())
     common = " ".join(a for a in sys.argv[1 : sys.argv.index("--merge")])
-    args.ran = "; ".join(f"`python benchmarks/ghn_lm.py {common} --seeds {i['seed']} --tag {t}`" for t, i in zip(args.merge, infos, strict=True))
+    args.ran = "; ".join(
+        f"`python benchmarks/ghn_lm.py {common} --seeds {i['seed']} --tag {t}`" for t, i in zip(args.merge, infos, strict=True)
+    )
     args.ran += f"; merged by `python benchmarks/ghn_lm.py {common} --merge {' '.join(args.merge)}`"
     write_rows(rows, RESULTS / f"ghn_lm{args.tag}.csv")
     write_markdown(rows, infos, args)

@@ -48,7 +48,7 @@ class GHNModelSection(Section):
 class GHNSamplerSection(Section):
     """``sampler:`` which architectures to train on."""
 
-    families: list[Literal["cnn", "mlp"]] = Field(default_factory=lambda: ["cnn", "mlp"], min_length=1)  # type: ignore[arg-type]
+    families: list[Literal["cnn", "mlp", "mixer"]] = Field(default_factory=lambda: ["cnn", "mlp", "mixer"], min_length=1)  # type: ignore[arg-type]
     meta_batch: int = Field(default=4, ge=1, description="architectures per step")
     eval_architectures: int = Field(default=10, ge=1, description="test-split architectures evaluated")
 
