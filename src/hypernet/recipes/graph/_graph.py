@@ -1,6 +1,7 @@
-"""The computational graph of a module, from ``torch.fx``: nodes are operations, edges data flow.
+"""The computational graph of a module, from ``torch.fx`` or one forward pass: nodes are operations, edges data flow.
 
-:func:`build_graph` traces any ``nn.Module`` with ``torch.fx.symbolic_trace`` semantics, keeps one
+:func:`build_graph` traces any ``nn.Module`` with ``torch.fx.symbolic_trace`` semantics (models fx cannot
+trace are read from the autograd graph of one forward pass instead, see :mod:`._autograd`), keeps one
 node per operation (module call, function, method, parameter read), removes pass-through
 operations (reshapes, dropout, identity) by wiring their inputs to their outputs, and records for
 every node its category (:data:`~._ops.OPS`), the parameters it owns and their shapes. Skip

@@ -1,10 +1,13 @@
-"""``hn.GraphHyperNetwork``: parameters for any torch.fx-traceable model from its computational graph (GHN-2 style).
+"""``hn.GraphHyperNetwork``: parameters for any model from its computational graph (GHN-2 / GHN-3 / LoGAH style).
 
-The GHN traces a model into a graph of operations (:mod:`._graph`), embeds every node from its
+The GHN reads a model as a graph of operations (:mod:`._graph`: ``torch.fx`` where the model traces,
+else the autograd graph of one forward pass, :mod:`._autograd`, so Hugging Face GPT-2 / BERT / ViT
+work), embeds every node from its
 operation type and parameter shapes, propagates the embeddings with a gated GNN sweeping the
 graph forwards and backwards (:mod:`._encoder`), and decodes each node's parameters with a
 shape-aware decoder that tiles fixed-size blocks to any shape, normalised by operation
-(:mod:`._decoder`). It is trained on architectures drawn from a sampler
+(:mod:`._decoder`), or with ``lowrank=r`` LoGAH's low-rank decoder for every 2-d weight
+(``(n, r) x (r, m)`` factors tiled to any width). It is trained on architectures drawn from a sampler
 (:class:`~.ArchitectureSampler`) by backpropagating the task loss through the predicted
 parameters; afterwards one forward pass predicts the parameters of an unseen model.
 
