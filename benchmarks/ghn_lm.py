@@ -11,7 +11,8 @@ Per seed, in one process:
 3. **Evaluation** on the 10 held-out configs of ``_gpt2.HELD_OUT`` (four wider / deeper than training), or with
    ``--eval-set val`` on 4 configs drawn from the training ranges (for choosing settings; never the held-out ones):
 
-   * loss of the predicted parameters (no training) on the validation and test streams, against PyTorch/HF default init;
+   * loss of the predicted parameters (no training) on the validation and test streams, against PyTorch/HF default init
+     (``--init-mix a`` then adds ``a`` x the default init to every predicted matrix before fine-tuning);
    * AdamW fine-tuning (lr ``--ft-lr``, 50 warm-up steps, weight decay 0.01, clip 1.0, same batches for both
      initialisations): default init for ``--ft-steps`` (1,000) steps gives the target validation loss; the GHN-initialised
      model trains until it reaches that loss (validation loss every ``--eval-every`` steps) or ``--ft-steps`` steps.
@@ -175,6 +176,12 @@ def run_seed(
             "ghn_val0": mean_loss(model, val), "ghn_test0": mean_loss(model, test),
             "default_val0": mean_loss(default, val), "default_test0": mean_loss(default, test),
         }  # fmt: skip
+        if args.init_mix:  # predicted + a share of the default init: full-rank, symmetry-breaking start
+            with torch.no_grad():
+                for p, p0 in zip(model.parameters(), default.parameters(), strict=True):
+                    if p.dim() >= 2:
+                        p.add_(args.init_mix * p0)
+            row["init_val0"] = mean_loss(model, val)
         d_curve, _ = finetune(default, ft_batches, val, args)
         target = d_curve[-1][1]
         g_curve, reached = finetune(model, ft_batches, val, args, target=target)
@@ -223,6 +230,7 @@ def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args
         f"GHN: hidden {args.hidden}, low-rank decoder r = {args.rank} with {args.rows}-row factor blocks; trained {args.steps} steps × "
         f"{args.meta_batch} GPT-2 configs × {args.batch} windows of {args.context} characters, Adam lr {args.lr} "
         f"({statistics.mean(i['train_minutes'] for i in infos):.1f} min per seed). Vocabulary {infos[0]['vocab']} characters.",
+        "GHN init: predicted parameters" + (f" + {args.init_mix} × default init (matrices)" if args.init_mix else "") + ". "
         f"Fine-tuning: AdamW lr {args.ft_lr}, 50 warm-up steps, weight decay 0.01, batch {args.batch}; validation loss every "
         f"{args.eval_every} steps on {args.n_val} × 16 windows.",
         "",
@@ -326,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ft-steps", type=int, default=1000)
     p.add_argument("--ft-lr", type=float, default=1e-3)
     p.add_argument("--eval-every", type=int, default=25)
+    p.add_argument("--init-mix", type=float, default=0.0, help="add this share of the default init to predicted matrices")
     p.add_argument("--n-val", type=int, default=8, help="validation / test batches of 16 windows")
     p.add_argument("--eval-set", choices=("held-out", "val"), default="held-out")
     p.add_argument("--threads", type=int, default=1)
