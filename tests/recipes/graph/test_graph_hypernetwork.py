@@ -242,3 +242,14 @@ def test_shipped_fashion_mnist_weights_load_and_predict() -> None:
         trained, untrained = ghn.predict(net), hn.GraphHyperNetwork(**ghn.config()).predict(net)  # type: ignore[arg-type]
     assert all(torch.isfinite(p).all() for p in trained.values())
     assert any(not torch.allclose(trained[k], untrained[k]) for k in trained)
+
+
+def test_initialize_rejects_bad_calibration_data_and_leaves_the_module_unchanged() -> None:
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    net.train()
+    net(torch.randn(8, 3))
+    before = copy.deepcopy(net.state_dict())
+    for bad, match in (("abc", "expected data= to be None"), ([1, 2], "got int at batch 0"), (torch.randn(4, 7), "Linear|shape")):
+        with pytest.raises(hn.ConfigError, match=match):
+            tiny_ghn().initialize_(net, data=bad)
+        assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())

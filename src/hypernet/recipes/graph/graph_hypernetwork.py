@@ -253,12 +253,25 @@ class GraphHyperNetwork(nn.Module):
         input batches, or of ``(x, y)`` pairs) they are then recomputed over those batches with the predicted weights,
         so ``module.eval()`` gives calibrated outputs. Without ``data``, evaluate BatchNorm models in train mode or
         calibrate them yourself. ``inputs`` are example inputs for models ``torch.fx`` cannot trace (see :meth:`predict`).
-        On error the module is left unchanged.
+        On error the module is left unchanged (parameters and buffers).
+
+        Raises:
+            ConfigError: ``data`` is not a tensor or an iterable of batches, a batch does not run through ``module``,
+                or :meth:`predict` fails.
         """
+        batches = _calibration_batches(data)
         predicted = self.predict(module, inputs)  # raises before anything is modified
-        for name, p in module.named_parameters():
-            p.copy_(predicted[name].to(p.dtype))
-        recalibrate_batchnorm(module, data)
+        saved = {k: v.clone() for k, v in module.state_dict().items()}
+        try:
+            for name, p in module.named_parameters():
+                p.copy_(predicted[name].to(p.dtype))
+            recalibrate_batchnorm(module, batches)
+        except Exception as exc:
+            module.load_state_dict(saved)
+            raise ConfigError(
+                f"expected calibration batches that {type(module).__name__} accepts, but a forward pass raised "
+                f"{type(exc).__name__}: {exc}; the module is unchanged. Fix: pass input batches of the model's input shape"
+            ) from exc
         return module
 
     # -- training ---------------------------------------------------------------------------
@@ -379,6 +392,28 @@ class GraphHyperNetwork(nn.Module):
         if name not in known:
             raise ConfigError(f"expected a pretrained name in {known}, got {name!r}")
         return cls.load(WEIGHTS / f"ghn_{name}.safetensors")
+
+
+def _calibration_batches(data: Any) -> list[Any] | None:
+    """``data`` as a list of batches (tensors or ``(x, ...)`` tuples), checked before anything is modified."""
+    if data is None:
+        return None
+    if isinstance(data, torch.Tensor):
+        return [data]
+    if isinstance(data, str | bytes | Mapping) or not isinstance(data, Iterable):
+        raise ConfigError(
+            f"expected data= to be None, an input tensor or an iterable of input batches (or of (x, y) pairs), "
+            f"got {type(data).__name__}; fix: pass e.g. data=x[:64] or data=train_loader"
+        )
+    batches = list(data)
+    for i, batch in enumerate(batches):
+        x = batch[0] if isinstance(batch, tuple | list) and batch else batch
+        if not isinstance(x, torch.Tensor):
+            raise ConfigError(
+                f"expected every batch of data= to be a tensor or an (x, y) pair of tensors, got {type(x).__name__} "
+                f"at batch {i}; fix: pass input tensors"
+            )
+    return batches
 
 
 def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor | Iterable[Any] | None) -> None:
