@@ -102,7 +102,7 @@ def run_seed(seed: int, args: argparse.Namespace, data: Any, log: Callable[[str]
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(x_tr), generator=g)
     loader = [(x_tr[perm[i : i + args.batch]], y_tr[perm[i : i + args.batch]]) for i in range(0, len(perm) - args.batch + 1, args.batch)]
-    ghn = hn.GraphHyperNetwork(hidden=args.hidden, rounds=args.rounds)
+    ghn = hn.GraphHyperNetwork(hidden=args.hidden, rounds=args.rounds, encoder=args.encoder, layers=args.layers, heads=args.heads)
     curve: list[float] = []
     t0 = time.perf_counter()
     ghn.fit(ArchitectureSampler("train"), loader, steps=args.steps, meta_batch=args.meta_batch, lr=args.lr, seed=seed,
@@ -205,8 +205,13 @@ def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args
         "# Graph hypernetwork (GHN-2 style) on Fashion-MNIST",
         "",
         f"{ran} Seeds {seeds}. Mean ± std over seeds of the per-seed mean over the networks of a set.",
-        f"GHN: hidden {getattr(args, 'hidden', 32)}, block (64, 64, 5, 5), virtual edges up to 50 hops, "
-        f"{getattr(args, 'rounds', 1)} forward+backward sweep(s), layer norm; sampler families cnn / mlp / mixer (issue 30 motifs); "
+        f"GHN: hidden {getattr(args, 'hidden', 32)}, block (64, 64, 5, 5), "
+        + (
+            f"Graphormer encoder ({args.layers} layers × {args.heads} heads, GHN-3 style), "
+            if getattr(args, "encoder", "gated") == "graphormer"
+            else f"virtual edges up to 50 hops, {getattr(args, 'rounds', 1)} forward+backward sweep(s), "
+        )
+        + f"layer norm; sampler families cnn / mlp / mixer (issue 30 motifs); "
         f"trained {args.steps} steps × {args.meta_batch} architectures × {args.batch} images, Adam lr {args.lr}, cosine schedule "
         f"({statistics.mean(i['train_minutes'] for i in infos):.1f} min per seed). "
         f"Accuracy on the first {args.n_eval} Fashion-MNIST "
@@ -360,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=32, help="GHN node embedding size")
     p.add_argument("--rounds", type=int, default=1, help="GHN forward+backward sweeps")
     p.add_argument("--eval-on", choices=("test", "val"), default="test", help="val: train images 50,000+ (for choosing settings)")
+    p.add_argument("--encoder", choices=("gated", "graphormer"), default="gated", help="GHN-2 gated GNN or GHN-3 Graphormer")
+    p.add_argument("--layers", type=int, default=3, help="Graphormer layers")
+    p.add_argument("--heads", type=int, default=8, help="Graphormer heads")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--save", action="store_true")
     p.add_argument("--tag", default="", help="suffix of the output files: ghn<tag>.csv/.md/.png")

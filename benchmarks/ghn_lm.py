@@ -149,8 +149,9 @@ def run_seed(
     g = torch.Generator().manual_seed(seed)
     train = windows(corpus.train, args.steps, args.batch, args.context, g)
     ghn = hn.GraphHyperNetwork(
-        hidden=args.hidden, block=(args.rows, 4, 1, 1), virtual_edges=args.virtual_edges, lowrank=args.rank, lowrank_rows=args.rows
-    )
+        hidden=args.hidden, block=(args.rows, 4, 1, 1), virtual_edges=args.virtual_edges, lowrank=args.rank, lowrank_rows=args.rows,
+        encoder=args.encoder, layers=args.layers, heads=args.heads,
+    )  # fmt: skip
     curve: list[float] = []
     t0 = time.perf_counter()
     sampler = GPT2Sampler(corpus.vocab, args.context)
@@ -337,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init-mix", type=float, default=0.0, help="add this share of the default init to predicted matrices")
     p.add_argument("--n-val", type=int, default=8, help="validation / test batches of 16 windows")
     p.add_argument("--eval-set", choices=("held-out", "val"), default="held-out")
+    p.add_argument("--encoder", choices=("gated", "graphormer"), default="gated", help="GHN-2 gated GNN or GHN-3 Graphormer")
+    p.add_argument("--layers", type=int, default=3, help="Graphormer layers")
+    p.add_argument("--heads", type=int, default=8, help="Graphormer heads")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--save", action="store_true")
     p.add_argument("--tag", default="")

@@ -253,3 +253,25 @@ def test_initialize_rejects_bad_calibration_data_and_leaves_the_module_unchanged
         with pytest.raises(hn.ConfigError, match=match):
             tiny_ghn().initialize_(net, data=bad)
         assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_graphormer_encoder_predicts_trains_and_round_trips(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    ghn = hn.GraphHyperNetwork(hidden=16, block=(16, 16, 3, 3), encoder="graphormer", layers=2, heads=4)
+    nets = [spec.build() for spec in ArchitectureSampler("train").specs(2)]
+    x, y = torch.randn(8, 1, 28, 28), torch.randint(10, (8,))
+    loss, _ = ghn.loss(nets, x, y)
+    loss.backward()
+    assert ghn.gnn.distance_bias.weight.grad is not None and float(ghn.gnn.distance_bias.weight.grad.abs().sum()) > 0
+    loaded = hn.GraphHyperNetwork.load(ghn.save(tmp_path / "g.safetensors"))
+    assert loaded.config()["encoder"] == "graphormer"
+    with torch.no_grad():
+        a, b = ghn.eval().predict(nets[0]), loaded.predict(nets[0])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # padding: a graph's prediction does not depend on the other graphs of the batch
+    with torch.no_grad():
+        alone = ghn.predict_graphs([ghn.graph(nets[0])])[0]
+        batched = ghn.predict_graphs([ghn.graph(nets[0]), ghn.graph(nets[1])])[0]
+    assert all(torch.allclose(alone[k], batched[k], atol=1e-5) for k in alone)
+    with pytest.raises(hn.ConfigError, match="hidden divisible by heads"):
+        hn.GraphHyperNetwork(hidden=10, encoder="graphormer", heads=4)

@@ -50,6 +50,7 @@ from ...errors import CheckpointError, ConfigError
 from ._decoder import LowRankDecoder, ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
 from ._encoder import GatedGNN
 from ._graph import ModelGraph, build_graph
+from ._graphormer import GraphormerEncoder
 from ._ops import NORMS, OPS
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -97,6 +98,10 @@ class GraphHyperNetwork(nn.Module):
         lowrank: LoGAH's low-rank decoder: ``r > 0`` predicts every 2-d weight ``(n, m)`` as a product of
             factors ``(n, r) x (r, m)`` (rank at most ``r``); ``0`` tiles the block decoder's output as GHN-2.
         lowrank_rows: rows of each predicted factor block (widths beyond it repeat the block).
+        encoder: ``"gated"`` (GHN-2's gated GNN sweeps) or ``"graphormer"`` (GHN-3's transformer layers over all
+            nodes with shortest-path-distance attention biases; ``layers`` x ``heads``, ``hidden`` divisible by ``heads``).
+        layers: Graphormer layers.
+        heads: Graphormer attention heads.
 
     Raises:
         ConfigError: a size is not positive.
@@ -113,8 +118,16 @@ class GraphHyperNetwork(nn.Module):
         leaf_modules: Sequence[type[nn.Module]] = (),
         lowrank: int = 0,
         lowrank_rows: int = 256,
+        encoder: str = "gated",
+        layers: int = 3,
+        heads: int = 8,
     ) -> None:
         super().__init__()
+        if encoder not in ("gated", "graphormer") or (encoder == "graphormer" and (layers < 1 or heads < 1 or hidden % heads)):
+            raise ConfigError(
+                f"expected encoder 'gated' or 'graphormer' (with layers >= 1 and hidden divisible by heads), "
+                f"got encoder={encoder!r}, layers={layers}, heads={heads}, hidden={hidden}"
+            )
         if hidden < 2 or len(block) != 4 or min(block) < 1 or rounds < 1 or virtual_edges < 0 or lowrank < 0 or lowrank_rows < 1:
             raise ConfigError(
                 "expected hidden >= 2, block of 4 positive sizes (O, I, K, K), rounds >= 1, virtual_edges >= 0, "
@@ -122,13 +135,18 @@ class GraphHyperNetwork(nn.Module):
                 f"virtual_edges={virtual_edges}, lowrank={lowrank}, lowrank_rows={lowrank_rows}"
             )
         self.lowrank, self.lowrank_rows = int(lowrank), int(lowrank_rows)
+        self.encoder, self.layers, self.heads = encoder, int(layers), int(heads)
         self.hidden, self.block = hidden, tuple(int(b) for b in block)
         self.virtual_edges, self.rounds, self.layernorm = virtual_edges, rounds, layernorm
         self.custom_ops = dict(custom_ops or {})
         self.leaf_modules = tuple(leaf_modules)
         self.op_embedding = nn.Embedding(len(OPS), hidden)
         self.shape_encoder = nn.Linear(_FEATURES, hidden)
-        self.gnn = GatedGNN(hidden, virtual_edges=virtual_edges > 1, rounds=rounds)
+        self.gnn: nn.Module = (
+            GatedGNN(hidden, virtual_edges=virtual_edges > 1, rounds=rounds)
+            if encoder == "gated"
+            else GraphormerEncoder(hidden, layers=layers, heads=heads, max_distance=8)
+        )
         self.norm = nn.LayerNorm(hidden) if layernorm else nn.Identity()
         self.decoder = ShapeDecoder(hidden, self.block)  # type: ignore[arg-type]
         self.lowrank_decoder = LowRankDecoder(hidden, lowrank, lowrank_rows) if lowrank else None
@@ -142,6 +160,7 @@ class GraphHyperNetwork(nn.Module):
             "rounds": self.rounds,
             "layernorm": self.layernorm,
             **({"lowrank": self.lowrank, "lowrank_rows": self.lowrank_rows} if self.lowrank else {}),
+            **({"encoder": self.encoder, "layers": self.layers, "heads": self.heads} if self.encoder != "gated" else {}),
         }
 
     # -- graphs -----------------------------------------------------------------------------
@@ -169,7 +188,9 @@ class GraphHyperNetwork(nn.Module):
             mask[i, :k] = True
             for src, dst in g.edges:
                 adjacency[i, dst, src] = 1.0
-            if self.virtual_edges > 1:
+            if self.encoder == "graphormer":
+                virtual[i, :k, :k] = g.distances(max(self.virtual_edges, 8))  # integer distances for the attention biases
+            elif self.virtual_edges > 1:
                 d = g.distances(self.virtual_edges)
                 virtual[i, :k, :k] = torch.where(d > 0, 1.0 / d.clamp(min=1), torch.zeros(()))
         x = self.op_embedding(types.to(device)) + self.shape_encoder(feats.to(device, dtype))
