@@ -17,6 +17,11 @@ distinct random architectures; a training subset of 10,000 MNIST images (random 
   architecture per batch as in SMASH, depths drawn in proportion to the depth) trains for 6
   epochs, then scores each of the 30 with generated weights only, by *validation* accuracy.
 
+``--ghn`` (issue 30) also trains a ``hn.GraphHyperNetwork`` on random architectures of the same space with the
+same data and number of steps, and reports its Kendall τ beside the search's:
+
+    python benchmarks/architecture_search.py --ghn --prefix architecture_search_ghn
+
 Reported per seed: Kendall τ (tau-b) between the two rankings, regret of the search's top-1
 pick (test accuracy of the true best minus that of the pick, in points), wall-clock and CPU
 time of the search (training + scoring) against training all 30, and the test accuracy of the
@@ -68,6 +73,10 @@ class Row:
     search_cpu_s: float
     scratch_cpu_s: float
     cpu_ratio: float
+    ghn_kendall_tau: float = float("nan")
+    ghn_spearman: float = float("nan")
+    ghn_regret_points: float = float("nan")
+    ghn_wall_s: float = float("nan")
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -147,15 +156,64 @@ def run(seed: int, args: argparse.Namespace) -> tuple[Row, dict[str, Any]]:
         scratch_cpu_s=sum(cpus),
         cpu_ratio=search_cpu / sum(cpus),
     )
+    if args.ghn:
+        ghn_scores, ghn_wall, _ = timed(lambda: ghn_scores_for(space, candidates, loader, val_loader, seed, args))
+        ghn_pick = int(np.argmax(ghn_scores))
+        row.ghn_kendall_tau = float(kendalltau(ghn_scores, true).statistic)
+        row.ghn_spearman = float(spearmanr(ghn_scores, true).statistic)
+        row.ghn_regret_points = 100 * (true[best] - true[ghn_pick])
+        row.ghn_wall_s = ghn_wall
     print(f"  [seed {seed}] {row}", flush=True)
     points = {"archs": candidates, "predicted": predicted, "true": true, "pick": pick, "best": best}
     return row, points
+
+
+def ghn_scores_for(space: Any, candidates: list[Any], loader: Any, val_loader: Any, seed: int, args: argparse.Namespace) -> list[float]:
+    """Issue 30: a GraphHyperNetwork trained on random architectures of the same space, with the search's data and
+    number of optimizer steps (``--search-epochs`` x batches; ``--ghn-meta-batch`` architectures per step), then the
+    validation accuracy of each candidate with predicted parameters (no training)."""
+    torch.manual_seed(seed)
+    ghn = hn.GraphHyperNetwork(hidden=args.ghn_hidden, block=(64, 64, 1, 1))
+    batches = [(b[0], b[1]) for b in loader]
+
+    def sample(generator: torch.Generator) -> nn.Module:
+        return space.build(space.sample(1, generator=generator)[0])
+
+    ghn.fit(sample, batches, steps=args.search_epochs * len(batches), meta_batch=args.ghn_meta_batch, lr=args.ghn_lr, seed=seed)
+    scores = []
+    for i, arch in enumerate(candidates):
+        torch.manual_seed(1000 * seed + i)
+        net = ghn.initialize_(space.build(arch))
+        scores.append(evaluate_module(net.eval(), val_loader, DEFAULT_METRICS)["acc"])
+    return scores
 
 
 def mean_std(values: list[float], digits: int = 3) -> str:
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def ghn_lines(rows: list[Row], args: argparse.Namespace) -> list[str]:
+    """Issue 30's comparison: the GHN's Kendall τ against the SMASH-style search's, same candidates and truth."""
+    wins = sum(r.ghn_kendall_tau >= r.kendall_tau for r in rows)
+    return [
+        "## GraphHyperNetwork vs SMASH-style search (issue 30)",
+        "",
+        f"Same seeds, candidates, data and number of optimizer steps ({args.search_epochs} epochs; GHN: {args.ghn_meta_batch} "
+        f"architecture(s) per step, hidden {args.ghn_hidden}, Adam lr {args.ghn_lr}); both score by validation accuracy without training.",
+        "",
+        "| method | Kendall τ | Spearman | top-1 regret, points | wall (s) |",
+        "|---|---:|---:|---:|---:|",
+        f"| SMASH-style search | {mean_std([r.kendall_tau for r in rows])} | {mean_std([r.spearman for r in rows])} | "
+        f"{mean_std([r.regret_points for r in rows], 2)} | {mean_std([r.search_wall_s for r in rows], 0)} |",
+        f"| GraphHyperNetwork | {mean_std([r.ghn_kendall_tau for r in rows])} | {mean_std([r.ghn_spearman for r in rows])} | "
+        f"{mean_std([r.ghn_regret_points for r in rows], 2)} | {mean_std([r.ghn_wall_s for r in rows], 0)} |",
+        "",
+        f"Target (issue 30): GHN τ ≥ SMASH-style τ in the same run: {wins}/{len(rows)} seeds; mean "
+        f"{'met' if statistics.mean(r.ghn_kendall_tau for r in rows) >= statistics.mean(r.kendall_tau for r in rows) else 'NOT met'}.",
+        "",
+    ]
 
 
 def write_markdown(rows: list[Row], args: argparse.Namespace, minutes: float, path: Path) -> None:
@@ -189,6 +247,7 @@ def write_markdown(rows: list[Row], args: argparse.Namespace, minutes: float, pa
         "",
         "Every seed: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in ok.items()) + ".",
         "",
+        *(ghn_lines(rows, args) if args.ghn else []),
         "## Per seed",
         "",
     ]
@@ -282,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ghn", action="store_true", help="issue 30: also rank with a GraphHyperNetwork (GHN τ beside the search's)")
+    parser.add_argument("--ghn-meta-batch", type=int, default=1, help="architectures per GHN step (1: the search's budget)")
+    parser.add_argument("--ghn-hidden", type=int, default=32)
+    parser.add_argument("--ghn-lr", type=float, default=1e-3)
     parser.add_argument("--quick", action="store_true", help="one seed, 8 candidates, 1 epoch: a smoke run")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--prefix", default="architecture_search")

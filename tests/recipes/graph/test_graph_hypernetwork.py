@@ -242,3 +242,36 @@ def test_shipped_fashion_mnist_weights_load_and_predict() -> None:
         trained, untrained = ghn.predict(net), hn.GraphHyperNetwork(**ghn.config()).predict(net)  # type: ignore[arg-type]
     assert all(torch.isfinite(p).all() for p in trained.values())
     assert any(not torch.allclose(trained[k], untrained[k]) for k in trained)
+
+
+def test_initialize_rejects_bad_calibration_data_and_leaves_the_module_unchanged() -> None:
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    net.train()
+    net(torch.randn(8, 3))
+    before = copy.deepcopy(net.state_dict())
+    for bad, match in (("abc", "expected data= to be None"), ([1, 2], "got int at batch 0"), (torch.randn(4, 7), "Linear|shape")):
+        with pytest.raises(hn.ConfigError, match=match):
+            tiny_ghn().initialize_(net, data=bad)
+        assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_graphormer_encoder_predicts_trains_and_round_trips(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    ghn = hn.GraphHyperNetwork(hidden=16, block=(16, 16, 3, 3), encoder="graphormer", layers=2, heads=4)
+    nets = [spec.build() for spec in ArchitectureSampler("train").specs(2)]
+    x, y = torch.randn(8, 1, 28, 28), torch.randint(10, (8,))
+    loss, _ = ghn.loss(nets, x, y)
+    loss.backward()
+    assert ghn.gnn.distance_bias.weight.grad is not None and float(ghn.gnn.distance_bias.weight.grad.abs().sum()) > 0
+    loaded = hn.GraphHyperNetwork.load(ghn.save(tmp_path / "g.safetensors"))
+    assert loaded.config()["encoder"] == "graphormer"
+    with torch.no_grad():
+        a, b = ghn.eval().predict(nets[0]), loaded.predict(nets[0])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # padding: a graph's prediction does not depend on the other graphs of the batch
+    with torch.no_grad():
+        alone = ghn.predict_graphs([ghn.graph(nets[0])])[0]
+        batched = ghn.predict_graphs([ghn.graph(nets[0]), ghn.graph(nets[1])])[0]
+    assert all(torch.allclose(alone[k], batched[k], atol=1e-5) for k in alone)
+    with pytest.raises(hn.ConfigError, match="hidden divisible by heads"):
+        hn.GraphHyperNetwork(hidden=10, encoder="graphormer", heads=4)

@@ -85,6 +85,46 @@ class ShapeDecoder(nn.Module):
         return self.vector(x).view(x.shape[0], 2, self.block[0])
 
 
+class LowRankDecoder(nn.Module):
+    """LoGAH's low-rank decoder: a 2-d weight of shape ``(n, m)`` is ``U @ V.T / sqrt(r)`` with ``U (n, r)``, ``V (m, r)``.
+
+    Each node embedding gives two factor blocks of ``rows x r``; they are tiled along their first
+    dimension to ``n`` and ``m`` rows, so one decoder covers any width, and every matrix has rank at most ``r``.
+
+    Args:
+        hidden: node embedding size.
+        rank: ``r``.
+        rows: rows of each predicted factor block (widths up to ``rows`` are predicted without repetition).
+
+    Example:
+        >>> import torch
+        >>> dec = LowRankDecoder(8, rank=2, rows=16)
+        >>> w = dec(torch.randn(3, 8), (40, 24))
+        >>> w.shape, int(torch.linalg.matrix_rank(w[0]))
+        (torch.Size([3, 40, 24]), 2)
+    """
+
+    def __init__(self, hidden: int, rank: int = 16, rows: int = 256) -> None:
+        super().__init__()
+        self.rank, self.rows = rank, rows
+        self.net = mlp([hidden, 2 * hidden, 2 * rows * rank])
+        first, last = self.net[0], self.net[-1]
+        assert isinstance(first, nn.Linear) and isinstance(last, nn.Linear)
+        for layer, kind in ((first, "relu"), (last, "linear")):  # unit-variance factors at step 0
+            nn.init.kaiming_normal_(layer.weight, nonlinearity=kind)  # type: ignore[arg-type]
+            nn.init.zeros_(layer.bias)
+
+    def factors(self, x: torch.Tensor, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``U (k, n, r)`` and ``V (k, m, r)`` for ``k`` node embeddings."""
+        f = self.net(x).view(x.shape[0], 2, self.rows, self.rank)
+        return tile(f[:, 0], (x.shape[0], shape[0], self.rank)), tile(f[:, 1], (x.shape[0], shape[1], self.rank))
+
+    def forward(self, x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        """``(k, n, m)`` matrices of rank at most ``r``."""
+        u, v = self.factors(x, shape)
+        return u @ v.transpose(1, 2) / math.sqrt(self.rank)
+
+
 def fit_shape(block: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """One predicted ``(O, I, k, k)`` block made into a tensor of ``shape`` (1 to 4 dimensions)."""
     if len(shape) == 2:

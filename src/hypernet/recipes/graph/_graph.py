@@ -1,6 +1,7 @@
-"""The computational graph of a module, from ``torch.fx``: nodes are operations, edges data flow.
+"""The computational graph of a module, from ``torch.fx`` or one forward pass: nodes are operations, edges data flow.
 
-:func:`build_graph` traces any ``nn.Module`` with ``torch.fx.symbolic_trace`` semantics, keeps one
+:func:`build_graph` traces any ``nn.Module`` with ``torch.fx.symbolic_trace`` semantics (models fx cannot
+trace are read from the autograd graph of one forward pass instead, see :mod:`._autograd`), keeps one
 node per operation (module call, function, method, parameter read), removes pass-through
 operations (reshapes, dropout, identity) by wiring their inputs to their outputs, and records for
 every node its category (:data:`~._ops.OPS`), the parameters it owns and their shapes. Skip
@@ -27,7 +28,7 @@ import torch
 from torch import fx, nn
 
 from ...errors import ConfigError
-from ._ops import FUNCTION_OPS, METHOD_OPS, NORMS, PARAMETRIC, PASS_THROUGH, RELU_LIKE, check_category, module_category
+from ._ops import FUNCTION_OPS, METHOD_OPS, NORMS, PARAMETRIC, PASS_THROUGH, RELU_LIKE, check_category, is_transposed, module_category
 
 
 @dataclass
@@ -42,6 +43,8 @@ class ModelGraph:
         gains: per node, the fan-in gain of its weight (2 when a ReLU-like activation follows, possibly after a norm; else 1).
         classifier: the parametric nodes with no parametric node after them (the output layer).
         unused: parameters the forward pass never reads (kept as they are by the GHN).
+        transposed: 2-d weights stored as ``(in, out)`` (Hugging Face ``Conv1D``): predicted as ``(out, in)``, then transposed.
+        source: how the graph was read: ``"fx"`` (symbolic tracing) or ``"autograd"`` (one forward pass).
     """
 
     ops: list[str]
@@ -52,10 +55,17 @@ class ModelGraph:
     gains: list[float] = field(default_factory=list)
     classifier: list[int] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
+    transposed: list[str] = field(default_factory=list)
+    source: str = "fx"
 
     @property
     def num_nodes(self) -> int:
         return len(self.ops)
+
+    def layout(self, full: str) -> tuple[int, ...]:
+        """The shape of parameter ``full`` as ``(out, in, ...)`` (a transposed ``(in, out)`` weight reversed)."""
+        shape = self.shapes[full]
+        return shape[::-1] if full in self.transposed else shape
 
     def distances(self, cutoff: int = 50) -> torch.Tensor:
         """``(N, N)`` shortest-path lengths ``d[dst, src]`` along edges (0 where unreachable or beyond ``cutoff``)."""
@@ -155,32 +165,71 @@ def _category(node: fx.Node, module: nn.Module, custom: Mapping[Any, str]) -> st
     )
 
 
-def build_graph(module: nn.Module, custom_ops: Mapping[Any, str] | None = None, leaf_modules: Sequence[type[nn.Module]] = ()) -> ModelGraph:
-    """Trace ``module`` and return its :class:`ModelGraph`.
+def build_graph(
+    module: nn.Module,
+    custom_ops: Mapping[Any, str] | None = None,
+    leaf_modules: Sequence[type[nn.Module]] = (),
+    inputs: Any = None,
+    method: str = "auto",
+) -> ModelGraph:
+    """Read ``module``'s computational graph and return its :class:`ModelGraph`.
+
+    With ``method="auto"`` the graph comes from ``torch.fx`` where the model traces, else from the autograd
+    graph of one forward pass on ``inputs`` (as ppuda does; Hugging Face models get example inputs from their
+    config when ``inputs`` is ``None``). ``method="fx"`` / ``"autograd"`` force one of them.
 
     Args:
-        module: any ``nn.Module`` whose forward ``torch.fx`` can trace.
-        custom_ops: extra mappings from a module class, function or method name to a category of :data:`~._ops.OPS`
-            (or ``"identity"`` to drop it).
+        module: any ``nn.Module``.
+        custom_ops: extra mappings from a module class, function, method name or autograd node name
+            (e.g. ``"CumsumBackward0"``) to a category of :data:`~._ops.OPS` (or ``"identity"`` to drop it).
         leaf_modules: module classes not traced into (their parameters belong to one node).
+        inputs: example inputs for the autograd path: a tensor, a tuple of positional inputs or a dict of keyword inputs.
+        method: ``"auto"``, ``"fx"`` or ``"autograd"``.
 
     Raises:
         ConfigError: the model has no parameters, cannot be traced, or uses an unknown operation (all named).
     """
     if not isinstance(module, nn.Module):
         raise ConfigError(f"expected an nn.Module, got {type(module).__name__}")
+    if method not in ("auto", "fx", "autograd"):
+        raise ConfigError(f"expected method 'auto', 'fx' or 'autograd', got {method!r}")
     all_params = dict(module.named_parameters())
     if not all_params:
         raise ConfigError(f"expected a model with parameters to predict, got {type(module).__name__} with none")
     custom = dict(custom_ops or {})
     leaves = tuple(leaf_modules) + tuple(k for k in custom if isinstance(k, type) and issubclass(k, nn.Module))
-    fx_graph = trace(module, leaves)
+    if method == "autograd":
+        return _from_autograd(module, custom, leaves, inputs)
+    try:
+        fx_graph = trace(module, leaves)
+    except ConfigError as exc:
+        if method == "fx":
+            raise
+        from ._autograd import example_inputs
 
-    # 1. one raw node per fx node
+        if inputs is None and example_inputs(module) is None:
+            raise ConfigError(
+                f"{exc} Or give example inputs (inputs=...) so the graph is read from one forward pass instead"
+            ) from exc.__cause__
+        return _from_autograd(module, custom, leaves, inputs)
+    return _from_fx(module, fx_graph, custom, all_params)
+
+
+def _from_autograd(module: nn.Module, custom: dict[Any, str], leaves: tuple[type[nn.Module], ...], inputs: Any) -> ModelGraph:
+    from ._autograd import autograd_nodes
+
+    raw = autograd_nodes(module, custom, leaves, inputs)
+    graph = assemble(*raw, all_params=dict(module.named_parameters()))
+    graph.source = "autograd"
+    return graph
+
+
+def _from_fx(module: nn.Module, fx_graph: fx.Graph, custom: dict[Any, str], all_params: dict[str, nn.Parameter]) -> ModelGraph:
     raw_ops: list[str] = []
     raw_names: list[str] = []
     raw_params: list[dict[str, str]] = []
     raw_preds: list[list[int]] = []
+    transposed: list[str] = []
     index: dict[fx.Node, int] = {}
     owned: set[str] = set()
     for node in fx_graph.nodes:
@@ -188,11 +237,14 @@ def build_graph(module: nn.Module, custom_ops: Mapping[Any, str] | None = None, 
         params: dict[str, str] = {}
         if node.op == "call_module":
             prefix = str(node.target)
-            for pname, _ in module.get_submodule(prefix).named_parameters():
+            sub = module.get_submodule(prefix)
+            for pname, _ in sub.named_parameters():
                 full = f"{prefix}.{pname}"
                 if full not in owned:  # a module called twice owns its parameters at its first call
                     params[pname] = full
                     owned.add(full)
+                    if pname == "weight" and is_transposed(sub):
+                        transposed.append(full)
         elif node.op == "get_attr":
             full = str(node.target)
             if full in all_params:
@@ -206,29 +258,48 @@ def build_graph(module: nn.Module, custom_ops: Mapping[Any, str] | None = None, 
         raw_params.append(params)
         raw_preds.append(sorted({index[p] for p in node.all_input_nodes}))
         index[node] = len(raw_ops) - 1
+    return assemble(raw_ops, raw_names, raw_params, raw_preds, transposed, all_params=all_params)
 
-    # 2. drop pass-through nodes, wiring their inputs to their outputs
+
+def assemble(
+    raw_ops: list[str],
+    raw_names: list[str],
+    raw_params: list[dict[str, str]],
+    raw_preds: list[list[int]],
+    transposed: list[str],
+    *,
+    all_params: Mapping[str, torch.Tensor],
+) -> ModelGraph:
+    """A :class:`ModelGraph` from raw nodes in topological order: pass-through nodes dropped, gains and classifier set."""
     keep: list[int] = []
     new_index: dict[int, int] = {}
     resolved: list[list[int]] = []  # for each raw node, the kept nodes it stands for
+    preds = [list(p) for p in raw_preds]
     for i, category in enumerate(raw_ops):
-        sources = sorted({s for p in raw_preds[i] for s in resolved[p]})
+        sources = sorted({s for p in preds[i] for s in resolved[p]})
         if category in PASS_THROUGH and not raw_params[i]:
             resolved.append(sources)
             continue
         new_index[i] = len(keep)
         keep.append(i)
         resolved.append([new_index[i]])
-        raw_preds[i] = sources
+        preds[i] = sources
     ops = [raw_ops[i] for i in keep]
     names = [raw_names[i] for i in keep]
     node_params = [raw_params[i] for i in keep]
-    edges = sorted({(s, new_index[i]) for i in keep for s in raw_preds[i]})
-    shapes = {full: tuple(all_params[full].shape) for p in node_params for full in p.values()}
-    graph = ModelGraph(ops, names, edges, node_params, shapes, unused=[n for n in all_params if n not in owned])
+    edges = sorted({(s, new_index[i]) for i in keep for s in preds[i]})
+    owned = {full for p in node_params for full in p.values()}
+    shapes = {full: tuple(all_params[full].shape) for full in owned}
+    graph = ModelGraph(
+        ops, names, edges, node_params, shapes, unused=[n for n in all_params if n not in owned],
+        transposed=[t for t in transposed if t in owned and len(shapes[t]) == 2],
+    )  # fmt: skip
     graph.gains = _gains(graph)
     graph.classifier = _classifier(graph)
     return graph
+
+
+_LAYERS = ("linear", "conv", "dwconv")
 
 
 def _successors(graph: ModelGraph) -> list[list[int]]:
@@ -257,7 +328,7 @@ def _classifier(graph: ModelGraph) -> list[int]:
     after = [False] * graph.num_nodes
     found: list[int] = []
     for i in reversed(range(graph.num_nodes)):
-        after[i] = any(after[j] or graph.ops[j] in ("linear", "conv", "dwconv") for j in succ[i])
-        if graph.ops[i] in ("linear", "conv", "dwconv") and graph.params[i] and not after[i]:
+        after[i] = any(after[j] or graph.ops[j] in _LAYERS for j in succ[i])
+        if graph.ops[i] in _LAYERS and graph.params[i] and not after[i]:
             found.append(i)
     return sorted(found)

@@ -26,8 +26,9 @@ OPS: tuple[str, ...] = (
     "input", "output", "linear", "conv", "dwconv", "bn", "ln", "gn", "param",
     "relu", "gelu", "tanh", "sigmoid", "silu", "leaky_relu", "softmax",
     "max_pool", "avg_pool", "global_pool", "sum", "mul", "concat", "mean", "transpose", "other",
+    "embedding", "attention", "matmul",
 )  # fmt: skip
-"""Every node category; its index is the node's type id."""
+"""Every node category; its index is the node's type id (new categories go at the end: saved GHNs stay loadable)."""
 
 PASS_THROUGH = frozenset({"identity"})
 """Categories dropped from the graph (their predecessors are wired to their successors)."""
@@ -45,8 +46,25 @@ PARAMETRIC: dict[type[nn.Module], str] = {
     nn.BatchNorm2d: "bn",
     nn.LayerNorm: "ln",
     nn.GroupNorm: "gn",
+    nn.Embedding: "embedding",
 }
 """Module classes whose parameters the GHN predicts."""
+
+NAMED_MODULES: dict[str, str] = {
+    "Conv1D": "linear",  # transformers.pytorch_utils.Conv1D (GPT-2): a linear layer storing its weight as (in, out)
+    "NewGELUActivation": "gelu",
+    "GELUActivation": "gelu",
+    "GELUTanh": "gelu",
+    "PytorchGELUTanh": "gelu",
+    "FastGELUActivation": "gelu",
+    "QuickGELUActivation": "gelu",
+    "AccurateGELUActivation": "gelu",
+    "SiLUActivation": "silu",
+}
+"""Hugging Face ``transformers`` module classes (matched by class name in a ``transformers`` module)."""
+
+TRANSPOSED = frozenset({"Conv1D"})
+"""``transformers`` module classes whose 2-d weight is stored as ``(in, out)``."""
 
 MODULE_OPS: dict[type[nn.Module], str] = {
     nn.ReLU: "relu",
@@ -143,7 +161,64 @@ def module_category(module: nn.Module, custom: dict[Any, str] | None = None) -> 
                 if category == "conv" and isinstance(module, nn.Conv1d | nn.Conv2d) and module.groups > 1:
                     return "dwconv"
                 return category
+    for cls in type(module).__mro__:
+        if cls.__name__ in NAMED_MODULES and cls.__module__.startswith("transformers"):
+            return NAMED_MODULES[cls.__name__]
     return None
+
+
+def is_transposed(module: nn.Module) -> bool:
+    """Whether ``module`` stores its 2-d weight as ``(in, out)`` (Hugging Face ``Conv1D``)."""
+    return any(c.__name__ in TRANSPOSED and c.__module__.startswith("transformers") for c in type(module).__mro__)
+
+
+AUTOGRAD_OPS: dict[str, str] = {
+    **dict.fromkeys(("Add", "Sub", "Rsub"), "sum"),
+    **dict.fromkeys(("Mul", "Div", "Neg", "Pow"), "mul"),
+    **dict.fromkeys(("Mm", "Bmm", "Addmm", "Baddbmm", "Matmul", "Dot", "Mv"), "matmul"),
+    **dict.fromkeys(("Convolution", "ConvolutionBackwardOverrideable"), "conv"),
+    **dict.fromkeys(("NativeLayerNorm", "LayerNorm"), "ln"),
+    **dict.fromkeys(("NativeBatchNorm", "CudnnBatchNorm", "NativeBatchNormLegit", "NativeBatchNormLegitNoTraining"), "bn"),
+    "NativeGroupNorm": "gn",
+    **dict.fromkeys(("Relu", "Hardtanh", "Threshold"), "relu"),
+    **dict.fromkeys(("Gelu",), "gelu"),
+    "Tanh": "tanh",
+    "Sigmoid": "sigmoid",
+    "Silu": "silu",
+    **dict.fromkeys(("LeakyRelu", "Elu"), "leaky_relu"),
+    **dict.fromkeys(("Softmax", "LogSoftmax"), "softmax"),
+    **dict.fromkeys(("MaxPool2DWithIndices", "MaxPool1DWithIndices", "MaxPool2D"), "max_pool"),
+    **dict.fromkeys(("AvgPool2D", "AvgPool1D"), "avg_pool"),
+    **dict.fromkeys(("AdaptiveAvgPool2D", "AdaptiveMaxPool2D", "AdaptiveAvgPool1D"), "global_pool"),
+    **dict.fromkeys(("Mean", "Sum"), "mean"),
+    **dict.fromkeys(("Cat", "Stack"), "concat"),
+    **dict.fromkeys(("Transpose", "Permute"), "transpose"),
+    "Embedding": "embedding",
+    **dict.fromkeys(
+        (
+            "ScaledDotProductFlashAttentionForCpu", "ScaledDotProductAttention", "ScaledDotProductEfficientAttention",
+            "ScaledDotProductFlashAttention", "ScaledDotProductCudnnAttention",
+        ),
+        "attention",
+    ),
+    **dict.fromkeys(("Where", "MaskedFill", "Clamp", "Exp", "Log", "Sqrt", "Rsqrt", "Abs", "Erf"), "other"),
+    **dict.fromkeys(
+        (
+            "View", "UnsafeView", "ReshapeAlias", "Alias", "T", "Split", "SplitWithSizes", "Unbind", "Select", "Slice",
+            "Expand", "Squeeze", "Unsqueeze", "Clone", "ToCopy", "Index", "NativeDropout", "Repeat", "AsStrided",
+            "Narrow", "Contiguous", "Flatten",
+        ),
+        "identity",
+    ),
+}  # fmt: skip
+"""Autograd node names (without ``Backward<k>``) to categories, for graphs read from one forward pass."""
+
+
+def autograd_name(fn: Any) -> str:
+    """``AddmmBackward0`` -> ``Addmm``: the operation an autograd node differentiates."""
+    name = type(fn).__name__
+    head, sep, _ = name.rpartition("Backward")
+    return head if sep else name
 
 
 def check_category(category: str, where: str) -> str:

@@ -1,9 +1,16 @@
-"""A DeepNets-1M-like sampler of small CNNs and MLPs for 28x28 grey images (Fashion-MNIST, MNIST).
+"""A DeepNets-1M-like sampler of small CNNs, MLPs and MLP-Mixers for 28x28 grey images (Fashion-MNIST, MNIST).
 
-An :class:`ArchSpec` describes one network: family (``cnn`` or ``mlp``), width and operation of
+An :class:`ArchSpec` describes one network: family (``cnn``, ``mlp`` or ``mixer``), width and operation of
 each block, normalisation (BatchNorm / LayerNorm / none), activation, skip connections
-(``residual``: ``h + f(h)`` where widths match; ``dense``: ``cat(h, f(h))``) and where to
-downsample. :class:`ArchitectureSampler` draws specs for five splits, like DeepNets-1M:
+(``residual``: ``h + f(h)`` where widths match; ``dense``: ``cat(h, f(h))``), where and how to
+downsample, and the head. The ``cnn`` family covers the motifs of the networks people write (GHN-3's
+lesson: a wider training distribution): plain convolutions, VGG-style stacks of 3x3 convolutions with
+max-pooling, LeNet-style conv-pool stages feeding wide fully connected layers, ResNet basic and
+bottleneck blocks, depthwise-separable blocks; stride-2 or stride-1 stems; downsampling by max- or
+average-pooling or by strided convolutions; global-average or flatten heads with 0-2 hidden layers.
+The ``mixer`` family has token- and channel-mixing MLPs over 4x4 or 7x7 patches. The five hand-written
+nets of :mod:`._handwritten` are never generated verbatim (specs with their parameter shapes are redrawn).
+:class:`ArchitectureSampler` draws specs for five splits, like DeepNets-1M:
 
 * ``train`` / ``test``: the same distribution (1-4 blocks, widths 8-32, no / residual / dense skips);
   ``test`` uses other seeds;
@@ -11,8 +18,8 @@ downsample. :class:`ArchitectureSampler` draws specs for five splits, like DeepN
 * ``deep``: 6-10 blocks;
 * ``dense``: 4-6 blocks, all joined by DenseNet-style concatenation (wider concatenations than in training).
 
-CNNs start with a stride-2 3x3 convolution (14x14 maps) to stay cheap on a CPU; MLPs average-pool
-the image to 7x7 before their first linear layer (49 inputs fit one decoded block).
+Stride-1 stems downsample at their first block to stay cheap on a CPU; MLPs average-pool the image
+to 7x7 before their first linear layer (49 inputs fit one decoded block).
 
 Example:
     >>> import torch
@@ -21,7 +28,7 @@ Example:
     >>> net(torch.zeros(2, 1, 28, 28)).shape
     torch.Size([2, 10])
     >>> [s.family for s in sampler.specs(3, seed=1)]
-    ['mlp', 'mlp', 'cnn']
+    ['cnn', 'mixer', 'cnn']
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from torch import nn
 from ...errors import ConfigError
 
 SPLITS = ("train", "test", "wide", "deep", "dense")
+FAMILIES = ("cnn", "mlp", "mixer")
 _SPLIT_SEED = {"train": 0, "test": 1_000_003, "wide": 2_000_003, "deep": 3_000_017, "dense": 4_000_037}
 
 
@@ -42,22 +50,33 @@ _SPLIT_SEED = {"train": 0, "test": 1_000_003, "wide": 2_000_003, "deep": 3_000_0
 class ArchSpec:
     """One sampled architecture (build it with :meth:`build`)."""
 
-    family: str  # "cnn" | "mlp"
+    family: str  # "cnn" | "mlp" | "mixer"
     widths: tuple[int, ...]  # stem/first width, then one per block
-    ops: tuple[str, ...]  # per block: "conv1" | "conv3" | "conv5" | "sep3" (cnn), "linear" (mlp)
+    ops: tuple[str, ...]  # per block: cnn: see CNN_OPS; mlp: "linear"; mixer: "mixer"
     norm: str  # "bn" | "ln" | "none"
     act: str  # "relu" | "gelu" | "tanh" | "leaky_relu"
-    skip: str  # "none" | "residual" | "dense"
-    downsample: tuple[bool, ...]  # per block, cnn: max-pool 2x2 after it
-    pool: int = 4  # mlp: input average-pool size (4: 7x7 inputs)
+    skip: str  # "none" | "residual" | "dense" (between blocks; basic / bottleneck blocks have their own)
+    downsample: tuple[bool, ...]  # per block, cnn: halve the resolution at this block
+    pool: int = 4  # mlp: input average-pool size (4: 7x7 inputs); mixer: patch size
     classes: int = 10
+    stem: str = "stride"  # cnn: "stride" (3x3, stride 2) | "plain" (stride 1, ``stem_kernel``)
+    stem_kernel: int = 3
+    down: str = "pool"  # cnn: "pool" (max-pool after the block) | "avg" (average-pool) | "stride" (the block's first conv)
+    head: str = "global"  # "global" (average over positions) | "flatten" (all positions into the first linear layer)
+    head_hidden: tuple[int, ...] = ()  # hidden widths of the fully connected head
+    expansion: int = 2  # mixer MLPs and bottleneck blocks
 
     def build(self) -> nn.Module:
         """A fresh ``nn.Module`` of this architecture (PyTorch default initialisation)."""
-        return SampledNet(self)
+        return MixerNet(self) if self.family == "mixer" else SampledNet(self)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+CNN_OPS = ("conv1", "conv3", "conv5", "sep3", "dwsep", "basic", "bottleneck")
+"""Block types of the ``cnn`` family: plain convolutions, depthwise-separable (``sep3``: dw + pw;
+``dwsep``: MobileNet's dw-norm-act-pw-norm-act), residual ``basic`` and ``bottleneck`` blocks."""
 
 
 def _act(name: str) -> nn.Module:
@@ -72,52 +91,100 @@ def _norm(name: str, width: int, conv: bool) -> nn.Module:
     return nn.Identity()
 
 
-class _Block(nn.Module):
-    def __init__(self, spec: ArchSpec, op: str, c_in: int, c_out: int) -> None:
+class _Residual(nn.Module):
+    """``act(body(x) + shortcut(x))``: ResNet's basic and bottleneck blocks."""
+
+    def __init__(self, body: nn.Module, shortcut: nn.Module, act: nn.Module) -> None:
         super().__init__()
-        conv = spec.family == "cnn"
-        if not conv:
-            body: list[nn.Module] = [nn.Linear(c_in, c_out)]
-        elif op == "sep3":
-            body = [nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False), nn.Conv2d(c_in, c_out, 1)]
-        else:
-            k = int(op[-1])
-            body = [nn.Conv2d(c_in, c_out, k, padding=k // 2)]
-        self.body = nn.Sequential(*body, _norm(spec.norm, c_out, conv), _act(spec.act))
+        self.body, self.shortcut, self.act = body, shortcut, act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        return self.act(self.body(x) + self.shortcut(x))
+
+
+def _block(spec: ArchSpec, op: str, c_in: int, c_out: int, stride: int) -> nn.Module:
+    if spec.family != "cnn":
+        return nn.Sequential(nn.Linear(c_in, c_out), _norm(spec.norm, c_out, False), _act(spec.act))
+    norm, act = spec.norm, spec.act
+    bias = norm != "bn"
+    if op in ("basic", "bottleneck"):
+        if op == "basic":
+            body = [nn.Conv2d(c_in, c_out, 3, stride, 1, bias=bias), _norm(norm, c_out, True), _act(act),
+                    nn.Conv2d(c_out, c_out, 3, 1, 1, bias=bias), _norm(norm, c_out, True)]  # fmt: skip
+        else:
+            mid = max(4, c_out // spec.expansion)
+            body = [nn.Conv2d(c_in, mid, 1, bias=bias), _norm(norm, mid, True), _act(act),
+                    nn.Conv2d(mid, mid, 3, stride, 1, bias=bias), _norm(norm, mid, True), _act(act),
+                    nn.Conv2d(mid, c_out, 1, bias=bias), _norm(norm, c_out, True)]  # fmt: skip
+        same = c_in == c_out and stride == 1
+        shortcut = nn.Identity() if same else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=bias), _norm(norm, c_out, True))
+        return _Residual(nn.Sequential(*body), shortcut, _act(act))
+    if op == "sep3":
+        layers: list[nn.Module] = [nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False), nn.Conv2d(c_in, c_out, 1)]
+    elif op == "dwsep":
+        layers = [nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False), _norm(norm, c_in, True), _act(act),
+                  nn.Conv2d(c_in, c_out, 1, bias=bias)]  # fmt: skip
+    else:
+        k = int(op[-1])
+        layers = [nn.Conv2d(c_in, c_out, k, stride, k // 2)]
+    return nn.Sequential(*layers, _norm(norm, c_out, True), _act(act))
+
+
+def _head(spec: ArchSpec, features: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for h in spec.head_hidden:
+        layers += [nn.Linear(features, h), _act(spec.act)]
+        features = h
+    return [*layers, nn.Linear(features, spec.classes)]
 
 
 class SampledNet(nn.Module):
-    """The network an :class:`ArchSpec` describes."""
+    """The network a ``cnn`` or ``mlp`` :class:`ArchSpec` describes."""
 
     def __init__(self, spec: ArchSpec) -> None:
         super().__init__()
         self.spec = spec
         conv = spec.family == "cnn"
         if conv:
+            k, stride = (3, 2) if spec.stem == "stride" else (spec.stem_kernel, 1)
             self.stem = nn.Sequential(
-                nn.Conv2d(1, spec.widths[0], 3, stride=2, padding=1), _norm(spec.norm, spec.widths[0], True), _act(spec.act)
+                nn.Conv2d(1, spec.widths[0], k, stride=stride, padding=k // 2), _norm(spec.norm, spec.widths[0], True), _act(spec.act)
             )
+            size = 14 if spec.stem == "stride" else 28
         else:
             self.stem = nn.Sequential(
                 nn.AvgPool2d(spec.pool), nn.Flatten(), nn.Linear((28 // spec.pool) ** 2, spec.widths[0]), _act(spec.act)
             )
-        blocks, pools, skips = [], [], []
+            size = 1
+        blocks: list[nn.Module] = []
+        pools: list[nn.Module] = []
+        skips: list[str] = []
         width = spec.widths[0]
         for i, op in enumerate(spec.ops):
             out = spec.widths[i + 1]
-            blocks.append(_Block(spec, op, width, out))
-            skip = spec.skip if spec.skip != "residual" or out == width else "none"
+            down = conv and spec.downsample[i]
+            strided = down and spec.down == "stride"
+            blocks.append(_block(spec, op, width, out, 2 if strided else 1))
+            skip = "none" if op in ("basic", "bottleneck") or strided else spec.skip
+            if skip == "residual" and out != width:
+                skip = "none"
             skips.append(skip)
             width = width + out if skip == "dense" else out
-            pools.append(nn.MaxPool2d(2) if conv and spec.downsample[i] else nn.Identity())
+            if down and not strided:
+                pools.append(nn.MaxPool2d(2) if spec.down == "pool" else nn.AvgPool2d(2))
+            else:
+                pools.append(nn.Identity())
+            if down:
+                size = (size + 1) // 2 if strided else size // 2
         self.blocks = nn.ModuleList(blocks)
         self.pools = nn.ModuleList(pools)
         self.skips = tuple(skips)
-        head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()] if conv else []
-        self.head = nn.Sequential(*head, nn.Linear(width, spec.classes))
+        if not conv:
+            self.head = nn.Sequential(*_head(spec, width))
+        elif spec.head == "flatten":
+            self.head = nn.Sequential(nn.Flatten(), *_head(spec, width * size * size))
+        else:
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), *_head(spec, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x)
@@ -133,29 +200,71 @@ class SampledNet(nn.Module):
         return self.head(h)
 
 
+class _MixerBlock(nn.Module):
+    def __init__(self, spec: ArchSpec, tokens: int, dim: int) -> None:
+        super().__init__()
+        e = spec.expansion
+        self.norm1, self.norm2 = _norm(spec.norm, dim, False), _norm(spec.norm, dim, False)
+        self.token_mlp = nn.Sequential(nn.Linear(tokens, e * tokens), _act(spec.act), nn.Linear(e * tokens, tokens))
+        self.channel_mlp = nn.Sequential(nn.Linear(dim, e * dim), _act(spec.act), nn.Linear(e * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.token_mlp(self.norm1(x).transpose(1, 2)).transpose(1, 2)
+        return x + self.channel_mlp(self.norm2(x))
+
+
+class MixerNet(nn.Module):
+    """An MLP-Mixer: patch embedding, token-mixing and channel-mixing MLPs, mean-over-tokens or flatten head."""
+
+    def __init__(self, spec: ArchSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        dim, p = spec.widths[0], spec.pool
+        tokens = (28 // p) ** 2
+        self.patches = nn.Conv2d(1, dim, p, stride=p)
+        self.blocks = nn.Sequential(*[_MixerBlock(spec, tokens, dim) for _ in spec.ops])
+        self.norm = _norm(spec.norm, dim, False)
+        self.head = nn.Sequential(*_head(spec, dim * tokens if spec.head == "flatten" else dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(self.blocks(self.patches(x).flatten(2).transpose(1, 2)))
+        return self.head(h.flatten(1) if self.spec.head == "flatten" else h.mean(1))
+
+
 class ArchitectureSampler:
     """Random :class:`ArchSpec` s of one split (``train``, ``test``, ``wide``, ``deep``, ``dense``).
 
     Args:
         split: which distribution; ``test`` is ``train``'s distribution drawn from other seeds.
-        families: which families to draw (``cnn``, ``mlp``).
+        families: which families to draw (``cnn``, ``mlp``, ``mixer``).
         classes: output classes.
     """
 
-    def __init__(self, split: str = "train", families: tuple[str, ...] = ("cnn", "mlp"), classes: int = 10) -> None:
+    def __init__(self, split: str = "train", families: tuple[str, ...] = FAMILIES, classes: int = 10) -> None:
         if split not in SPLITS:
             raise ConfigError(f"expected a split in {SPLITS}, got {split!r}")
-        if not families or any(f not in ("cnn", "mlp") for f in families):
-            raise ConfigError(f"expected families from ('cnn', 'mlp'), got {families!r}")
+        if not families or any(f not in FAMILIES for f in families):
+            raise ConfigError(f"expected families from {FAMILIES}, got {families!r}")
         self.split, self.families, self.classes = split, tuple(families), classes
 
     def spec(self, generator: torch.Generator) -> ArchSpec:
-        """One random spec."""
+        """One random spec (never one with the parameter shapes of a hand-written net of :mod:`._handwritten`)."""
+        from ._handwritten import held_out_signatures, shape_signature
 
+        while True:
+            spec = self._draw(generator)
+            if shape_signature(spec.build()) not in held_out_signatures():
+                return spec
+
+    def _draw(self, generator: torch.Generator) -> ArchSpec:
         def pick(options: tuple[Any, ...]) -> Any:
             return options[int(torch.randint(len(options), (1,), generator=generator))]
 
-        family = pick(self.families)
+        def coin(p: float) -> bool:
+            return float(torch.rand((), generator=generator)) < p
+
+        kinds = ("cnn", "cnn", "mlp") if self.split == "dense" else ("cnn", "cnn", "mlp", "mixer")  # dense: concatenations
+        family = pick(tuple(f for f in kinds if f in self.families) or tuple(self.families))
         split = self.split
         depth = pick((6, 7, 8, 9, 10) if split == "deep" else (4, 5, 6) if split == "dense" else (1, 2, 3, 4))
         width_options = (48, 64, 96) if split == "wide" else (8, 16, 24, 32)
@@ -164,18 +273,46 @@ class ArchitectureSampler:
         first = pick(width_options)
         widths = [first]
         for _ in range(depth):  # often keep the width (so residual skips apply), else redraw
-            widths.append(widths[-1] if float(torch.rand((), generator=generator)) < 0.5 else pick(width_options))
+            widths.append(widths[-1] if coin(0.5) else pick(width_options))
         skip = "dense" if split == "dense" else pick(("none", "residual", "residual", "dense"))
         norm = pick(("bn", "bn", "ln", "none"))
         act = pick(("relu", "relu", "gelu", "tanh", "leaky_relu"))
-        if family == "cnn":
-            ops = tuple(pick(("conv1", "conv3", "conv3", "conv5", "sep3")) for _ in range(depth))
-            down = [False] * depth
-            if float(torch.rand((), generator=generator)) < 0.7:
+        hidden = pick(((), (), (32,), (64,), (128,), (128, 64), (96, 48)))
+        head = pick(("global", "flatten"))
+        if family == "mixer":
+            dim = pick(width_options)
+            return ArchSpec("mixer", (dim,) * (depth + 1), ("mixer",) * depth, pick(("ln", "ln", "none")), act, "residual",
+                            (False,) * depth, pool=pick((4, 7)), classes=self.classes, head=head, head_hidden=hidden,
+                            expansion=pick((1, 2, 4)))  # fmt: skip
+        if family == "mlp":
+            return ArchSpec("mlp", tuple(widths), ("linear",) * depth, norm, act, skip, (False,) * depth, pool=4, classes=self.classes)
+        style = pick(("random", "random", "random", "vgg", "lenet"))
+        stem, stem_kernel = ("plain", pick((3, 5))) if coin(0.4) or style != "random" else ("stride", 3)
+        down_kind = pick(("pool", "pool", "avg", "stride"))
+        down = [False] * depth
+        if style == "vgg":  # stacks of 3x3 convolutions with max-pooling after every second one
+            ops = ("conv3",) * depth
+            down = [i % 2 == 1 or (stem == "plain" and i == 0) for i in range(depth)]
+            down_kind, head = "pool", "flatten" if coin(0.7) else head
+        elif style == "lenet":  # conv-pool stages feeding wide fully connected layers
+            ops = tuple(pick(("conv3", "conv5")) for _ in range(depth))
+            down = [i < 2 for i in range(depth)]
+            down_kind, head, skip = "pool", "flatten", skip if split == "dense" else "none"
+            hidden = pick(((64, 32), (128, 64), (96, 48), (128,)))
+        else:
+            ops = tuple(pick(CNN_OPS) for _ in range(depth))
+            for _ in range(pick((0, 1, 1, 2))):
                 down[int(torch.randint(depth, (1,), generator=generator))] = True
-            return ArchSpec("cnn", tuple(widths), ops, norm, act, skip, tuple(down), classes=self.classes)
-        pool = 4  # 7x7 = 49 inputs: within one decoded block, so the first layer is not tiled
-        return ArchSpec("mlp", tuple(widths), ("linear",) * depth, norm, act, skip, (False,) * depth, pool=pool, classes=self.classes)
+            if stem == "plain":
+                down[0] = True  # full-resolution maps are costly: downsample at the first block
+        spatial = 14 if stem == "stride" else 28
+        for i, d in enumerate(down):  # keep maps of at least 3x3
+            down[i] = d and spatial >= 6
+            spatial = spatial // 2 if down[i] else spatial
+        if head == "flatten" and widths[-1] * max(spatial, 1) ** 2 > 4096:
+            head = "global"
+        return ArchSpec("cnn", tuple(widths), ops, norm, act, skip, tuple(down), classes=self.classes, stem=stem,
+                        stem_kernel=stem_kernel, down=down_kind, head=head, head_hidden=hidden)  # fmt: skip
 
     def sample(self, generator: torch.Generator) -> nn.Module:
         """A freshly built random network."""

@@ -43,12 +43,16 @@ class GHNModelSection(Section):
     virtual_edges: int = Field(default=50, ge=0)
     rounds: int = Field(default=1, ge=1)
     layernorm: bool = True
+    encoder: Literal["gated", "graphormer"] = Field(default="gated", description="GHN-2 gated GNN or GHN-3 Graphormer layers")
+    layers: int = Field(default=3, ge=1, description="graphormer layers")
+    heads: int = Field(default=8, ge=1, description="graphormer heads (hidden must be divisible by it)")
+    lowrank: int = Field(default=0, ge=0, description="LoGAH low-rank decoder rank for 2-d weights (0: off)")
 
 
 class GHNSamplerSection(Section):
     """``sampler:`` which architectures to train on."""
 
-    families: list[Literal["cnn", "mlp"]] = Field(default_factory=lambda: ["cnn", "mlp"], min_length=1)  # type: ignore[arg-type]
+    families: list[Literal["cnn", "mlp", "mixer"]] = Field(default_factory=lambda: ["cnn", "mlp", "mixer"], min_length=1)  # type: ignore[arg-type]
     meta_batch: int = Field(default=4, ge=1, description="architectures per step")
     eval_architectures: int = Field(default=10, ge=1, description="test-split architectures evaluated")
 
@@ -106,7 +110,9 @@ class GHNRecipe(Recipe):
 
     def build_model(self, config: GHNConfig) -> GraphHyperNetwork:
         m = config.model
-        return GraphHyperNetwork(m.hidden, m.block, m.virtual_edges, m.rounds, m.layernorm)
+        return GraphHyperNetwork(
+            m.hidden, m.block, m.virtual_edges, m.rounds, m.layernorm, lowrank=m.lowrank, encoder=m.encoder, layers=m.layers, heads=m.heads
+        )
 
     def train(self, config: GHNConfig, ctx: RunContext) -> FitResult:
         seed_everything(config.seed)

@@ -1,10 +1,13 @@
-"""``hn.GraphHyperNetwork``: parameters for any torch.fx-traceable model from its computational graph (GHN-2 style).
+"""``hn.GraphHyperNetwork``: parameters for any model from its computational graph (GHN-2 / GHN-3 / LoGAH style).
 
-The GHN traces a model into a graph of operations (:mod:`._graph`), embeds every node from its
+The GHN reads a model as a graph of operations (:mod:`._graph`: ``torch.fx`` where the model traces,
+else the autograd graph of one forward pass, :mod:`._autograd`, so Hugging Face GPT-2 / BERT / ViT
+work), embeds every node from its
 operation type and parameter shapes, propagates the embeddings with a gated GNN sweeping the
 graph forwards and backwards (:mod:`._encoder`), and decodes each node's parameters with a
 shape-aware decoder that tiles fixed-size blocks to any shape, normalised by operation
-(:mod:`._decoder`). It is trained on architectures drawn from a sampler
+(:mod:`._decoder`), or with ``lowrank=r`` LoGAH's low-rank decoder for every 2-d weight
+(``(n, r) x (r, m)`` factors tiled to any width). It is trained on architectures drawn from a sampler
 (:class:`~.ArchitectureSampler`) by backpropagating the task loss through the predicted
 parameters; afterwards one forward pass predicts the parameters of an unseen model.
 
@@ -44,9 +47,10 @@ from torch.func import functional_call
 
 from ..._io import atomic_write_bytes, atomic_write_text
 from ...errors import CheckpointError, ConfigError
-from ._decoder import ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
+from ._decoder import LowRankDecoder, ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
 from ._encoder import GatedGNN
 from ._graph import ModelGraph, build_graph
+from ._graphormer import GraphormerEncoder
 from ._ops import NORMS, OPS
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -57,7 +61,7 @@ def _node_features(graph: ModelGraph) -> torch.Tensor:
     """``(N, 9)`` shape features: log-channels, kernel, dimensions, bias, classifier, gain, size."""
     rows = []
     for v, params in enumerate(graph.params):
-        shapes = [graph.shapes[full] for full in params.values()]
+        shapes = [graph.layout(full) for full in params.values()]
         main = max(shapes, key=lambda s: (len(s), math.prod(s)), default=())
         dims = [*main, 1, 1, 1, 1][:4] if main else [0, 0, 0, 0]
         if len(main) == 1:
@@ -91,6 +95,13 @@ class GraphHyperNetwork(nn.Module):
         custom_ops: map extra module classes, functions or method names to a node category (see ``_ops.OPS``),
             e.g. ``{MyAttention: "linear"}``; mapped module classes are not traced into.
         leaf_modules: module classes not traced into.
+        lowrank: LoGAH's low-rank decoder: ``r > 0`` predicts every 2-d weight ``(n, m)`` as a product of
+            factors ``(n, r) x (r, m)`` (rank at most ``r``); ``0`` tiles the block decoder's output as GHN-2.
+        lowrank_rows: rows of each predicted factor block (widths beyond it repeat the block).
+        encoder: ``"gated"`` (GHN-2's gated GNN sweeps) or ``"graphormer"`` (GHN-3's transformer layers over all
+            nodes with shortest-path-distance attention biases; ``layers`` x ``heads``, ``hidden`` divisible by ``heads``).
+        layers: Graphormer layers.
+        heads: Graphormer attention heads.
 
     Raises:
         ConfigError: a size is not positive.
@@ -105,22 +116,40 @@ class GraphHyperNetwork(nn.Module):
         layernorm: bool = True,
         custom_ops: Mapping[Any, str] | None = None,
         leaf_modules: Sequence[type[nn.Module]] = (),
+        lowrank: int = 0,
+        lowrank_rows: int = 256,
+        encoder: str = "gated",
+        layers: int = 3,
+        heads: int = 8,
     ) -> None:
         super().__init__()
-        if hidden < 2 or len(block) != 4 or min(block) < 1 or rounds < 1 or virtual_edges < 0:
+        if encoder not in ("gated", "graphormer") or (encoder == "graphormer" and (layers < 1 or heads < 1 or hidden % heads)):
+            raise ConfigError(
+                f"expected encoder 'gated' or 'graphormer' (with layers >= 1 and hidden divisible by heads), "
+                f"got encoder={encoder!r}, layers={layers}, heads={heads}, hidden={hidden}"
+            )
+        if hidden < 2 or len(block) != 4 or min(block) < 1 or rounds < 1 or virtual_edges < 0 or lowrank < 0 or lowrank_rows < 1:
             raise ConfigError(
                 "expected hidden >= 2, block of 4 positive sizes (O, I, K, K), rounds >= 1, virtual_edges >= 0, "
-                f"got hidden={hidden}, block={tuple(block)}, rounds={rounds}, virtual_edges={virtual_edges}"
+                f"lowrank >= 0, lowrank_rows >= 1, got hidden={hidden}, block={tuple(block)}, rounds={rounds}, "
+                f"virtual_edges={virtual_edges}, lowrank={lowrank}, lowrank_rows={lowrank_rows}"
             )
+        self.lowrank, self.lowrank_rows = int(lowrank), int(lowrank_rows)
+        self.encoder, self.layers, self.heads = encoder, int(layers), int(heads)
         self.hidden, self.block = hidden, tuple(int(b) for b in block)
         self.virtual_edges, self.rounds, self.layernorm = virtual_edges, rounds, layernorm
         self.custom_ops = dict(custom_ops or {})
         self.leaf_modules = tuple(leaf_modules)
         self.op_embedding = nn.Embedding(len(OPS), hidden)
         self.shape_encoder = nn.Linear(_FEATURES, hidden)
-        self.gnn = GatedGNN(hidden, virtual_edges=virtual_edges > 1, rounds=rounds)
+        self.gnn: nn.Module = (
+            GatedGNN(hidden, virtual_edges=virtual_edges > 1, rounds=rounds)
+            if encoder == "gated"
+            else GraphormerEncoder(hidden, layers=layers, heads=heads, max_distance=8)
+        )
         self.norm = nn.LayerNorm(hidden) if layernorm else nn.Identity()
         self.decoder = ShapeDecoder(hidden, self.block)  # type: ignore[arg-type]
+        self.lowrank_decoder = LowRankDecoder(hidden, lowrank, lowrank_rows) if lowrank else None
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments that :meth:`load` needs (``custom_ops``/``leaf_modules`` are passed again)."""
@@ -130,12 +159,18 @@ class GraphHyperNetwork(nn.Module):
             "virtual_edges": self.virtual_edges,
             "rounds": self.rounds,
             "layernorm": self.layernorm,
+            **({"lowrank": self.lowrank, "lowrank_rows": self.lowrank_rows} if self.lowrank else {}),
+            **({"encoder": self.encoder, "layers": self.layers, "heads": self.heads} if self.encoder != "gated" else {}),
         }
 
     # -- graphs -----------------------------------------------------------------------------
-    def graph(self, module: nn.Module) -> ModelGraph:
-        """The :class:`~._graph.ModelGraph` the GHN reads for ``module``."""
-        return build_graph(module, self.custom_ops, self.leaf_modules)
+    def graph(self, module: nn.Module, inputs: Any = None) -> ModelGraph:
+        """The :class:`~._graph.ModelGraph` the GHN reads for ``module``.
+
+        From ``torch.fx`` where ``module`` traces, else from the autograd graph of one forward pass on ``inputs``
+        (a tensor, a tuple or a dict of keyword inputs; Hugging Face models get them from their config).
+        """
+        return build_graph(module, self.custom_ops, self.leaf_modules, inputs=inputs)
 
     def _encode(self, graphs: Sequence[ModelGraph]) -> torch.Tensor:
         device = self.op_embedding.weight.device
@@ -153,7 +188,9 @@ class GraphHyperNetwork(nn.Module):
             mask[i, :k] = True
             for src, dst in g.edges:
                 adjacency[i, dst, src] = 1.0
-            if self.virtual_edges > 1:
+            if self.encoder == "graphormer":
+                virtual[i, :k, :k] = g.distances(max(self.virtual_edges, 8))  # integer distances for the attention biases
+            elif self.virtual_edges > 1:
                 d = g.distances(self.virtual_edges)
                 virtual[i, :k, :k] = torch.where(d > 0, 1.0 / d.clamp(min=1), torch.zeros(()))
         x = self.op_embedding(types.to(device)) + self.shape_encoder(feats.to(device, dtype))
@@ -168,12 +205,15 @@ class GraphHyperNetwork(nn.Module):
         out: list[dict[str, torch.Tensor]] = [{} for _ in graphs]
         groups: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
         vectors: list[tuple[int, int, str, str]] = []
+        matrices: dict[tuple[int, ...], list[tuple[int, int, str]]] = {}
         for gi, g in enumerate(graphs):
             for v, params in enumerate(g.params):
                 for role, full in params.items():
-                    shape = g.shapes[full]
+                    shape = g.layout(full)
                     if g.ops[v] in NORMS or len(shape) <= 1:
                         vectors.append((gi, v, role, full))
+                    elif len(shape) == 2 and self.lowrank_decoder is not None:
+                        matrices.setdefault(shape, []).append((gi, v, full))
                     elif len(shape) <= 4:
                         key = (shape[2] if len(shape) > 2 else 1, shape[3] if len(shape) > 3 else 1)
                         groups.setdefault(key, []).append((gi, v, full))
@@ -186,8 +226,12 @@ class GraphHyperNetwork(nn.Module):
             x = torch.stack([states[gi, v] for gi, v, _ in items])
             blocks = self.decoder.weight(x, kh, kw)
             for (gi, v, full), blk in zip(items, blocks, strict=True):
-                shape = graphs[gi].shapes[full]
-                out[gi][full] = normalize_weight(fit_shape(blk, shape), graphs[gi].gains[v] if graphs[gi].ops[v] != "param" else 1.0)
+                out[gi][full] = self._finish(graphs[gi], v, full, fit_shape(blk, graphs[gi].layout(full)))
+        for shape, items in matrices.items():
+            assert self.lowrank_decoder is not None
+            mats = self.lowrank_decoder(torch.stack([states[gi, v] for gi, v, _ in items]), (shape[0], shape[1]))
+            for (gi, v, full), w in zip(items, mats, strict=True):
+                out[gi][full] = self._finish(graphs[gi], v, full, w)
         if vectors:
             rows = self.decoder.rows(torch.stack([states[gi, v] for gi, v, _, _ in vectors]))
             for (gi, v, role, full), row in zip(vectors, rows, strict=True):
@@ -197,15 +241,23 @@ class GraphHyperNetwork(nn.Module):
                 out[gi][full] = normalize_scale(flat) if is_scale else normalize_bias(flat)
         return out
 
-    def predict(self, module: nn.Module) -> dict[str, torch.Tensor]:
+    @staticmethod
+    def _finish(graph: ModelGraph, v: int, full: str, w: torch.Tensor) -> torch.Tensor:
+        """Fan-in normalisation, then the stored layout (``(in, out)`` weights transposed back)."""
+        w = normalize_weight(w, graph.gains[v] if graph.ops[v] != "param" else 1.0)
+        return w.t() if full in graph.transposed else w
+
+    def predict(self, module: nn.Module, inputs: Any = None) -> dict[str, torch.Tensor]:
         """Every parameter of ``module`` by name, predicted in one forward pass (differentiable when grad is enabled).
 
         Parameters the forward pass never reads are returned as detached copies of their current values.
+        Models ``torch.fx`` cannot trace are read from the autograd graph of one forward pass on ``inputs``
+        (Hugging Face models: example inputs from their config when ``inputs`` is ``None``).
 
         Raises:
             ConfigError: ``module`` cannot be traced, has no parameters, or uses an unsupported operation (named).
         """
-        graph = self.graph(module)
+        graph = self.graph(module, inputs)
         predicted = self.predict_graphs([graph])[0]
         names = dict(module.named_parameters())
         return {name: predicted[name] if name in predicted else p.detach().clone() for name, p in names.items()}
@@ -215,31 +267,51 @@ class GraphHyperNetwork(nn.Module):
         return self.predict(module)
 
     @torch.no_grad()
-    def initialize_(self, module: nn.Module, data: torch.Tensor | Iterable[Any] | None = None) -> nn.Module:
+    def initialize_(self, module: nn.Module, data: torch.Tensor | Iterable[Any] | None = None, inputs: Any = None) -> nn.Module:
         """Set ``module``'s parameters in place to the predicted ones (like GHN-3's ``ghn(model)``); returns ``module``.
 
         BatchNorm running statistics are reset (mean 0, variance 1); with ``data`` (an input tensor or an iterable of
         input batches, or of ``(x, y)`` pairs) they are then recomputed over those batches with the predicted weights,
         so ``module.eval()`` gives calibrated outputs. Without ``data``, evaluate BatchNorm models in train mode or
-        calibrate them yourself. On error the module is left unchanged.
+        calibrate them yourself. ``inputs`` are example inputs for models ``torch.fx`` cannot trace (see :meth:`predict`).
+        On error the module is left unchanged (parameters and buffers).
+
+        Raises:
+            ConfigError: ``data`` is not a tensor or an iterable of batches, a batch does not run through ``module``,
+                or :meth:`predict` fails.
         """
-        predicted = self.predict(module)  # raises before anything is modified
-        for name, p in module.named_parameters():
-            p.copy_(predicted[name].to(p.dtype))
-        recalibrate_batchnorm(module, data)
+        batches = _calibration_batches(data)
+        predicted = self.predict(module, inputs)  # raises before anything is modified
+        saved = {k: v.clone() for k, v in module.state_dict().items()}
+        try:
+            for name, p in module.named_parameters():
+                p.copy_(predicted[name].to(p.dtype))
+            recalibrate_batchnorm(module, batches)
+        except Exception as exc:
+            module.load_state_dict(saved)
+            raise ConfigError(
+                f"expected calibration batches that {type(module).__name__} accepts, but a forward pass raised "
+                f"{type(exc).__name__}: {exc}; the module is unchanged. Fix: pass input batches of the model's input shape"
+            ) from exc
         return module
 
     # -- training ---------------------------------------------------------------------------
     def loss(self, modules: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """Mean cross-entropy of ``modules`` on ``(x, y)`` with predicted parameters, and their mean accuracy."""
-        predicted = self.predict_graphs([self.graph(m) for m in modules])
+        """Mean cross-entropy of ``modules`` on ``(x, y)`` with predicted parameters, and their mean accuracy.
+
+        Classifiers give logits ``(B, C)`` for labels ``(B,)``; sequence models (a Hugging Face output's ``.logits``
+        included) give ``(B, T, V)`` for next-token targets ``(B, T)``.
+        """
+        predicted = self.predict_graphs([self.graph(m, x[:1]) for m in modules])
         losses, correct = [], 0.0
         for module, params in zip(modules, predicted, strict=True):
             module.train()
             state = {**dict(module.named_buffers()), **params}
-            logits = functional_call(module, state, (x,), strict=False)
-            losses.append(nn.functional.cross_entropy(logits, y))
-            correct += float((logits.argmax(1) == y).float().mean())
+            out = functional_call(module, state, (x,), strict=False)
+            logits = getattr(out, "logits", out)
+            flat, target = (logits.flatten(0, -2), y.flatten()) if logits.dim() > 2 else (logits, y)
+            losses.append(nn.functional.cross_entropy(flat, target))
+            correct += float((flat.argmax(1) == target).float().mean())
         return torch.stack(losses).mean(), correct / len(modules)
 
     def fit(
@@ -323,7 +395,11 @@ class GraphHyperNetwork(nn.Module):
                 raise ValueError(f"its metadata says {meta.get('hypernet')!r}")
             config = json.loads(meta["config"])
             ghn = cls(**config, custom_ops=custom_ops, leaf_modules=leaf_modules)
-            ghn.load_state_dict(load_file(str(path)))
+            state = load_file(str(path))
+            ops = state.get("op_embedding.weight")
+            if ops is not None and ops.shape[0] < len(OPS):  # saved before new categories were added: they start at 0
+                state["op_embedding.weight"] = torch.cat([ops, ops.new_zeros(len(OPS) - ops.shape[0], ops.shape[1])])
+            ghn.load_state_dict(state)
         except Exception as exc:
             raise CheckpointError(
                 f"expected a GraphHyperNetwork safetensors file at {path}, could not read it ({exc}); write one with .save()"
@@ -337,6 +413,28 @@ class GraphHyperNetwork(nn.Module):
         if name not in known:
             raise ConfigError(f"expected a pretrained name in {known}, got {name!r}")
         return cls.load(WEIGHTS / f"ghn_{name}.safetensors")
+
+
+def _calibration_batches(data: Any) -> list[Any] | None:
+    """``data`` as a list of batches (tensors or ``(x, ...)`` tuples), checked before anything is modified."""
+    if data is None:
+        return None
+    if isinstance(data, torch.Tensor):
+        return [data]
+    if isinstance(data, str | bytes | Mapping) or not isinstance(data, Iterable):
+        raise ConfigError(
+            f"expected data= to be None, an input tensor or an iterable of input batches (or of (x, y) pairs), "
+            f"got {type(data).__name__}; fix: pass e.g. data=x[:64] or data=train_loader"
+        )
+    batches = list(data)
+    for i, batch in enumerate(batches):
+        x = batch[0] if isinstance(batch, tuple | list) and batch else batch
+        if not isinstance(x, torch.Tensor):
+            raise ConfigError(
+                f"expected every batch of data= to be a tensor or an (x, y) pair of tensors, got {type(x).__name__} "
+                f"at batch {i}; fix: pass input tensors"
+            )
+    return batches
 
 
 def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor | Iterable[Any] | None) -> None:
