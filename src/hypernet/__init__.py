@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
     from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
     from .recipes.hypertab import HyperTabClassifier
     from .recipes.instant import InstantClassifier
+    from .recipes.moe import HyperMoE
     from .recipes.uncertainty.predictive import NoiseStep, Predictive, predictive, weight_diversity
 
 __version__ = "0.1.0"
@@ -60,6 +61,7 @@ _RECIPE_NAMES = {
     "Uniform": "hyperparameters",
     "HyperTabClassifier": "hypertab",
     "InstantClassifier": "instant",
+    "HyperMoE": "moe",
     "NoiseStep": "uncertainty",
     "Predictive": "uncertainty",
     "predictive": "uncertainty",
