@@ -105,6 +105,7 @@ __all__ = [
     "GeneratedWeights",
     "Generator",
     "GraphHyperNetwork",
+    "HyperMoE",
     "HyperModel",
     "HyperStep",
     "HyperTabClassifier",

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
+
 import torch
 from torch import nn
 
@@ -58,7 +59,9 @@ class HyperRouter(nn.Module):
 
     def __init__(self, d_in: int, num_experts: int, embed_dim: int = 16, hidden: int = 64) -> None:
         super().__init__()
-        self.hyper = HyperModel(nn.Linear(d_in, num_experts), condition=Static(embed_dim), generator="mlp", generator_kwargs={"hidden": [hidden]})
+        self.hyper = HyperModel(
+            nn.Linear(d_in, num_experts), condition=Static(embed_dim), generator="mlp", generator_kwargs={"hidden": [hidden]}
+        )
         self.hyper.generator.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

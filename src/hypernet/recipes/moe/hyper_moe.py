@@ -97,7 +97,9 @@ class HyperMoE(nn.Module):
         if router not in ROUTERS:
             raise ConfigError(f"expected router in {ROUTERS}, got {router!r}")
         if router == "embedding" and experts != "hyper":
-            raise ConfigError("expected experts='hyper' with router='embedding' (it routes by the expert embeddings), got experts='plain'; use router='learned'")
+            raise ConfigError(
+                "expected experts='hyper' with router='embedding' (it routes by the expert embeddings), got 'plain'; use router='learned'"
+            )
         if dispatch not in DISPATCH:
             raise ConfigError(f"expected dispatch in {DISPATCH}, got {dispatch!r}")
         if isinstance(expert, str):
@@ -114,7 +116,9 @@ class HyperMoE(nn.Module):
         self._top_k = top_k
         self.experts_kind, self.router_kind, self.dispatch = experts, router, dispatch
         self.experts: HyperExperts | PlainExperts = (
-            HyperExperts(module, num_experts, embed_dim, generator, generator_kwargs) if experts == "hyper" else PlainExperts(module, num_experts)
+            HyperExperts(module, num_experts, embed_dim, generator, generator_kwargs)
+            if experts == "hyper"
+            else PlainExperts(module, num_experts)
         )
         self.router: nn.Module
         if router == "hyper":
@@ -153,7 +157,8 @@ class HyperMoE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[-1] != self.d_in:
             got = describe(x)
-            raise ConfigError(f"expected tokens of shape (..., {self.d_in}) (d_in={self.d_in}), got {got}; pass tokens of width {self.d_in} or build HyperMoE with d_in matching them")
+            fix = f"pass tokens of width {self.d_in} or build HyperMoE with d_in matching them"
+            raise ConfigError(f"expected tokens of shape (..., {self.d_in}) (d_in={self.d_in}), got {got}; {fix}")
         lead = x.shape[:-1]
         tokens = x.reshape(-1, self.d_in)
         logits = self.logits(tokens)
@@ -171,4 +176,7 @@ class HyperMoE(nn.Module):
         return out.reshape(*lead, self.d_out)
 
     def extra_repr(self) -> str:
-        return f"d_in={self.d_in}, d_out={self.d_out}, num_experts={self.num_experts}, top_k={self.top_k}, experts={self.experts_kind!r}, router={self.router_kind!r}"
+        return (
+            f"d_in={self.d_in}, d_out={self.d_out}, num_experts={self.num_experts}, top_k={self.top_k}, "
+            f"experts={self.experts_kind!r}, router={self.router_kind!r}"
+        )

@@ -41,7 +41,8 @@ def _activation(fn: Any) -> nn.Module:
         return nn.ReLU()
     if fn is F.gelu:
         return nn.GELU()
-    raise ConfigError(f"expected the layer's activation to be a module, F.relu or F.gelu, got {describe(fn)}; build the layer with activation='relu' or 'gelu'")
+    fix = "build the layer with activation='relu' or 'gelu'"
+    raise ConfigError(f"expected the layer's activation to be a module, F.relu or F.gelu, got {describe(fn)}; {fix}")
 
 
 class _GPT2MoE(nn.Module):
@@ -58,10 +59,16 @@ class _GPT2MoE(nn.Module):
 
 
 def _swap_transformer_layer(layer: nn.TransformerEncoderLayer | nn.TransformerDecoderLayer, kwargs: dict[str, Any]) -> None:
-    moe = HyperMoE(layer.linear1.in_features, layer.linear2.out_features, hidden=layer.linear1.out_features, activation=_activation(layer.activation), **kwargs)
+    moe = HyperMoE(
+        layer.linear1.in_features,
+        layer.linear2.out_features,
+        hidden=layer.linear1.out_features,
+        activation=_activation(layer.activation),
+        **kwargs,
+    )
     layer.linear1 = moe  # type: ignore[assignment]
     layer.activation = nn.Identity()
-    layer.dropout = nn.Identity()
+    layer.dropout = nn.Identity()  # type: ignore[assignment]
     layer.linear2 = nn.Identity()  # type: ignore[assignment]
     if hasattr(layer, "activation_relu_or_gelu"):
         layer.activation_relu_or_gelu = 0  # the fused fast path reads linear1.weight; take the Python path
@@ -82,7 +89,9 @@ def swap_mlp(model: nn.Module, **kwargs: Any) -> list[str]:
     """
     taken = {"d_in", "d_out", "hidden", "activation"} & set(kwargs)
     if taken:
-        raise ConfigError(f"expected HyperMoE arguments other than {sorted(taken)} (swap_mlp takes them from each block), got them; remove them")
+        raise ConfigError(
+            f"expected HyperMoE arguments other than {sorted(taken)} (swap_mlp takes them from each block), got them; remove them"
+        )
     found: list[tuple[str, nn.Module]] = []
     for name, module in model.named_modules():
         if isinstance(module, nn.TransformerEncoderLayer | nn.TransformerDecoderLayer):
@@ -91,15 +100,15 @@ def swap_mlp(model: nn.Module, **kwargs: Any) -> list[str]:
             found.append((name, module))
     if not found:
         raise ConfigError(
-            f"expected a model with nn.TransformerEncoderLayer/DecoderLayer or Hugging Face GPT-2 blocks, got a {type(model).__name__} with none; "
-            "build HyperMoE layers directly for other models"
+            "expected a model with nn.TransformerEncoderLayer/DecoderLayer or Hugging Face GPT-2 blocks, "
+            f"got a {type(model).__name__} with none; build HyperMoE layers directly for other models"
         )
     HyperMoE(4, 4, hidden=4, **kwargs)  # validate the arguments once, before changing anything
     for _, module in found:
         if isinstance(module, nn.TransformerEncoderLayer | nn.TransformerDecoderLayer):
             _swap_transformer_layer(module, kwargs)
         else:
-            mlp = module.mlp
+            mlp: Any = module.mlp
             d, inner = mlp.c_fc.weight.shape  # HF Conv1D stores (in, out)
             moe = HyperMoE(d, d, hidden=inner, activation=nn.GELU(approximate="tanh"), **kwargs)
             module.mlp = _GPT2MoE(moe, mlp.dropout)
