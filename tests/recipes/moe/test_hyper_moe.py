@@ -195,3 +195,16 @@ def test_every_trainable_parameter_gets_a_gradient() -> None:
 def test_empty_batch() -> None:
     layer = hn.HyperMoE(4, num_experts=2, top_k=1, hidden=3)
     assert layer(torch.zeros(0, 4)).shape == (0, 4)
+
+
+@pytest.mark.parametrize("experts,router", [("hyper", "embedding"), ("hyper", "hyper"), ("plain", "random"), ("hyper", "learned")])
+def test_materialize_gives_a_plain_layer_with_the_same_outputs(experts: str, router: str) -> None:
+    torch.manual_seed(8)
+    layer = hn.HyperMoE(6, 4, num_experts=5, top_k=2, experts=experts, router=router, hidden=7)  # type: ignore[arg-type]
+    x = torch.randn(17, 6)
+    plain = layer.materialize()
+    assert plain.experts_kind == "plain" and plain.router_kind == "learned"
+    assert not any(n.startswith("experts.hyper") for n, _ in plain.named_parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x), layer(x), atol=1e-5, rtol=1e-5)
+    assert torch.equal(plain.last_experts, layer.last_experts)

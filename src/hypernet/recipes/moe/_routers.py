@@ -42,6 +42,10 @@ class LearnedRouter(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.gate(x)
 
+    def linear(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gate as ``(weight (E, d_in), bias (E,))``."""
+        return self.gate.weight, self.gate.bias
+
 
 class HyperRouter(nn.Module):
     """A frozen random hypernetwork generating the gate ``d_in -> num_experts`` from a trainable embedding.
@@ -67,6 +71,11 @@ class HyperRouter(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.hyper(x)
 
+    def linear(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The generated gate as ``(weight (E, d_in), bias (E,))``."""
+        w = self.hyper.generate()
+        return w["weight"], w["bias"]
+
 
 class EmbeddingRouter(nn.Module):
     """HMOE's gate: ``logits[n, j] = <W x_n, e_j> / sqrt(dim)`` against the expert embeddings ``e_j``.
@@ -85,3 +94,7 @@ class EmbeddingRouter(nn.Module):
 
     def forward(self, x: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         return self.query(x) @ embeddings.t() * self.scale
+
+    def linear(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gate as one linear map ``(weight (E, d_in), bias (E,))`` for the given expert embeddings."""
+        return self.scale * embeddings @ self.query.weight, self.scale * embeddings @ self.query.bias

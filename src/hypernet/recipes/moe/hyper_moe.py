@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
 import torch
@@ -174,6 +175,29 @@ class HyperMoE(nn.Module):
             self.balance_loss = self.num_experts * (counts / idx.numel() * probs.mean(0)).sum()
         self.last_experts = idx.detach()
         return out.reshape(*lead, self.d_out)
+
+    @torch.no_grad()
+    def materialize(self) -> HyperMoE:
+        """An independent plain layer (``experts="plain"``, ``router="learned"``) with the current generated weights.
+
+        Its experts hold the generated expert weights and its linear gate the current router (a
+        HyperRouter's generated gate; HMOE's embedding gate folded into one linear map), so it gives
+        the same outputs without any hypernetwork.
+        """
+        template = copy.deepcopy(self.experts.template)
+        plain = HyperMoE(self.d_in, self.d_out, self.num_experts, self.top_k, template, "plain", "learned", dispatch=self.dispatch)
+        assert isinstance(plain.experts, PlainExperts) and isinstance(plain.router, LearnedRouter)
+        for name, value in self.experts.params().items():
+            plain.experts.stacked[plain.experts.names.index(name)].copy_(value)
+        if isinstance(self.router, EmbeddingRouter):
+            assert isinstance(self.experts, HyperExperts)
+            weight, bias = self.router.linear(self.experts.embeddings())
+        else:
+            weight, bias = self.router.linear()  # type: ignore[operator]
+        plain.router.gate.weight.copy_(weight)
+        plain.router.gate.bias.copy_(bias)
+        plain.router.gate.requires_grad_(self.router_kind == "learned")
+        return plain.to(weight.device)
 
     def extra_repr(self) -> str:
         return (
