@@ -664,6 +664,7 @@ def _claims(have: dict[str, bool]) -> list[tuple[str, str, Callable[[list[Row]],
         ("BERT peak memory, forward no grad: (a) HyperModel / (b) PEFT adapter_names", "-", "7b", no_grad_a, no_grad_b),
         ("BERT peak memory, forward + backward: (a) HyperModel / (c) PEFT loop over tasks", "-", "7b", train_a, train_c),
     ]
+    spec += [(claim, target, "moe", a, b) for claim, target, a, b in __import__("perf_moe").CLAIMS]
     for gen in hn.list_generators():
         spec.append(
             (f"peak memory 128 sets, {gen}: HyperModel / bmm", "<= 1.2", "4c", f"{gen}: hypernet HyperModel", f"{gen}: hand-written bmm")
@@ -729,7 +730,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="few repetitions and points: a smoke run")
     parser.add_argument(
-        "--sections", default="1,2,3,4,5,6,hf", help="comma-separated section keys: 1-6, and hf (section 7, needs transformers and peft)"
+        "--sections", default="1,2,3,4,5,6,hf,moe", help="comma-separated section keys: 1-6, hf (section 7, needs transformers and peft), moe"
     )
     parser.add_argument("--output", default="perf", help="report name: writes benchmarks/results/<output>.{csv,md}")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
@@ -758,6 +759,7 @@ def main() -> None:
         ("5", lambda: section_cnn(args.reps)),
         ("6", lambda: section_compile(args.reps)),
         ("hf", lambda: section_hf(args.reps) + section_hf_memory()),
+        ("moe", lambda: __import__("perf_moe").section_moe(args.reps)),
     ]
     for key, run in steps:
         if key in wanted:
