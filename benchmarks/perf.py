@@ -730,7 +730,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="few repetitions and points: a smoke run")
     parser.add_argument(
-        "--sections", default="1,2,3,4,5,6,hf,moe", help="comma-separated section keys: 1-6, hf (section 7, needs transformers and peft), moe"
+        "--sections",
+        default="1,2,3,4,5,6,hf,moe",
+        help="comma-separated section keys: 1-6, hf (section 7, needs transformers and peft), moe",
     )
     parser.add_argument("--output", default="perf", help="report name: writes benchmarks/results/<output>.{csv,md}")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)

@@ -38,7 +38,9 @@ CLAIMS = [
 ]
 
 
-def hand_moe(x: torch.Tensor, gate: torch.nn.Linear, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
+def hand_moe(
+    x: torch.Tensor, gate: torch.nn.Linear, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor
+) -> torch.Tensor:
     """Top-k MoE written by hand: w1 ``(E, h, d)``, b1 ``(E, h)``, w2 ``(E, d, h)``, b2 ``(E, d)``."""
     logits = gate(x)
     top, idx = torch.topk(logits, K, dim=-1)
