@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from perf import Row, measure
 
 import hypernet as hn
-from perf import Row, measure
 
 E, K, TOKENS, D, HIDDEN = 16, 2, 4096, 256, 512
 SECTION = "moe one HyperMoE layer (16 experts, top-2, 4096 tokens, d 256, hidden 512)"
