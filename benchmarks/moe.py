@@ -338,7 +338,8 @@ def merge(tag: str) -> int:
             "",
         ]
     lm_rows = [
-        {"method": p["method"], "router": p["router"], "seed": p["seed"], "steps": p["steps"], **{f"bpc_k{k}": v for k, v in p["bpc"].items()},
+        {"method": p["method"], "router": p["router"], "seed": p["seed"], "steps": p["steps"],
+         **{f"bpc_k{k}": v for k, v in p["bpc"].items()},
          "train_seconds": round(p["train_seconds"], 1), "train_cpu_seconds": round(p["train_cpu_seconds"], 1)}
         for p in lm
     ]  # fmt: skip
