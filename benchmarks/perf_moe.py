@@ -10,7 +10,8 @@ Variants:
         tensors ``(E, d, h)``: sort the (token, slot) pairs by expert, scatter into a zero-padded
         ``(E, C, d)`` grid, ``torch.baddbmm`` twice, gather back, weight by the gates, ``index_add``;
     (c) the same hand-written MoE fed by the same generator module called by hand (what the library
-        adds around the generator); (d) ``hn.HyperMoE(experts="plain")`` (the library's dispatch alone).
+        adds around the generator); (d) ``hn.HyperMoE(experts="plain")`` (the library's dispatch alone);
+    (e) as (a) with a smaller generator (chunked, hidden 32), for information.
 
 Run alone: ``python benchmarks/perf.py --sections moe --output perf_moe`` (writes results/perf_moe.{csv,md}).
 """
@@ -30,11 +31,13 @@ VARIANTS = {
     "b": "(b) hand-written MoE, plain experts",
     "c": "(c) generator + hand-written MoE",
     "d": "(d) HyperMoE, plain experts",
+    "e": "(e) HyperMoE, generated experts, chunked hidden 32",
 }
 CLAIMS = [
     ("moe: HyperMoE generated experts / hand-written MoE (plain experts)", "<= 1.3", VARIANTS["a"], VARIANTS["b"]),
     ("moe: HyperMoE generated experts / (same generator + hand-written MoE)", "-", VARIANTS["a"], VARIANTS["c"]),
     ("moe: HyperMoE plain experts / hand-written MoE (plain experts)", "-", VARIANTS["d"], VARIANTS["b"]),
+    ("moe: HyperMoE generated experts, generator hidden 32 / hand-written MoE (plain experts)", "-", VARIANTS["e"], VARIANTS["b"]),
 ]
 
 
@@ -66,8 +69,9 @@ def section_moe(reps: int) -> list[Row]:
     target = torch.randn(TOKENS, D)
     hyper = hn.HyperMoE(D, D, E, K, experts="hyper", router="learned", hidden=HIDDEN, generator="chunked", dispatch="padded")
     plain = hn.HyperMoE(D, D, E, K, experts="plain", router="learned", hidden=HIDDEN, dispatch="padded")
+    small = hn.HyperMoE(D, D, E, K, experts="hyper", router="learned", hidden=HIDDEN, generator_kwargs={"hidden": [32]}, dispatch="padded")
     gate = torch.nn.Linear(D, E)
-    for layer in (hyper, plain):
+    for layer in (hyper, plain, small):
         layer.router.gate.load_state_dict(gate.state_dict())  # type: ignore[union-attr]
     p = plain.experts.params()
     w1, b1, w2, b2 = (p[n].detach().clone().requires_grad_() for n in ("0.weight", "0.bias", "2.weight", "2.bias"))
@@ -95,6 +99,13 @@ def section_moe(reps: int) -> list[Row]:
         VARIANTS["b"]: step(lambda: hand_moe(x, gate, w1, b1, w2, b2)),
         VARIANTS["c"]: step(by_hand_generated),
         VARIANTS["d"]: step(lambda: plain(x)),
+        VARIANTS["e"]: step(lambda: small(x)),
     }
-    info = {"generator": "chunked", "generator_params": bank.generator.num_parameters, "expert_params": bank.spec.numel * E}
-    return [Row(SECTION, k, *v, info) for k, v in measure(fns, reps).items()]  # type: ignore[arg-type]
+    small_bank = small.experts.hyper  # type: ignore[union-attr]
+    info: dict[str, dict[str, object]] = {
+        VARIANTS["a"]: {"generator": "chunked, hidden 64", "generator_params": bank.generator.num_parameters},
+        VARIANTS["c"]: {"generator": "chunked, hidden 64", "generator_params": bank.generator.num_parameters},
+        VARIANTS["e"]: {"generator": "chunked, hidden 32", "generator_params": small_bank.generator.num_parameters},
+    }
+    experts = {"expert_params": bank.spec.numel * E}
+    return [Row(SECTION, k, *v, {**info.get(k, {}), **experts}) for k, v in measure(fns, reps).items()]  # type: ignore[arg-type]
