@@ -678,6 +678,7 @@ def _claims(have: dict[str, bool]) -> list[tuple[str, str, Callable[[list[Row]],
         ("BERT peak memory, forward + backward: (a) HyperModel / (c) PEFT loop over tasks", "-", "7b", train_a, train_c),
     ]
     spec += [(claim, target, "federated", a, b) for claim, target, a, b in __import__("perf_federated").CLAIMS]
+    spec += [(claim, target, "moe", a, b) for claim, target, a, b in __import__("perf_moe").CLAIMS]
     for gen in hn.list_generators():
         spec.append(
             (f"peak memory 128 sets, {gen}: HyperModel / bmm", "<= 1.2", "4c", f"{gen}: hypernet HyperModel", f"{gen}: hand-written bmm")
@@ -755,8 +756,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few repetitions and points: a smoke run")
     parser.add_argument(
         "--sections",
-        default="1,overhead,2,3,4,5,6,hf",
-        help="comma-separated section keys: 1-6, overhead (1b, 1c: perf_overhead.py), and hf (section 7, needs transformers and peft)",
+        default="1,overhead,2,3,4,5,6,hf,moe",
+        help="comma-separated section keys: 1-6, overhead (1b, 1c: perf_overhead.py), hf (section 7, needs transformers and peft), "
+        "moe, federated (not in the default)",
     )
     parser.add_argument("--output", default="perf", help="report name: writes benchmarks/results/<output>.{csv,md}")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
@@ -787,6 +789,7 @@ def main() -> None:
         ("6", lambda: section_compile(args.reps)),
         ("hf", lambda: section_hf(args.reps) + section_hf_memory()),
         ("federated", lambda: __import__("perf_federated").section_federated(args.reps)),  # not in the default: rounds are long
+        ("moe", lambda: __import__("perf_moe").section_moe(args.reps)),
     ]
     for key, run in steps:
         if key in wanted:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
     from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
     from .recipes.hypertab import HyperTabClassifier
     from .recipes.instant import InstantClassifier
+    from .recipes.moe import HyperMoE
     from .recipes.uncertainty.predictive import NoiseStep, Predictive, predictive, weight_diversity
 
 
@@ -60,6 +61,7 @@ _RECIPE_NAMES = {
     "Uniform": ".recipes.hyperparameters",
     "HyperTabClassifier": ".recipes.hypertab",
     "InstantClassifier": ".recipes.instant",
+    "HyperMoE": ".recipes.moe",
     "NoiseStep": ".recipes.uncertainty",
     "Predictive": ".recipes.uncertainty",
     "predictive": ".recipes.uncertainty",
@@ -86,6 +88,7 @@ __all__ = [
     "GeneratedWeights",
     "Generator",
     "GraphHyperNetwork",
+    "HyperMoE",
     "HyperModel",
     "HyperStep",
     "HyperTabClassifier",

@@ -25,6 +25,7 @@ SHRINK: dict[str, dict[str, Any]] = {
     "uncertainty": {"train": {"epochs": 1, "max_steps": 6}, "eval_samples": 4},
     "instant": {"train": {"max_steps": 6, "checkpoint_every": 3}, "eval_episodes": 2},
     "hypertab": {"train": {"epochs": 2}, "n_members": 4},
+    "moe": {"train": {"epochs": 1, "max_steps": 6, "checkpoint_every": 3}},
 }
 CONDS = {"continual": "1", "sweep": "0.001", "architecture": "32(relu)", "uncertainty": "3", "hypertab": "2"}
 
