@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
     from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
     from .recipes.hypertab import HyperTabClassifier
     from .recipes.instant import InstantClassifier
+    from .recipes.retrieval import Hypencoder
     from .recipes.uncertainty.predictive import NoiseStep, Predictive, predictive, weight_diversity
 
 __version__ = "0.1.0"
@@ -53,6 +54,7 @@ _RECIPE_NAMES = {
     "ContinualLearner": "continual",
     "FederatedHypernet": "federated",
     "GraphHyperNetwork": "graph",
+    "Hypencoder": "retrieval",
     "Curve": "hyperparameters",
     "HyperparameterSweep": "hyperparameters",
     "HyperStep": "hyperparameters",
