@@ -78,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument(
         "name",
         metavar="NAME",
-        choices=["digits", "mnist", "fashion-mnist", "mlbench", "minilm", "bbc", "fortunes"],
+        choices=["digits", "mnist", "fashion-mnist", "mlbench", "minilm", "bbc", "fortunes", "arxiv-tags"],
         help="digits (bundled), mnist, fashion-mnist, mlbench (UCI tables: sonar, glass, pima, vehicle, ...), "
-        "minilm (all-MiniLM-L6-v2), bbc (BBC News) or fortunes (Debian fortunes by category)",
+        "minilm (all-MiniLM-L6-v2), bbc (BBC News), fortunes (Debian fortunes by category) or arxiv-tags (Semanlink, cherche sdist)",
     )
     fetch.add_argument(
         "--path",
