@@ -108,6 +108,7 @@ __all__ = [
     "HyperModel",
     "HyperStep",
     "HyperTabClassifier",
+    "Hypencoder",
     "HypernetError",
     "HyperparameterSweep",
     "InstantClassifier",

@@ -52,7 +52,10 @@ class ArxivTags:
         keep = [i for i in range(len(self.uris)) if i != drop]
         new = {old: n for n, old in enumerate(keep)}
         return ArxivTags(
-            [self.uris[i] for i in keep], [self.texts[i] for i in keep], list(self.queries), [{new[d] for d in r if d != drop} for r in self.relevant]
+            [self.uris[i] for i in keep],
+            [self.texts[i] for i in keep],
+            list(self.queries),
+            [{new[d] for d in r if d != drop} for r in self.relevant],
         )
 
 

@@ -23,7 +23,12 @@ def _sdist(path: Path) -> Path:
         {"arxiv_title": "Attention", "arxiv_summary": "Transformers.", "tag": [ARXIV_DOC, TAG + "attention", TAG + "gnn"]},
     ]
     tags = {
-        TAG + "gnn": {"prefLabel": ["Graph neural networks"], "altLabel": ["GNN"], "broader_prefLabel": ["Deep learning"], "broader_altLabel": []},
+        TAG + "gnn": {
+            "prefLabel": ["Graph neural networks"],
+            "altLabel": ["GNN"],
+            "broader_prefLabel": ["Deep learning"],
+            "broader_altLabel": [],
+        },
         ARXIV_DOC: {"prefLabel": ["Arxiv Doc"], "altLabel": []},
         TAG + "attention": {"prefLabel": ["Attention"], "broader_prefLabel": ["NLP", "DL"], "comment": "not used"},
     }

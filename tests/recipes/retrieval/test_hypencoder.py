@@ -69,7 +69,9 @@ def test_every_hyper_head_parameter_gets_a_gradient() -> None:
     model = _model(8).train()
     docs = model.document_features(CORPUS[:4], grad=True)[0]
     model.scores(model.encode_queries(QUERIES), docs).logsumexp(1).sum().backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0) and "pooler" not in n]
+    missing = [
+        n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0) and "pooler" not in n
+    ]
     assert not missing
 
 

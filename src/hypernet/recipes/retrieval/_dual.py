@@ -161,7 +161,9 @@ def _cat_features(parts: list[Features]) -> Features:
     for column in zip(*parts, strict=True):
         if column[0].dim() >= 2 and len({c.shape[1] for c in column}) > 1 and (column[0].dim() == 3 or not column[0].is_floating_point()):
             width = max(c.shape[1] for c in column)
-            column = tuple(torch.nn.functional.pad(c, (0, 0, 0, width - c.shape[1]) if c.dim() == 3 else (0, width - c.shape[1])) for c in column)
+            column = tuple(
+                torch.nn.functional.pad(c, (0, 0, 0, width - c.shape[1]) if c.dim() == 3 else (0, width - c.shape[1])) for c in column
+            )
         out.append(torch.cat(column))
     return tuple(out)
 
@@ -173,4 +175,6 @@ def select_features(features: Features, ids: torch.Tensor) -> Features:
 
 def _check_width(width: int, got: int, what: str) -> None:
     if width != got:
-        raise ConfigError(f"expected {what} of width {width} (this model's encoder), got width {got}; build the index with this model's encoder")
+        raise ConfigError(
+            f"expected {what} of width {width} (this model's encoder), got width {got}; build the index with this model's encoder"
+        )

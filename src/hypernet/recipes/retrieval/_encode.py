@@ -31,7 +31,9 @@ def encoder_width(encoder: nn.Module) -> int:
             value = getattr(owner, name, None)
             if isinstance(value, int):
                 return value
-    raise ConfigError(f"expected an encoder with config.hidden_size (a Hugging Face model) or a `width` attribute, got {type(encoder).__name__}")
+    raise ConfigError(
+        f"expected an encoder with config.hidden_size (a Hugging Face model) or a `width` attribute, got {type(encoder).__name__}"
+    )
 
 
 def tokens(encoder: nn.Module, tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -63,9 +63,7 @@ class HyperHeads(nn.Module):
     def __init__(self, model_dim: int, dims: list[int]):
         super().__init__()
         self.dims = list(dims)
-        self.weight_heads = nn.ModuleList(
-            _Head(model_dim, rows=dims[i], width=dims[i - 1], is_bias=False) for i in range(1, len(dims))
-        )
+        self.weight_heads = nn.ModuleList(_Head(model_dim, rows=dims[i], width=dims[i - 1], is_bias=False) for i in range(1, len(dims)))
         self.bias_heads = nn.ModuleList(_Head(model_dim, rows=1, width=dims[i], is_bias=True) for i in range(1, len(dims) - 1))
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> QNetWeights:

@@ -51,7 +51,10 @@ class DocumentIndex:
 
     def __post_init__(self) -> None:
         if self.vectors.dim() != 2 or not self.vectors.is_floating_point():
-            raise ConfigError(f"expected index vectors of shape (documents, width) and a float dtype, got {tuple(self.vectors.shape)} {self.vectors.dtype}")
+            raise ConfigError(
+                f"expected index vectors of shape (documents, width) and a float dtype, "
+                f"got {tuple(self.vectors.shape)} {self.vectors.dtype}"
+            )
         if self.vectors.shape[0] == 0:
             raise ConfigError("expected at least one document in the index, got an empty corpus; pass a non-empty list of texts")
         if self.texts is not None and len(self.texts) != len(self):
@@ -110,7 +113,9 @@ class DocumentIndex:
         directory = Path(path)
         man_file, ten_file = directory / "index.json", directory / "index.safetensors"
         if not man_file.is_file() or not ten_file.is_file():
-            raise ConfigError(f"expected an index directory holding index.json and index.safetensors, got {str(directory)!r}; write one with index.save()")
+            raise ConfigError(
+                f"expected an index directory holding index.json and index.safetensors, got {str(directory)!r}; write one with index.save()"
+            )
         manifest = json.loads(man_file.read_text())
         if manifest.get("format") != FORMAT:
             raise ConfigError(f"expected an index of format {FORMAT!r}, got {manifest.get('format')!r} in {man_file}")
@@ -121,4 +126,11 @@ class DocumentIndex:
         vectors = tensors["vectors"]
         if tuple(vectors.shape) != (manifest["count"], manifest["width"]):
             raise ConfigError(f"expected {manifest['count']} vectors of width {manifest['width']} (manifest), got {tuple(vectors.shape)}")
-        return cls(vectors, manifest.get("texts"), tensors.get("graph"), manifest.get("encoder", ""), manifest.get("pooling", "mean"), manifest.get("extra") or {})
+        return cls(
+            vectors,
+            manifest.get("texts"),
+            tensors.get("graph"),
+            manifest.get("encoder", ""),
+            manifest.get("pooling", "mean"),
+            manifest.get("extra") or {},
+        )

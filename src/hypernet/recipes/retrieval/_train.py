@@ -58,7 +58,9 @@ def fit_dual(
     if corpus is None and features is None:
         raise ConfigError("expected the corpus texts or precomputed document features to fit on, got neither")
     if features is not None and not model.freeze_documents:
-        raise ConfigError("precomputed document features need freeze_documents=True (else the document side trains); pass the corpus instead")
+        raise ConfigError(
+            "precomputed document features need freeze_documents=True (else the document side trains); pass the corpus instead"
+        )
     n_docs = len(corpus) if corpus is not None else int(features[0].shape[0])  # type: ignore[index]
     if n_docs == 0:
         raise ConfigError("expected a non-empty corpus to fit on, got an empty one")
@@ -143,6 +145,8 @@ def fit_dual(
             callback(step + 1, float(loss.item()))
         done = step + 1
         if checkpoint_dir is not None and (done % checkpoint_every == 0 or done == steps):
-            save_checkpoint(checkpoint_dir, step=done, model=model, optimizer=optimizer, tensors={"rng/sampler": sampler.get_state()}, keep_last=2)
+            save_checkpoint(
+                checkpoint_dir, step=done, model=model, optimizer=optimizer, tensors={"rng/sampler": sampler.get_state()}, keep_last=2
+            )
     model.eval()
     return model

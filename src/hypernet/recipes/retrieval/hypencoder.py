@@ -85,7 +85,12 @@ class Hypencoder(DualEncoder):
         seed: int = 0,
     ):
         super().__init__(
-            encoder, tokenizer, pooling=pooling, freeze_documents=freeze_documents, query_max_length=query_max_length, doc_max_length=doc_max_length
+            encoder,
+            tokenizer,
+            pooling=pooling,
+            freeze_documents=freeze_documents,
+            query_max_length=query_max_length,
+            doc_max_length=doc_max_length,
         )
         if qnet_layers < 1:
             raise ConfigError(f"expected qnet_layers >= 1 (hidden blocks of the q-net), got {qnet_layers}")
@@ -145,7 +150,9 @@ class Hypencoder(DualEncoder):
             vectors = self.document_features(texts, batch_size=batch_size)[0]
         assert vectors is not None
         if vectors.dim() != 2 or vectors.shape[0] == 0:
-            raise ConfigError(f"expected document vectors of shape (documents >= 1, {self.width}), got {tuple(vectors.shape)} (an empty corpus?)")
+            raise ConfigError(
+                f"expected document vectors of shape (documents >= 1, {self.width}), got {tuple(vectors.shape)} (an empty corpus?)"
+            )
         _check_width(self.width, int(vectors.shape[1]), "document vectors")
         vectors = vectors.detach().float()
         graph = None
@@ -194,7 +201,9 @@ class Hypencoder(DualEncoder):
         if seeds not in ("linear", "random"):
             raise ConfigError(f"expected seeds 'linear' or 'random', got {seeds!r}")
         if approximate and index.graph is None:
-            raise ConfigError("expected an index with a k-NN graph for approximate search, got none; build it with index(..., graph_neighbors=32)")
+            raise ConfigError(
+                "expected an index with a k-NN graph for approximate search, got none; build it with index(..., graph_neighbors=32)"
+            )
         qnets = queries if isinstance(queries, QNetWeights) else self.qnets(queries)
         qnets = qnets.detach()
         vectors = index.vectors
@@ -209,7 +218,9 @@ class Hypencoder(DualEncoder):
             rows_s, rows_i = [], []
             for q in range(qnets.num_queries):
                 one = qnets.select([q])
-                s, i = graph_search(lambda x: qnet_scores(one, x)[0], vectors, index.graph, starts[q], k=k, ef=ef, max_iter=max_iter)
+                s, i = graph_search(
+                    lambda x, one=one: qnet_scores(one, x)[0], vectors, index.graph, starts[q], k=k, ef=ef, max_iter=max_iter
+                )
                 rows_s.append(s)
                 rows_i.append(i)
             return SearchResult(torch.stack(rows_s), torch.stack(rows_i))
