@@ -157,7 +157,7 @@ class WordTokenizer:
     def __call__(
         self, texts: list[str], *, padding: object = True, truncation: bool = True, max_length: int = 64, return_tensors: str = "pt"
     ) -> dict[str, torch.Tensor]:
-        rows = [[1, *[self.vocab.get(w, 3) for w in t.split()]][: max_length - 1] + [2] for t in texts]
+        rows = [[*[1, *[self.vocab.get(w, 3) for w in t.split()]][: max_length - 1], 2] for t in texts]
         width = max(len(r) for r in rows)
         ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])
         mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])

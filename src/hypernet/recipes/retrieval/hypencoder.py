@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,10 +217,7 @@ class Hypencoder(DualEncoder):
             starts = self._seeds(qnets, vectors, min(len(index), max(entry_points, k)), seeds)
             rows_s, rows_i = [], []
             for q in range(qnets.num_queries):
-                one = qnets.select([q])
-                s, i = graph_search(
-                    lambda x, one=one: qnet_scores(one, x)[0], vectors, index.graph, starts[q], k=k, ef=ef, max_iter=max_iter
-                )
+                s, i = graph_search(_one_query(qnets.select([q])), vectors, index.graph, starts[q], k=k, ef=ef, max_iter=max_iter)
                 rows_s.append(s)
                 rows_i.append(i)
             return SearchResult(torch.stack(rows_s), torch.stack(rows_i))
@@ -237,3 +234,8 @@ class Hypencoder(DualEncoder):
             (grad,) = torch.autograd.grad(qnet_scores(qnets.to(torch.float32), x).sum(), x)
         proxy = vectors @ grad.squeeze(1).to(vectors.dtype).T
         return proxy.float().topk(n, dim=0).indices.T
+
+
+def _one_query(qnet: QNetWeights) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``vectors (n, d) -> scores (n,)`` of one q-net."""
+    return lambda x: qnet_scores(qnet, x)[0]
