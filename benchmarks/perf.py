@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import itertools
 
 import peers
+from perf_retrieval import section_retrieval
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = [784, 256, 256, 10]
@@ -758,6 +759,7 @@ def main() -> None:
         ("5", lambda: section_cnn(args.reps)),
         ("6", lambda: section_compile(args.reps)),
         ("hf", lambda: section_hf(args.reps) + section_hf_memory()),
+        ("retrieval", lambda: section_retrieval(args.reps)),  # benchmarks/perf_retrieval.py; run it alone
     ]
     for key, run in steps:
         if key in wanted:

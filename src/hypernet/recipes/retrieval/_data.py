@@ -102,6 +102,7 @@ class SyntheticSet:
     train: list[tuple[str, int]]
     test: dict[str, list[tuple[str, set[int]]]]
     vocab: list[str]
+    train_negatives: list[list[int]] = field(default_factory=list)
 
 
 def synthetic_relevance(
@@ -137,11 +138,15 @@ def synthetic_relevance(
             vectors.append(centre + noise * torch.randn(per_cluster, d, generator=gen))
             owners += [(half, name, rel)] * per_cluster
     train: list[tuple[str, int]] = [(name, i) for i, (half, name, rel) in enumerate(owners) if half == 0 and rel]
+    # hard negatives of a training pair: its query's own irrelevant clusters (xor), else documents of other queries
+    own = {name: [i for i, (half, n, rel) in enumerate(owners) if half == 0 and n == name and not rel] for name, _, _ in places}
+    first = [i for i, (half, _, _) in enumerate(owners) if half == 0]
+    negatives = [own[name] or [i for i in first if owners[i][1] != name] for name, _ in train]
     test: dict[str, list[tuple[str, set[int]]]] = {"opposite": [], "xor": []}
     for name in dict.fromkeys(n for n, _, _ in places):
         test[name.split()[0]].append((name, {i for i, (half, n, rel) in enumerate(owners) if half == 1 and rel and n == name}))
     vocab = ["opposite", "xor", *[f"c{k}" for k in range(clusters)], *[f"f{a}" for a in range(features)]]
-    return SyntheticSet(torch.cat(vectors), train, test, vocab)
+    return SyntheticSet(torch.cat(vectors), train, test, vocab, negatives)
 
 
 class WordTokenizer:

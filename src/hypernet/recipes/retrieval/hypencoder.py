@@ -37,6 +37,7 @@ from ._qnet import QNetWeights, qnet_scores
 from ._search import clustered_knn_graph, exhaustive_topk, graph_search, knn_graph
 
 EXACT_GRAPH_LIMIT = 100_000
+SURROGATE_SAMPLE = 1024
 
 
 @dataclass
@@ -181,8 +182,8 @@ class Hypencoder(DualEncoder):
 
         Exhaustive (default): every query's q-net on every document vector, in chunks of ``chunk`` documents,
         all queries at once. ``approximate=True``: the graph search of the paper, per query, seeded with
-        ``entry_points`` documents, the best of a cheap score (``seeds="linear"``: the q-net linearised at the
-        mean document, one inner product per document) or random ones (``seeds="random"``, the paper's),
+        ``entry_points`` documents, the best of a cheap score (``seeds="linear"``: the q-net's gradient averaged
+        over 1,024 evenly spaced documents, one inner product per document) or random ones (``seeds="random"``, the paper's),
         then expanded over the index's k-NN graph keeping the best ``ef``.
 
         Args:
@@ -228,11 +229,16 @@ class Hypencoder(DualEncoder):
         if how == "random":
             gen = torch.Generator().manual_seed(0)
             return torch.randperm(vectors.shape[0], generator=gen)[:n].unsqueeze(0).expand(qnets.num_queries, -1)
+        sample = vectors[torch.linspace(0, vectors.shape[0] - 1, min(vectors.shape[0], SURROGATE_SAMPLE)).long()].float()
+        grads = []
         with torch.enable_grad():
-            point = vectors[: min(vectors.shape[0], 65536)].float().mean(0)
-            x = point.expand(qnets.num_queries, 1, -1).clone().requires_grad_(True)
-            (grad,) = torch.autograd.grad(qnet_scores(qnets.to(torch.float32), x).sum(), x)
-        proxy = vectors @ grad.squeeze(1).to(vectors.dtype).T
+            for start in range(0, qnets.num_queries, 16):
+                part = qnets.select(slice(start, start + 16)).to(torch.float32)
+                x = sample.expand(part.num_queries, -1, -1).clone().requires_grad_(True)
+                (grad,) = torch.autograd.grad(qnet_scores(part, x).sum(), x)
+                grads.append(grad.mean(1))
+        grad = torch.cat(grads)
+        proxy = vectors @ grad.to(vectors.dtype).T
         return proxy.float().topk(n, dim=0).indices.T
 
 
