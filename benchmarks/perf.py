@@ -60,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import itertools
 
 import peers
+from perf_retrieval import section_retrieval
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = [784, 256, 256, 10]
@@ -790,6 +791,7 @@ def main() -> None:
         ("hf", lambda: section_hf(args.reps) + section_hf_memory()),
         ("federated", lambda: __import__("perf_federated").section_federated(args.reps)),  # not in the default: rounds are long
         ("moe", lambda: __import__("perf_moe").section_moe(args.reps)),
+        ("retrieval", lambda: section_retrieval(args.reps)),  # benchmarks/perf_retrieval.py; run it alone
     ]
     for key, run in steps:
         if key in wanted:

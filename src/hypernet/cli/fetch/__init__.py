@@ -2,7 +2,7 @@
 
 Example:
     >>> list_datasets()
-    ['bbc', 'digits', 'fashion-mnist', 'fortunes', 'minilm', 'mlbench', 'mnist']
+    ['arxiv-tags', 'bbc', 'digits', 'fashion-mnist', 'fortunes', 'minilm', 'mlbench', 'mnist']
     >>> fetch("digits")
     'digits: bundled with scikit-learn, nothing to fetch'
 """
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ...data.errors import DataError
+from .cherche import fetch_report as fetch_arxiv_tags_report
 
 
 def _digits(path: str | None) -> str:
@@ -82,6 +83,7 @@ FETCHERS: dict[str, Callable[[str | None], str]] = {
     "minilm": _minilm,
     "bbc": _bbc,
     "fortunes": _fortunes,
+    "arxiv-tags": fetch_arxiv_tags_report,
 }
 
 

@@ -1,0 +1,75 @@
+"""The q-net: the small scoring network a Hypencoder generates for each query, applied to document vectors.
+
+A q-net with ``dims = [d, h, ..., h, 1]`` is, for one query and one document vector ``x`` (as in
+the paper's ``RepeatedDenseBlockConverter``, ReLU, layer norm before the residual):
+
+* each hidden block ``j``: ``y = layer_norm(relu(x @ W_j + b_j))``, then ``x = y + x`` (residual) for every
+  block but the last one (when the widths match), else ``x = y``;
+* the output: ``score = x @ W_out`` (no bias).
+
+Weights come batched over queries: ``weights[j]`` is ``(Q, in, out)``, ``biases[j]`` is ``(Q, out)``.
+
+Example:
+    >>> import torch
+    >>> w = QNetWeights([torch.randn(2, 4, 4), torch.randn(2, 4, 1)], [torch.randn(2, 4)])
+    >>> qnet_scores(w, torch.randn(5, 4)).shape       # 2 queries x 5 shared documents
+    torch.Size([2, 5])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class QNetWeights:
+    """Generated q-net parameters of ``Q`` queries: ``weights[j]`` ``(Q, in, out)``; ``biases[j]`` ``(Q, out)`` (hidden blocks only)."""
+
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+
+    @property
+    def num_queries(self) -> int:
+        """``Q``."""
+        return int(self.weights[0].shape[0])
+
+    @property
+    def input_dim(self) -> int:
+        """The document vector width ``d``."""
+        return int(self.weights[0].shape[1])
+
+    def select(self, rows: torch.Tensor | slice | list[int]) -> QNetWeights:
+        """The q-nets of some queries."""
+        return QNetWeights([w[rows] for w in self.weights], [b[rows] for b in self.biases])
+
+    def to(self, dtype: torch.dtype) -> QNetWeights:
+        """The same q-nets in another dtype (for example bfloat16 for fast scoring)."""
+        return QNetWeights([w.to(dtype) for w in self.weights], [b.to(dtype) for b in self.biases])
+
+    def detach(self) -> QNetWeights:
+        """Detached copies (for search)."""
+        return QNetWeights([w.detach() for w in self.weights], [b.detach() for b in self.biases])
+
+
+def qnet_scores(weights: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
+    """Scores ``(Q, N)`` of ``Q`` q-nets on document vectors ``docs``: ``(N, d)`` shared by every query, or ``(Q, N, d)``.
+
+    The shared case does the first layer of all queries as one matrix product.
+    """
+    n_hidden = len(weights.biases)
+    x = docs
+    for j in range(n_hidden):
+        w = weights.weights[j]
+        if x.dim() == 2:  # shared documents: every query's first layer in one matrix product
+            q, d, h = w.shape
+            y = (x @ w.permute(1, 0, 2).reshape(d, q * h)).reshape(-1, q, h).transpose(0, 1)
+        else:
+            y = x @ w
+        y = F.layer_norm(torch.relu(y + weights.biases[j].unsqueeze(1)), (y.shape[-1],))
+        x = y + x if j < n_hidden - 1 and y.shape[-1] == x.shape[-1] else y
+    if x.dim() == 2:  # no hidden block
+        x = x.unsqueeze(0)
+    return (x @ weights.weights[-1]).squeeze(-1)

@@ -1,0 +1,247 @@
+"""``hn.Hypencoder``: retrieval where each query becomes a small scoring network (Killingback, Zeng and Zamani, SIGIR 2025).
+
+The query side is the base encoder plus hyper-heads (:mod:`._heads`) that attend over the query's
+contextualised token embeddings and emit every weight and bias of a q-net (:mod:`._qnet`). The document
+side is the same encoder, mean-pooled or first-token: one vector per document, encoded once into a
+:class:`~.DocumentIndex`. A query's relevance score for a document is its q-net applied to the
+document's vector, which is not limited to an inner product.
+
+Example:
+    >>> import torch
+    >>> from transformers import BertConfig, BertModel
+    >>> from hypernet.recipes.adapters._testing import tiny_tokenizer
+    >>> _ = torch.manual_seed(0)
+    >>> bert = BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32))
+    >>> model = Hypencoder(bert, tiny_tokenizer(64), qnet_layers=2, qnet_hidden=8)
+    >>> index = model.index(["red apples", "green pears", "blue sky"])
+    >>> hits = model.search(["apples"], index, k=2)
+    >>> hits.ids.shape, len(index), index.width
+    (torch.Size([1, 2]), 3, 16)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...errors import ConfigError
+from ._dual import DualEncoder, _check_width
+from ._encode import check_texts
+from ._heads import HyperHeads
+from ._index import DocumentIndex
+from ._qnet import QNetWeights, qnet_scores
+from ._search import clustered_knn_graph, exhaustive_topk, graph_search, knn_graph
+
+EXACT_GRAPH_LIMIT = 100_000
+SURROGATE_SAMPLE = 1024
+
+
+@dataclass
+class SearchResult:
+    """Top-``k`` of each query: ``scores`` and document ``ids``, both ``(Q, k)``, best first."""
+
+    scores: torch.Tensor
+    ids: torch.Tensor
+
+    def texts(self, index: DocumentIndex) -> list[list[str]]:
+        """The documents' texts (the index must hold them)."""
+        if index.texts is None:
+            raise ConfigError("expected an index holding its texts, got one without; build it with index(texts, keep_texts=True)")
+        texts = index.texts
+        return [[texts[i] for i in row] for row in self.ids.tolist()]
+
+
+class Hypencoder(DualEncoder):
+    """A Hypencoder over a Hugging Face-style encoder.
+
+    Args:
+        encoder: the base encoder (``encoder(input_ids=, attention_mask=)`` -> ``last_hidden_state``), e.g. a ``BertModel``.
+        tokenizer: its tokenizer.
+        qnet_layers: hidden blocks of the q-net (the paper's "2-layer" q-net has 2).
+        qnet_hidden: width of the q-net's hidden blocks (default: the encoder width, as in the paper).
+        pooling: the document vector: ``"mean"`` over tokens or the ``"first"`` token.
+        freeze_documents: encode documents with a frozen copy of the encoder (document vectors computed once;
+            only the query side trains); ``False`` shares and trains one encoder for both sides.
+        query_max_length, doc_max_length: tokens kept per query / document.
+        temperature: training scores are divided by it (the paper uses raw q-net scores: 1).
+        seed: initialisation of the hyper-heads.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        tokenizer: Any,
+        qnet_layers: int = 2,
+        qnet_hidden: int | None = None,
+        *,
+        pooling: str = "mean",
+        freeze_documents: bool = False,
+        query_max_length: int = 32,
+        doc_max_length: int = 256,
+        temperature: float = 1.0,
+        seed: int = 0,
+    ):
+        super().__init__(
+            encoder,
+            tokenizer,
+            pooling=pooling,
+            freeze_documents=freeze_documents,
+            query_max_length=query_max_length,
+            doc_max_length=doc_max_length,
+        )
+        if qnet_layers < 1:
+            raise ConfigError(f"expected qnet_layers >= 1 (hidden blocks of the q-net), got {qnet_layers}")
+        hidden = self.width if qnet_hidden is None else qnet_hidden
+        if hidden < 1 or temperature <= 0:
+            raise ConfigError(f"expected qnet_hidden >= 1 and temperature > 0, got {qnet_hidden} and {temperature}")
+        self.qnet_dims = [self.width] + [hidden] * qnet_layers + [1]
+        self.temperature = temperature
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            self.heads = HyperHeads(self.width, self.qnet_dims)
+
+    # ---------------------------------------------------------------- representations
+    def query_repr(self, hidden: torch.Tensor, mask: torch.Tensor) -> QNetWeights:
+        return self.heads(hidden, mask)
+
+    def scores(self, queries: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
+        return qnet_scores(queries, docs)
+
+    def qnets(self, queries: Sequence[str], *, batch_size: int = 64) -> QNetWeights:
+        """The generated q-nets of ``queries`` (no gradient)."""
+        queries = check_texts(queries, "query")
+        parts = []
+        with torch.no_grad():
+            for start in range(0, len(queries), batch_size):
+                parts.append(self.encode_queries(queries[start : start + batch_size]))
+        return QNetWeights(
+            [torch.cat([p.weights[j] for p in parts]) for j in range(len(parts[0].weights))],
+            [torch.cat([p.biases[j] for p in parts]) for j in range(len(parts[0].biases))],
+        )
+
+    # ---------------------------------------------------------------- index
+    def index(
+        self,
+        texts: Sequence[str] | None = None,
+        *,
+        vectors: torch.Tensor | None = None,
+        graph_neighbors: int = 32,
+        batch_size: int = 32,
+        keep_texts: bool = True,
+    ) -> DocumentIndex:
+        """Encode documents once into a :class:`DocumentIndex` (with a k-NN graph for approximate search).
+
+        Args:
+            texts: the documents; or give ``vectors`` ``(N, width)`` already encoded.
+            graph_neighbors: neighbours per document in the graph (0: no graph). Exact up to
+                100,000 documents, k-means-cell approximate beyond.
+            keep_texts: store the texts in the index (shown by ``hypernet search``).
+
+        Raises:
+            ConfigError: an empty corpus, both or neither of ``texts`` / ``vectors``, vectors of another width.
+        """
+        if (texts is None) == (vectors is None):
+            raise ConfigError("expected either texts or vectors to index, got " + ("both" if texts is not None else "neither"))
+        if texts is not None:
+            texts = check_texts(texts, "document")
+            vectors = self.document_features(texts, batch_size=batch_size)[0]
+        assert vectors is not None
+        if vectors.dim() != 2 or vectors.shape[0] == 0:
+            raise ConfigError(
+                f"expected document vectors of shape (documents >= 1, {self.width}), got {tuple(vectors.shape)} (an empty corpus?)"
+            )
+        _check_width(self.width, int(vectors.shape[1]), "document vectors")
+        vectors = vectors.detach().float()
+        graph = None
+        if graph_neighbors > 0 and vectors.shape[0] > 1:
+            build = knn_graph if vectors.shape[0] <= EXACT_GRAPH_LIMIT else clustered_knn_graph
+            graph = build(vectors, graph_neighbors)
+        name = getattr(getattr(self.encoder, "config", None), "_name_or_path", "") or type(self.encoder).__name__
+        return DocumentIndex(vectors, list(texts) if texts is not None and keep_texts else None, graph, str(name), self.pooling)
+
+    # ---------------------------------------------------------------- search
+    def search(
+        self,
+        queries: Sequence[str] | QNetWeights,
+        index: DocumentIndex,
+        k: int = 10,
+        *,
+        approximate: bool = False,
+        ef: int = 64,
+        seeds: str = "linear",
+        entry_points: int = 256,
+        max_iter: int = 64,
+        chunk: int = 65536,
+        dtype: torch.dtype | None = None,
+    ) -> SearchResult:
+        """The top-``k`` documents of each query.
+
+        Exhaustive (default): every query's q-net on every document vector, in chunks of ``chunk`` documents,
+        all queries at once. ``approximate=True``: the graph search of the paper, per query, seeded with
+        ``entry_points`` documents, the best of a cheap score (``seeds="linear"``: the q-net's gradient averaged
+        over 1,024 evenly spaced documents, one inner product per document) or random ones (``seeds="random"``, the paper's),
+        then expanded over the index's k-NN graph keeping the best ``ef``.
+
+        Args:
+            queries: texts, or q-nets from :meth:`qnets`.
+            dtype: score in this dtype (e.g. ``torch.bfloat16``: faster on CPUs with AMX / AVX-512 BF16).
+
+        Raises:
+            ConfigError: ``k`` outside ``[1, len(index)]``, an index of another encoder width, no graph for
+                ``approximate``, an unknown ``seeds``.
+        """
+        if not isinstance(index, DocumentIndex):
+            raise ConfigError(f"expected a DocumentIndex (from model.index(texts)), got {type(index).__name__}")
+        _check_width(self.width, index.width, "an index")
+        if not 1 <= k <= len(index):
+            raise ConfigError(f"expected k in [1, {len(index)}] (the index holds {len(index)} documents), got {k}; lower k")
+        if seeds not in ("linear", "random"):
+            raise ConfigError(f"expected seeds 'linear' or 'random', got {seeds!r}")
+        if approximate and index.graph is None:
+            raise ConfigError(
+                "expected an index with a k-NN graph for approximate search, got none; build it with index(..., graph_neighbors=32)"
+            )
+        qnets = queries if isinstance(queries, QNetWeights) else self.qnets(queries)
+        qnets = qnets.detach()
+        vectors = index.vectors
+        if dtype is not None:
+            qnets, vectors = qnets.to(dtype), vectors.to(dtype)
+        with torch.no_grad():
+            if not approximate:
+                s, i = exhaustive_topk(lambda x: qnet_scores(qnets, x), vectors, k, chunk=max(1, chunk))
+                return SearchResult(s, i)
+            assert index.graph is not None
+            starts = self._seeds(qnets, vectors, min(len(index), max(entry_points, k)), seeds)
+            rows_s, rows_i = [], []
+            for q in range(qnets.num_queries):
+                s, i = graph_search(_one_query(qnets.select([q])), vectors, index.graph, starts[q], k=k, ef=ef, max_iter=max_iter)
+                rows_s.append(s)
+                rows_i.append(i)
+            return SearchResult(torch.stack(rows_s), torch.stack(rows_i))
+
+    @staticmethod
+    def _seeds(qnets: QNetWeights, vectors: torch.Tensor, n: int, how: str) -> torch.Tensor:
+        """``(Q, n)`` entry documents per query."""
+        if how == "random":
+            gen = torch.Generator().manual_seed(0)
+            return torch.randperm(vectors.shape[0], generator=gen)[:n].unsqueeze(0).expand(qnets.num_queries, -1)
+        sample = vectors[torch.linspace(0, vectors.shape[0] - 1, min(vectors.shape[0], SURROGATE_SAMPLE)).long()].float()
+        grads = []
+        with torch.enable_grad():
+            for start in range(0, qnets.num_queries, 16):
+                part = qnets.select(slice(start, start + 16)).to(torch.float32)
+                x = sample.expand(part.num_queries, -1, -1).clone().requires_grad_(True)
+                (grad,) = torch.autograd.grad(qnet_scores(part, x).sum(), x)
+                grads.append(grad.mean(1))
+        grad = torch.cat(grads)
+        proxy = vectors @ grad.to(vectors.dtype).T
+        return proxy.float().topk(n, dim=0).indices.T
+
+
+def _one_query(qnet: QNetWeights) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``vectors (n, d) -> scores (n,)`` of one q-net."""
+    return lambda x: qnet_scores(qnet, x)[0]
