@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
     from .recipes.hyperparameters import Curve, HyperparameterSweep, HyperStep, LogUniform, Uniform
     from .recipes.hypertab import HyperTabClassifier
     from .recipes.instant import InstantClassifier
+    from .recipes.rl import MultiArchPolicy, ZeroShotPolicy
     from .recipes.uncertainty.predictive import NoiseStep, Predictive, predictive, weight_diversity
 
 __version__ = "0.1.0"
@@ -60,6 +61,8 @@ _RECIPE_NAMES = {
     "Uniform": "hyperparameters",
     "HyperTabClassifier": "hypertab",
     "InstantClassifier": "instant",
+    "MultiArchPolicy": "rl",
+    "ZeroShotPolicy": "rl",
     "NoiseStep": "uncertainty",
     "Predictive": "uncertainty",
     "predictive": "uncertainty",
@@ -111,6 +114,7 @@ __all__ = [
     "InstantClassifier",
     "LogUniform",
     "MLPSpace",
+    "MultiArchPolicy",
     "Noise",
     "NoiseStep",
     "ParamSpec",
@@ -118,6 +122,7 @@ __all__ = [
     "SetEncoder",
     "Static",
     "Uniform",
+    "ZeroShotPolicy",
     "__version__",
     "compress",
     "create_generator",
