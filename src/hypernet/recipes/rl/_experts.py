@@ -100,7 +100,9 @@ def get_expert(
     model.learn(total_timesteps=steps)
     seconds = time.perf_counter() - started
     expert = Expert(context, model, {})
-    returns = episode_returns(env_fn(context), expert.env_act(env.action_space), eval_episodes, seed=10_000 + seed)
+    space = env.action_space
+    assert isinstance(space, gym.spaces.Box)
+    returns = episode_returns(env_fn(context), expert.env_act(space), eval_episodes, seed=10_000 + seed)
     expert.meta = {
         "name": name,
         "context": context.tolist(),

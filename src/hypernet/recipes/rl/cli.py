@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
-import torch
 from pydantic import Field
 from torch import nn
 
@@ -155,7 +154,9 @@ class RLRecipe(Recipe):
         bar.close()
         ranking = run.multi_arch.rank(run.multi_arch.sample(m.candidates, seed=config.seed + 1), lambda: _ma_env(config), m.episodes)
         _write_csv(ctx.run_dir / "multi_arch_curve.csv", ["step", "return"], [list(r) for r in run.multi_arch.curve_])
-        _write_csv(ctx.run_dir / "ranking.csv", ["arch", "parameters", "return"], [[str(r.arch), r.parameters, r.mean_return] for r in ranking])
+        _write_csv(
+            ctx.run_dir / "ranking.csv", ["arch", "parameters", "return"], [[str(r.arch), r.parameters, r.mean_return] for r in ranking]
+        )
         _plot(ctx.run_dir / "returns.png", rows + experts, run.multi_arch.curve_)
         path = save_checkpoint(directory, step=1, epoch=1, model=run, config=config.model_dump(mode="json"))
         metrics = {

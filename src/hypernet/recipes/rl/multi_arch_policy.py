@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +115,9 @@ class MultiArchPolicy(nn.Module):
             raise ConfigError(f"expected a Discrete or flat Box action space, got {action_space}")
         torch.manual_seed(self.seed)
         self.space = MLPSpace(int(obs_shape[0]), out, self.depths, self.widths, (self.activation,))
-        self.model = HyperModel(MLPSupernet(self.space), condition=Continuous(self.space.code_dim, self.embedding_dim), generator=self.generator_name)
+        self.model = HyperModel(
+            MLPSupernet(self.space), condition=Continuous(self.space.code_dim, self.embedding_dim), generator=self.generator_name
+        )
         critic = actor_layers([self.space.in_features, *self.critic_hidden, 1], None)
         for i, layer in enumerate(critic):  # tanh hidden layers like SB3's default value net
             if isinstance(layer, nn.ReLU):
@@ -156,15 +157,22 @@ class MultiArchPolicy(nn.Module):
             return dist.log_prob(actions.long()), dist.entropy()
         return dist.log_prob(actions).sum(-1), dist.entropy().sum(-1)
 
-    def _act(self, net: nn.Module, obs: np.ndarray, gen: torch.Generator | None) -> np.ndarray:
+    def _act(self, net: nn.Module, obs: np.ndarray) -> np.ndarray:
+        """The deterministic action of ``net`` (argmax, or the Gaussian's mean)."""
         with torch.no_grad():
             out = net(torch.as_tensor(obs, dtype=torch.float32)[None])[0]
-            if gen is None:  # deterministic
-                return out.argmax().numpy() if self.discrete else out.numpy()
-            if self.discrete:
-                return torch.multinomial(torch.softmax(out, -1), 1, generator=gen)[0].numpy()
-            assert self.log_std is not None
-            return (out + self.log_std.exp() * torch.randn(out.shape, generator=gen)).numpy()
+        return out.argmax().numpy() if self.discrete else out.numpy()
+
+    def _sample(self, net: nn.Module, obs: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """A stochastic action of ``net`` for one observation ``(1, obs_dim)`` and its log-probability."""
+        out = net(obs)[0]
+        if self.discrete:
+            logits = torch.log_softmax(out, -1)
+            action = torch.multinomial(logits.exp(), 1, generator=gen)[0]
+            return action, logits[action]
+        assert self.log_std is not None
+        action = out + self.log_std.exp() * torch.randn(out.shape, generator=gen)
+        return action, Normal(out, self.log_std.exp()).log_prob(action).sum()
 
     def _env_action(self, env: gym.Env, action: np.ndarray) -> Any:
         if self.discrete:
@@ -197,13 +205,12 @@ class MultiArchPolicy(nn.Module):
             buf: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "rew", "start", "logp", "val")}
             for _ in range(self.n_steps):
                 o = np.stack(obs).astype(np.float32)
-                acts = np.stack([self._act(net, ob, gen) for net, ob in zip(nets, obs, strict=True)])
                 with torch.no_grad():
                     ot = torch.as_tensor(o)
                     values = critic(ot).squeeze(-1)
-                    logp = torch.stack(
-                        [self._log_prob(self._distribution(net(ot[i : i + 1])), torch.as_tensor(acts[i : i + 1]))[0][0] for i, net in enumerate(nets)]
-                    )
+                    drawn = [self._sample(net, ot[i : i + 1], gen) for i, net in enumerate(nets)]
+                acts = np.stack([a.numpy() for a, _ in drawn])
+                logp = torch.stack([lp for _, lp in drawn])
                 rewards = np.zeros(self.n_envs, dtype=np.float32)
                 new_starts = np.zeros(self.n_envs, dtype=np.float32)
                 for i, env in enumerate(envs):
@@ -229,7 +236,9 @@ class MultiArchPolicy(nn.Module):
                 torch.stack(buf["rew"]), torch.stack(buf["val"]), torch.stack(buf["start"]), last, torch.as_tensor(starts),
                 self.gamma, self.gae_lambda,
             )  # fmt: skip
-            self._update(archs, torch.stack(buf["obs"]), torch.stack(buf["act"]), torch.stack(buf["logp"]), adv, ret, optimizer, gen, params)
+            self._update(
+                archs, torch.stack(buf["obs"]), torch.stack(buf["act"]), torch.stack(buf["logp"]), adv, ret, optimizer, gen, params
+            )
             rollout += 1
             if progress is not None and self.curve_:
                 progress(done_steps, float(np.mean([r for _, r in self.curve_[-20:]])))
@@ -280,7 +289,7 @@ class MultiArchPolicy(nn.Module):
     def evaluate(self, env_fn: EnvFn, arch: Architecture, episodes: int = 5, seed: int = 0) -> float:
         """Mean return of the generated (deterministic) policy of ``arch``."""
         net, env = self.policy(arch), env_fn()
-        return float(np.mean(episode_returns(env, lambda o: self._env_action(env, self._act(net, o, None)), episodes, seed)))
+        return float(np.mean(episode_returns(env, lambda o: self._env_action(env, self._act(net, o)), episodes, seed)))
 
     def rank(self, archs: Sequence[Architecture], env_fn: EnvFn, episodes: int = 5, seed: int = 0) -> list[Ranked]:
         """``archs`` evaluated with generated weights only, best mean return first."""

@@ -66,7 +66,10 @@ def expert_data(
         found = [
             get_expert(env_fn, c, name=_name(env_fn), steps=expert_steps, seed=seed, cache=experts, sac_kwargs=kwargs) for c in contexts
         ]
-    parts = [collect(e, env_fn(c), transitions, seed=seed + 7919 * i, noise=noise, gamma=gamma) for i, (e, c) in enumerate(zip(found, contexts, strict=True))]
+    parts = [
+        collect(e, env_fn(c), transitions, seed=seed + 7919 * i, noise=noise, gamma=gamma)
+        for i, (e, c) in enumerate(zip(found, contexts, strict=True))
+    ]
     return found, parts
 
 
