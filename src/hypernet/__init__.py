@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
     from .recipes.instant import InstantClassifier
     from .recipes.moe import HyperMoE
     from .recipes.retrieval import Hypencoder
+    from .recipes.rl import MultiArchPolicy, ZeroShotPolicy
     from .recipes.uncertainty.predictive import NoiseStep, Predictive, predictive, weight_diversity
 
 
@@ -68,6 +69,8 @@ _RECIPE_NAMES = {
     "Predictive": ".recipes.uncertainty",
     "predictive": ".recipes.uncertainty",
     "weight_diversity": ".recipes.uncertainty",
+    "MultiArchPolicy": ".recipes.rl",
+    "ZeroShotPolicy": ".recipes.rl",
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _RECIPE_NAMES, globals(), ("cli", "data", "init", "recipes", "training"))
 
@@ -100,6 +103,7 @@ __all__ = [
     "InstantClassifier",
     "LogUniform",
     "MLPSpace",
+    "MultiArchPolicy",
     "Noise",
     "NoiseStep",
     "ParamSpec",
@@ -107,6 +111,7 @@ __all__ = [
     "SetEncoder",
     "Static",
     "Uniform",
+    "ZeroShotPolicy",
     "__version__",
     "compress",
     "create_generator",

@@ -1,0 +1,409 @@
+"""Hypernetwork policies (issue 35): zero-shot transfer across task parameters (HyperZero) and many policy sizes (HyperPPO).
+
+Every unit is a separate command that writes its own file, so the benchmark runs as background
+processes (one thread each), resumes where it stopped and is merged at the end:
+
+1. **Zero-shot transfer** (``zs-experts`` then ``zs``), per family in ``FAMILIES``:
+   * contexts: 16 training contexts on a grid of the training box, 8 held-out contexts drawn
+     uniformly inside it (fixed draw, the same for every seed) and 2 outside it;
+   * experts: SB3 SAC per training context *and* per held-out context (the oracle), trained once
+     (seed 0) and cached under ``--cache`` (safetensors + JSON): ``zs-experts`` trains the missing
+     ones, one at a time, and can be stopped and restarted;
+   * per seed (``zs --seed S``): expert transitions are collected (seeded), then
+     **HyperZero** (:class:`hypernet.ZeroShotPolicy`: imitation + value + TD losses) and the
+     **context-conditioned MLP** (state and context concatenated, same data, same losses and
+     steps) are trained; both, the **nearest training expert** (nearest in the normalised
+     context) and the **oracle** are evaluated on every held-out context (10 episodes each);
+   * targets (means over in-range held-out contexts and seeds): HyperZero >= 90 % of the
+     oracle's return; HyperZero >= context-conditioned + 5 % of the oracle's return on >= 2 of 3
+     families. Returns are normalised as ``(R - R_random) / (R_oracle - R_random)`` per context,
+     with ``R_random`` the return of uniformly random actions, so that "90 %" means the same
+     for negative-reward tasks (Pendulum) as for positive ones.
+2. **Many policy sizes at once** (``ma-baseline`` then ``ma``), per environment in ``ENVS``:
+   * 20 architectures (depth 1-3, widths 4-256, tanh) drawn once (seed 0);
+   * ``ma-baseline``: SB3 PPO from scratch on each (policy ``net_arch`` = the architecture, value
+     net 64x64), 1x the environment steps, one row per architecture (resumable);
+   * ``ma --seed S``: :class:`hypernet.MultiArchPolicy` with 4x the steps, then the generated
+     policy of each of the 20 architectures is evaluated (10 episodes, deterministic);
+   * targets: generated >= 90 % of from-scratch on average; the smallest architecture within
+     95 % of the best return, and its size against the default 64x64 policy.
+
+``--merge`` reads every per-unit file in ``benchmarks/results/`` and writes ``rl.md`` with the
+tables and ``rl_zero_shot.png`` / ``rl_multi_arch.png``.
+
+Usage (the full run: see ``benchmarks/results/rl_plan.md`` for measured costs):
+    python benchmarks/rl.py zs-experts --family pendulum
+    python benchmarks/rl.py zs --family pendulum --seed 0     # and 1, 2
+    python benchmarks/rl.py ma-baseline --env CartPole-v1
+    python benchmarks/rl.py ma --env CartPole-v1 --seed 0      # and 1, 2
+    python benchmarks/rl.py --merge
+``--quick`` shrinks every budget (a smoke test of the whole pipeline, results not meaningful).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import hypernet as hn
+from hypernet.recipes.rl import ContextFamily, family
+from hypernet.recipes.rl._experts import Expert, get_expert
+from hypernet.recipes.rl._rollouts import episode_returns, unscale_action
+from hypernet.recipes.rl._solver import ContextMLP, stack_data, train_solver
+from hypernet.recipes.rl.zero_shot_policy import actor_returns, expert_data
+
+RESULTS = Path(__file__).parent / "results"
+CACHE = Path.home() / ".cache" / "hypernet" / "rl"
+EPISODES = 10
+EVAL_SEED = 50_000
+
+# Per family: training box, outside contexts, expert and hypernetwork budgets.
+FAMILIES: dict[str, dict[str, Any]] = {
+    "pendulum": {
+        "train_low": [0.6, 0.6], "train_high": [1.4, 1.4], "grid": [4, 4], "outside": [[0.4, 0.4], [1.8, 1.8]],
+        "expert_steps": 6000, "transitions": 4000, "sac": {},
+    },
+    "cheetah_torso": {
+        "train_low": [3.0], "train_high": [10.0], "grid": [16], "outside": [[1.5], [14.0]],
+        "expert_steps": 30_000, "transitions": 4000, "sac": {"learning_starts": 5000, "policy_kwargs": {"net_arch": [128, 128]}},
+    },
+    "cheetah_speed": {
+        "train_low": [0.5], "train_high": [3.0], "grid": [16], "outside": [[0.1], [4.0]],
+        "expert_steps": 30_000, "transitions": 4000, "sac": {"learning_starts": 5000, "policy_kwargs": {"net_arch": [128, 128]}},
+    },
+}  # fmt: skip
+HYPER = {"hidden": (64, 64), "embedding_dim": 32, "steps": 5000, "batch_size": 512, "lr": 1e-3, "value_weight": 0.01, "td_weight": 0.01}
+MLP_HIDDEN = (256, 256)  # the context-conditioned baseline: wider than the generated nets (as in HyperZero's baselines)
+
+# Per environment: PPO settings shared by HyperPPO and the from-scratch baselines, and 1x the steps.
+ENVS: dict[str, dict[str, Any]] = {
+    "CartPole-v1": {"steps": 50_000, "ppo": {"n_envs": 8, "n_steps": 256, "batch_size": 64, "n_epochs": 10, "lr": 3e-4, "gamma": 0.99}},
+    "Pendulum-v1": {"steps": 100_000, "ppo": {"n_envs": 8, "n_steps": 512, "batch_size": 64, "n_epochs": 10, "lr": 1e-3, "gamma": 0.9}},
+    "InvertedDoublePendulum-v5": {
+        "steps": 100_000, "ppo": {"n_envs": 8, "n_steps": 256, "batch_size": 64, "n_epochs": 10, "lr": 3e-4, "gamma": 0.99},
+    },
+}  # fmt: skip
+N_ARCHS = 20
+DEPTHS, WIDTHS = (1, 2, 3), (4, 8, 16, 32, 64, 128, 256)
+
+
+# ----------------------------------------------------------------------------- contexts
+def contexts(name: str) -> dict[str, np.ndarray]:
+    """The fixed training grid, held-out (in range) and outside contexts of a family."""
+    s, fam = FAMILIES[name], family(name)
+    axes = [np.linspace(lo, hi, n) for lo, hi, n in zip(s["train_low"], s["train_high"], s["grid"], strict=True)]
+    train = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, fam.dim)
+    held = fam.sample(8, seed=2026, low=s["train_low"], high=s["train_high"])
+    outside = np.asarray(s["outside"], dtype=np.float64)
+    for c in outside:
+        fam.check(c)
+    return {"train": train, "in": held, "out": outside}
+
+
+def _expert(name: str, context: np.ndarray, cache: Path, quick: bool) -> Expert:
+    s = FAMILIES[name]
+    steps = 300 if quick else s["expert_steps"]
+    sac = {**s["sac"], **({"learning_starts": 100} if quick else {})}
+    return get_expert(family(name), context, name=name, steps=steps, seed=0, cache=cache / "experts", sac_kwargs=sac)
+
+
+def zs_experts(args: argparse.Namespace) -> int:
+    """Train (or find cached) every expert of a family: training contexts, then oracles."""
+    ctx = contexts(args.family)
+    todo = [*ctx["train"], *ctx["in"], *ctx["out"]]
+    started = time.perf_counter()
+    for i, c in enumerate(todo):
+        t = time.perf_counter()
+        e = _expert(args.family, c, args.cache, args.quick)
+        print(f"[{i + 1}/{len(todo)}] {args.family} {np.round(c, 3).tolist()}: return {e.meta['eval_return']:.1f}, "
+              f"{'cached' if e.meta['loaded'] else f'trained in {time.perf_counter() - t:.0f}s'}", flush=True)  # fmt: skip
+    print(f"done in {time.perf_counter() - started:.0f}s", flush=True)
+    return 0
+
+
+def _random_return(fam: ContextFamily, c: np.ndarray, seed: int) -> float:
+    env = fam(c)
+    rng = np.random.default_rng(seed)
+    space = env.action_space
+    assert isinstance(space, gym.spaces.Box)
+    return float(np.mean(episode_returns(env, lambda _o: unscale_action(space, rng.uniform(-1, 1, space.shape)), EPISODES, EVAL_SEED)))
+
+
+def zs_seed(args: argparse.Namespace) -> int:
+    """HyperZero, the context-conditioned MLP, nearest expert and oracle on one family, one seed."""
+    out = RESULTS / f"rl_zs_{args.family}_s{args.seed}{'_quick' if args.quick else ''}.csv"
+    if out.exists():
+        print(f"{out} exists: nothing to do")
+        return 0
+    torch.manual_seed(args.seed)
+    fam, s, ctx = family(args.family), FAMILIES[args.family], contexts(args.family)
+    train_experts = [_expert(args.family, c, args.cache, args.quick) for c in ctx["train"]]
+    started = time.perf_counter()
+    hyper = {**HYPER, **({"steps": 50} if args.quick else {})}
+    transitions = 200 if args.quick else s["transitions"]
+    _, parts = expert_data(fam, ctx["train"], train_experts, expert_steps=0, transitions=transitions, seed=args.seed)
+    zs = hn.ZeroShotPolicy(fam, seed=args.seed, **hyper)  # type: ignore[arg-type]
+    data = stack_data(parts, zs.normalize(ctx["train"]).numpy())
+    obs_dim, act_dim = data["obs"].shape[1], data["action"].shape[1]
+    zs.fit_data(data, obs_dim, act_dim)
+    hz_seconds = time.perf_counter() - started
+    torch.manual_seed(args.seed)
+    mlp = ContextMLP(obs_dim, act_dim, fam.dim, MLP_HIDDEN)
+    t = time.perf_counter()
+    train_solver(
+        mlp, list(mlp.parameters()), data, steps=hyper["steps"], batch_size=hyper["batch_size"], lr=hyper["lr"],
+        value_weight=hyper["value_weight"], td_weight=hyper["td_weight"], q_scale=float(zs.q_scale), seed=args.seed,
+    )  # fmt: skip
+    mlp_seconds = time.perf_counter() - t
+
+    class MLPActor(torch.nn.Module):
+        def __init__(self, c: torch.Tensor) -> None:
+            super().__init__()
+            self.c = c
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            return mlp.net.actor(torch.cat([obs, self.c.expand(len(obs), -1)], -1))
+
+    train_norm = zs.normalize(ctx["train"])
+    rows: list[dict[str, Any]] = []
+    for split in ("in", "out"):
+        for c in ctx[split]:
+            norm = zs.normalize(c)
+            nearest = train_experts[int(torch.cdist(norm[None], train_norm)[0].argmin())]
+            oracle = _expert(args.family, c, args.cache, args.quick)
+            space = fam(c).action_space
+            assert isinstance(space, gym.spaces.Box)
+            returns = {
+                "hyperzero": actor_returns(fam(c), zs.policy(c), EPISODES, EVAL_SEED),
+                "context_mlp": actor_returns(fam(c), MLPActor(norm), EPISODES, EVAL_SEED),
+                "nearest_expert": float(np.mean(episode_returns(fam(c), nearest.env_act(space), EPISODES, EVAL_SEED))),
+                "oracle": float(np.mean(episode_returns(fam(c), oracle.env_act(space), EPISODES, EVAL_SEED))),
+                "random": _random_return(fam, c, args.seed),
+            }
+            for method, value in returns.items():
+                rows.append({"family": args.family, "seed": args.seed, "split": split, "context": json.dumps(np.round(c, 4).tolist()),
+                             "method": method, "return": value})  # fmt: skip
+            print(args.family, split, np.round(c, 3).tolist(), {k: round(v, 1) for k, v in returns.items()}, flush=True)
+    rows.append(
+        {"family": args.family, "seed": args.seed, "split": "cost", "context": "", "method": "hyperzero_seconds", "return": hz_seconds}
+    )
+    rows.append(
+        {"family": args.family, "seed": args.seed, "split": "cost", "context": "", "method": "context_mlp_seconds", "return": mlp_seconds}
+    )
+    _write(out, rows)
+    print(f"wrote {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- many policy sizes
+def architectures(env: gym.Env) -> tuple[hn.MLPSpace, list[hn.Architecture]]:
+    """The fixed 20 architectures of an environment (drawn once, seed 0, distinct)."""
+    obs = env.observation_space.shape
+    assert obs is not None
+    space = env.action_space
+    out = int(space.n) if isinstance(space, gym.spaces.Discrete) else int(space.shape[0])  # type: ignore[index]
+    mlp = hn.MLPSpace(int(obs[0]), out, DEPTHS, WIDTHS, ("tanh",))
+    return mlp, mlp.sample(N_ARCHS, generator=torch.Generator().manual_seed(0), distinct=True)
+
+
+def _steps(args: argparse.Namespace) -> int:
+    return 2048 if args.quick else ENVS[args.env]["steps"]
+
+
+def ma_baseline(args: argparse.Namespace) -> int:
+    """SB3 PPO from scratch on each of the 20 architectures, 1x the steps (one appended row per architecture)."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    out = RESULTS / f"rl_ma_baseline_{args.env}{'_quick' if args.quick else ''}.csv"
+    done = {r["arch"] for r in _read(out)} if out.exists() else set()
+    mlp, archs = architectures(gym.make(args.env))
+    p = ENVS[args.env]["ppo"]
+    for i, arch in enumerate(archs):
+        if str(arch) in done:
+            continue
+        t = time.perf_counter()
+        vec = make_vec_env(args.env, n_envs=p["n_envs"], seed=i)
+        model = PPO("MlpPolicy", vec, n_steps=p["n_steps"], batch_size=p["batch_size"], n_epochs=p["n_epochs"], learning_rate=p["lr"],
+                    gamma=p["gamma"], seed=i, device="cpu", verbose=0,
+                    policy_kwargs={"net_arch": {"pi": list(arch.widths), "vf": [64, 64]}, "activation_fn": torch.nn.Tanh})  # fmt: skip
+        model.learn(total_timesteps=_steps(args))
+        ret = _sb3_return(model, gym.make(args.env))
+        row = {"env": args.env, "arch": str(arch), "parameters": mlp.num_parameters(arch), "method": "ppo_scratch", "seed": i,
+               "steps": _steps(args), "return": ret, "seconds": time.perf_counter() - t}  # fmt: skip
+        _write(out, [row], append=True)
+        print(f"[{i + 1}/{len(archs)}] {arch}: {ret:.1f} ({row['seconds']:.0f}s)", flush=True)
+    return 0
+
+
+def _sb3_return(model: Any, env: gym.Env) -> float:
+    """Mean deterministic return of an SB3 model over the evaluation episodes."""
+    return float(np.mean(episode_returns(env, lambda o: _clip(env, model.predict(o, deterministic=True)[0]), EPISODES, EVAL_SEED)))
+
+
+def _clip(env: gym.Env, action: Any) -> Any:
+    space = env.action_space
+    return np.clip(action, space.low, space.high) if isinstance(space, gym.spaces.Box) else int(action)
+
+
+def ma_seed(args: argparse.Namespace) -> int:
+    """HyperPPO (4x the steps) on one environment, one seed; the 20 architectures' generated policies evaluated."""
+    out = RESULTS / f"rl_ma_{args.env}_s{args.seed}{'_quick' if args.quick else ''}.csv"
+    if out.exists():
+        print(f"{out} exists: nothing to do")
+        return 0
+    p = dict(ENVS[args.env]["ppo"])
+    lr = p.pop("lr")
+    torch.manual_seed(args.seed)
+    hp = hn.MultiArchPolicy(DEPTHS, WIDTHS, "tanh", lr=lr, seed=args.seed, **p)
+    t = time.perf_counter()
+    last = [0.0]
+
+    def progress(step: int, ret: float) -> None:
+        if time.perf_counter() - last[0] > 60:
+            last[0] = time.perf_counter()
+            print(f"step {step}: mean return {ret:.1f} ({time.perf_counter() - t:.0f}s)", flush=True)
+
+    hp.fit(lambda: gym.make(args.env), 4 * _steps(args), progress=progress)
+    seconds = time.perf_counter() - t
+    _, archs = architectures(gym.make(args.env))
+    rows = [{"env": args.env, "arch": str(r.arch), "parameters": r.parameters, "method": "hyperppo", "seed": args.seed,
+             "steps": 4 * _steps(args), "return": r.mean_return, "seconds": seconds}
+            for r in hp.rank(archs, lambda: gym.make(args.env), EPISODES, EVAL_SEED)]  # fmt: skip
+    _write(out, rows)
+    curve = RESULTS / f"rl_ma_curve_{args.env}_s{args.seed}{'_quick' if args.quick else ''}.csv"
+    _write(curve, [{"step": s, "return": r} for s, r in hp.curve_])
+    print(f"wrote {out} ({seconds:.0f}s)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- files, merge
+def _write(path: Path, rows: list[dict[str, Any]], append: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not (append and path.exists())
+    with path.open("w" if new else "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def _ms(values: list[float], digits: int = 1) -> str:
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def merge(args: argparse.Namespace) -> int:
+    tag = "_quick" if args.quick else ""
+    lines = [
+        "# Hypernetwork policies for RL (issue 35): merged results",
+        "",
+        f"Merged by `python benchmarks/rl.py --merge{' --quick' if args.quick else ''}`.",
+        "",
+    ]
+    zs_rows = [r for p in sorted(RESULTS.glob(f"rl_zs_*_s*{tag}.csv")) if tag or "_quick" not in p.name for r in _read(p)]
+    if zs_rows:
+        lines += ["## Zero-shot transfer", "",
+                  "Normalised return per held-out context: (R - R_random) / (R_oracle - R_random); mean ± std over seeds "
+                  "of the per-seed mean over contexts.", "",
+                  "| family | split | seeds | HyperZero | context MLP | nearest expert | oracle return | HyperZero ≥ 90 % "
+                  "| HZ ≥ MLP + 5 % |",
+                  "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for fam in sorted({r["family"] for r in zs_rows}):
+            for split in ("in", "out"):
+                per_seed: dict[str, list[float]] = {m: [] for m in ("hyperzero", "context_mlp", "nearest_expert")}
+                oracle_returns: list[float] = []
+                seeds = sorted({r["seed"] for r in zs_rows if r["family"] == fam})
+                for seed in seeds:
+                    sel = [r for r in zs_rows if r["family"] == fam and r["seed"] == seed and r["split"] == split]
+                    by = {(r["context"], r["method"]): float(r["return"]) for r in sel}
+                    cs = sorted({r["context"] for r in sel})
+                    for m in per_seed:
+                        per_seed[m].append(statistics.mean(
+                            (by[c, m] - by[c, "random"]) / (by[c, "oracle"] - by[c, "random"]) for c in cs))  # fmt: skip
+                    oracle_returns.append(statistics.mean(by[c, "oracle"] for c in cs))
+                hz, cm = statistics.mean(per_seed["hyperzero"]), statistics.mean(per_seed["context_mlp"])
+                ok90 = ("yes" if hz >= 0.9 else "no") if split == "in" else "n/a"
+                ok5 = ("yes" if hz >= cm + 0.05 else "no") if split == "in" else "n/a"
+                pct = {m: _ms([100 * v for v in values]) for m, values in per_seed.items()}
+                cells = [fam, split, str(len(seeds)), *(f"{pct[m]} %" for m in per_seed), _ms(oracle_returns), ok90, ok5]
+                lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    ma_rows = [
+        r for p in sorted(RESULTS.glob(f"rl_ma_*{tag}.csv")) if "curve" not in p.name and (tag or "_quick" not in p.name) for r in _read(p)
+    ]
+    if ma_rows:
+        lines += ["## Many policy sizes at once", "",
+                  "| env | archs | HyperPPO seeds | generated / from-scratch (mean over archs) | smallest arch within 95 % of best "
+                  "| its parameters vs 64x64 |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for env in sorted({r["env"] for r in ma_rows}):
+            base = {r["arch"]: float(r["return"]) for r in ma_rows if r["env"] == env and r["method"] == "ppo_scratch"}
+            seeds = sorted({r["seed"] for r in ma_rows if r["env"] == env and r["method"] == "hyperppo"})
+            ratios, smallest = [], ""
+            gen: dict[str, list[float]] = {}
+            params = {r["arch"]: int(r["parameters"]) for r in ma_rows if r["env"] == env}
+            for seed in seeds:
+                rows = {
+                    r["arch"]: float(r["return"]) for r in ma_rows if r["env"] == env and r["method"] == "hyperppo" and r["seed"] == seed
+                }
+                for a, v in rows.items():
+                    gen.setdefault(a, []).append(v)
+                shared = [a for a in rows if a in base]
+                if shared:
+                    ratios.append(statistics.mean(rows[a] for a in shared) / statistics.mean(base[a] for a in shared))
+            if gen:
+                means = {a: statistics.mean(v) for a, v in gen.items()}
+                best = max(means.values())
+                fine = [a for a, v in means.items() if (v >= 0.95 * best if best > 0 else v >= best * 1.05)]
+                small = min(fine, key=lambda a: params[a])
+                env_obj = gym.make(env)
+                mlp, _ = architectures(env_obj)
+                ref = mlp.num_parameters(hn.Architecture((64, 64), ("tanh", "tanh")))
+                smallest = f"{small} ({params[small]} params, return {means[small]:.1f}) | {params[small] / ref:.2f}x of {ref}"
+            lines.append(f"| {env} | {len(base)} | {len(seeds)} | {_ms([100 * r for r in ratios])} % | {smallest or '- | -'} |")
+        lines += ["", "Ratios of mean returns over the architectures (negative-return tasks such as Pendulum: read the per-arch files)."]
+    (RESULTS / f"rl{tag}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {RESULTS / f'rl{tag}.md'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("unit", nargs="?", choices=["zs-experts", "zs", "ma-baseline", "ma"])
+    p.add_argument("--family", choices=sorted(FAMILIES), default="pendulum")
+    p.add_argument("--env", choices=sorted(ENVS), default="CartPole-v1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", type=Path, default=CACHE)
+    p.add_argument("--quick", action="store_true", help="tiny budgets (pipeline check; results not meaningful)")
+    p.add_argument("--merge", action="store_true")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.merge:
+        return merge(args)
+    units = {"zs-experts": zs_experts, "zs": zs_seed, "ma-baseline": ma_baseline, "ma": ma_seed}
+    if args.unit is None:
+        p.error("give a unit (zs-experts, zs, ma-baseline, ma) or --merge")
+    return units[args.unit](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Reinforcement learning with hypernetwork policies: HyperZero (zero-shot transfer across task parameters) and
+HyperPPO (one PPO training, policies of many sizes). Needs the ``rl`` extra (gymnasium[mujoco], stable-baselines3).
+
+Example:
+    >>> from hypernet.recipes.rl import PENDULUM
+    >>> PENDULUM.names
+    ('mass', 'length')
+"""
+
+from ._contexts import CARTPOLE, CHEETAH_SPEED, CHEETAH_TORSO, FAMILIES, PENDULUM, ContextFamily, TargetSpeed, family
+from .multi_arch_policy import MultiArchPolicy
+from .zero_shot_policy import ZeroShotPolicy
+
+__all__ = [
+    "CARTPOLE",
+    "CHEETAH_SPEED",
+    "CHEETAH_TORSO",
+    "FAMILIES",
+    "PENDULUM",
+    "ContextFamily",
+    "MultiArchPolicy",
+    "TargetSpeed",
+    "ZeroShotPolicy",
+    "family",
+]

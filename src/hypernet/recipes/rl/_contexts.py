@@ -1,0 +1,154 @@
+"""Families of environments indexed by a context vector (physics or reward parameters), each with its declared range.
+
+A :class:`ContextFamily` makes a gymnasium environment for a context (``family(context)``),
+setting the physics on the new instance (Pendulum mass and length, CartPole gravity / pole
+mass / pole length with its derived constants recomputed, HalfCheetah torso mass) or the
+reward (HalfCheetah target speed). A context outside the declared box raises
+:class:`~hypernet.ConfigError`.
+
+Example:
+    >>> env = PENDULUM([1.5, 0.8])
+    >>> env.unwrapped.m, env.unwrapped.l
+    (1.5, 0.8)
+    >>> PENDULUM.normalize([1.5, 0.8]).round(3).tolist()
+    [0.706, 0.294]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from ...errors import ConfigError, describe
+
+__all__ = ["CARTPOLE", "CHEETAH_SPEED", "CHEETAH_TORSO", "FAMILIES", "PENDULUM", "ContextFamily", "TargetSpeed", "family"]
+
+
+def _to_vector(context: Any, dim: int, owner: str) -> np.ndarray:
+    try:
+        vec = np.asarray(context, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        vec = None
+    if vec is None or vec.shape != (dim,) or not np.isfinite(vec).all():
+        raise ConfigError(f"expected a context of {dim} finite numbers for {owner}, got {describe(context)}; pass a list of {dim} floats")
+    return vec
+
+
+@dataclass(frozen=True)
+class ContextFamily:
+    """Environments ``env_id`` whose parameters ``names`` are set from a context in ``[low, high]``.
+
+    Attributes:
+        name: short name (cache keys, reports).
+        env_id: the gymnasium id.
+        names: one name per context coordinate.
+        low, high: the declared box; a context outside raises :class:`~hypernet.ConfigError`.
+        default: the environment's own parameters.
+        apply: sets a context on a fresh environment (returns the environment to use, possibly wrapped).
+        make_kwargs: extra arguments of ``gym.make``.
+    """
+
+    name: str
+    env_id: str
+    names: tuple[str, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    default: tuple[float, ...]
+    apply: Callable[[gym.Env, np.ndarray], gym.Env]
+    make_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+    def check(self, context: Any) -> np.ndarray:
+        """``context`` as a float64 vector, or :class:`~hypernet.ConfigError` if it lies outside the declared box."""
+        vec = _to_vector(context, self.dim, f"family {self.name!r} ({', '.join(self.names)})")
+        low, high = np.asarray(self.low), np.asarray(self.high)
+        bad = [f"{n}={v:g} not in [{lo:g}, {hi:g}]" for n, v, lo, hi in zip(self.names, vec, low, high, strict=True) if not lo <= v <= hi]
+        if bad:
+            raise ConfigError(
+                f"expected a context inside the declared space of {self.name!r}, got {'; '.join(bad)}; "
+                f"pick values in low={list(self.low)}, high={list(self.high)}"
+            )
+        return vec
+
+    def normalize(self, context: Any) -> np.ndarray:
+        """The context mapped to ``[0, 1]`` per coordinate (the hypernetwork's input)."""
+        vec = self.check(context)
+        low, high = np.asarray(self.low), np.asarray(self.high)
+        return (vec - low) / (high - low)
+
+    def sample(self, n: int, seed: int, low: Sequence[float] | None = None, high: Sequence[float] | None = None) -> np.ndarray:
+        """``n`` contexts drawn uniformly from ``[low, high]`` (default: the declared box), reproducibly from ``seed``."""
+        lo = np.asarray(self.low if low is None else low, dtype=np.float64)
+        hi = np.asarray(self.high if high is None else high, dtype=np.float64)
+        out = np.random.default_rng(seed).uniform(lo, hi, size=(n, self.dim))
+        for row in out:
+            self.check(row)
+        return out
+
+    def __call__(self, context: Any) -> gym.Env:
+        """A new environment with ``context`` applied."""
+        vec = self.check(context)
+        env = gym.make(self.env_id, **self.make_kwargs)
+        return self.apply(env, vec)
+
+
+def _pendulum(env: gym.Env, c: np.ndarray) -> gym.Env:
+    u: Any = env.unwrapped
+    u.m, u.l = float(c[0]), float(c[1])
+    return env
+
+
+def _cartpole(env: gym.Env, c: np.ndarray) -> gym.Env:
+    u: Any = env.unwrapped
+    u.gravity, u.masspole, u.length = float(c[0]), float(c[1]), float(c[2])
+    u.total_mass = u.masspole + u.masscart  # derived once in CartPoleEnv.__init__
+    u.polemass_length = u.masspole * u.length
+    return env
+
+
+def _torso_mass(env: gym.Env, c: np.ndarray) -> gym.Env:
+    import mujoco
+
+    model: Any = env.unwrapped.model  # type: ignore[attr-defined]
+    model.body_mass[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "torso")] = float(c[0])
+    return env
+
+
+class TargetSpeed(gym.Wrapper):
+    """HalfCheetah rewarded for running at ``target`` m/s: ``r = -|v - target| - 0.1 * |a|^2`` (HyperZero's reward family)."""
+
+    def __init__(self, env: gym.Env, target: float) -> None:
+        super().__init__(env)
+        self.target = float(target)
+
+    def step(self, action: Any) -> Any:
+        obs, _, terminated, truncated, info = self.env.step(action)
+        reward = -abs(float(info["x_velocity"]) - self.target) - 0.1 * float(np.square(action).sum())
+        return obs, reward, terminated, truncated, info
+
+
+def _target_speed(env: gym.Env, c: np.ndarray) -> gym.Env:
+    return TargetSpeed(env, float(c[0]))
+
+
+PENDULUM = ContextFamily("pendulum", "Pendulum-v1", ("mass", "length"), (0.3, 0.3), (2.0, 2.0), (1.0, 1.0), _pendulum)
+CARTPOLE = ContextFamily(
+    "cartpole", "CartPole-v1", ("gravity", "masspole", "length"), (4.0, 0.02, 0.2), (20.0, 0.5, 1.2), (9.8, 0.1, 0.5), _cartpole
+)
+CHEETAH_TORSO = ContextFamily("cheetah_torso", "HalfCheetah-v5", ("torso_mass",), (1.0,), (16.0,), (6.25,), _torso_mass)
+CHEETAH_SPEED = ContextFamily("cheetah_speed", "HalfCheetah-v5", ("target_speed",), (0.0,), (10.0,), (5.0,), _target_speed)
+FAMILIES = {f.name: f for f in (PENDULUM, CARTPOLE, CHEETAH_TORSO, CHEETAH_SPEED)}
+
+
+def family(name: str) -> ContextFamily:
+    """The built-in family called ``name`` (``pendulum``, ``cartpole``, ``cheetah_torso``, ``cheetah_speed``)."""
+    if name not in FAMILIES:
+        raise ConfigError(f"expected a context family among {sorted(FAMILIES)}, got {name!r}")
+    return FAMILIES[name]

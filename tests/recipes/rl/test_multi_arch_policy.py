@@ -1,0 +1,89 @@
+"""MultiArchPolicy: plain policies of the requested architecture, and a PPO loss equal to stable-baselines3's."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import hypernet as hn
+from hypernet.recipes.rl._ppo import gae, ppo_loss
+
+
+def _cartpole() -> gym.Env:
+    return gym.make("CartPole-v1")
+
+
+@pytest.mark.parametrize("widths", [(4,), (256,), (8, 64), (256, 4, 32)])
+def test_policy_has_the_architectures_parameter_count_and_the_generated_weights(widths: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    hp = hn.MultiArchPolicy(embedding_dim=8).build(_cartpole())
+    arch = hn.Architecture(widths, ("tanh",) * len(widths))
+    net = hp.policy(arch)
+    assert sum(p.numel() for p in net.parameters()) == hp.space.num_parameters(arch)
+    assert [m.out_features for m in net if isinstance(m, nn.Linear)] == [*widths, 2]
+    x = torch.randn(5, 4)
+    assert hp.model is not None
+    torch.testing.assert_close(net(x), hp.model(x, hp.space.encode(arch), arch), rtol=1e-5, atol=1e-6)
+
+
+def test_fit_and_rank_tiny_run() -> None:
+    torch.set_num_threads(1)
+    hp = hn.MultiArchPolicy(widths=(4, 16), depths=(1, 2), embedding_dim=8, n_envs=2, n_steps=32, n_epochs=2, batch_size=32)
+    before = {k: v.clone() for k, v in hp.build(_cartpole()).state_dict().items()}
+    hp.fit(_cartpole, total_steps=128)
+    assert hp.curve_ and all(1 <= r <= 500 for _, r in hp.curve_)
+    assert any(not torch.equal(v, hp.state_dict()[k]) for k, v in before.items())
+    archs = hp.sample(3, seed=0)
+    ranked = hp.rank(archs, _cartpole, episodes=1)
+    assert {r.arch for r in ranked} == set(archs)
+    assert [r.mean_return for r in ranked] == sorted((r.mean_return for r in ranked), reverse=True)
+    with pytest.raises(hn.ConfigError, match="expected widths"):
+        hp.policy(hn.Architecture((5,), ("tanh",)))
+
+
+def test_gae_matches_stable_baselines3() -> None:
+    from stable_baselines3.common.buffers import RolloutBuffer
+
+    rng = np.random.default_rng(0)
+    steps, envs = 6, 2
+    buf = RolloutBuffer(steps, gym.spaces.Box(-1, 1, (3,)), gym.spaces.Discrete(2), device="cpu", gamma=0.9, gae_lambda=0.8, n_envs=envs)
+    rewards, values = rng.standard_normal((steps, envs)).astype(np.float32), rng.standard_normal((steps, envs)).astype(np.float32)
+    starts = (rng.random((steps, envs)) < 0.3).astype(np.float32)
+    for t in range(steps):
+        buf.add(np.zeros((envs, 3)), np.zeros((envs, 1)), rewards[t], starts[t], torch.as_tensor(values[t]), torch.zeros(envs))
+    last, dones = torch.as_tensor(rng.standard_normal(envs).astype(np.float32)), np.array([1.0, 0.0], dtype=np.float32)
+    buf.compute_returns_and_advantage(last, dones)
+    adv, ret = gae(*(torch.as_tensor(a) for a in (rewards, values, starts)), last, torch.as_tensor(dones), gamma=0.9, lam=0.8)
+    np.testing.assert_allclose(adv.numpy(), buf.advantages, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ret.numpy(), buf.returns, rtol=1e-5, atol=1e-6)
+
+
+def test_ppo_loss_matches_stable_baselines3_on_a_fixed_batch() -> None:
+    """One SB3 PPO update (plain SGD, one full-batch epoch) moves every parameter by -lr * the gradient of ppo_loss."""
+    from stable_baselines3 import PPO
+
+    torch.manual_seed(0)
+    lr, n_steps = 0.1, 64
+    kwargs = {"optimizer_class": torch.optim.SGD, "optimizer_kwargs": {}, "net_arch": {"pi": [16], "vf": [16]}}
+    ppo = PPO("MlpPolicy", _cartpole(), n_steps=n_steps, batch_size=n_steps, n_epochs=1, learning_rate=lr, ent_coef=0.03,
+              vf_coef=0.7, clip_range=0.2, max_grad_norm=1e9, policy_kwargs=kwargs, seed=0, device="cpu")  # fmt: skip
+    ppo._setup_learn(n_steps, callback=None)
+    ppo.collect_rollouts(ppo.env, ppo._init_callback(None), ppo.rollout_buffer, n_rollout_steps=n_steps)
+    with torch.no_grad():  # move the policy away from the one that collected the data: ratios != 1, clipping active
+        for p in ppo.policy.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    data = next(ppo.rollout_buffer.get(batch_size=None))
+    values, log_prob, entropy = ppo.policy.evaluate_actions(data.observations, data.actions.long().flatten())
+    loss, parts = ppo_loss(log_prob, data.old_log_prob, data.advantages, values.flatten(), data.returns, entropy,
+                           clip_range=0.2, vf_coef=0.7, ent_coef=0.03)  # fmt: skip
+    assert 0 < parts["clip_fraction"] < 1
+    params = list(ppo.policy.parameters())
+    grads = torch.autograd.grad(loss, params)
+    before = [p.detach().clone() for p in params]
+    ppo.train()
+    for p, b, g in zip(params, before, grads, strict=True):
+        torch.testing.assert_close((b - p.detach()) / lr, g, rtol=1e-4, atol=1e-6)
+    assert any(g.abs().max() > 1e-3 for g in grads)
