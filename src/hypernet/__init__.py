@@ -27,7 +27,7 @@ from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
 from .generators import Generator, create_generator, list_generators, register_generator
 
 if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
-    from .recipes.adapters import AdapterHypernet, AdapterTask
+    from .recipes.adapters import AdapterHypernet, AdapterTask, TextToLoRA
     from .recipes.architecture import Architecture, ArchitectureSearch, MLPSpace
     from .recipes.compression.compress import Compressed, compress, static_hypernet
     from .recipes.continual import ContinualLearner
@@ -44,6 +44,7 @@ __version__ = "0.1.0"
 _RECIPE_NAMES = {
     "AdapterHypernet": "adapters",
     "AdapterTask": "adapters",
+    "TextToLoRA": "adapters",
     "Architecture": "architecture",
     "ArchitectureSearch": "architecture",
     "MLPSpace": "architecture",
@@ -117,6 +118,7 @@ __all__ = [
     "Predictive",
     "SetEncoder",
     "Static",
+    "TextToLoRA",
     "Uniform",
     "__version__",
     "compress",
