@@ -21,7 +21,7 @@ Every prompt shows the task's description; methods 5-6 also condition the LoRA o
 
 Usage (seeds as separate processes, then merged):
     nohup python benchmarks/t2l.py --seeds 0 --out benchmarks/results/t2l_s0 > t2l_s0.log 2>&1 &
-    python benchmarks/t2l.py --merge benchmarks/results/t2l_s0 benchmarks/results/t2l_s1 benchmarks/results/t2l_s2 --out benchmarks/results/t2l
+    python benchmarks/t2l.py --merge benchmarks/results/t2l_s{0,1,2} --out benchmarks/results/t2l
 Smoke test with a tiny random Llama (seconds): python benchmarks/t2l.py --tiny --steps 3 --per-task-steps 2 --out /tmp/t2l
 """
 
@@ -86,7 +86,12 @@ def generate_plain(lm: Any, tok: Any, texts: Sequence[str], args: argparse.Names
     for i in range(0, len(texts), args.eval_batch):
         ids, mask = prompt_batch(tok, texts[i : i + args.eval_batch], args.max_length * 3)
         out = lm.generate(
-            input_ids=ids, attention_mask=mask, max_new_tokens=args.max_new_tokens, do_sample=False, pad_token_id=pad_id(tok), eos_token_id=end
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=args.max_new_tokens,
+            do_sample=False,
+            pad_token_id=pad_id(tok),
+            eos_token_id=end,
         )
         out_all += [cut_answer(tok, row.tolist(), end) for row in out[:, ids.shape[1] :]]
     return out_all
@@ -107,7 +112,9 @@ def lora_model(base: Any, rank: int) -> Any:
     return get_peft_model(copy.deepcopy(base), LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=MODULES, lora_dropout=0.0))
 
 
-def train_lora(lm: Any, tok: Any, batches: Callable[[random.Random], list[tuple[str, str, str]]], steps: int, args: argparse.Namespace) -> None:
+def train_lora(
+    lm: Any, tok: Any, batches: Callable[[random.Random], list[tuple[str, str, str]]], steps: int, args: argparse.Namespace
+) -> None:
     params = [p for p in lm.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr)
     rng = random.Random(args.seed_now)
@@ -122,7 +129,9 @@ def train_lora(lm: Any, tok: Any, batches: Callable[[random.Random], list[tuple[
     lm.eval()
 
 
-def sampler(tasks: dict[str, GenerationTask], names: Sequence[str], args: argparse.Namespace) -> Callable[[random.Random], list[tuple[str, str, str]]]:
+def sampler(
+    tasks: dict[str, GenerationTask], names: Sequence[str], args: argparse.Namespace
+) -> Callable[[random.Random], list[tuple[str, str, str]]]:
     def draw(rng: random.Random) -> list[tuple[str, str, str]]:
         out = []
         for _ in range(args.batch_size):
@@ -196,13 +205,28 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
             lm.load_state_dict(init, strict=False)
             train_lora(lm, tok, sampler(tasks, [name], args), args.per_task_steps, args)
             ex = split(tasks[name], part, args)
-            record("per_task_lora", name, exact(generate_plain(lm, tok, [format_prompt(tok, p, tasks[name].description) for p, _ in ex], args), ex))
+            record(
+                "per_task_lora",
+                name,
+                exact(generate_plain(lm, tok, [format_prompt(tok, p, tasks[name].description) for p, _ in ex], args), ex),
+            )
         info["params"]["per_task_lora"] = len(train_names) * sum(v.numel() for v in init.values())
 
     def ours(condition: str) -> None:
         method = f"ours_{condition}"
-        model = TextToLoRA(base, tok, condition=condition, rank=args.rank, cond_dim=args.cond_dim, hidden=(args.hidden,), max_length=args.max_length, seed=seed)
-        spec = {n: (tasks[n].descriptions if condition == "text" else tasks[n].description, split(tasks[n], "train", args)) for n in train_names}
+        model = TextToLoRA(
+            base,
+            tok,
+            condition=condition,
+            rank=args.rank,
+            cond_dim=args.cond_dim,
+            hidden=(args.hidden,),
+            max_length=args.max_length,
+            seed=seed,
+        )
+        spec = {
+            n: (tasks[n].descriptions if condition == "text" else tasks[n].description, split(tasks[n], "train", args)) for n in train_names
+        }
         model.fit(spec, steps=args.steps, batch_size=args.batch_size, lr=args.lr)
         for name in every if condition == "text" else train_names:
             ex = split(tasks[name], part, args)
@@ -221,7 +245,9 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
     return rows, info
 
 
-def speed(model: TextToLoRA, base: Any, tok: Any, tasks: dict[str, GenerationTask], names: Sequence[str], args: argparse.Namespace) -> dict[str, float]:
+def speed(
+    model: TextToLoRA, base: Any, tok: Any, tasks: dict[str, GenerationTask], names: Sequence[str], args: argparse.Namespace
+) -> dict[str, float]:
     """Generated tokens per second, greedy, 16 prompts x max_new_tokens: base, a merged LoRA, ours with 4 tasks mixed."""
     prompts = [p for n in names[:4] for p, _ in split(tasks[n], "train", args)[:4]]
     which = [n for n in names[:4] for _ in range(4)]
