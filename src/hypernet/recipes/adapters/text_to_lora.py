@@ -1,0 +1,337 @@
+"""``hn.TextToLoRA``: LoRA for a pretrained decoder LM, generated from a task description (or a task id).
+
+Text-to-LoRA (Charakorn et al., Sakana AI, 2025) on the core: the base causal LM is wrapped by PEFT's
+LoRA on ``target_modules``, and a :class:`~hypernet.HyperModel` generates every LoRA factor
+(``generate="*lora_*"``) from the embedding of a one-sentence description (``condition="text"``) or
+from a learned task embedding (``condition="task"``). The generator has one output head per kind of
+LoRA tensor shared by all layers (``generator="shared"``, T2L's layer embeddings); the generated factors
+are ``w0 + delta`` with ``w0`` PEFT's own LoRA init (``B = 0``) and ``delta`` zero at step 0, so the
+untrained model *is* the base model.
+
+* Training: ``(prompt, target)`` pairs of several tasks, mixed in each batch (one batched call on the
+  core's per-sample path); the loss counts the target tokens only.
+* :meth:`generate` runs ``generate()`` of Hugging Face with the KV cache, once per distinct task of
+  the batch (only LoRA factors are generated, so the cache is the base model's own).
+* :meth:`adapter` writes a standard PEFT LoRA directory for one task or description.
+
+This is a sibling of :class:`~hypernet.AdapterHypernet` (which adapts an *encoder* for
+classification): same idea, a different base and objective.
+
+Example:
+    >>> import torch
+    >>> from hypernet.recipes.adapters._tiny_lm import tiny_llama
+    >>> base, tok = tiny_llama()
+    >>> tasks = {"copy": ("Copy the words.", [("a b", "a b"), ("b c", "b c")]), "first": ("Give the first word.", [("a b", "a")])}
+    >>> model = TextToLoRA(base, tok, condition="text", cond_dim=8, hidden=(16,)).fit(tasks, steps=2, batch_size=2)
+    >>> len(model.generate(["a b", "c d"], ["copy", "Say the last word."], max_new_tokens=3))
+    2
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..._model import HyperModel
+from ..._peft import export_peft
+from ...conditions import Continuous, Embedding
+from ...errors import ConfigError
+from ...generators.shared import SharedHeadGenerator
+from ._lm_batch import cut_answer, end_of_answer, format_prompt, pad_id, prompt_batch, target_loss, training_batch
+
+TaskSpec = tuple[str | Sequence[str] | None, Sequence[tuple[str, str]]]
+
+
+class _Generating(nn.Module):
+    """Calls ``lm.generate`` as its forward, so ``functional_call`` can swap the LoRA factors for a whole generation."""
+
+    def __init__(self, lm: nn.Module) -> None:
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, **kwargs: Any) -> torch.Tensor:
+        return self.lm.generate(**kwargs)  # type: ignore[operator]
+
+
+def _descriptions(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+class TextToLoRA(nn.Module):
+    """A hypernetwork generating the LoRA of a frozen causal LM from a task description or a task id.
+
+    Args:
+        base: a Hugging Face causal LM (``LlamaForCausalLM``, ...). It is copied; the given object is never changed.
+        tokenizer: its tokenizer (a chat template is used when it has one).
+        condition: ``"text"`` (the description's embedding) or ``"task"`` (a learned embedding per task name).
+        text_encoder: for ``"text"``, a callable ``list[str] -> Tensor (n, d)``; default: the frozen base's
+            mean-pooled last hidden state.
+        rank, alpha: LoRA rank and scaling numerator (default ``2 * rank``).
+        target_modules: the linear modules PEFT adapts (default the attention's query and value projections).
+        cond_dim, hidden, layer_dim: widths of the condition embedding, the generator's shared trunk and its
+            per-tensor keys.
+        max_length: tokens kept per prompt + answer.
+        seed: seeds the parameters and the batch sampling.
+    """
+
+    def __init__(
+        self,
+        base: nn.Module,
+        tokenizer: Any,
+        *,
+        condition: str = "text",
+        text_encoder: Callable[[list[str]], torch.Tensor] | None = None,
+        rank: int = 8,
+        alpha: int | None = None,
+        target_modules: Sequence[str] = ("q_proj", "v_proj"),
+        cond_dim: int = 64,
+        hidden: Sequence[int] = (128,),
+        layer_dim: int = 16,
+        max_length: int = 96,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if condition not in ("text", "task"):
+            raise ConfigError(f"expected condition in ['text', 'task'], got {condition!r}")
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+            raise ConfigError(f"expected a positive integer rank, got {rank!r}")
+        if not isinstance(max_length, int) or max_length < 4:
+            raise ConfigError(f"expected max_length to be an integer >= 4, got {max_length!r}")
+        try:
+            from peft import LoraConfig, get_peft_model
+        except ImportError:  # pragma: no cover - peft is part of the dev extra
+            raise ConfigError("TextToLoRA needs peft and transformers: pip install 'hypernet[hf]'") from None
+        torch.manual_seed(seed)
+        targets = [target_modules] if isinstance(target_modules, str) else list(target_modules)
+        config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank, target_modules=targets, lora_dropout=0.0)
+        self.lm = get_peft_model(copy.deepcopy(base).eval(), config)
+        self.tokenizer = tokenizer
+        self.condition_kind, self.text_encoder, self.max_length, self.seed = condition, text_encoder, max_length, seed
+        self.rank, self.cond_dim, self.hidden, self.layer_dim = rank, cond_dim, tuple(hidden), layer_dim
+        self.hyper: HyperModel | None = None
+        self.tasks_: dict[str, list[str]] = {}
+        self._embedded: dict[str, torch.Tensor] = {}
+        self.register_buffer("desc_mean", torch.zeros(0), persistent=True)
+        self.register_buffer("desc_std", torch.ones(0), persistent=True)
+
+    # ----------------------------------------------------------------------------- conditions
+    @torch.no_grad()
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        if self.text_encoder is not None:
+            return torch.as_tensor(self.text_encoder(texts), dtype=torch.float32)
+        ids, mask = prompt_batch(self.tokenizer, texts, self.max_length)
+        with self.lm.disable_adapter():
+            hidden = self.lm(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False).hidden_states[-1]
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    def _embed(self, descriptions: list[str]) -> torch.Tensor:
+        """Standardised description embeddings ``(n, d)`` (cached per text)."""
+        new = sorted({d for d in descriptions if d not in self._embedded})
+        if new:
+            for d, e in zip(new, self._encode(new), strict=True):
+                self._embedded[d] = e
+        raw = torch.stack([self._embedded[d] for d in descriptions])
+        return (raw - self.desc_mean) / self.desc_std if self.desc_mean.numel() else raw
+
+    def _conditions(self, tasks: Sequence[str]) -> tuple[torch.Tensor, list[str | None]]:
+        """The condition tensor of each task name or description, and the description each prompt shows."""
+        if self.hyper is None:
+            raise ConfigError("TextToLoRA is not fitted yet; call fit(tasks, ...) first")
+        shown: list[str | None] = []
+        for t in tasks:
+            if not isinstance(t, str) or not t.strip():
+                raise ConfigError(f"expected a task name or a description (a non-empty string), got {t!r}")
+            if t in self.tasks_:
+                shown.append(self.tasks_[t][0] if self.tasks_[t] else None)
+            elif self.condition_kind == "text":
+                shown.append(t)
+            else:
+                raise ConfigError(f"expected a known task name with condition='task', got {t!r}; known: {sorted(self.tasks_)}")
+        if self.condition_kind == "task":
+            names = list(self.tasks_)
+            return torch.tensor([names.index(t) for t in tasks]), shown
+        return self._embed([s if s is not None else t for s, t in zip(shown, tasks, strict=True)]), shown
+
+    # ----------------------------------------------------------------------------- building and training
+    def _check_tasks(self, tasks: Mapping[str, TaskSpec]) -> dict[str, tuple[list[str], list[tuple[str, str]]]]:
+        if not isinstance(tasks, Mapping) or not tasks:
+            raise ConfigError(
+                f"expected tasks as a non-empty mapping name -> (description or [descriptions], [(prompt, target), ...]), "
+                f"got {type(tasks).__name__}"
+            )
+        out = {}
+        for name, spec in tasks.items():
+            if not isinstance(spec, tuple | list) or len(spec) != 2:
+                raise ConfigError(f"task {name!r}: expected (description, [(prompt, target), ...]), got {type(spec).__name__}")
+            descs, examples = _descriptions(spec[0]), list(spec[1])
+            if self.condition_kind == "text" and not descs:
+                raise ConfigError(f"task {name!r}: condition='text' needs a description; give one, or use condition='task'")
+            bad = [e for e in examples if not (isinstance(e, tuple | list) and len(e) == 2 and all(isinstance(s, str) for s in e))]
+            if not examples or bad:
+                raise ConfigError(f"task {name!r}: expected a non-empty list of (prompt, target) string pairs, got {bad[:1] or 'none'}")
+            out[str(name)] = (descs, [(str(p), str(t)) for p, t in examples])
+        return out
+
+    def build(self, tasks: Mapping[str, TaskSpec]) -> TextToLoRA:
+        """Create the hypernetwork for ``tasks`` (names, descriptions) without training it."""
+        checked = self._check_tasks(tasks)
+        self.tasks_ = {name: descs for name, (descs, _) in checked.items()}
+        if self.condition_kind == "text":
+            every = sorted({d for descs in self.tasks_.values() for d in descs})
+            raw = self._encode(every)
+            self._embedded.update(zip(every, raw, strict=True))
+            self.desc_mean, self.desc_std = raw.mean(0), raw.std(0).clamp_min(1e-3) if len(every) > 1 else torch.ones(raw.shape[1])
+            condition: nn.Module = Continuous(raw.shape[1], self.cond_dim)
+        else:
+            condition = Embedding(len(self.tasks_), self.cond_dim)
+        generator = SharedHeadGenerator(layer_dim=self.layer_dim, hidden=self.hidden)
+        self.hyper = HyperModel(self.lm, condition=condition, generator=generator, generate="*lora_*", parametrization="residual")  # type: ignore[arg-type]
+        self.hyper.generator.zero_output_()
+        return self
+
+    def loss(self, prompts: Sequence[str], targets: Sequence[str], tasks: Sequence[str]) -> torch.Tensor:
+        """Mean cross-entropy of the target tokens, each sample with the LoRA of its own task (one batched call)."""
+        cond, shown = self._conditions(tasks)
+        texts = [format_prompt(self.tokenizer, p, s) for p, s in zip(prompts, shown, strict=True)]
+        ids, mask, labels = training_batch(self.tokenizer, texts, targets, self.max_length)
+        assert self.hyper is not None
+        out = self.hyper({"input_ids": ids, "attention_mask": mask, "use_cache": False}, cond)
+        return target_loss(out.logits, labels)
+
+    def fit(
+        self,
+        tasks: Mapping[str, TaskSpec],
+        *,
+        steps: int = 500,
+        batch_size: int = 8,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        log: Callable[[int, float], None] | None = None,
+    ) -> TextToLoRA:
+        """Train on mixed-task batches; each sample draws a task, one of its examples and one of its descriptions.
+
+        Args:
+            tasks: ``{name: (description or [descriptions], [(prompt, target), ...])}``; several descriptions
+                (paraphrases) are sampled per step.
+            steps, batch_size, lr, weight_decay: AdamW settings.
+            log: called as ``log(step, loss)`` after every step.
+        """
+        for arg, value in (("steps", steps), ("batch_size", batch_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"expected {arg} to be a positive integer, got {value!r}")
+        checked = self._check_tasks(tasks)
+        if self.hyper is None:
+            self.build(tasks)
+        unknown = sorted(set(checked) - set(self.tasks_))
+        if unknown:
+            raise ConfigError(f"expected the tasks the model was built with, got new ones {unknown}; build a new TextToLoRA for them")
+        assert self.hyper is not None
+        params = [p for p in self.hyper.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        rng = random.Random(self.seed)
+        names = list(checked)
+        self.train()
+        for step in range(steps):
+            picked = [rng.choice(names) for _ in range(batch_size)]
+            pairs = [rng.choice(checked[n][1]) for n in picked]
+            shown = [rng.choice(checked[n][0]) if checked[n][0] else n for n in picked]
+            if self.condition_kind == "text":  # a paraphrase is its own condition; the name only picks the examples
+                conds = shown
+            else:
+                conds = picked
+            loss = self.loss([p for p, _ in pairs], [t for _, t in pairs], conds)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if log is not None:
+                log(step, loss.detach().item())
+        self.eval()
+        return self
+
+    # ----------------------------------------------------------------------------- using it
+    def _lora(self, cond: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The generated LoRA factors of one condition, by the target's parameter names."""
+        assert self.hyper is not None
+        w = self.hyper.weights(cond)
+        return {name: t[0] for name, t in self.hyper.spec.unflatten(w.flat).items()}
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: str | Sequence[str],
+        tasks: str | Sequence[str],
+        *,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        use_cache: bool = True,
+        seed: int | None = None,
+    ) -> list[str]:
+        """Answers to ``prompts``, each from the LM adapted to its task (a name, or a new description with ``condition="text"``).
+
+        One ``generate()`` per distinct task of the batch, with the KV cache; greedy unless ``do_sample``.
+        """
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        tasks = [tasks] * len(prompts) if isinstance(tasks, str) else list(tasks)
+        if not prompts or len(tasks) != len(prompts) or not all(isinstance(p, str) for p in prompts):
+            raise ConfigError(
+                f"expected prompts as a string or a non-empty list of strings and one task (or one per prompt), "
+                f"got {len(prompts)} prompts and {len(tasks)} tasks"
+            )
+        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise ConfigError(f"expected max_new_tokens to be a positive integer, got {max_new_tokens!r}")
+        cond, shown = self._conditions(tasks)
+        end, answers = end_of_answer(self.tokenizer), [""] * len(prompts)
+        wrapper = _Generating(self.lm)
+        for task in dict.fromkeys(tasks):
+            rows = [i for i, t in enumerate(tasks) if t == task]
+            texts = [format_prompt(self.tokenizer, prompts[i], shown[i]) for i in rows]
+            ids, mask = prompt_batch(self.tokenizer, texts, self.max_length)
+            lora = {f"lm.{k}": v for k, v in self._lora(cond[rows[0]]).items()}
+            if seed is not None:
+                torch.manual_seed(seed)
+            kwargs = {
+                "input_ids": ids,
+                "attention_mask": mask,
+                "max_new_tokens": max_new_tokens,
+                "do_sample": do_sample,
+                "use_cache": use_cache,
+                "pad_token_id": pad_id(self.tokenizer),
+                "eos_token_id": end,
+            }
+            if do_sample:
+                kwargs.update(temperature=temperature, top_p=top_p)
+            out = torch.func.functional_call(wrapper, lora, args=(), kwargs=kwargs)
+            for i, row in zip(rows, out[:, ids.shape[1] :], strict=True):
+                answers[i] = cut_answer(self.tokenizer, row.tolist(), end)
+        return answers
+
+    def exact_match(self, examples: Sequence[tuple[str, str]], task: str, *, batch_size: int = 16, max_new_tokens: int = 24) -> float:
+        """Fraction of ``(prompt, target)`` pairs whose greedy answer equals the target exactly."""
+        hits = 0
+        for i in range(0, len(examples), batch_size):
+            chunk = examples[i : i + batch_size]
+            answers = self.generate([p for p, _ in chunk], task, max_new_tokens=max_new_tokens)
+            hits += sum(a == t for a, (_, t) in zip(answers, chunk, strict=True))
+        return hits / max(len(examples), 1)
+
+    def adapter(self, task: str, path: str | Path) -> Path:
+        """Write the LoRA generated for ``task`` (a name or a description) as a PEFT adapter directory; returns its path."""
+        cond, _ = self._conditions([task])
+        assert self.hyper is not None
+        return export_peft(self.hyper, cond[0], path)
+
+    @property
+    def num_parameters(self) -> int:
+        """Trainable parameters (condition, generator and the shared LoRA init ``w0``)."""
+        return 0 if self.hyper is None else sum(p.numel() for p in self.hyper.parameters() if p.requires_grad)

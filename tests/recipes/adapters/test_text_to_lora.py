@@ -1,0 +1,134 @@
+"""hn.TextToLoRA on a tiny random LlamaForCausalLM: base parity at init, mixed batches, KV cache, PEFT export, the loss mask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import hypernet as hn
+from hypernet.recipes.adapters._lm_batch import IGNORE, format_prompt, target_loss, training_batch
+from hypernet.recipes.adapters._tiny_lm import tiny_llama
+from hypernet.recipes.adapters.text_to_lora import TextToLoRA
+
+WORDS = ("copy", "the", "words", "give", "first", "word", "say", "last", "reverse", "them", "input", "answer")
+TASKS = {
+    "copy": (["Copy the words.", "Say the words."], [("a b c", "a b c"), ("d e", "d e")]),
+    "first": ("Give the first word.", [("a b c", "a"), ("x y", "x")]),
+    "last": ("Say the last word.", [("a b c", "c"), ("x y", "y")]),
+}
+
+
+def _model(condition: str = "text", seed: int = 0) -> tuple[TextToLoRA, object, object]:
+    base, tok = tiny_llama(seed=seed, words=WORDS)
+    model = TextToLoRA(base, tok, condition=condition, rank=2, cond_dim=8, hidden=(16,), layer_dim=4, seed=seed).build(TASKS)
+    return model, base, tok
+
+
+def _perturb(model: TextToLoRA) -> None:
+    with torch.no_grad():
+        for head in model.hyper.generator.heads:  # type: ignore[union-attr]
+            head.weight.normal_(0, 0.5)
+            head.bias.normal_(0, 0.5)
+
+
+def _inputs(tok: object, prompts: list[str], targets: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return training_batch(tok, [format_prompt(tok, p, None) for p in prompts], targets, 32)
+
+
+@pytest.mark.parametrize("condition", ["text", "task"])
+def test_untrained_model_is_exactly_the_base_model(condition: str) -> None:
+    model, base, tok = _model(condition)
+    ids, mask, _ = _inputs(tok, ["a b c", "x y"], ["c", "y"])
+    expected = base(input_ids=ids, attention_mask=mask).logits
+    cond, _ = model._conditions(["copy"])
+    one = model.hyper({"input_ids": ids, "attention_mask": mask, "use_cache": False}, cond[0]).logits  # type: ignore[misc]
+    assert torch.equal(one, expected)
+    mixed, _ = model._conditions(["copy", "last"])
+    torch.testing.assert_close(model.hyper({"input_ids": ids, "attention_mask": mask, "use_cache": False}, mixed).logits, expected)  # type: ignore[misc]
+    assert model.generate(["a b c"], "first", max_new_tokens=4) == model.generate(["a b c"], "last", max_new_tokens=4)
+
+
+@pytest.mark.parametrize("condition", ["text", "task"])
+def test_a_mixed_task_batch_equals_per_task_calls(condition: str) -> None:
+    model, _, _ = _model(condition)
+    _perturb(model)
+    prompts, targets, tasks = ["a b c", "x y", "d e", "a b c"], ["a b c", "x", "e", "c"], ["copy", "first", "last", "last"]
+    mixed = model.loss(prompts, targets, tasks)
+    alone = [model.loss([p], [t], [k]) for p, t, k in zip(prompts, targets, tasks, strict=True)]
+    _, _, labels = _inputs(model.tokenizer, prompts, targets)
+    counts = (labels[:, 1:] != IGNORE).sum(1).float()
+    torch.testing.assert_close(mixed, (torch.stack(alone) * counts).sum() / counts.sum(), rtol=1e-5, atol=1e-5)
+    cond, _ = model._conditions(["copy", "last"])
+    copy_lora, last_lora = model._lora(cond[0]), model._lora(cond[1])
+    assert not all(torch.allclose(copy_lora[k], last_lora[k]) for k in copy_lora)  # the generated LoRA differs by task
+
+
+def test_generation_with_the_kv_cache_equals_generation_without_it_and_mixed_equals_alone() -> None:
+    model, _, _ = _model("text")
+    _perturb(model)
+    prompts, tasks = ["a b c", "x y", "d e"], ["copy", "Reverse them.", "copy"]
+    cached = model.generate(prompts, tasks, max_new_tokens=6)
+    assert model.generate(prompts, tasks, max_new_tokens=6, use_cache=False) == cached
+    assert [model.generate([p], [t], max_new_tokens=6)[0] for p, t in zip(prompts, tasks, strict=True)] == cached
+    assert model.generate("a b c", "copy", max_new_tokens=6) == cached[:1]  # one string is one prompt
+    sampled = model.generate(prompts, tasks, max_new_tokens=6, do_sample=True, temperature=0.7, seed=3)
+    assert sampled == model.generate(prompts, tasks, max_new_tokens=6, do_sample=True, temperature=0.7, seed=3)
+
+
+def test_the_exported_adapter_loaded_with_peft_generates_the_same_tokens(tmp_path: Path) -> None:
+    from peft import PeftModel
+
+    model, _, tok = _model("text")
+    _perturb(model)
+    fresh, _ = tiny_llama(seed=0, words=WORDS)
+    path = model.adapter("Say the last word.", tmp_path / "last")
+    loaded = PeftModel.from_pretrained(fresh, str(path)).eval()
+    ids, mask, _ = _inputs(tok, ["a b c", "x y"], ["c", "y"])
+    cond, _ = model._conditions(["Say the last word."])
+    ours = model.hyper({"input_ids": ids, "attention_mask": mask, "use_cache": False}, cond[0]).logits  # type: ignore[misc]
+    torch.testing.assert_close(loaded(input_ids=ids, attention_mask=mask).logits, ours, rtol=1e-5, atol=1e-5)
+    prompt = tok([format_prompt(tok, "a b c", "Say the last word.")], add_special_tokens=False, return_tensors="pt")
+    out = loaded.generate(**prompt, max_new_tokens=6, do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    theirs = tok.decode(out[0, prompt["input_ids"].shape[1] :].tolist(), skip_special_tokens=True).strip()
+    assert theirs == model.generate(["a b c"], "Say the last word.", max_new_tokens=6)[0]
+
+
+def test_the_loss_counts_target_tokens_only() -> None:
+    _, tok = tiny_llama(words=WORDS)
+    ids, mask, labels = training_batch(tok, ["a b c d", "x"], ["e", "y z"], 32)
+    assert labels[0].tolist() == [IGNORE] * 4 + [ids[0, 4].item(), tok.eos_token_id] and mask[1].tolist() == [1, 1, 1, 1, 0, 0]
+    assert labels[1].tolist() == [IGNORE, *ids[1, 1:3].tolist(), tok.eos_token_id, IGNORE, IGNORE]
+    logits = torch.randn(2, ids.shape[1], len(tok))
+    changed = logits.clone()
+    changed[0, :3] = torch.randn(3, len(tok))  # predictions of prompt tokens
+    changed[1, 4:] = torch.randn(2, len(tok))  # predictions after the end (padding)
+    assert torch.equal(target_loss(logits, labels), target_loss(changed, labels))
+    changed[0, 3, 0] += 5.0  # the prediction of the first target token counts
+    assert not torch.equal(target_loss(logits, labels), target_loss(changed, labels))
+    long_ids, _, long_labels = training_batch(tok, ["a b c d e f g h"], ["x y"], 6)
+    assert long_ids.shape[1] == 6 and (long_labels != IGNORE).sum() == 3  # the prompt is cut from its start, never the target
+
+
+def test_training_lowers_the_loss_and_bad_input_is_refused() -> None:
+    base, tok = tiny_llama(words=WORDS)
+    model = TextToLoRA(base, tok, condition="task", rank=2, cond_dim=8, hidden=(16,), layer_dim=4)
+    with pytest.raises(hn.ConfigError, match="not fitted"):
+        model.generate(["a"], "copy")
+    losses: list[float] = []
+    model.fit(TASKS, steps=30, batch_size=6, lr=0.01, log=lambda step, loss: losses.append(loss))
+    assert sum(losses[-5:]) < sum(losses[:5])
+    assert all(torch.equal(a, b) for a, b in zip(base.state_dict().values(), tiny_llama(words=WORDS)[0].state_dict().values(), strict=True))
+    with pytest.raises(hn.ConfigError, match=r"known task name.*'Reverse them\.'"):
+        model.generate(["a"], "Reverse them.")
+    with pytest.raises(hn.ConfigError, match="2 prompts and 1 tasks"):
+        model.generate(["a", "b"], ["copy"])
+    with pytest.raises(hn.ConfigError, match="positive integer"):
+        model.fit(TASKS, steps=0)
+    with pytest.raises(hn.ConfigError, match="pairs"):
+        TextToLoRA(base, tok, condition="task").fit({"t": ("d", ["not a pair"])}, steps=1)
+    with pytest.raises(hn.ConfigError, match="condition='text' needs a description"):
+        TextToLoRA(base, tok).fit({"t": (None, [("a", "b")])}, steps=1)
+    with pytest.raises(hn.ConfigError, match="condition in"):
+        TextToLoRA(base, tok, condition="id")
