@@ -43,6 +43,7 @@ from ..._peft import export_peft
 from ...conditions import Continuous, Embedding
 from ...errors import ConfigError
 from ...generators.shared import SharedHeadGenerator
+from ...training.loop import check_gradients_flow
 from ._lm_batch import cut_answer, end_of_answer, format_prompt, pad_id, prompt_batch, target_loss, training_batch
 
 TaskSpec = tuple[str | Sequence[str] | None, Sequence[tuple[str, str]]]
@@ -251,6 +252,8 @@ class TextToLoRA(nn.Module):
             loss = self.loss([p for p, _ in pairs], [t for _, t in pairs], conds)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if step == 0:
+                check_gradients_flow(params, loss.detach().item(), "the first step of TextToLoRA.fit")
             optimizer.step()
             if log is not None:
                 log(step, loss.detach().item())
