@@ -47,6 +47,7 @@ class AdapterModelSection(Section):
     hidden: int = Field(default=32, ge=1)
     cache: bool = True
     max_length: int = Field(default=32, ge=4)
+    base_reg: float = Field(default=0.0, ge=0, description="fit(base_reg=): keep adapted embeddings near the frozen base (e.g. 1.0)")
 
 
 class AdapterDataSection(Section):
@@ -161,6 +162,7 @@ class AdaptersRecipe(Recipe):
             batch_size=t.batch_size,
             lr=t.lr,
             weight_decay=t.weight_decay,
+            base_reg=config.model.base_reg,
             checkpoint_dir=ctx.run_dir / "checkpoints",
             checkpoint_every=t.checkpoint_every or steps,
             resume=ctx.resume,
