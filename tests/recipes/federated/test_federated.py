@@ -323,3 +323,22 @@ def test_other_methods_reject_wrong_types() -> None:
         with pytest.raises(hn.HypernetError, match=match):
             call()
     assert fed.round == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"inner_lr": -1.0}, "inner_lr to be a number >= 0"),
+        ({"lr": "fast"}, "lr to be a number >= 0"),
+        ({"grad_clip": 0.0}, "grad_clip > 0 or None"),
+        ({"embed_samples": 0}, "embed_samples"),
+        ({"embedding_dim": 2.5}, "embedding_dim"),
+        ({"seed": "0"}, "seed to be an int"),
+        ({"generator_kwargs": [100]}, "generator_kwargs"),
+        ({"inner_steps": -1}, "inner_steps"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_constructor_rejects_nonsense(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(hn.ConfigError, match=match):
+        hn.FederatedHypernet(nn.Linear(2, 2), 3, **kwargs)
