@@ -342,3 +342,15 @@ def test_other_methods_reject_wrong_types() -> None:
 def test_constructor_rejects_nonsense(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(hn.ConfigError, match=match):
         hn.FederatedHypernet(nn.Linear(2, 2), 3, **kwargs)
+
+
+def test_fedavg_resumes_from_an_evaluation_state() -> None:
+    clients, target = _clients(), nn.Linear(6, 4)
+    states: list[dict[str, Any]] = []
+    whole = fedavg(target, clients, rounds=6, clients_per_round=2, local_steps=3, lr=0.05, eval_every=2,
+                   on_eval=lambda s: states.append(copy.deepcopy(s)))  # fmt: skip
+    assert [s["round"] for s in states] == [2, 4, 6]
+    resumed = fedavg(target, clients, rounds=6, clients_per_round=2, local_steps=3, lr=0.05, eval_every=2, resume=states[1])
+    assert resumed.rounds == whole.rounds and resumed.best_weights is not None and whole.best_weights is not None
+    for k, v in whole.best_weights.items():
+        torch.testing.assert_close(resumed.best_weights[k], v, rtol=0, atol=0)
