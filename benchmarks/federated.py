@@ -163,63 +163,92 @@ def run_hypernet(method: str, clients: list[ClientData], seen: list[int], held: 
     return out
 
 
-def run_baselines(clients: list[ClientData], seen: list[int], held: list[int], seed: int) -> dict[str, Any]:
+def _stage(path: Path, run: Any) -> Any:
+    """``run()``'s JSON result, cached in ``path``: a killed baselines process redoes only its unfinished stage."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    value = run()
+    path.write_text(json.dumps(value))
+    return value
+
+
+def run_baselines(clients: list[ClientData], seen: list[int], held: list[int], seed: int, work: Path) -> dict[str, Any]:
     """Local-only (lr on validation), FedAvg (lr on validation in a 10 % pilot), FedAvg + FT (lr on validation)."""
+    work.mkdir(parents=True, exist_ok=True)
     seen_clients = [clients[i] for i in seen]
     n = len(seen)
     out: dict[str, Any] = {}
-    t = time.perf_counter()
     lp = PROTOCOL["local"]
-    best_local = None
-    for lr in lp["lr_grid"]:
+
+    def local(lr: float) -> dict[str, Any]:
+        t = time.perf_counter()
         res = local_only(
             target(), seen_clients, steps=BUDGET // len(clients), eval_every=lp["eval_every"], patience=lp["patience"], lr=lr, seed=seed
         )
         print(f"local lr {lr}: val {res.best['val_acc']:.4f} steps {res.best['steps']:.0f}", flush=True)
-        if best_local is None or res.best["val_acc"] > best_local[1].best["val_acc"]:
-            best_local = (lr, res)
-    assert best_local is not None
-    lr, res = best_local
-    out["local"] = {
-        "val_acc": res.best["val_acc"], "test_acc": res.best["test_acc"], "lr": lr, "steps": res.best["steps"], "bytes_per_client": 0,
-        "curve": [(r["steps"], r["val_acc"]) for r in res.rounds], "seconds": time.perf_counter() - t,
-    }  # fmt: skip
+        curve = [(r["steps"], r["val_acc"]) for r in res.rounds]
+        return {"val_acc": res.best["val_acc"], "test_acc": res.best["test_acc"], "lr": lr, "steps": res.best["steps"],
+                "bytes_per_client": 0, "curve": curve, "seconds": time.perf_counter() - t}  # fmt: skip
+
+    grid = [_stage(work / f"local_lr{lr}.json", lambda lr=lr: local(lr)) for lr in lp["lr_grid"]]
+    out["local"] = {**max(grid, key=lambda g: g["val_acc"]), "grid_val": {g["lr"]: g["val_acc"] for g in grid}}
+    out["local"]["steps_all_lrs"] = sum(g["steps"] for g in grid)
     fp = PROTOCOL["fedavg"]
     rounds = BUDGET // (fp["clients_per_round"] * fp["local_steps"])
     common = {"clients_per_round": fp["clients_per_round"], "local_steps": fp["local_steps"], "seed": seed, "train_clients": seen}
-    t = time.perf_counter()
-    pilot: dict[float, float] = {}
-    for lr in fp["lr_grid"]:
+
+    def pilot_run(lr: float) -> dict[str, Any]:
         r = fedavg(target(), clients, max(1, rounds // 10), eval_every=fp["eval_every"], lr=lr, **common)
-        pilot[lr] = r.best["val_acc"]
-        print(f"fedavg pilot lr {lr}: val {pilot[lr]:.4f}", flush=True)
+        print(f"fedavg pilot lr {lr}: val {r.best['val_acc']:.4f}", flush=True)
+        return {"lr": lr, "val_acc": r.best["val_acc"]}
+
+    pilot = {
+        g["lr"]: g["val_acc"] for g in (_stage(work / f"fedavg_pilot_lr{lr}.json", lambda lr=lr: pilot_run(lr)) for lr in fp["lr_grid"])
+    }
     lr = max(pilot, key=lambda k: pilot[k])
     pilot_steps = len(fp["lr_grid"]) * max(1, rounds // 10) * fp["clients_per_round"] * fp["local_steps"]
-    res = fedavg(target(), clients, rounds, eval_every=fp["eval_every"], lr=lr, **common)
+    state_file, done_file = work / "fedavg_state.pt", work / "fedavg_done.pt"
+    if done_file.is_file():
+        done = torch.load(done_file, weights_only=False)
+    else:
+        t = time.perf_counter()
+        resume = torch.load(state_file, weights_only=False) if state_file.is_file() else None
+        before = resume.pop("seconds", 0.0) if resume else 0.0
+
+        def save(state: dict[str, Any]) -> None:
+            torch.save({**state, "seconds": before + time.perf_counter() - t}, state_file)
+            if state["round"] % 100 == 0:
+                print(f"fedavg round {state['round']} val {state['rows'][-1]['val_acc']:.4f}", flush=True)
+
+        res = fedavg(target(), clients, rounds, eval_every=fp["eval_every"], lr=lr, on_eval=save, resume=resume, **common)
+        done = {"best": res.best, "rows": res.rounds, "steps": res.extra["steps"], "unseen": res.extra.get("unseen_test_acc"),
+                "weights": res.best_weights, "seconds": before + time.perf_counter() - t}  # fmt: skip
+        torch.save(done, done_file)
     bytes_per_client = 2 * model_bytes() * rounds * fp["clients_per_round"] / n
     out["fedavg"] = {
-        "val_acc": res.best["val_acc"], "test_acc": res.best["test_acc"], "best_round": res.best["round"], "lr": lr, "pilot_val": pilot,
-        "steps": res.extra["steps"], "pilot_steps": pilot_steps, "bytes_per_client": bytes_per_client,
-        "unseen_test_acc": res.extra.get("unseen_test_acc"), "curve": [(r["steps"], r["val_acc"]) for r in res.rounds],
-        "seconds": time.perf_counter() - t,
+        "val_acc": done["best"]["val_acc"], "test_acc": done["best"]["test_acc"], "best_round": done["best"]["round"], "lr": lr,
+        "pilot_val": pilot, "steps": done["steps"], "pilot_steps": pilot_steps, "bytes_per_client": bytes_per_client,
+        "unseen_test_acc": done["unseen"], "curve": [(r["steps"], r["val_acc"]) for r in done["rows"]], "seconds": done["seconds"],
     }  # fmt: skip
-    t = time.perf_counter()
-    best_ft = None
-    for ft_lr in fp["finetune_lr_grid"]:  # every client fine-tunes the best global model, stopping on its validation
-        assert res.best_weights is not None
-        start = {k: v.expand(n, *v.shape) for k, v in res.best_weights.items()}
+
+    def finetune(ft_lr: float) -> dict[str, Any]:  # every client fine-tunes the best global model, stopping on its validation
+        t = time.perf_counter()
+        start = {k: v.expand(n, *v.shape) for k, v in done["weights"].items()}
         sgd = {"lr": ft_lr, "momentum": 0.9, "weight_decay": 5e-5, "batch_size": 64, "grad_clip": 50.0}
         rows, summary = train_personal(target(), start, seen_clients, steps=fp["finetune_steps"], eval_every=fp["finetune_eval_every"],
                                        patience=fp["finetune_patience"], sgd=sgd, seed=seed + 7)  # fmt: skip
         print(f"finetune lr {ft_lr}: val {summary['val_acc']:.4f} steps {summary['steps']:.0f}", flush=True)
-        if best_ft is None or summary["val_acc"] > best_ft[1]["val_acc"]:
-            best_ft = (ft_lr, summary, rows)
-    assert best_ft is not None
-    out["fedavg_ft"] = {
-        "val_acc": best_ft[1]["val_acc"], "test_acc": best_ft[1]["test_acc"], "lr": best_ft[0],
-        "steps": res.extra["steps"] + best_ft[1]["steps"], "finetune_steps": best_ft[1]["steps"], "bytes_per_client": bytes_per_client,
-        "curve": [(res.extra["steps"] + r["steps"], r["val_acc"]) for r in best_ft[2]], "seconds": time.perf_counter() - t,
-    }  # fmt: skip
+        return {
+            **summary,
+            "lr": ft_lr,
+            "curve": [(done["steps"] + r["steps"], r["val_acc"]) for r in rows],
+            "seconds": time.perf_counter() - t,
+        }
+
+    fts = [_stage(work / f"finetune_lr{ft_lr}.json", lambda ft_lr=ft_lr: finetune(ft_lr)) for ft_lr in fp["finetune_lr_grid"]]
+    ft = max(fts, key=lambda g: g["val_acc"])
+    out["fedavg_ft"] = {**ft, "steps": done["steps"] + ft["steps"], "finetune_steps": ft["steps"], "bytes_per_client": bytes_per_client,
+                        "grid_val": {g["lr"]: g["val_acc"] for g in fts}}  # fmt: skip
     return out
 
 
@@ -257,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         start = time.perf_counter()
         if method == "baselines":
-            result = run_baselines(clients, seen, held, args.seed)
+            result = run_baselines(clients, seen, held, args.seed, args.work / f"{args.split}_s{args.seed}_baselines")
         else:
             result = {method: run_hypernet(method, clients, seen, held, args.seed, args.work / f"{args.split}_s{args.seed}_{method}")}
         info = {"split": args.split, "seed": args.seed, "method": method, "clients": len(clients), "seen": len(seen), "held_out": held,

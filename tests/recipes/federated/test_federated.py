@@ -323,3 +323,34 @@ def test_other_methods_reject_wrong_types() -> None:
         with pytest.raises(hn.HypernetError, match=match):
             call()
     assert fed.round == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"inner_lr": -1.0}, "inner_lr to be a number >= 0"),
+        ({"lr": "fast"}, "lr to be a number >= 0"),
+        ({"grad_clip": 0.0}, "grad_clip > 0 or None"),
+        ({"embed_samples": 0}, "embed_samples"),
+        ({"embedding_dim": 2.5}, "embedding_dim"),
+        ({"seed": "0"}, "seed to be an int"),
+        ({"generator_kwargs": [100]}, "generator_kwargs"),
+        ({"inner_steps": -1}, "inner_steps"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_constructor_rejects_nonsense(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(hn.ConfigError, match=match):
+        hn.FederatedHypernet(nn.Linear(2, 2), 3, **kwargs)
+
+
+def test_fedavg_resumes_from_an_evaluation_state() -> None:
+    clients, target = _clients(), nn.Linear(6, 4)
+    states: list[dict[str, Any]] = []
+    whole = fedavg(target, clients, rounds=6, clients_per_round=2, local_steps=3, lr=0.05, eval_every=2,
+                   on_eval=lambda s: states.append(copy.deepcopy(s)))  # fmt: skip
+    assert [s["round"] for s in states] == [2, 4, 6]
+    resumed = fedavg(target, clients, rounds=6, clients_per_round=2, local_steps=3, lr=0.05, eval_every=2, resume=states[1])
+    assert resumed.rounds == whole.rounds and resumed.best_weights is not None and whole.best_weights is not None
+    for k, v in whole.best_weights.items():
+        torch.testing.assert_close(resumed.best_weights[k], v, rtol=0, atol=0)

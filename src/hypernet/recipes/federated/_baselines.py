@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,6 +209,8 @@ def fedavg(
     finetune_lr: float | None = None,
     seed: int = 0,
     train_clients: Sequence[int] | None = None,
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> BaselineResult:
     """FedAvg (McMahan et al., 2017): a global model, averaged over the sampled clients weighted by their data.
 
@@ -217,6 +219,8 @@ def fedavg(
     ``finetune_steps`` local steps (lr ``finetune_lr``, default ``lr``), stopping early on its own
     validation split (FedAvg + FT, in ``finetuned``). With ``train_clients``, only those take part and are
     evaluated; the best global model is also tested on the others (``extra["unseen_test_acc"]``).
+    ``on_eval`` receives the state after every evaluation (``round``, ``weights``, ``rows``, ``best``); pass
+    one back as ``resume`` to continue from it (client sampling and batches depend only on seed and round).
     """
     all_clients = as_clients(clients)
     keep = list(range(len(all_clients))) if train_clients is None else [int(i) for i in train_clients]
@@ -239,7 +243,14 @@ def fedavg(
     sgd = _sgd(lr, momentum, weight_decay, batch_size, grad_clip)
     result = BaselineResult()
     best: tuple[float, dict[str, float], Weights] | None = None
-    for r in range(1, rounds + 1):
+    first = 1
+    if resume is not None:
+        first, weights = int(resume["round"]) + 1, dict(resume["weights"])
+        result.rounds = [dict(row) for row in resume["rows"]]
+        if resume.get("best") is not None:
+            b_row = next(row for row in result.rounds if row["round"] == resume["best"][0])
+            best = (b_row["val_acc"], b_row, dict(resume["best"][1]))
+    for r in range(first, rounds + 1):
         ids = sorted(int(i) for i in np.random.default_rng([seed, r, 7919]).choice(len(clients), size=clients_per_round, replace=False))
         pool = ClientPool([(clients[i].x_train, clients[i].y_train) for i in ids])
         start = {n: v.expand(len(ids), *v.shape) for n, v in weights.items()}
@@ -254,6 +265,8 @@ def fedavg(
             result.rounds.append(row)
             if best is None or val > best[0] or math.isnan(best[0]):
                 best = (val, row, {n: v.clone() for n, v in weights.items()})
+            if on_eval is not None:
+                on_eval({"round": r, "weights": weights, "rows": result.rounds, "best": (best[1]["round"], best[2])})
     assert best is not None
     best_w = result.best_weights = best[2]
     best[1]["test_acc"] = _mean([_acc(glob, best_w, c.x_test, c.y_test) for c in clients])

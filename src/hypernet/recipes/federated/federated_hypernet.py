@@ -163,6 +163,21 @@ class FederatedHypernet:
             raise ConfigError(f"expected embedding in {EMBEDDINGS} ('learned': pFedHN, 'data': PeFLL), got {embedding!r}")
         if optimizer not in ("sgd", "adam"):
             raise ConfigError(f"expected optimizer 'sgd' or 'adam', got {optimizer!r}")
+        for name, rate in (("inner_lr", inner_lr), ("inner_momentum", inner_momentum), ("inner_weight_decay", inner_weight_decay),
+                            ("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):  # fmt: skip
+            nonnegative_float(name, rate)
+        for name, clip in (("inner_grad_clip", inner_grad_clip), ("grad_clip", grad_clip)):
+            if clip is not None and not nonnegative_float(name, clip) > 0:
+                raise ConfigError(f"expected {name} > 0 or None (no clipping), got {clip!r}")
+        positive_int("embed_samples", embed_samples)
+        if embedding_dim is not None:
+            positive_int("embedding_dim", embedding_dim, hint="or None for 1 + num_clients // 4")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"expected seed to be an int, got {describe(seed)}")
+        if generator_kwargs is not None and not isinstance(generator_kwargs, Mapping):
+            raise ConfigError(
+                f"expected generator_kwargs to be a dict of the generator's arguments or None, got {describe(generator_kwargs)}"
+            )
         if clients_per_round > num_clients:
             raise ConfigError(f"expected clients_per_round <= num_clients ({num_clients}), got {clients_per_round}")
         dim = embedding_dim if embedding_dim is not None else 1 + num_clients // 4
