@@ -28,7 +28,7 @@ Usage (the run behind ``ghn.md``):
 Issue 30 (sampler with standard-family motifs; choose settings with ``--eval-on val`` first, e.g. the
 ``ghn_pilot_val_*`` files), one process per seed, then merge (``C`` = the common arguments)::
 
-    C="--encoder graphormer --hidden 64 --lr 1e-3 --steps 2000 --meta-batch 4 --n-test 100 --n-ood 20 --n-eval 2000 \
+    C="--encoder gated --hidden 32 --lr 3e-3 --steps 3000 --meta-batch 4 --n-test 100 --n-ood 20 --n-eval 2000 \
        --n-finetune 3 --ft-steps 100 --ft-long 1000"
     python benchmarks/ghn.py $C --seeds 0 --tag _i30_s0 --save
     python benchmarks/ghn.py $C --seeds 1 --tag _i30_s1
