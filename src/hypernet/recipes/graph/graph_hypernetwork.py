@@ -416,7 +416,10 @@ class GraphHyperNetwork(nn.Module):
 
     @classmethod
     def pretrained(cls, name: str) -> GraphHyperNetwork:
-        """A GHN shipped with the package: ``"fashion-mnist"`` (``benchmarks/ghn.py --save``); ``"gpt2-char"`` once written by ``benchmarks/ghn_lm.py --save``."""
+        """A GHN shipped with the package: ``"fashion-mnist"`` (``benchmarks/ghn.py --save``).
+
+        ``"gpt2-char"`` (character-level GPT-2 LMs) exists once ``benchmarks/ghn_lm.py --save`` has written it.
+        """
         known = sorted(p.stem.removeprefix("ghn_") for p in WEIGHTS.glob("ghn_*.safetensors"))
         if name not in known:
             raise ConfigError(f"expected a pretrained name in {known}, got {name!r}")
