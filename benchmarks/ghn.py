@@ -22,8 +22,18 @@ Writes ``benchmarks/results/ghn.csv`` (one row per seed x network), ``ghn.md`` a
 ``--save`` writes the seed-0 GHN to ``src/hypernet/recipes/graph/weights/ghn_fashion-mnist.safetensors``
 (+ ``.json``), loaded by ``hn.GraphHyperNetwork.pretrained("fashion-mnist")``.
 
-Usage (the run behind ``ghn.md`` and the shipped weights):
+Usage (the run behind ``ghn.md``):
     python benchmarks/ghn.py --seeds 0 1 2 --save
+
+Issue 30 (sampler with standard-family motifs; choose settings with ``--eval-on val`` first, e.g. the
+``ghn_pilot_val_*`` files), one process per seed, then merge (``C`` = the common arguments)::
+
+    C="--encoder gated --hidden 32 --lr 3e-3 --steps 3000 --meta-batch 4 --n-test 100 --n-ood 20 --n-eval 2000 \
+       --n-finetune 3 --ft-steps 100 --ft-long 1000"
+    python benchmarks/ghn.py $C --seeds 0 --tag _i30_s0 --save
+    python benchmarks/ghn.py $C --seeds 1 --tag _i30_s1
+    python benchmarks/ghn.py $C --seeds 2 --tag _i30_s2
+    python benchmarks/ghn.py $C --merge _i30_s0 _i30_s1 _i30_s2 --tag _i30
 """
 
 from __future__ import annotations

@@ -162,3 +162,15 @@ def test_lowrank_decoder_gives_matrices_of_rank_at_most_r(tmp_path: Path) -> Non
     with torch.no_grad():
         again = loaded.predict(model)
     assert all(torch.equal(again[k], params[k]) for k in params)
+
+
+def test_weight_scale_multiplies_predicted_weights_only() -> None:
+    model = tiny("gpt2")
+    with torch.no_grad():
+        plain = ghn(lowrank=3).predict(model)
+        scaled = ghn(lowrank=3, weight_scale=0.25).predict(model)
+    for name, p in plain.items():
+        factor = 0.25 if p.dim() == 2 else 1.0  # matrices scaled; LayerNorm scales and biases not
+        torch.testing.assert_close(scaled[name], factor * p)
+    with pytest.raises(hn.ConfigError, match="weight_scale > 0"):
+        hn.GraphHyperNetwork(weight_scale=0.0)

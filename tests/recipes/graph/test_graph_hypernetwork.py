@@ -273,5 +273,12 @@ def test_graphormer_encoder_predicts_trains_and_round_trips(tmp_path: Path) -> N
         alone = ghn.predict_graphs([ghn.graph(nets[0])])[0]
         batched = ghn.predict_graphs([ghn.graph(nets[0]), ghn.graph(nets[1])])[0]
     assert all(torch.allclose(alone[k], batched[k], atol=1e-5) for k in alone)
+    # after training, eval-mode predictions are finite and initialize_ sets exactly them (a fused eval path once gave NaN)
+    ghn.fit(ArchitectureSampler("train"), [(x, y)], steps=1, meta_batch=1)
+    net = nets[1]
+    with torch.no_grad():
+        params = ghn.predict(net)
+    ghn.initialize_(net, data=x[:4])
+    assert all(torch.isfinite(p).all() and torch.equal(p, params[n]) for n, p in net.named_parameters())
     with pytest.raises(hn.ConfigError, match="hidden divisible by heads"):
         hn.GraphHyperNetwork(hidden=10, encoder="graphormer", heads=4)

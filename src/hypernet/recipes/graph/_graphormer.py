@@ -17,8 +17,29 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
+
+
+class _Layer(nn.Module):
+    """Pre-norm transformer layer with an additive attention bias (the same computation in train and eval mode)."""
+
+    def __init__(self, hidden: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(hidden), nn.LayerNorm(hidden)
+        self.qkv, self.out = nn.Linear(hidden, 3 * hidden), nn.Linear(hidden, hidden)
+        self.ffn = nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden))
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        logits = q @ k.transpose(-1, -2) / math.sqrt(c // self.heads) + bias  # (B, heads, N, N)
+        h = (logits.softmax(-1) @ v).transpose(1, 2).reshape(b, n, c)
+        x = x + self.out(h)
+        return x + self.ffn(self.norm2(x))
 
 
 class GraphormerEncoder(nn.Module):
@@ -38,9 +59,7 @@ class GraphormerEncoder(nn.Module):
         self.distance_bias = nn.Embedding(2 * max_distance + 2, heads * layers)
         self.in_degree = nn.Embedding(max_distance + 1, hidden)
         self.out_degree = nn.Embedding(max_distance + 1, hidden)
-        self.layers = nn.ModuleList(
-            nn.TransformerEncoderLayer(hidden, heads, 2 * hidden, dropout=0.0, batch_first=True, norm_first=True) for _ in range(layers)
-        )
+        self.layers = nn.ModuleList(_Layer(hidden, heads) for _ in range(layers))
         nn.init.zeros_(self.distance_bias.weight)
 
     def bias_index(self, distances: torch.Tensor) -> torch.Tensor:
@@ -56,12 +75,10 @@ class GraphormerEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor, distances: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Updated node states ``(B, N, C)``; ``adjacency[b, dst, src]``, ``distances[b, dst, src]``, ``mask`` marks real nodes."""
-        b, n, _ = x.shape
         x = x + self.in_degree(adjacency.sum(2).long().clamp(max=self.max_distance))
         x = x + self.out_degree(adjacency.sum(1).long().clamp(max=self.max_distance))
         bias = self.distance_bias(self.bias_index(distances)).permute(0, 3, 1, 2)  # (B, heads * layers, N, N)
         blocked = ~mask[:, None, None, :]
         for i, layer in enumerate(self.layers):
-            attn = bias[:, i * self.heads : (i + 1) * self.heads].masked_fill(blocked, float("-inf"))
-            x = layer(x, src_mask=attn.reshape(b * self.heads, n, n))
+            x = layer(x, bias[:, i * self.heads : (i + 1) * self.heads].masked_fill(blocked, float("-inf")))
         return torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))

@@ -102,6 +102,8 @@ class GraphHyperNetwork(nn.Module):
             nodes with shortest-path-distance attention biases; ``layers`` x ``heads``, ``hidden`` divisible by ``heads``).
         layers: Graphormer layers.
         heads: Graphormer attention heads.
+        weight_scale: multiplies every predicted weight after the fan-in normalisation (transformers fine-tune
+            better from smaller weights: Hugging Face GPT-2 initialises with std 0.02).
 
     Raises:
         ConfigError: a size is not positive.
@@ -121,8 +123,11 @@ class GraphHyperNetwork(nn.Module):
         encoder: str = "gated",
         layers: int = 3,
         heads: int = 8,
+        weight_scale: float = 1.0,
     ) -> None:
         super().__init__()
+        if not weight_scale > 0:
+            raise ConfigError(f"expected weight_scale > 0, got {weight_scale}")
         if encoder not in ("gated", "graphormer") or (encoder == "graphormer" and (layers < 1 or heads < 1 or hidden % heads)):
             raise ConfigError(
                 f"expected encoder 'gated' or 'graphormer' (with layers >= 1 and hidden divisible by heads), "
@@ -136,6 +141,7 @@ class GraphHyperNetwork(nn.Module):
             )
         self.lowrank, self.lowrank_rows = int(lowrank), int(lowrank_rows)
         self.encoder, self.layers, self.heads = encoder, int(layers), int(heads)
+        self.weight_scale = float(weight_scale)
         self.hidden, self.block = hidden, tuple(int(b) for b in block)
         self.virtual_edges, self.rounds, self.layernorm = virtual_edges, rounds, layernorm
         self.custom_ops = dict(custom_ops or {})
@@ -161,6 +167,7 @@ class GraphHyperNetwork(nn.Module):
             "layernorm": self.layernorm,
             **({"lowrank": self.lowrank, "lowrank_rows": self.lowrank_rows} if self.lowrank else {}),
             **({"encoder": self.encoder, "layers": self.layers, "heads": self.heads} if self.encoder != "gated" else {}),
+            **({"weight_scale": self.weight_scale} if self.weight_scale != 1.0 else {}),
         }
 
     # -- graphs -----------------------------------------------------------------------------
@@ -241,10 +248,11 @@ class GraphHyperNetwork(nn.Module):
                 out[gi][full] = normalize_scale(flat) if is_scale else normalize_bias(flat)
         return out
 
-    @staticmethod
-    def _finish(graph: ModelGraph, v: int, full: str, w: torch.Tensor) -> torch.Tensor:
-        """Fan-in normalisation, then the stored layout (``(in, out)`` weights transposed back)."""
+    def _finish(self, graph: ModelGraph, v: int, full: str, w: torch.Tensor) -> torch.Tensor:
+        """Fan-in normalisation (times ``weight_scale``), then the stored layout (``(in, out)`` weights transposed back)."""
         w = normalize_weight(w, graph.gains[v] if graph.ops[v] != "param" else 1.0)
+        if self.weight_scale != 1.0:
+            w = w * self.weight_scale
         return w.t() if full in graph.transposed else w
 
     def predict(self, module: nn.Module, inputs: Any = None) -> dict[str, torch.Tensor]:
@@ -408,7 +416,10 @@ class GraphHyperNetwork(nn.Module):
 
     @classmethod
     def pretrained(cls, name: str) -> GraphHyperNetwork:
-        """A GHN shipped with the package: ``"fashion-mnist"`` (trained by ``benchmarks/ghn.py --save``)."""
+        """A GHN shipped with the package: ``"fashion-mnist"`` (``benchmarks/ghn.py --save``).
+
+        ``"gpt2-char"`` (character-level GPT-2 LMs) exists once ``benchmarks/ghn_lm.py --save`` has written it.
+        """
         known = sorted(p.stem.removeprefix("ghn_") for p in WEIGHTS.glob("ghn_*.safetensors"))
         if name not in known:
             raise ConfigError(f"expected a pretrained name in {known}, got {name!r}")
