@@ -32,9 +32,11 @@ Two parts, each run as small independent processes that write their own JSON fil
     during training; not here). Validation bits per character on fixed windows of the validation split
     at inference top-k = 1, 2, 4, 16.
 
-Usage (the full benchmark: see ``--plan`` for the exact list of processes):
+Usage (the full benchmark: ``--plan`` prints its 45 processes; ``--queue 2`` runs the missing ones,
+two at a time, logs in ``results/moe_parts/logs/``; then ``--merge``):
     python benchmarks/moe.py dg --dataset rmnist --domain 0 --seed 0
     python benchmarks/moe.py lm --router hyper --seed 0
+    python benchmarks/moe.py --queue 2
     python benchmarks/moe.py --merge
 """
 
@@ -418,7 +420,45 @@ def plan(tag: str) -> list[str]:
     return cmds
 
 
-def main(argv: list[str] | None = None) -> int:
+def part_name(args: argparse.Namespace) -> str:
+    if args.part == "dg":
+        return f"dg_{args.dataset}_d{int(ANGLES[args.domain])}_s{args.seed}{args.tag}.json"
+    return f"lm_{args.router}_s{args.seed}{args.tag}.json"
+
+
+def run_queue(tag: str, jobs: int) -> int:
+    """Run every process of :func:`plan` whose part file is missing, at most ``jobs`` at a time (logs in moe_parts/logs/)."""
+    import shlex
+    import subprocess
+    import sys
+
+    logs = PARTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    todo = []
+    for cmd in plan(tag):
+        argv = shlex.split(cmd)[2:]
+        name = part_name(parse(argv))
+        if not (PARTS / name).exists():
+            todo.append((argv, name))
+    print(f"{len(todo)} of {len(plan(tag))} processes to run, {jobs} at a time", flush=True)
+    running: list[tuple[subprocess.Popen[bytes], str]] = []
+    failed = 0
+    while todo or running:
+        while todo and len(running) < jobs:
+            argv, name = todo.pop(0)
+            log = (logs / name.replace(".json", ".log")).open("wb")
+            running.append((subprocess.Popen([sys.executable, __file__, *argv], stdout=log, stderr=subprocess.STDOUT), name))
+            print(f"started {name}", flush=True)
+        time.sleep(5)
+        for proc, name in list(running):
+            if proc.poll() is not None:
+                running.remove((proc, name))
+                failed += proc.returncode != 0
+                print(f"finished {name} (exit {proc.returncode})", flush=True)
+    return 1 if failed else 0
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("part", nargs="?", choices=("dg", "lm"))
     p.add_argument("--dataset", choices=tuple(DATASETS), default="rmnist")
@@ -441,14 +481,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default="", help="suffix of the part files and of the merged report (pilots: --tag _pilot)")
     p.add_argument("--merge", action="store_true", help="combine the part files into moe<tag>.{md,png} and moe_dg/moe_lm<tag>.csv")
     p.add_argument("--plan", action="store_true", help="print the processes of the full benchmark")
-    args = p.parse_args(argv)
+    p.add_argument("--queue", type=int, metavar="JOBS", help="run the plan's missing parts, JOBS processes at a time")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.queue:
+        return run_queue(args.tag, args.queue)
     if args.plan:
         print("\n".join(plan(args.tag)))
         return 0
     if args.merge:
         return merge(args.tag)
     if args.part is None:
-        p.error("expected a part (dg or lm), --merge or --plan")
+        raise SystemExit("expected a part (dg or lm), --merge, --plan or --queue JOBS; see --help")
     torch.set_num_threads(args.threads)
     PARTS.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -456,12 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[{(time.perf_counter() - start) / 60:5.1f} min] {msg}", flush=True)
 
-    if args.part == "dg":
-        out = run_dg(args, log)
-        name = f"dg_{args.dataset}_d{int(ANGLES[args.domain])}_s{args.seed}{args.tag}.json"
-    else:
-        out = run_lm(args, log)
-        name = f"lm_{args.router}_s{args.seed}{args.tag}.json"
+    out = run_dg(args, log) if args.part == "dg" else run_lm(args, log)
+    name = part_name(args)
     out["wall_seconds"] = time.perf_counter() - start
     out["cpu_seconds"] = time.process_time()
     out["command"] = "python benchmarks/moe.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:])

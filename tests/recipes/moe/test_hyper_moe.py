@@ -208,3 +208,14 @@ def test_materialize_gives_a_plain_layer_with_the_same_outputs(experts: str, rou
     with torch.no_grad():
         torch.testing.assert_close(plain(x), layer(x), atol=1e-5, rtol=1e-5)
     assert torch.equal(plain.last_experts, layer.last_experts)
+
+
+def test_copy_after_a_training_call() -> None:
+    torch.manual_seed(9)
+    layer = hn.HyperMoE(4, num_experts=3, top_k=2, hidden=4)
+    layer(torch.randn(5, 4)).sum().backward()  # balance_loss now holds a graph
+    twin = copy.deepcopy(layer)
+    assert not twin.balance_loss.requires_grad and layer.balance_loss.requires_grad
+    x = torch.randn(6, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), layer(x))

@@ -131,6 +131,12 @@ class HyperMoE(nn.Module):
         self.balance_loss: torch.Tensor = torch.zeros(())
         self.last_experts: torch.Tensor = torch.zeros(0, top_k, dtype=torch.long)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Copy and pickle without the last call's autograd graph (``balance_loss`` detached)."""
+        state = self.__dict__.copy()
+        state["balance_loss"] = self.balance_loss.detach()
+        return state
+
     @property
     def top_k(self) -> int:
         """Experts per token; settable (e.g. lowered at inference), ``1 <= top_k <= num_experts``."""
