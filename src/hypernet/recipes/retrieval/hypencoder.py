@@ -38,6 +38,7 @@ from ._search import clustered_knn_graph, exhaustive_topk, graph_search, knn_gra
 
 EXACT_GRAPH_LIMIT = 100_000
 SURROGATE_SAMPLE = 1024
+BLOCK_NUMBERS = 2**24  # activations held at once by exhaustive search (queries x chunk x hidden)
 
 
 @dataclass
@@ -214,7 +215,7 @@ class Hypencoder(DualEncoder):
             if not approximate:
                 # queries in blocks so that one block's activations (queries x chunk x hidden) stay near 2^24 numbers
                 chunk = max(1, min(chunk, len(index)))
-                block = max(1, 2**24 // (chunk * max(self.qnet_dims[1:-1], default=1)))
+                block = max(1, BLOCK_NUMBERS // (chunk * max(self.qnet_dims[1:-1], default=1)))
                 parts = [
                     exhaustive_topk(_all_queries(qnets.select(slice(b, b + block))), vectors, k, chunk=chunk)
                     for b in range(0, qnets.num_queries, block)
