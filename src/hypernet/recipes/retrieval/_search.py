@@ -69,8 +69,9 @@ def knn_graph(vectors: torch.Tensor, neighbors: int, *, chunk: int = 2048) -> to
 def clustered_knn_graph(vectors: torch.Tensor, neighbors: int, *, cells: int | None = None, iters: int = 5, seed: int = 0) -> torch.Tensor:
     """An approximate k-NN graph for large corpora: k-means (spherical) into ``cells`` cells, exact neighbours inside each cell.
 
-    Each vector's neighbours are found among the vectors of its own cell and of the cell of its second
-    nearest centroid; cost ~ ``N * 2N / cells`` inner products instead of ``N^2``.
+    Each vector's neighbours are found among the vectors of its own cell and of (up to three of) the cells
+    its members have as second nearest centroid; cost ~ ``4 N^2 / cells`` inner products instead of ``N^2``,
+    computed in bfloat16 (fast on CPUs with AMX / AVX-512 BF16).
     """
     n = vectors.shape[0]
     cells = cells or max(1, int(n**0.5))
@@ -81,6 +82,7 @@ def clustered_knn_graph(vectors: torch.Tensor, neighbors: int, *, cells: int | N
     for _ in range(iters):
         assign = (sample @ cent.T).argmax(1)
         cent = torch.nn.functional.normalize(torch.zeros_like(cent).index_add_(0, assign, sample) + 1e-6 * cent, dim=1)
+    half = unit.to(torch.bfloat16)
     two = torch.cat([(unit[s : s + 65536] @ cent.T).topk(min(2, cells), dim=1).indices for s in range(0, n, 65536)])
     members = [torch.nonzero(two[:, 0] == c).squeeze(1) for c in range(cells)]
     out = torch.empty(n, neighbors, dtype=torch.long)
@@ -89,8 +91,10 @@ def clustered_knn_graph(vectors: torch.Tensor, neighbors: int, *, cells: int | N
         if rows.numel() == 0:
             continue
         second = two[rows, -1]
-        pool = torch.unique(torch.cat([rows, *[members[int(o)] for o in torch.unique(second)][:4]]))
-        sim = unit[rows] @ unit[pool].T
+        others, counts = torch.unique(second[second != c], return_counts=True)
+        near = others[counts.argsort(descending=True)[:3]].tolist()
+        pool = torch.unique(torch.cat([rows, *[members[int(o)] for o in near]]))
+        sim = (half[rows] @ half[pool].T).float()
         sim[pool.unsqueeze(0) == rows.unsqueeze(1)] = float("-inf")
         m = min(neighbors, pool.numel() - 1)
         top = pool[sim.topk(max(m, 1), dim=1).indices]

@@ -38,6 +38,7 @@ from ._search import clustered_knn_graph, exhaustive_topk, graph_search, knn_gra
 
 EXACT_GRAPH_LIMIT = 100_000
 SURROGATE_SAMPLE = 1024
+BLOCK_NUMBERS = 2**24  # activations held at once by exhaustive search (queries x chunk x hidden)
 
 
 @dataclass
@@ -212,8 +213,14 @@ class Hypencoder(DualEncoder):
             qnets, vectors = qnets.to(dtype), vectors.to(dtype)
         with torch.no_grad():
             if not approximate:
-                s, i = exhaustive_topk(lambda x: qnet_scores(qnets, x), vectors, k, chunk=max(1, chunk))
-                return SearchResult(s, i)
+                # queries in blocks so that one block's activations (queries x chunk x hidden) stay near 2^24 numbers
+                chunk = max(1, min(chunk, len(index)))
+                block = max(1, BLOCK_NUMBERS // (chunk * max(self.qnet_dims[1:-1], default=1)))
+                parts = [
+                    exhaustive_topk(_all_queries(qnets.select(slice(b, b + block))), vectors, k, chunk=chunk)
+                    for b in range(0, qnets.num_queries, block)
+                ]
+                return SearchResult(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
             assert index.graph is not None
             starts = self._seeds(qnets, vectors, min(len(index), max(entry_points, k)), seeds)
             rows_s, rows_i = [], []
@@ -245,3 +252,8 @@ class Hypencoder(DualEncoder):
 def _one_query(qnet: QNetWeights) -> Callable[[torch.Tensor], torch.Tensor]:
     """``vectors (n, d) -> scores (n,)`` of one q-net."""
     return lambda x: qnet_scores(qnet, x)[0]
+
+
+def _all_queries(qnet: QNetWeights) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``vectors (n, d) -> scores (Q, n)`` of a block of q-nets."""
+    return lambda x: qnet_scores(qnet, x)
