@@ -154,7 +154,7 @@ def _random_return(fam: ContextFamily, c: np.ndarray, seed: int) -> float:
 
 def zs_seed(args: argparse.Namespace) -> int:
     """HyperZero, the context-conditioned MLP, nearest expert and oracle on one family, one seed."""
-    out = RESULTS / f"rl_zs_{args.family}_s{args.seed}{'_quick' if args.quick else ''}.csv"
+    out = RESULTS / f"rl_zs_{args.family}_s{args.seed}{args.tag}.csv"
     if out.exists():
         print(f"{out} exists: nothing to do")
         return 0
@@ -219,18 +219,18 @@ def zs_seed(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- many policy sizes
-def architectures(env: gym.Env) -> tuple[hn.MLPSpace, list[hn.Architecture]]:
-    """The fixed 20 architectures of an environment (drawn once, seed 0, distinct)."""
+def architectures(env: gym.Env, n: int = N_ARCHS) -> tuple[hn.MLPSpace, list[hn.Architecture]]:
+    """The fixed ``n`` architectures of an environment (drawn once, seed 0, distinct; the first ``n`` of any larger draw)."""
     obs = env.observation_space.shape
     assert obs is not None
     space = env.action_space
     out = int(space.n) if isinstance(space, gym.spaces.Discrete) else int(space.shape[0])  # type: ignore[index]
     mlp = hn.MLPSpace(int(obs[0]), out, DEPTHS, WIDTHS, ("tanh",))
-    return mlp, mlp.sample(N_ARCHS, generator=torch.Generator().manual_seed(0), distinct=True)
+    return mlp, mlp.sample(n, generator=torch.Generator().manual_seed(0), distinct=True)
 
 
 def _steps(args: argparse.Namespace) -> int:
-    return 2048 if args.quick else ENVS[args.env]["steps"]
+    return 2048 if args.quick else (args.steps or ENVS[args.env]["steps"])
 
 
 def ma_baseline(args: argparse.Namespace) -> int:
@@ -238,9 +238,9 @@ def ma_baseline(args: argparse.Namespace) -> int:
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    out = RESULTS / f"rl_ma_baseline_{args.env}{'_quick' if args.quick else ''}.csv"
+    out = RESULTS / f"rl_ma_baseline_{args.env}{args.tag}.csv"
     done = {r["arch"] for r in _read(out)} if out.exists() else set()
-    mlp, archs = architectures(gym.make(args.env))
+    mlp, archs = architectures(gym.make(args.env), args.archs)
     p = ENVS[args.env]["ppo"]
     for i, arch in enumerate(archs):
         if str(arch) in done:
@@ -271,12 +271,13 @@ def _clip(env: gym.Env, action: Any) -> Any:
 
 def ma_seed(args: argparse.Namespace) -> int:
     """HyperPPO (4x the steps) on one environment, one seed; the 20 architectures' generated policies evaluated."""
-    out = RESULTS / f"rl_ma_{args.env}_s{args.seed}{'_quick' if args.quick else ''}.csv"
+    out = RESULTS / f"rl_ma_{args.env}_s{args.seed}{args.tag}.csv"
     if out.exists():
         print(f"{out} exists: nothing to do")
         return 0
     p = dict(ENVS[args.env]["ppo"])
     lr = p.pop("lr")
+    p["batch_size"] = args.hyper_batch or p["batch_size"]
     torch.manual_seed(args.seed)
     hp = hn.MultiArchPolicy(DEPTHS, WIDTHS, "tanh", lr=lr, seed=args.seed, **p)
     t = time.perf_counter()
@@ -289,12 +290,12 @@ def ma_seed(args: argparse.Namespace) -> int:
 
     hp.fit(lambda: gym.make(args.env), 4 * _steps(args), progress=progress)
     seconds = time.perf_counter() - t
-    _, archs = architectures(gym.make(args.env))
+    _, archs = architectures(gym.make(args.env), args.archs)
     rows = [{"env": args.env, "arch": str(r.arch), "parameters": r.parameters, "method": "hyperppo", "seed": args.seed,
              "steps": 4 * _steps(args), "return": r.mean_return, "seconds": seconds}
             for r in hp.rank(archs, lambda: gym.make(args.env), EPISODES, EVAL_SEED)]  # fmt: skip
     _write(out, rows)
-    curve = RESULTS / f"rl_ma_curve_{args.env}_s{args.seed}{'_quick' if args.quick else ''}.csv"
+    curve = RESULTS / f"rl_ma_curve_{args.env}_s{args.seed}{args.tag}.csv"
     _write(curve, [{"step": s, "return": r} for s, r in hp.curve_])
     print(f"wrote {out} ({seconds:.0f}s)")
     return 0
@@ -324,14 +325,14 @@ def _ms(values: list[float], digits: int = 1) -> str:
 
 
 def merge(args: argparse.Namespace) -> int:
-    tag = "_quick" if args.quick else ""
+    tag = args.tag
     lines = [
         "# Hypernetwork policies for RL (issue 35): merged results",
         "",
-        f"Merged by `python benchmarks/rl.py --merge{' --quick' if args.quick else ''}`.",
+        f"Merged by `python benchmarks/rl.py --merge{f' --tag {tag}' if tag else ''}`.",
         "",
     ]
-    zs_rows = [r for p in sorted(RESULTS.glob(f"rl_zs_*_s*{tag}.csv")) if tag or "_quick" not in p.name for r in _read(p)]
+    zs_rows = [r for p in sorted(RESULTS.glob(f"rl_zs_*_s*{tag}.csv")) if tag or p.stem.split("_")[-1].startswith("s") for r in _read(p)]
     if zs_rows:
         lines += ["## Zero-shot transfer", "",
                   "Normalised return: mean over contexts of (R - R_random) / mean over contexts of (R_oracle - R_random) "
@@ -360,7 +361,7 @@ def merge(args: argparse.Namespace) -> int:
                 lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     ma_rows = [
-        r for p in sorted(RESULTS.glob(f"rl_ma_*{tag}.csv")) if "curve" not in p.name and (tag or "_quick" not in p.name) for r in _read(p)
+        r for p in sorted(RESULTS.glob(f"rl_ma_*{tag}.csv")) if "curve" not in p.name and (tag or p.stem.count("_") <= 3) for r in _read(p)
     ]
     if ma_rows:
         lines += ["## Many policy sizes at once", "",
@@ -408,11 +409,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=CACHE)
     p.add_argument("--quick", action="store_true", help="tiny budgets (pipeline check; results not meaningful)")
     p.add_argument("--merge", action="store_true")
+    p.add_argument("--tag", default="", help="suffix of every file written / merged (e.g. _pilot); --quick implies _quick")
+    p.add_argument("--steps", type=int, default=None, help="override 1x the environment steps of --env (pilots)")
+    p.add_argument("--archs", type=int, default=N_ARCHS, help="architectures compared (default 20)")
+    p.add_argument("--hyper-batch", type=int, default=None, help="HyperPPO minibatch size (default: the baselines' 64)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     if args.quick:
         global EPISODES
         EPISODES = 1
+        args.tag = args.tag or "_quick"
     torch.set_num_threads(args.threads)
     if args.merge:
         return merge(args)
