@@ -79,6 +79,11 @@ FAMILIES: dict[str, dict[str, Any]] = {
         "train_low": [6.0], "train_high": [14.0], "grid": [16], "outside": [[4.0], [17.0]],
         "expert_steps": 10_000, "transitions": 4000, "sac": {"policy_kwargs": {"net_arch": [64, 64]}},
     },
+    # InvertedPendulum-v5 (MuJoCo) over the pole's mass: dynamics, the cheapest MuJoCo experts
+    "ip_pole_mass": {
+        "train_low": [3.0], "train_high": [12.0], "grid": [16], "outside": [[2.0], [16.0]],
+        "expert_steps": 5000, "transitions": 4000, "sac": {"policy_kwargs": {"net_arch": [64, 64]}},
+    },
     # Pendulum rewarded for holding a target angle: a reward family (HyperZero's target-speed idea, affordable)
     "pendulum_target": {
         "train_low": [-0.25], "train_high": [0.25], "grid": [16], "outside": [[-0.35], [0.35]],

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hypernet as hn
-from hypernet.recipes.rl import CARTPOLE, CHEETAH_SPEED, CHEETAH_TORSO, IDP_GRAVITY, PENDULUM, PENDULUM_TARGET, ContextFamily
+from hypernet.recipes.rl import CARTPOLE, CHEETAH_SPEED, CHEETAH_TORSO, IDP_GRAVITY, IP_POLE_MASS, PENDULUM, PENDULUM_TARGET, ContextFamily
 
 
 def _trajectory(family: ContextFamily, context: list[float], steps: int = 30) -> tuple[np.ndarray, np.ndarray]:
@@ -31,6 +31,7 @@ def _trajectory(family: ContextFamily, context: list[float], steps: int = 30) ->
         (CARTPOLE, [9.8, 0.1, 0.5], [15.0, 0.4, 1.0]),
         (CHEETAH_TORSO, [6.25], [12.0]),
         (IDP_GRAVITY, [9.81], [15.0]),
+        (IP_POLE_MASS, [5.0], [15.0]),
     ],
 )
 def test_two_contexts_give_different_trajectories_under_the_same_actions(family: ContextFamily, a: list[float], b: list[float]) -> None:

@@ -3,8 +3,8 @@
 A :class:`ContextFamily` makes a gymnasium environment for a context (``family(context)``),
 setting the physics on the new instance (Pendulum mass and length, CartPole gravity / pole
 mass / pole length with its derived constants recomputed, HalfCheetah torso mass) or the
-reward (HalfCheetah target speed, Pendulum target angle); InvertedDoublePendulum's gravity is a
-cheaper MuJoCo dynamics family. A context outside the declared box raises
+reward (HalfCheetah target speed, Pendulum target angle); InvertedDoublePendulum's gravity and
+InvertedPendulum's pole mass are cheaper MuJoCo dynamics families. A context outside the declared box raises
 :class:`~hypernet.ConfigError`.
 
 Example:
@@ -32,6 +32,7 @@ __all__ = [
     "CHEETAH_TORSO",
     "FAMILIES",
     "IDP_GRAVITY",
+    "IP_POLE_MASS",
     "PENDULUM",
     "PENDULUM_TARGET",
     "ContextFamily",
@@ -126,12 +127,15 @@ def _cartpole(env: gym.Env, c: np.ndarray) -> gym.Env:
     return env
 
 
-def _torso_mass(env: gym.Env, c: np.ndarray) -> gym.Env:
-    import mujoco
+def _body_mass(body: str) -> Callable[[gym.Env, np.ndarray], gym.Env]:
+    def apply(env: gym.Env, c: np.ndarray) -> gym.Env:
+        import mujoco
 
-    model: Any = env.unwrapped.model  # type: ignore[attr-defined]
-    model.body_mass[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "torso")] = float(c[0])
-    return env
+        model: Any = env.unwrapped.model  # type: ignore[attr-defined]
+        model.body_mass[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, body)] = float(c[0])
+        return env
+
+    return apply
 
 
 class TargetSpeed(gym.Wrapper):
@@ -185,11 +189,12 @@ PENDULUM = ContextFamily("pendulum", "Pendulum-v1", ("mass", "length"), (0.3, 0.
 CARTPOLE = ContextFamily(
     "cartpole", "CartPole-v1", ("gravity", "masspole", "length"), (4.0, 0.02, 0.2), (20.0, 0.5, 1.2), (9.8, 0.1, 0.5), _cartpole
 )
-CHEETAH_TORSO = ContextFamily("cheetah_torso", "HalfCheetah-v5", ("torso_mass",), (1.0,), (16.0,), (6.25,), _torso_mass)
+CHEETAH_TORSO = ContextFamily("cheetah_torso", "HalfCheetah-v5", ("torso_mass",), (1.0,), (16.0,), (6.25,), _body_mass("torso"))
 CHEETAH_SPEED = ContextFamily("cheetah_speed", "HalfCheetah-v5", ("target_speed",), (0.0,), (10.0,), (5.0,), _target_speed)
 PENDULUM_TARGET = ContextFamily("pendulum_target", "Pendulum-v1", ("target_angle",), (-0.4,), (0.4,), (0.0,), _target_angle)
 IDP_GRAVITY = ContextFamily("idp_gravity", "InvertedDoublePendulum-v5", ("gravity",), (2.0,), (20.0,), (9.81,), _gravity)
-FAMILIES = {f.name: f for f in (PENDULUM, CARTPOLE, CHEETAH_TORSO, CHEETAH_SPEED, PENDULUM_TARGET, IDP_GRAVITY)}
+IP_POLE_MASS = ContextFamily("ip_pole_mass", "InvertedPendulum-v5", ("pole_mass",), (1.0,), (30.0,), (5.02,), _body_mass("pole"))
+FAMILIES = {f.name: f for f in (PENDULUM, CARTPOLE, CHEETAH_TORSO, CHEETAH_SPEED, PENDULUM_TARGET, IDP_GRAVITY, IP_POLE_MASS)}
 
 
 def family(name: str) -> ContextFamily:
