@@ -16,9 +16,9 @@ processes (one thread each), resumes where it stopped and is merged at the end:
      context) and the **oracle** are evaluated on every held-out context (10 episodes each);
    * targets (means over in-range held-out contexts and seeds): HyperZero >= 90 % of the
      oracle's return; HyperZero >= context-conditioned + 5 % of the oracle's return on >= 2 of 3
-     families. Returns are normalised as ``(R - R_random) / (R_oracle - R_random)`` per context,
-     with ``R_random`` the return of uniformly random actions, so that "90 %" means the same
-     for negative-reward tasks (Pendulum) as for positive ones.
+     families. Returns are normalised as ``mean(R - R_random) / mean(R_oracle - R_random)`` over the
+     contexts, with ``R_random`` the return of uniformly random actions, so that "90 %" means the
+     same for negative-reward tasks (Pendulum) as for positive ones.
 2. **Many policy sizes at once** (``ma-baseline`` then ``ma``), per environment in ``ENVS``:
    * 20 architectures (depth 1-3, widths 4-256, tanh) drawn once (seed 0);
    * ``ma-baseline``: SB3 PPO from scratch on each (policy ``net_arch`` = the architecture, value
@@ -31,7 +31,7 @@ processes (one thread each), resumes where it stopped and is merged at the end:
 ``--merge`` reads every per-unit file in ``benchmarks/results/`` and writes ``rl.md`` with the
 tables and ``rl_zero_shot.png`` / ``rl_multi_arch.png``.
 
-Usage (the full run: see ``benchmarks/results/rl_plan.md`` for measured costs):
+Usage (the full run and its measured costs: ``benchmarks/results/rl_plan.md``):
     python benchmarks/rl.py zs-experts --family pendulum
     python benchmarks/rl.py zs --family pendulum --seed 0     # and 1, 2
     python benchmarks/rl.py ma-baseline --env CartPole-v1
@@ -69,10 +69,27 @@ EVAL_SEED = 50_000
 
 # Per family: training box, outside contexts, expert and hypernetwork budgets.
 FAMILIES: dict[str, dict[str, Any]] = {
+    # Pendulum over (mass, length): dynamics
     "pendulum": {
         "train_low": [0.6, 0.6], "train_high": [1.4, 1.4], "grid": [4, 4], "outside": [[0.4, 0.4], [1.8, 1.8]],
-        "expert_steps": 6000, "transitions": 4000, "sac": {},
+        "expert_steps": 5000, "transitions": 4000, "sac": {},
     },
+    # InvertedDoublePendulum-v5 (MuJoCo) over gravity: SAC needs > 10k steps here (584 of ~9350 at 10k): optional
+    "idp_gravity": {
+        "train_low": [6.0], "train_high": [14.0], "grid": [16], "outside": [[4.0], [17.0]],
+        "expert_steps": 10_000, "transitions": 4000, "sac": {"policy_kwargs": {"net_arch": [64, 64]}},
+    },
+    # InvertedPendulum-v5 (MuJoCo) over the pole's mass: dynamics, the cheapest MuJoCo experts
+    "ip_pole_mass": {
+        "train_low": [3.0], "train_high": [12.0], "grid": [16], "outside": [[2.0], [16.0]],
+        "expert_steps": 15_000, "transitions": 4000, "sac": {"policy_kwargs": {"net_arch": [64, 64]}},
+    },
+    # Pendulum rewarded for holding a target angle: a reward family (HyperZero's target-speed idea, affordable)
+    "pendulum_target": {
+        "train_low": [-0.25], "train_high": [0.25], "grid": [16], "outside": [[-0.35], [0.35]],
+        "expert_steps": 5000, "transitions": 4000, "sac": {},
+    },
+    # HalfCheetah families (the paper's kind): ~450 CPU-s per 30k-step expert, 26 experts per family: optional
     "cheetah_torso": {
         "train_low": [3.0], "train_high": [10.0], "grid": [16], "outside": [[1.5], [14.0]],
         "expert_steps": 30_000, "transitions": 4000, "sac": {"learning_starts": 5000, "policy_kwargs": {"net_arch": [128, 128]}},
@@ -112,9 +129,10 @@ def contexts(name: str) -> dict[str, np.ndarray]:
 
 def _expert(name: str, context: np.ndarray, cache: Path, quick: bool) -> Expert:
     s = FAMILIES[name]
-    steps = 300 if quick else s["expert_steps"]
-    sac = {**s["sac"], **({"learning_starts": 100} if quick else {})}
-    return get_expert(family(name), context, name=name, steps=steps, seed=0, cache=cache / "experts", sac_kwargs=sac)
+    steps = 150 if quick else s["expert_steps"]
+    sac = {**s["sac"], **({"learning_starts": 100, "policy_kwargs": {"net_arch": [32, 32]}} if quick else {})}
+    where = cache / ("quick" if quick else "experts")
+    return get_expert(family(name), context, name=name, steps=steps, seed=0, cache=where, sac_kwargs=sac)
 
 
 def zs_experts(args: argparse.Namespace) -> int:
@@ -141,7 +159,7 @@ def _random_return(fam: ContextFamily, c: np.ndarray, seed: int) -> float:
 
 def zs_seed(args: argparse.Namespace) -> int:
     """HyperZero, the context-conditioned MLP, nearest expert and oracle on one family, one seed."""
-    out = RESULTS / f"rl_zs_{args.family}_s{args.seed}{'_quick' if args.quick else ''}.csv"
+    out = RESULTS / f"rl_zs_{args.family}_s{args.seed}{args.tag}.csv"
     if out.exists():
         print(f"{out} exists: nothing to do")
         return 0
@@ -206,18 +224,18 @@ def zs_seed(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- many policy sizes
-def architectures(env: gym.Env) -> tuple[hn.MLPSpace, list[hn.Architecture]]:
-    """The fixed 20 architectures of an environment (drawn once, seed 0, distinct)."""
+def architectures(env: gym.Env, n: int = N_ARCHS) -> tuple[hn.MLPSpace, list[hn.Architecture]]:
+    """The fixed ``n`` architectures of an environment (drawn once, seed 0, distinct; the first ``n`` of any larger draw)."""
     obs = env.observation_space.shape
     assert obs is not None
     space = env.action_space
     out = int(space.n) if isinstance(space, gym.spaces.Discrete) else int(space.shape[0])  # type: ignore[index]
     mlp = hn.MLPSpace(int(obs[0]), out, DEPTHS, WIDTHS, ("tanh",))
-    return mlp, mlp.sample(N_ARCHS, generator=torch.Generator().manual_seed(0), distinct=True)
+    return mlp, mlp.sample(n, generator=torch.Generator().manual_seed(0), distinct=True)
 
 
 def _steps(args: argparse.Namespace) -> int:
-    return 2048 if args.quick else ENVS[args.env]["steps"]
+    return 2048 if args.quick else (args.steps or ENVS[args.env]["steps"])
 
 
 def ma_baseline(args: argparse.Namespace) -> int:
@@ -225,9 +243,9 @@ def ma_baseline(args: argparse.Namespace) -> int:
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    out = RESULTS / f"rl_ma_baseline_{args.env}{'_quick' if args.quick else ''}.csv"
+    out = RESULTS / f"rl_ma_baseline_{args.env}{args.tag}.csv"
     done = {r["arch"] for r in _read(out)} if out.exists() else set()
-    mlp, archs = architectures(gym.make(args.env))
+    mlp, archs = architectures(gym.make(args.env), args.archs)
     p = ENVS[args.env]["ppo"]
     for i, arch in enumerate(archs):
         if str(arch) in done:
@@ -258,12 +276,13 @@ def _clip(env: gym.Env, action: Any) -> Any:
 
 def ma_seed(args: argparse.Namespace) -> int:
     """HyperPPO (4x the steps) on one environment, one seed; the 20 architectures' generated policies evaluated."""
-    out = RESULTS / f"rl_ma_{args.env}_s{args.seed}{'_quick' if args.quick else ''}.csv"
+    out = RESULTS / f"rl_ma_{args.env}_s{args.seed}{args.tag}.csv"
     if out.exists():
         print(f"{out} exists: nothing to do")
         return 0
     p = dict(ENVS[args.env]["ppo"])
     lr = p.pop("lr")
+    p["batch_size"] = args.hyper_batch or p["batch_size"]
     torch.manual_seed(args.seed)
     hp = hn.MultiArchPolicy(DEPTHS, WIDTHS, "tanh", lr=lr, seed=args.seed, **p)
     t = time.perf_counter()
@@ -276,12 +295,12 @@ def ma_seed(args: argparse.Namespace) -> int:
 
     hp.fit(lambda: gym.make(args.env), 4 * _steps(args), progress=progress)
     seconds = time.perf_counter() - t
-    _, archs = architectures(gym.make(args.env))
+    _, archs = architectures(gym.make(args.env), args.archs)
     rows = [{"env": args.env, "arch": str(r.arch), "parameters": r.parameters, "method": "hyperppo", "seed": args.seed,
              "steps": 4 * _steps(args), "return": r.mean_return, "seconds": seconds}
             for r in hp.rank(archs, lambda: gym.make(args.env), EPISODES, EVAL_SEED)]  # fmt: skip
     _write(out, rows)
-    curve = RESULTS / f"rl_ma_curve_{args.env}_s{args.seed}{'_quick' if args.quick else ''}.csv"
+    curve = RESULTS / f"rl_ma_curve_{args.env}_s{args.seed}{args.tag}.csv"
     _write(curve, [{"step": s, "return": r} for s, r in hp.curve_])
     print(f"wrote {out} ({seconds:.0f}s)")
     return 0
@@ -311,18 +330,18 @@ def _ms(values: list[float], digits: int = 1) -> str:
 
 
 def merge(args: argparse.Namespace) -> int:
-    tag = "_quick" if args.quick else ""
+    tag = args.tag
     lines = [
         "# Hypernetwork policies for RL (issue 35): merged results",
         "",
-        f"Merged by `python benchmarks/rl.py --merge{' --quick' if args.quick else ''}`.",
+        f"Merged by `python benchmarks/rl.py --merge{f' --tag {tag}' if tag else ''}`.",
         "",
     ]
-    zs_rows = [r for p in sorted(RESULTS.glob(f"rl_zs_*_s*{tag}.csv")) if tag or "_quick" not in p.name for r in _read(p)]
+    zs_rows = [r for p in sorted(RESULTS.glob(f"rl_zs_*_s*{tag}.csv")) if tag or p.stem.split("_")[-1].startswith("s") for r in _read(p)]
     if zs_rows:
         lines += ["## Zero-shot transfer", "",
-                  "Normalised return per held-out context: (R - R_random) / (R_oracle - R_random); mean ± std over seeds "
-                  "of the per-seed mean over contexts.", "",
+                  "Normalised return: mean over contexts of (R - R_random) / mean over contexts of (R_oracle - R_random) "
+                  "(R_random: uniformly random actions); mean ± std over seeds.", "",
                   "| family | split | seeds | HyperZero | context MLP | nearest expert | oracle return | HyperZero ≥ 90 % "
                   "| HZ ≥ MLP + 5 % |",
                   "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -335,9 +354,9 @@ def merge(args: argparse.Namespace) -> int:
                     sel = [r for r in zs_rows if r["family"] == fam and r["seed"] == seed and r["split"] == split]
                     by = {(r["context"], r["method"]): float(r["return"]) for r in sel}
                     cs = sorted({r["context"] for r in sel})
-                    for m in per_seed:
-                        per_seed[m].append(statistics.mean(
-                            (by[c, m] - by[c, "random"]) / (by[c, "oracle"] - by[c, "random"]) for c in cs))  # fmt: skip
+                    gap = statistics.mean(by[c, "oracle"] - by[c, "random"] for c in cs)
+                    for m in per_seed:  # share of the oracle's improvement over random actions, averaged over contexts
+                        per_seed[m].append(statistics.mean(by[c, m] - by[c, "random"] for c in cs) / gap)
                     oracle_returns.append(statistics.mean(by[c, "oracle"] for c in cs))
                 hz, cm = statistics.mean(per_seed["hyperzero"]), statistics.mean(per_seed["context_mlp"])
                 ok90 = ("yes" if hz >= 0.9 else "no") if split == "in" else "n/a"
@@ -347,7 +366,7 @@ def merge(args: argparse.Namespace) -> int:
                 lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     ma_rows = [
-        r for p in sorted(RESULTS.glob(f"rl_ma_*{tag}.csv")) if "curve" not in p.name and (tag or "_quick" not in p.name) for r in _read(p)
+        r for p in sorted(RESULTS.glob(f"rl_ma_*{tag}.csv")) if "curve" not in p.name and (tag or p.stem.count("_") <= 3) for r in _read(p)
     ]
     if ma_rows:
         lines += ["## Many policy sizes at once", "",
@@ -388,14 +407,23 @@ def merge(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("unit", nargs="?", choices=["zs-experts", "zs", "ma-baseline", "ma"])
-    p.add_argument("--family", choices=sorted(FAMILIES), default="pendulum")
+    help_family = "the plan's three: pendulum, ip_pole_mass, pendulum_target"
+    p.add_argument("--family", choices=sorted(FAMILIES), default="pendulum", help=help_family)
     p.add_argument("--env", choices=sorted(ENVS), default="CartPole-v1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=CACHE)
     p.add_argument("--quick", action="store_true", help="tiny budgets (pipeline check; results not meaningful)")
     p.add_argument("--merge", action="store_true")
+    p.add_argument("--tag", default="", help="suffix of every file written / merged (e.g. _pilot); --quick implies _quick")
+    p.add_argument("--steps", type=int, default=None, help="override 1x the environment steps of --env (pilots)")
+    p.add_argument("--archs", type=int, default=N_ARCHS, help="architectures compared (default 20)")
+    p.add_argument("--hyper-batch", type=int, default=None, help="HyperPPO minibatch size (default: the baselines' 64)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    if args.quick:
+        global EPISODES
+        EPISODES = 1
+        args.tag = args.tag or "_quick"
     torch.set_num_threads(args.threads)
     if args.merge:
         return merge(args)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hypernet as hn
-from hypernet.recipes.rl import CARTPOLE, CHEETAH_SPEED, CHEETAH_TORSO, PENDULUM, ContextFamily
+from hypernet.recipes.rl import CARTPOLE, CHEETAH_SPEED, CHEETAH_TORSO, IDP_GRAVITY, IP_POLE_MASS, PENDULUM, PENDULUM_TARGET, ContextFamily
 
 
 def _trajectory(family: ContextFamily, context: list[float], steps: int = 30) -> tuple[np.ndarray, np.ndarray]:
@@ -30,6 +30,8 @@ def _trajectory(family: ContextFamily, context: list[float], steps: int = 30) ->
         (PENDULUM, [1.0, 1.0], [1.6, 0.6]),
         (CARTPOLE, [9.8, 0.1, 0.5], [15.0, 0.4, 1.0]),
         (CHEETAH_TORSO, [6.25], [12.0]),
+        (IDP_GRAVITY, [9.81], [15.0]),
+        (IP_POLE_MASS, [5.0], [15.0]),
     ],
 )
 def test_two_contexts_give_different_trajectories_under_the_same_actions(family: ContextFamily, a: list[float], b: list[float]) -> None:
@@ -49,11 +51,18 @@ def test_cartpole_recomputes_its_derived_constants() -> None:
     assert env.polemass_length == pytest.approx(0.3 * 0.8)
 
 
-def test_reward_family_changes_rewards_not_dynamics() -> None:
-    states_a, rewards_a = _trajectory(CHEETAH_SPEED, [1.0])
-    states_b, rewards_b = _trajectory(CHEETAH_SPEED, [6.0])
+@pytest.mark.parametrize(("family", "a", "b"), [(CHEETAH_SPEED, [1.0], [6.0]), (PENDULUM_TARGET, [0.0], [0.3])])
+def test_reward_family_changes_rewards_not_dynamics(family: ContextFamily, a: list[float], b: list[float]) -> None:
+    states_a, rewards_a = _trajectory(family, a)
+    states_b, rewards_b = _trajectory(family, b)
     np.testing.assert_array_equal(states_a, states_b)
-    assert np.abs(rewards_a - rewards_b).max() > 1.0
+    assert np.abs(rewards_a - rewards_b).max() > 0.05
+
+
+def test_target_angle_zero_is_pendulums_own_reward() -> None:
+    _, own = _trajectory(PENDULUM, [1.0, 1.0])
+    _, shifted = _trajectory(PENDULUM_TARGET, [0.0])
+    np.testing.assert_allclose(shifted, own, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("bad", [[5.0, 1.0], [1.0, 0.1], [1.0], "heavy", [float("nan"), 1.0]])

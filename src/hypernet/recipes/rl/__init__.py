@@ -7,7 +7,20 @@ Example:
     ('mass', 'length')
 """
 
-from ._contexts import CARTPOLE, CHEETAH_SPEED, CHEETAH_TORSO, FAMILIES, PENDULUM, ContextFamily, TargetSpeed, family
+from ._contexts import (
+    CARTPOLE,
+    CHEETAH_SPEED,
+    CHEETAH_TORSO,
+    FAMILIES,
+    IDP_GRAVITY,
+    IP_POLE_MASS,
+    PENDULUM,
+    PENDULUM_TARGET,
+    ContextFamily,
+    TargetAngle,
+    TargetSpeed,
+    family,
+)
 from .multi_arch_policy import MultiArchPolicy
 from .zero_shot_policy import ZeroShotPolicy
 
@@ -16,9 +29,13 @@ __all__ = [
     "CHEETAH_SPEED",
     "CHEETAH_TORSO",
     "FAMILIES",
+    "IDP_GRAVITY",
+    "IP_POLE_MASS",
     "PENDULUM",
+    "PENDULUM_TARGET",
     "ContextFamily",
     "MultiArchPolicy",
+    "TargetAngle",
     "TargetSpeed",
     "ZeroShotPolicy",
     "family",

@@ -3,7 +3,8 @@
 A :class:`ContextFamily` makes a gymnasium environment for a context (``family(context)``),
 setting the physics on the new instance (Pendulum mass and length, CartPole gravity / pole
 mass / pole length with its derived constants recomputed, HalfCheetah torso mass) or the
-reward (HalfCheetah target speed). A context outside the declared box raises
+reward (HalfCheetah target speed, Pendulum target angle); InvertedDoublePendulum's gravity and
+InvertedPendulum's pole mass are cheaper MuJoCo dynamics families. A context outside the declared box raises
 :class:`~hypernet.ConfigError`.
 
 Example:
@@ -25,7 +26,20 @@ import numpy as np
 
 from ...errors import ConfigError, describe
 
-__all__ = ["CARTPOLE", "CHEETAH_SPEED", "CHEETAH_TORSO", "FAMILIES", "PENDULUM", "ContextFamily", "TargetSpeed", "family"]
+__all__ = [
+    "CARTPOLE",
+    "CHEETAH_SPEED",
+    "CHEETAH_TORSO",
+    "FAMILIES",
+    "IDP_GRAVITY",
+    "IP_POLE_MASS",
+    "PENDULUM",
+    "PENDULUM_TARGET",
+    "ContextFamily",
+    "TargetAngle",
+    "TargetSpeed",
+    "family",
+]
 
 
 def _to_vector(context: Any, dim: int, owner: str) -> np.ndarray:
@@ -113,12 +127,15 @@ def _cartpole(env: gym.Env, c: np.ndarray) -> gym.Env:
     return env
 
 
-def _torso_mass(env: gym.Env, c: np.ndarray) -> gym.Env:
-    import mujoco
+def _body_mass(body: str) -> Callable[[gym.Env, np.ndarray], gym.Env]:
+    def apply(env: gym.Env, c: np.ndarray) -> gym.Env:
+        import mujoco
 
-    model: Any = env.unwrapped.model  # type: ignore[attr-defined]
-    model.body_mass[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "torso")] = float(c[0])
-    return env
+        model: Any = env.unwrapped.model  # type: ignore[attr-defined]
+        model.body_mass[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, body)] = float(c[0])
+        return env
+
+    return apply
 
 
 class TargetSpeed(gym.Wrapper):
@@ -138,17 +155,50 @@ def _target_speed(env: gym.Env, c: np.ndarray) -> gym.Env:
     return TargetSpeed(env, float(c[0]))
 
 
+def _gravity(env: gym.Env, c: np.ndarray) -> gym.Env:
+    env.unwrapped.model.opt.gravity[2] = -float(c[0])  # type: ignore[attr-defined]
+    return env
+
+
+class TargetAngle(gym.Wrapper):
+    """Pendulum rewarded for holding the angle ``target`` (radians from upright) instead of upright.
+
+    ``r = -(angle(theta - target)^2 + 0.1 thetadot^2 + 0.001 u^2)``, Pendulum's own cost shifted
+    by the target; holding needs a torque of ``m g l sin(target) / 2``, so ``|target| <= 0.4``
+    stays reachable with the default mass, length and torque limit.
+    """
+
+    def __init__(self, env: gym.Env, target: float) -> None:
+        super().__init__(env)
+        self.target = float(target)
+
+    def step(self, action: Any) -> Any:
+        u: Any = self.env.unwrapped
+        theta, thetadot = (float(v) for v in u.state)
+        torque = float(np.clip(action, -u.max_torque, u.max_torque)[0])
+        obs, _, terminated, truncated, info = self.env.step(action)
+        error = (theta - self.target + np.pi) % (2 * np.pi) - np.pi
+        return obs, -(error**2 + 0.1 * thetadot**2 + 0.001 * torque**2), terminated, truncated, info
+
+
+def _target_angle(env: gym.Env, c: np.ndarray) -> gym.Env:
+    return TargetAngle(env, float(c[0]))
+
+
 PENDULUM = ContextFamily("pendulum", "Pendulum-v1", ("mass", "length"), (0.3, 0.3), (2.0, 2.0), (1.0, 1.0), _pendulum)
 CARTPOLE = ContextFamily(
     "cartpole", "CartPole-v1", ("gravity", "masspole", "length"), (4.0, 0.02, 0.2), (20.0, 0.5, 1.2), (9.8, 0.1, 0.5), _cartpole
 )
-CHEETAH_TORSO = ContextFamily("cheetah_torso", "HalfCheetah-v5", ("torso_mass",), (1.0,), (16.0,), (6.25,), _torso_mass)
+CHEETAH_TORSO = ContextFamily("cheetah_torso", "HalfCheetah-v5", ("torso_mass",), (1.0,), (16.0,), (6.25,), _body_mass("torso"))
 CHEETAH_SPEED = ContextFamily("cheetah_speed", "HalfCheetah-v5", ("target_speed",), (0.0,), (10.0,), (5.0,), _target_speed)
-FAMILIES = {f.name: f for f in (PENDULUM, CARTPOLE, CHEETAH_TORSO, CHEETAH_SPEED)}
+PENDULUM_TARGET = ContextFamily("pendulum_target", "Pendulum-v1", ("target_angle",), (-0.4,), (0.4,), (0.0,), _target_angle)
+IDP_GRAVITY = ContextFamily("idp_gravity", "InvertedDoublePendulum-v5", ("gravity",), (2.0,), (20.0,), (9.81,), _gravity)
+IP_POLE_MASS = ContextFamily("ip_pole_mass", "InvertedPendulum-v5", ("pole_mass",), (1.0,), (30.0,), (5.02,), _body_mass("pole"))
+FAMILIES = {f.name: f for f in (PENDULUM, CARTPOLE, CHEETAH_TORSO, CHEETAH_SPEED, PENDULUM_TARGET, IDP_GRAVITY, IP_POLE_MASS)}
 
 
 def family(name: str) -> ContextFamily:
-    """The built-in family called ``name`` (``pendulum``, ``cartpole``, ``cheetah_torso``, ``cheetah_speed``)."""
+    """The built-in family called ``name`` (a key of :data:`FAMILIES`)."""
     if name not in FAMILIES:
         raise ConfigError(f"expected a context family among {sorted(FAMILIES)}, got {name!r}")
     return FAMILIES[name]
