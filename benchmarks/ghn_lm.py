@@ -22,7 +22,10 @@ Writes ``benchmarks/results/ghn_lm<tag>.csv`` (one row per seed x config) and ``
 ``--merge`` combines per-seed tags into ``ghn_lm<tag>.{csv,md,png}``. ``--save`` writes the first seed's GHN to
 ``src/hypernet/recipes/graph/weights/ghn_gpt2-char.safetensors`` (+ ``.json`` with the vocabulary).
 
-Usage (the full benchmark: one process per seed, then merge):
+Usage: settings are chosen on the validation configs first (``--eval-set val``; the pilots in
+``results/ghn_lm_pilot_val_*``), then the full benchmark runs one process per seed and merges::
+
+    python benchmarks/ghn_lm.py --eval-set val --seeds 0 --tag _val_s0          # optional check of the defaults
     python benchmarks/ghn_lm.py --seeds 0 --tag _s0 --save
     python benchmarks/ghn_lm.py --seeds 1 --tag _s1
     python benchmarks/ghn_lm.py --seeds 2 --tag _s2
