@@ -224,14 +224,14 @@ def zs_seed(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- many policy sizes
-def architectures(env: gym.Env, n: int = N_ARCHS) -> tuple[hn.MLPSpace, list[hn.Architecture]]:
-    """The fixed ``n`` architectures of an environment (drawn once, seed 0, distinct; the first ``n`` of any larger draw)."""
+def architectures(env: gym.Env, n: int = N_ARCHS, seed: int = 0) -> tuple[hn.MLPSpace, list[hn.Architecture]]:
+    """The fixed ``n`` architectures of an environment (drawn once, distinct; ``seed`` 0: test, 1: validation for settings)."""
     obs = env.observation_space.shape
     assert obs is not None
     space = env.action_space
     out = int(space.n) if isinstance(space, gym.spaces.Discrete) else int(space.shape[0])  # type: ignore[index]
     mlp = hn.MLPSpace(int(obs[0]), out, DEPTHS, WIDTHS, ("tanh",))
-    return mlp, mlp.sample(n, generator=torch.Generator().manual_seed(0), distinct=True)
+    return mlp, mlp.sample(n, generator=torch.Generator().manual_seed(seed), distinct=True)
 
 
 def _steps(args: argparse.Namespace) -> int:
@@ -245,7 +245,7 @@ def ma_baseline(args: argparse.Namespace) -> int:
 
     out = RESULTS / f"rl_ma_baseline_{args.env}{args.tag}.csv"
     done = {r["arch"] for r in _read(out)} if out.exists() else set()
-    mlp, archs = architectures(gym.make(args.env), args.archs)
+    mlp, archs = architectures(gym.make(args.env), args.archs, args.arch_seed)
     p = ENVS[args.env]["ppo"]
     for i, arch in enumerate(archs):
         if str(arch) in done:
@@ -281,7 +281,8 @@ def ma_seed(args: argparse.Namespace) -> int:
         print(f"{out} exists: nothing to do")
         return 0
     p = dict(ENVS[args.env]["ppo"])
-    lr = p.pop("lr")
+    lr = args.hyper_lr or p.pop("lr")
+    p.pop("lr", None)
     p["batch_size"] = args.hyper_batch or p["batch_size"]
     torch.manual_seed(args.seed)
     hp = hn.MultiArchPolicy(DEPTHS, WIDTHS, "tanh", lr=lr, seed=args.seed, **p)
@@ -295,7 +296,7 @@ def ma_seed(args: argparse.Namespace) -> int:
 
     hp.fit(lambda: gym.make(args.env), 4 * _steps(args), progress=progress)
     seconds = time.perf_counter() - t
-    _, archs = architectures(gym.make(args.env), args.archs)
+    _, archs = architectures(gym.make(args.env), args.archs, args.arch_seed)
     rows = [{"env": args.env, "arch": str(r.arch), "parameters": r.parameters, "method": "hyperppo", "seed": args.seed,
              "steps": 4 * _steps(args), "return": r.mean_return, "seconds": seconds}
             for r in hp.rank(archs, lambda: gym.make(args.env), EPISODES, EVAL_SEED)]  # fmt: skip
@@ -418,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="override 1x the environment steps of --env (pilots)")
     p.add_argument("--archs", type=int, default=N_ARCHS, help="architectures compared (default 20)")
     p.add_argument("--hyper-batch", type=int, default=None, help="HyperPPO minibatch size (default: the baselines' 64)")
+    p.add_argument("--hyper-lr", type=float, default=None, help="HyperPPO learning rate (default: the baselines'; pick on --arch-seed 1)")
+    p.add_argument("--arch-seed", type=int, default=0, help="0: the test architectures; 1: validation architectures (choose settings)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     if args.quick:
