@@ -110,6 +110,9 @@ ENVS: dict[str, dict[str, Any]] = {
         "steps": 100_000, "ppo": {"n_envs": 8, "n_steps": 256, "batch_size": 64, "n_epochs": 10, "lr": 3e-4, "gamma": 0.99},
     },
 }  # fmt: skip
+# HyperPPO's own settings, chosen on validation architectures (--arch-seed 1) of CartPole, 1 seed, 6 architectures,
+# 1x = 12.5k steps: lr 3e-4 / 1e-3 / 3e-3 with minibatch 256 -> 30 % (test archs) / 89 % / 102 % of PPO from scratch
+HYPER_PPO = {"lr": 3e-3, "batch_size": 256}
 N_ARCHS = 20
 DEPTHS, WIDTHS = (1, 2, 3), (4, 8, 16, 32, 64, 128, 256)
 
@@ -281,9 +284,9 @@ def ma_seed(args: argparse.Namespace) -> int:
         print(f"{out} exists: nothing to do")
         return 0
     p = dict(ENVS[args.env]["ppo"])
-    lr = args.hyper_lr or p.pop("lr")
-    p.pop("lr", None)
-    p["batch_size"] = args.hyper_batch or p["batch_size"]
+    p.pop("lr")
+    lr = args.hyper_lr or HYPER_PPO["lr"]
+    p["batch_size"] = args.hyper_batch or HYPER_PPO["batch_size"]
     torch.manual_seed(args.seed)
     hp = hn.MultiArchPolicy(DEPTHS, WIDTHS, "tanh", lr=lr, seed=args.seed, **p)
     t = time.perf_counter()
@@ -418,8 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default="", help="suffix of every file written / merged (e.g. _pilot); --quick implies _quick")
     p.add_argument("--steps", type=int, default=None, help="override 1x the environment steps of --env (pilots)")
     p.add_argument("--archs", type=int, default=N_ARCHS, help="architectures compared (default 20)")
-    p.add_argument("--hyper-batch", type=int, default=None, help="HyperPPO minibatch size (default: the baselines' 64)")
-    p.add_argument("--hyper-lr", type=float, default=None, help="HyperPPO learning rate (default: the baselines'; pick on --arch-seed 1)")
+    p.add_argument("--hyper-batch", type=int, default=None, help="HyperPPO minibatch size (default: HYPER_PPO)")
+    p.add_argument("--hyper-lr", type=float, default=None, help="HyperPPO learning rate (default: HYPER_PPO; pick on --arch-seed 1)")
     p.add_argument("--arch-seed", type=int, default=0, help="0: the test architectures; 1: validation architectures (choose settings)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
