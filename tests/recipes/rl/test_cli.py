@@ -21,6 +21,7 @@ def test_rl_example_trains_evaluates_and_exports(tmp_path: Path, capsys: pytest.
     cfg = yaml.safe_load((ROOT / "examples" / "rl.yaml").read_text())
     cfg["zero_shot"].update(train_contexts=2, test_contexts=1, expert_steps=60, transitions=40, steps=10, episodes=1)
     cfg["multi_arch"].update(total_steps=64, n_envs=2, n_steps=32, n_epochs=1, batch_size=64, candidates=2, episodes=1)
+    cfg["multi_arch"].update(depths=[1, 2], widths=[4, 16])
     cfg["runs_dir"] = str(tmp_path / "runs")
     path = tmp_path / "rl.yaml"
     path.write_text(yaml.safe_dump(cfg))
