@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import hypernet as hn
+from hypernet.recipes.adapters._testing import tiny_tokenizer
 from hypernet.training import TrainingError
 
 from .test_adapters import WORDS, flipped_tasks, make, tiny_bert
@@ -100,6 +101,18 @@ def test_wrong_types_raise_hypernet_errors_and_change_nothing(tmp_path: Path) ->
         after = model.state_dict()
         assert sorted(after) == sorted(before) and all(torch.equal(after[k], before[k]) for k in before)
     assert sorted(model.tasks_) == ["has-alpha", "lacks-alpha"]
+    for kw, message in (
+        ({"tokenizer": None}, r"expected a tokenizer.*got None"),
+        ({"tokenizer": 3}, r"tokenizer to be callable"),
+        ({"target_modules": 5}, r"target_modules.*got int 5"),
+        ({"layers": "1"}, r"layers to be None or a list"),
+        ({"rank": 2, "hidden": "8"}, r"hidden.*got '8'"),
+        ({"temperature": 0}, r"temperature.*positive number, got 0"),
+        ({"text_encoder": "minilm"}, r"text_encoder to be callable"),
+    ):
+        args = {"tokenizer": tiny_tokenizer(), "rank": 2, **kw}
+        with pytest.raises(hn.ConfigError, match=message):
+            hn.AdapterHypernet(tiny_bert(), **args)
 
 
 def test_base_reg_keeps_adapted_embeddings_near_the_frozen_base() -> None:

@@ -136,6 +136,21 @@ class AdapterHypernet(nn.Module):
             raise ConfigError(f"expected a positive integer rank, got {rank!r}")
         if isinstance(target_modules, str):
             target_modules = [target_modules]
+        if not isinstance(target_modules, Sequence) or not target_modules or not all(isinstance(t, str) for t in target_modules):
+            raise ConfigError(
+                f"expected target_modules to be a non-empty list of module names, got {describe(target_modules)}; e.g. ['query']"
+            )
+        if layers is not None and (isinstance(layers, str) or not isinstance(layers, Sequence) or not all(_is_index(i) for i in layers)):
+            raise ConfigError(f"expected layers to be None or a list of layer indices, got {describe(layers)}; e.g. layers=[5]")
+        for name, number in (("cond_dim", cond_dim), ("hidden", hidden), ("max_length", max_length), ("seed", seed)):
+            check_int(number, name, low=0 if name == "seed" else 1, owner="AdapterHypernet", hint=f"pass an int, e.g. {name}=32")
+        alpha = check_float(alpha, "alpha", low=0.0, low_open=True, owner="AdapterHypernet", optional=True)
+        temperature = check_float(temperature, "temperature", low=0.0, low_open=True, owner="AdapterHypernet")
+        for arg, fn in (("tokenizer", tokenizer), ("text_encoder", text_encoder)):
+            if fn is not None and not callable(fn):
+                raise ConfigError(f"expected {arg} to be callable (a Hugging Face tokenizer / list[str] -> Tensor), got {describe(fn)}")
+        if tokenizer is None:
+            raise ConfigError("expected a tokenizer (the base's Hugging Face tokenizer), got None; pass AutoTokenizer.from_pretrained(...)")
         frozen = _frozen_copy(base)
         self.kind, self.rank, self.alpha = kind, rank, float(alpha if alpha is not None else 2 * rank)
         self.condition_kind, self.generator_kind, self.head_kind = condition, generator, head
@@ -493,6 +508,10 @@ def _frozen_copy(base: Any) -> nn.Module:
         raise ConfigError(f"the base {type(base).__name__} cannot be copied to be frozen ({exc}); pass a plain nn.Module") from None
     frozen.requires_grad_(False)
     return frozen.eval()
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _texts(texts: Any) -> list[str]:
