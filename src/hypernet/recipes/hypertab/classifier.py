@@ -29,6 +29,7 @@ from sklearn.utils.validation import validate_data
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from ..._boundary import guarded
 from ..._model import HyperModel
 from ..._modes import eval_mode
 from ..._nn import mlp
@@ -69,6 +70,7 @@ def torch_threads(n_jobs: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@guarded(mutating=("fit",))
 class HyperTabClassifier(ClassifierMixin, BaseEstimator):
     """HyperTab classifier: a hypernetwork generates an ensemble of MLPs, each seeing a random subset of the features.
 
