@@ -22,8 +22,8 @@ Example:
     >>> try:
     ...     Box().put("a")
     ... except hn.HypernetError as e:
-    ...     print(str(e)[:57], isinstance(e, TypeError))
-    expected arguments that Box.put(n: int) -> int accepts, TypeError True
+    ...     print(str(e)[:31], isinstance(e, TypeError))
+    expected arguments that Box.put True
 """
 
 from __future__ import annotations
@@ -79,12 +79,12 @@ def _wrap(owner: str, name: str, fn: Callable[..., Any], mutating: bool, bound: 
 
             if saved is not None and not isinstance(err, TrainingError):
                 _restore(args[0], saved)
-            first = (str(err).splitlines() or [""])[0][:300]
+            original = str(err) if len(str(err)) <= 2000 else str(err)[:1997] + "..."  # whole: callers may match its text
             given = args[1:] if bound else args
             wrapped = wrap_error(
                 err,
                 f"expected arguments that {call}{signature} accepts, got {_describe_call(given, kwargs)}; "
-                f"it failed inside with {type(err).__name__}: {first}; check the arguments against help({call})",
+                f"check the arguments against help({call}); it failed inside with {type(err).__name__}: {original}",
                 CallError,
             )
             if wrapped is None or not isinstance(err, Exception):
