@@ -608,6 +608,14 @@ def recipe_entries() -> list[Entry]:
         ),
         method(hn.HyperTabClassifier, "predict", fitted_hypertab, {"X": XY[0].numpy()}, allow={"X": sklearn_value_error}),
         method(hn.HyperTabClassifier, "predict_proba", fitted_hypertab, {"X": XY[0].numpy()}, allow={"X": sklearn_value_error}),
+        Entry(
+            "HyperTabClassifier(...).fit",
+            lambda **k: hn.HyperTabClassifier(**k).fit(XY[0].numpy(), XY[1].numpy()),
+            {"n_members": 2, "hidden": (4,), "epochs": 1, "batch_size": 8, "cond_dim": 4, "hyper_hidden": 8, "random_state": 0},
+            sig=hn.HyperTabClassifier.__init__,
+            skip=frozenset({"verbose", "device", "n_jobs"}),
+            counts=frozenset({"epochs"}),
+        ),
         # uncertainty
         function(
             hn.NoiseStep,
