@@ -596,6 +596,7 @@ def write_report(rows: list[Row], args: argparse.Namespace, have: dict[str, bool
         f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         " (the machine may be shared: compare ratios within this run, not times across runs).",
         "",
+        *_overhead_notes(rows),
     ]
     for section in dict.fromkeys(r.section for r in rows):
         lines += [f"## {section}", "", "| variant | params | median ms | IQR ms |", "|---|---|---:|---:|"]
@@ -692,6 +693,14 @@ def _claims(have: dict[str, bool]) -> list[tuple[str, str, Callable[[list[Row]],
         spec.append(("one set, mlp: HyperLight / HyperModel", "-", "1", "mlp: hyperlight", "mlp: hypernet HyperModel"))
     claims = [(claim, target, lambda r, sec=sec, a=a, b=b: ratio(r, sec, a, b)) for claim, target, sec, a, b in spec]
     return _overhead_claims() + claims
+
+
+def _overhead_notes(rows: list[Row]) -> list[str]:
+    if not any(r.section.startswith(("1b", "1c")) for r in rows):
+        return []
+    from perf_overhead import NOTES
+
+    return [NOTES]
 
 
 def _overhead_claims() -> list[tuple[str, str, Callable[[list[Row]], float]]]:

@@ -34,6 +34,25 @@ import hypernet as hn
 
 TINY = [4, 4, 4, 4]
 
+NOTES = """\
+### Notes on 1b / 1c (issue 34)
+
+* **Why section 1 read 0.81x while an independent harness read 1.14x.** Section 1 used to run all of its variants
+  round-robin in one loop: `chunked: generator + target by hand` always ran right after `mlp: hypernet HyperModel`,
+  whose 17.5M-parameter generator (70 MB of weights, as much again of gradients) evicts the caches and churns the
+  allocator. The hand-written reference paid that refill; `chunked: hypernet HyperModel`, run next on the same warm
+  model, did not. Reproduced with process CPU time, 1 thread: that order gives 0.86x, the order swapped 1.06x. Section
+  1 now measures each generator's pair on its own, and 1b is the harness exactly as stated (only the two variants).
+* **What the core added per call** (tiny target, before this issue: about 95 us over `flat_weights` + the plain target):
+  `functional_call` resolving dotted names and swapping through its accessor on every call, a pytree flattening of
+  the arguments to classify them (not needed for one weight set), a walk over the target's modules to list its buffers,
+  `ParamSpec` recomputing its sizes, and two `sysconf` calls in the allocation check. Now: generated tensors go into
+  parameter slots found once (the same swap `functional_call` does; it is still used for tied weights and under
+  `torch.compile`), no classification for a condition meant for any batch, buffer slots found once, cached sizes.
+* **Load.** Other jobs shared the 2 cores during this run (load average above). Two-thread medians then measure the
+  scheduler more than the code: compare 1b's `cpu_ms` (process CPU time, 10 interleaved repetitions) and 1c (one thread).
+"""
+
 
 def _threads(n: int) -> Callable[[], None]:
     before = torch.get_num_threads()

@@ -33,61 +33,49 @@ class TargetError(HypernetError):
     """The target raised while running with generated weights (usually: input it does not accept).
 
     The error raised is also an instance of the target's own exception type (a ``RuntimeError`` from
-    a shape mismatch stays a ``RuntimeError``), and chains the original.
+    a shape mismatch stays a ``RuntimeError``, caught by ``except RuntimeError``), and chains the original.
     """
 
 
-class TargetRuntimeError(TargetError, RuntimeError):
-    """:class:`TargetError` for a ``RuntimeError`` of the target."""
+class CallError(HypernetError):
+    """A public method failed inside on arguments it did not check (also an instance of the original type)."""
 
 
-class TargetTypeError(TargetError, TypeError):
-    """:class:`TargetError` for a ``TypeError`` of the target."""
+_WRAPPED = (RuntimeError, TypeError, IndexError, KeyError, AttributeError, AssertionError, NotImplementedError, ValueError)
 
 
-class TargetIndexError(TargetError, IndexError):
-    """:class:`TargetError` for an ``IndexError`` of the target."""
+def _subclass(family: type[HypernetError], base: type[BaseException]) -> type[HypernetError]:
+    if base is ValueError:  # HypernetError is a ValueError already
+        return family
+    name = f"{family.__name__[: -len('Error')]}{base.__name__}"
+    body: dict[str, object] = {"__module__": __name__, "__doc__": f":class:`{family.__name__}` for a ``{base.__name__}``."}
+    if base is KeyError:  # KeyError quotes its message
+        body["__str__"] = lambda self: str(self.args[0]) if self.args else ""
+    cls = type(name, (family, base), body)
+    globals()[name] = cls  # importable by name: the error pickles (multiprocessing, torchrun)
+    return cls
 
 
-class TargetKeyError(TargetError, KeyError):
-    """:class:`TargetError` for a ``KeyError`` of the target."""
-
-    def __str__(self) -> str:  # KeyError quotes its message
-        return str(self.args[0]) if self.args else ""
+_FAMILIES: dict[type[HypernetError], dict[type[BaseException], type[HypernetError]]] = {
+    family: {base: _subclass(family, base) for base in _WRAPPED} for family in (TargetError, CallError)
+}
 
 
-class TargetAttributeError(TargetError, AttributeError):
-    """:class:`TargetError` for an ``AttributeError`` of the target."""
+def wrap_error(err: BaseException, message: str, family: type[HypernetError] = TargetError) -> HypernetError | None:
+    """The ``family`` error to raise for ``err``, also an instance of ``err``'s type; ``None`` to let ``err`` through.
 
-
-class TargetAssertionError(TargetError, AssertionError):
-    """:class:`TargetError` for an ``AssertionError`` of the target."""
-
-
-_TARGET_ERRORS: tuple[tuple[type[BaseException], type[TargetError]], ...] = (
-    (RuntimeError, TargetRuntimeError),
-    (TypeError, TargetTypeError),
-    (IndexError, TargetIndexError),
-    (KeyError, TargetKeyError),
-    (AttributeError, TargetAttributeError),
-    (AssertionError, TargetAssertionError),
-    (ValueError, TargetError),
-)
-
-
-def target_error(err: BaseException, message: str) -> TargetError | None:
-    """The :class:`TargetError` to raise for ``err`` raised by a target, or ``None`` to let ``err`` through.
-
-    Errors of hypernet itself and running out of memory are not wrapped.
+    Only plain built-in errors are wrapped (``RuntimeError``, ``TypeError``, ...): hypernet's own,
+    a library's own subclasses (scikit-learn's ``NotFittedError``) and running out of memory pass through.
     """
-    import torch
-
-    if isinstance(err, (HypernetError, torch.OutOfMemoryError)):
+    base = type(err)
+    if base not in _FAMILIES[family]:
         return None
-    for base, cls in _TARGET_ERRORS:
-        if isinstance(err, base):
-            return cls(message)
-    return None
+    return _FAMILIES[family][base](message)
+
+
+def target_error(err: BaseException, message: str) -> HypernetError | None:
+    """:func:`wrap_error` for an error the target raised."""
+    return wrap_error(err, message, TargetError)
 
 
 def describe(value: object) -> str:

@@ -52,7 +52,7 @@ def evaluate_module(
             totals[name] += float(fn(out, y)) * n
         count += n
     if count == 0:
-        raise ConfigError("expected a validation loader with at least one sample, got an empty one")
+        raise ConfigError("expected a validation loader with at least one sample, got an empty one; pass a loader over validation data")
     return {k: v / count for k, v in totals.items()}
 
 

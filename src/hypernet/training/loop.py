@@ -437,7 +437,7 @@ class Trainer:
         if epochs < 0 or (max_steps is not None and max_steps < 0) or eval_every < 1 or log_every < 1 or keep_last < 1:
             raise TrainingError(
                 f"expected epochs >= 0, max_steps >= 0, eval_every, log_every, keep_last >= 1, got epochs={epochs}, "
-                f"max_steps={max_steps}, eval_every={eval_every}, log_every={log_every}, keep_last={keep_last}"
+                f"max_steps={max_steps}, eval_every={eval_every}, log_every={log_every}, keep_last={keep_last}; pass values in those ranges"
             )
         self.step_fn, self.train_loader, self.optimizer, self.scheduler = step, train_loader, optimizer, scheduler
         self.epochs, self.max_steps, self.evaluate, self.eval_every = epochs, max_steps, evaluate, eval_every
@@ -476,8 +476,8 @@ class Trainer:
         shown = distributed.mean_over_ranks(mine if self.weight == 1.0 else {k: v * self.weight for k, v in mine.items()})
         if not math.isfinite(shown["loss"]):  # the mean over processes: every process stops together
             raise TrainingError(
-                f"loss became {shown['loss']} at step {self.state.step + 1} (epoch {self.state.epoch}); the parameters are "
-                "those of the step before; lower the learning rate, or set grad_clip, and start again"
+                f"expected a finite loss, got: loss became {shown['loss']} at step {self.state.step + 1} (epoch {self.state.epoch}); "
+                "the parameters are those of the step before; lower the learning rate, or set grad_clip, and start again"
             )
         return shown
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._boundary import guarded
 from ..._model import HyperModel
 from ..._modes import eval_mode
 from ..._validation import check_int
@@ -45,6 +46,7 @@ class Scored(NamedTuple):
     score: float
 
 
+@guarded(mutating=("fit",))
 class ArchitectureSearch(nn.Module):
     """One hypernetwork that generates the weights of every architecture of a search space.
 
@@ -98,23 +100,30 @@ class ArchitectureSearch(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(space, MLPSpace):
-            raise ConfigError(f"expected space to be an hn.MLPSpace, got {describe(space)}")
+            raise ConfigError(
+                f"expected space to be an hn.MLPSpace, got {describe(space)}; pass e.g. hn.MLPSpace(in_features, num_classes)"
+            )
         if depth_weights is None:
             depth_weights = [float(d) for d in space.depths]
         space.depth_distribution(depth_weights)  # validate
         self.depth_weights = tuple(float(w) for w in depth_weights)
         if loss is not None and not callable(loss):
-            raise ConfigError(f"expected loss to be a callable loss(output, y) or None, got {describe(loss)}")
+            raise ConfigError(f"expected loss to be a callable loss(output, y) or None, got {describe(loss)}; pass e.g. F.cross_entropy")
         check_int(embedding_dim, "embedding_dim", low=1)
         if generator is None:
             if generator_kwargs:
-                raise ConfigError("expected generator_kwargs only with a generator name, got them with generator=None")
+                raise ConfigError(
+                    "expected generator_kwargs only with a generator name, got them with generator=None; "
+                    "pass generator='mlp' (or another name) with them"
+                )
             generator = GatedGenerator()
         self.space = space
         self.loss_fn = loss if loss is not None else F.cross_entropy
         self.metrics: dict[str, MetricFn] = dict(metrics) if metrics is not None else dict(DEFAULT_METRICS)
         if not self.metrics or not all(callable(f) for f in self.metrics.values()):
-            raise ConfigError(f"expected metrics as a non-empty dict of name -> fn(output, y), got {describe(metrics)}")
+            raise ConfigError(
+                f"expected metrics as a non-empty dict of name -> fn(output, y), got {describe(metrics)}; pass e.g. {{'acc': accuracy}}"
+            )
         condition = Continuous(space.code_dim, embedding_dim, encoding="mip" if init == "mip" else "identity")
         self.model = HyperModel(MLPSupernet(space), condition=condition, generator=generator, init=init, generator_kwargs=generator_kwargs)
 
@@ -182,13 +191,13 @@ class ArchitectureSearch(nn.Module):
     def score(self, arch: Architecture, val_loader: Iterable[Any], metric: str = "acc") -> float:
         """One metric (default accuracy) of ``arch`` on ``val_loader`` with generated weights only."""
         if metric not in self.metrics:
-            raise ConfigError(f"expected a metric in {sorted(self.metrics)}, got {metric!r}")
+            raise ConfigError(f"expected a metric in {sorted(self.metrics)}, got {metric!r}; pass one of them")
         return self.evaluate(arch, val_loader)[metric]
 
     def rank(self, candidates: Sequence[Architecture], val_loader: Iterable[Any], metric: str = "acc", mode: str = "max") -> list[Scored]:
         """Score every candidate with generated weights; best first (highest ``metric`` for ``mode="max"``)."""
         if mode not in ("min", "max"):
-            raise ConfigError(f"expected mode 'min' or 'max', got {mode!r}")
+            raise ConfigError(f"expected mode 'min' or 'max', got {mode!r}; pass one of them")
         if not candidates:
             raise ConfigError("expected at least one candidate architecture, got none; use search.sample(n)")
         scored = [Scored(arch, self.score(arch, val_loader, metric)) for arch in candidates]

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._boundary import guarded
+from ..._limits import check_allocation
 from ..._validation import check_int
 from ...errors import ConfigError, describe
 
@@ -50,6 +52,7 @@ ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], type[nn.Mod
 TOL = 1e-4  # how far a decoded coordinate may sit from a valid value
 
 
+@guarded()
 @dataclass(frozen=True)
 class Architecture:
     """One MLP of a :class:`MLPSpace`: the width and activation of every hidden layer (depth = their number)."""
@@ -72,10 +75,13 @@ class Architecture:
 def _tuple_of(kind: type, name: str, value: Any) -> tuple[Any, ...]:
     items = tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
     if not items or any(not isinstance(v, kind) or isinstance(v, bool) for v in items) or len(set(items)) != len(items):
-        raise ConfigError(f"expected MLPSpace({name}=...) to be a non-empty tuple of distinct {kind.__name__}s, got {value!r}")
+        raise ConfigError(
+            f"expected MLPSpace({name}=...) to be a non-empty tuple of distinct {kind.__name__}s, got {value!r}; pass e.g. (1, 2, 3)"
+        )
     return items
 
 
+@guarded()
 class MLPSpace:
     """MLPs ``in_features -> hidden layers -> num_classes`` with a per-layer width and activation.
 
@@ -106,7 +112,7 @@ class MLPSpace:
             raise ConfigError(f"expected depths and widths >= 1, got depths={depths!r}, widths={widths!r}")
         unknown = [a for a in self.activations if a not in ACTIVATIONS]
         if unknown:
-            raise ConfigError(f"expected activations among {sorted(ACTIVATIONS)}, got {unknown}")
+            raise ConfigError(f"expected activations among {sorted(ACTIVATIONS)}, got {unknown}; pass only those")
 
     def __repr__(self) -> str:
         return (
@@ -142,7 +148,9 @@ class MLPSpace:
     def validate(self, arch: Any) -> Architecture:
         """Return ``arch`` as an :class:`Architecture` of this space, or raise :class:`~hypernet.ConfigError` saying why not."""
         if not isinstance(arch, Architecture):
-            raise ConfigError(f"expected an hn.Architecture(widths=..., activations=...), got {describe(arch)}")
+            raise ConfigError(
+                f"expected an hn.Architecture(widths=..., activations=...), got {describe(arch)}; pass e.g. space.sample(1)[0]"
+            )
         if len(arch.widths) != len(arch.activations):
             raise ConfigError(
                 f"expected one activation per hidden layer, got {len(arch.widths)} widths and {len(arch.activations)} activations in {arch}"
@@ -207,8 +215,12 @@ class MLPSpace:
         Uses ``torch``'s global generator unless ``generator`` is given.
         """
         check_int(n, "n", low=0)
+        check_allocation(n * 200, f"sample(n={n})", "draw fewer architectures at a time", element_size=1)
         if distinct and n > self.num_architectures:
-            raise ConfigError(f"expected at most {self.num_architectures} distinct architectures from this space, got n={n}")
+            raise ConfigError(
+                f"expected at most {self.num_architectures} distinct architectures from this space, got n={n}; "
+                "draw fewer or pass distinct=False"
+            )
         depth_p = self.depth_distribution(depth_weights)
 
         def pick(options: Sequence[Any]) -> Any:
@@ -234,7 +246,8 @@ class MLPSpace:
         ok = ok and all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0 for w in weights or [])
         if not ok or not sum(weights or []) > 0:
             raise ConfigError(
-                f"expected depth_weights as {len(self.depths)} non-negative numbers (one per depth {self.depths}), got {depth_weights!r}"
+                f"expected depth_weights as {len(self.depths)} non-negative numbers (one per depth {self.depths}), "
+                f"got {depth_weights!r}; pass one weight per depth, or None"
             )
         t = torch.tensor(weights, dtype=torch.float64)
         return t / t.sum()

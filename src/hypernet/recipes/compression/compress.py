@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..._boundary import guarded_function
 from ..._model import HyperModel
 from ..._spec import Selector
 from ..._validation import check_float
@@ -75,6 +76,7 @@ def _builder(
     return build
 
 
+@guarded_function
 def static_hypernet(
     target: nn.Module,
     ratio: float = 5.0,
@@ -111,7 +113,7 @@ def static_hypernet(
     """
     check_float(ratio, "ratio", low=0, low_open=True, kind="a positive number (target parameters / hypernetwork parameters)")
     if not isinstance(target, nn.Module):
-        raise ConfigError(f"expected target to be an nn.Module, got {describe(target)}")
+        raise ConfigError(f"expected target to be an nn.Module, got {describe(target)}; pass the torch model to compress")
     kwargs = dict(generator_kwargs or {})
     if size_arg is None:
         if generator not in SIZE_ARGS:
@@ -195,6 +197,7 @@ class Compressed:
         return self.target_parameters / self.hyper_parameters
 
 
+@guarded_function
 def compress(
     target: nn.Module,
     data: Data,

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from ..._boundary import guarded
 from ..._model import HyperModel
 from ..._modes import eval_mode
 from ..._validation import check_float, check_int
@@ -48,6 +49,7 @@ class TaskPrediction(NamedTuple):
     entropy: torch.Tensor
 
 
+@guarded(mutating=("fit_task", "load"))
 class ContinualLearner:
     """A task-conditioned hypernetwork that learns tasks one after another without forgetting them.
 

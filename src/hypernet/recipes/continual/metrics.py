@@ -66,7 +66,10 @@ def as_mapping(loaders: Loaders | None) -> dict[int, Iterable[Any]]:
 def batch_xy(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``(x, y)`` of a batch given as a tuple / list whose first two entries are inputs and labels."""
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-        raise HypernetError(f"expected batches of (x, y) (e.g. from a DataLoader over a TensorDataset(x, y)), got {type(batch).__name__}")
+        raise HypernetError(
+            f"expected batches of (x, y) (e.g. from a DataLoader over a TensorDataset(x, y)), got {type(batch).__name__}; "
+            "pass e.g. DataLoader(TensorDataset(x, y), batch_size=64)"
+        )
     return batch[0], batch[1]
 
 
@@ -82,5 +85,5 @@ def evaluate_loader(module: nn.Module, logits: Callable[[torch.Tensor], torch.Te
             correct += int((out.argmax(-1) == y).sum())
             total += int(y.numel())
     if total == 0:
-        raise HypernetError("expected an evaluation loader with at least one sample, got an empty one")
+        raise HypernetError("expected an evaluation loader with at least one sample, got an empty one; pass a loader over test data")
     return {"accuracy": correct / total, "loss": loss / total}

@@ -46,7 +46,9 @@ from torch import nn
 from torch.func import functional_call
 
 from ..._io import atomic_write_bytes, atomic_write_text
-from ...errors import CheckpointError, ConfigError
+from ..._limits import check_allocation
+from ..._validation import is_int
+from ...errors import CheckpointError, ConfigError, describe
 from ._decoder import LowRankDecoder, ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
 from ._encoder import GatedGNN
 from ._graph import ModelGraph, build_graph
@@ -126,6 +128,7 @@ class GraphHyperNetwork(nn.Module):
         weight_scale: float = 1.0,
     ) -> None:
         super().__init__()
+        _check_arguments(hidden, block, virtual_edges, rounds, layernorm, custom_ops, leaf_modules)
         if not weight_scale > 0:
             raise ConfigError(f"expected weight_scale > 0, got {weight_scale}")
         if encoder not in ("gated", "graphormer") or (encoder == "graphormer" and (layers < 1 or heads < 1 or hidden % heads)):
@@ -177,6 +180,7 @@ class GraphHyperNetwork(nn.Module):
         From ``torch.fx`` where ``module`` traces, else from the autograd graph of one forward pass on ``inputs``
         (a tensor, a tuple or a dict of keyword inputs; Hugging Face models get them from their config).
         """
+        _check_module(module)
         return build_graph(module, self.custom_ops, self.leaf_modules, inputs=inputs)
 
     def _encode(self, graphs: Sequence[ModelGraph]) -> torch.Tensor:
@@ -265,6 +269,7 @@ class GraphHyperNetwork(nn.Module):
         Raises:
             ConfigError: ``module`` cannot be traced, has no parameters, or uses an unsupported operation (named).
         """
+        _check_module(module)
         graph = self.graph(module, inputs)
         predicted = self.predict_graphs([graph])[0]
         names = dict(module.named_parameters())
@@ -288,6 +293,7 @@ class GraphHyperNetwork(nn.Module):
             ConfigError: ``data`` is not a tensor or an iterable of batches, a batch does not run through ``module``,
                 or :meth:`predict` fails.
         """
+        _check_module(module)
         batches = _calibration_batches(data)
         predicted = self.predict(module, inputs)  # raises before anything is modified
         saved = {k: v.clone() for k, v in module.state_dict().items()}
@@ -470,3 +476,43 @@ def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor | Iterable[Any] 
         for m, mom in zip(norms, momenta, strict=True):
             m.momentum = mom
         module.train(was_training)
+
+
+def _check_module(module: Any) -> None:
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"expected an nn.Module, got {describe(module)}; pass the network whose parameters to predict")
+    if next(iter(module.parameters()), None) is None:
+        raise ConfigError(
+            f"expected a model with parameters to predict, got {type(module).__name__} with none; pass a network with parameters"
+        )
+
+
+def _check_arguments(hidden: Any, block: Any, virtual_edges: Any, rounds: Any, layernorm: Any, custom_ops: Any, leaf_modules: Any) -> None:
+    """The constructor's arguments, checked before anything is built."""
+    ok = (
+        is_int(hidden)
+        and hidden >= 2
+        and isinstance(block, Sequence)
+        and not isinstance(block, str)
+        and len(block) == 4
+        and all(is_int(b) and b >= 1 for b in block)
+        and is_int(rounds)
+        and rounds >= 1
+        and is_int(virtual_edges)
+        and virtual_edges >= 0
+    )
+    if not ok:
+        raise ConfigError(
+            "expected hidden >= 2, block of 4 positive sizes (O, I, K, K), rounds >= 1, virtual_edges >= 0 (ints), "
+            f"got hidden={hidden!r}, block={block!r}, rounds={rounds!r}, virtual_edges={virtual_edges!r}; "
+            "pass e.g. hidden=32, block=(64, 64, 5, 5)"
+        )
+    check_allocation(hidden * hidden * 16 + math.prod(block) * hidden, "GraphHyperNetwork(hidden=..., block=...)", "use smaller sizes")
+    if not isinstance(layernorm, bool):
+        raise ConfigError(f"expected layernorm to be a bool, got {describe(layernorm)}; pass True or False")
+    if custom_ops is not None and not isinstance(custom_ops, Mapping):
+        raise ConfigError(f"expected custom_ops to be None or a dict {{op: name}}, got {describe(custom_ops)}; pass e.g. {{my_fn: 'conv'}}")
+    if isinstance(leaf_modules, (str, bytes)) or not isinstance(leaf_modules, Sequence):
+        raise ConfigError(f"expected leaf_modules to be a sequence of nn.Module classes, got {describe(leaf_modules)}; pass e.g. [MyBlock]")
+    if not all(isinstance(m, type) and issubclass(m, nn.Module) for m in leaf_modules):
+        raise ConfigError(f"expected leaf_modules to hold nn.Module classes, got {leaf_modules!r}; pass the classes, not instances")

@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from ..._boundary import guarded
 from ...errors import ConfigError
 
 __all__ = ["Curve"]
 
 
+@guarded()
 class Curve:
     """Metrics (one array each) at a list of hyperparameter points.
 
@@ -33,7 +35,10 @@ class Curve:
         self.metrics = {k: np.asarray(v, dtype=np.float64) for k, v in metrics.items()}
         for name, values in self.metrics.items():
             if values.shape != (len(self.points),):
-                raise ConfigError(f"expected metric {name!r} to have one value per point ({len(self.points)}), got shape {values.shape}")
+                raise ConfigError(
+                    f"expected metric {name!r} to have one value per point ({len(self.points)}), got shape {values.shape}; "
+                    "pass one value per point"
+                )
 
     def __len__(self) -> int:
         return len(self.points)
@@ -64,10 +69,10 @@ class Curve:
     def best(self, metric: str | None = None, mode: str = "min") -> dict[str, float]:
         """The point with the lowest (``mode="min"``) or highest (``"max"``) value of ``metric`` (default: the first metric)."""
         if mode not in ("min", "max"):
-            raise ConfigError(f"expected mode 'min' or 'max', got {mode!r}")
+            raise ConfigError(f"expected mode 'min' or 'max', got {mode!r}; pass one of them")
         metric = metric if metric is not None else next(iter(self.metrics), None)
         if metric not in self.metrics:
-            raise ConfigError(f"expected a metric in {sorted(self.metrics)}, got {metric!r}")
+            raise ConfigError(f"expected a metric in {sorted(self.metrics)}, got {metric!r}; pass one of them")
         values = self.metrics[metric]
         finite = np.where(np.isfinite(values), values, np.inf if mode == "min" else -np.inf)
         index = int(np.argmin(finite) if mode == "min" else np.argmax(finite))

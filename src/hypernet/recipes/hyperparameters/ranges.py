@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ..._boundary import guarded
 from ..._validation import check_int, is_number
 from ...errors import ConditionError, ConfigError, describe
 
@@ -33,6 +34,7 @@ def _number(value: Any) -> bool:
     return is_number(value)
 
 
+@guarded()
 class Range:
     """A closed interval ``[low, high]`` of one real hyperparameter, with a map to ``[0, 1]``.
 
@@ -47,11 +49,13 @@ class Range:
     def __init__(self, low: float, high: float, *, p_low: float = 0.0) -> None:
         name = type(self).__name__
         if not (_number(low) and _number(high)) or not low < high:
-            raise ConfigError(f"expected {name}(low, high) with finite numbers low < high, got low={low!r}, high={high!r}")
+            raise ConfigError(
+                f"expected {name}(low, high) with finite numbers low < high, got low={low!r}, high={high!r}; pass e.g. {name}(0.0, 1.0)"
+            )
         if self.log and low <= 0:
             raise ConfigError(f"expected {name}(low, high) with 0 < low (a log scale), got low={low!r}; use hn.Uniform to include 0")
         if not _number(p_low) or not 0 <= p_low < 1:
-            raise ConfigError(f"expected p_low (the probability of drawing exactly low) in [0, 1), got {p_low!r}")
+            raise ConfigError(f"expected p_low (the probability of drawing exactly low) in [0, 1), got {p_low!r}; pass e.g. p_low=0.0")
         self.low = float(low)
         self.high = float(high)
         self.p_low = float(p_low)
@@ -133,7 +137,8 @@ class HyperparameterSpace(Mapping[str, Range]):
                 raise ConfigError(f"expected hyperparameter names to be non-empty strings, got {name!r}")
             if not isinstance(rng, Range):
                 raise ConfigError(
-                    f"expected hyperparameter {name!r} to be hn.Uniform(low, high) or hn.LogUniform(low, high), got {describe(rng)}"
+                    f"expected hyperparameter {name!r} to be hn.Uniform(low, high) or hn.LogUniform(low, high), got {describe(rng)}; "
+                    f"pass e.g. {{{name!r}: hn.Uniform(0.0, 1.0)}}"
                 )
         self._ranges: dict[str, Range] = dict(ranges)
 
@@ -162,7 +167,7 @@ class HyperparameterSpace(Mapping[str, Range]):
             hp = {self.names[0]: float(hp)}
         if not isinstance(hp, Mapping):
             example = ", ".join(f"{n!r}: ..." for n in self.names)
-            raise ConditionError(f"expected hyperparameters as a dict {{{example}}}, got {describe(hp)}")
+            raise ConditionError(f"expected hyperparameters as a dict {{{example}}}, got {describe(hp)}; pass one value per hyperparameter")
         if set(hp) != set(self._ranges):
             raise ConditionError(f"expected values for exactly {self.names}, got {sorted(hp)}; give one value per hyperparameter")
         out = {}
@@ -202,7 +207,9 @@ class HyperparameterSpace(Mapping[str, Range]):
         if isinstance(values, Mapping):
             lengths = {len(v) for v in values.values() if isinstance(v, Sequence)}
             if len(lengths) != 1 or not all(isinstance(v, Sequence) for v in values.values()):
-                raise ConditionError(f"expected a dict of equal-length lists of values, got {describe(values)}")
+                raise ConditionError(
+                    f"expected a dict of equal-length lists of values, got {describe(values)}; pass e.g. {{'lr': [0.01, 0.1]}}"
+                )
             n = lengths.pop()
             return [self.check({k: v[i] for k, v in values.items()}) for i in range(n)]
         if isinstance(values, Sequence) and not isinstance(values, str) and len(values) > 0:

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ..._boundary import guarded
 from ..._validation import check_float
 from ...errors import ConfigError
 
@@ -31,6 +32,7 @@ BETAS = (0.9, 0.999)
 EPS = 1e-8
 
 
+@guarded()
 @dataclass
 class HyperStep:
     """Settings of the joint optimisation of hyperparameters (pass to :meth:`HyperparameterSweep.fit`).
@@ -54,7 +56,7 @@ class HyperStep:
 
     def __post_init__(self) -> None:
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
-            raise ConfigError(f"expected HyperStep(every=...) to be an int >= 1, got {self.every!r}")
+            raise ConfigError(f"expected HyperStep(every=...) to be an int >= 1, got {self.every!r}; pass e.g. every=10")
         for name in ("lr", "width"):
             value = getattr(self, name)
             check_float(value, name, low=0, low_open=True, owner="HyperStep", kind="a float > 0")

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..._boundary import guarded
 from ..._model import HyperModel
 from ..._modes import eval_mode
 from ..._spec import Selector
@@ -105,6 +106,7 @@ def _positive_int(name: str, value: Any) -> int:
     return check_int(value, name, low=1, owner="HyperparameterSweep")
 
 
+@guarded(mutating=("fit", "train_single"))
 class HyperparameterSweep(nn.Module):
     """A hypernetwork trained over a range of hyperparameters, then queried at any value.
 
@@ -182,22 +184,33 @@ class HyperparameterSweep(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(target, nn.Module):
-            raise ConfigError(f"expected target to be an nn.Module, got {describe(target)}")
+            raise ConfigError(f"expected target to be an nn.Module, got {describe(target)}; pass the torch model to train")
         if not callable(loss):
-            raise ConfigError(f"expected loss to be a callable loss(output, y, hp), got {describe(loss)}")
+            raise ConfigError(
+                f"expected loss to be a callable loss(output, y, hp), got {describe(loss)}; "
+                "pass e.g. lambda out, y, hp: F.cross_entropy(out, y)"
+            )
         self.space = HyperparameterSpace(space)
         if weight_decay is not None and weight_decay not in self.space:
-            raise ConfigError(f"expected weight_decay to name a hyperparameter in {self.space.names} (or None), got {weight_decay!r}")
+            raise ConfigError(
+                f"expected weight_decay to name a hyperparameter in {self.space.names} (or None), got {weight_decay!r}; "
+                "pass one of those names"
+            )
         self._default_metrics = metrics is None
         self.data_loss = DataLoss(self)
         self.metrics: dict[str, MetricFn] = dict(metrics) if metrics is not None else {"loss": self.data_loss, "acc": accuracy}
         if not self.metrics or not all(callable(f) for f in self.metrics.values()):
-            raise ConfigError(f"expected metrics as a non-empty dict of name -> fn(output, y), got {describe(metrics)}")
+            raise ConfigError(
+                f"expected metrics as a non-empty dict of name -> fn(output, y), got {describe(metrics)}; pass e.g. {{'acc': accuracy}}"
+            )
         self.per_batch = _positive_int("per_batch", per_batch)
         _positive_int("embedding_dim", embedding_dim)
         if generator is None:
             if generator_kwargs:
-                raise ConfigError("expected generator_kwargs only with a generator name, got them with generator=None")
+                raise ConfigError(
+                    "expected generator_kwargs only with a generator name, got them with generator=None; "
+                    "pass generator='mlp' (or another name) with them"
+                )
             generator = GatedGenerator(gain=True)
         self.loss_fn = loss
         self.weight_decay = weight_decay
@@ -334,7 +347,9 @@ class HyperparameterSweep(nn.Module):
                 (``run_dir``, ``max_steps``, ``checkpoint_every``, ``resume``, ...).
         """
         if hyper_step is not None and not isinstance(hyper_step, HyperStep):
-            raise ConfigError(f"expected hyper_step to be a hn.HyperStep or None, got {describe(hyper_step)}")
+            raise ConfigError(
+                f"expected hyper_step to be a hn.HyperStep or None, got {describe(hyper_step)}; pass hn.HyperStep(val_loader=...)"
+            )
         optimizer = optimizer if optimizer is not None else adam(self, lr)
         hooks = list(callbacks)
         if hyper_step is not None:
@@ -411,7 +426,12 @@ class HyperparameterSweep(nn.Module):
         rows = []
         with eval_mode(self):
             if metrics is None and self._default_metrics and "acc" in chosen:
-                batch = to_device(next(iter(val_loader)), device)
+                first = next(iter(val_loader), None)
+                if first is None:
+                    raise ConfigError(
+                        "expected a validation loader with at least one batch, got an empty one; pass a loader over validation data"
+                    )
+                batch = to_device(first, device)
                 with torch.no_grad():
                     if not _is_classification(self(batch[0], points[0]), batch[1]):
                         del chosen["acc"]  # not class logits: the data loss alone

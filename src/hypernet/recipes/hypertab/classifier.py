@@ -29,6 +29,8 @@ from sklearn.utils.validation import validate_data
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from ..._boundary import guarded
+from ..._limits import check_allocation
 from ..._model import HyperModel
 from ..._modes import eval_mode
 from ..._nn import mlp
@@ -69,6 +71,7 @@ def torch_threads(n_jobs: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@guarded(mutating=("fit",))
 class HyperTabClassifier(ClassifierMixin, BaseEstimator):
     """HyperTab classifier: a hypernetwork generates an ensemble of MLPs, each seeing a random subset of the features.
 
@@ -200,6 +203,7 @@ class HyperTabClassifier(ClassifierMixin, BaseEstimator):
         n, n_features = X.shape
         k = subset_size(self.subset_size, n_features)
         members = check_int("n_members", self.n_members)
+        check_allocation(members * n_features, f"HyperTabClassifier(n_members={members})", "use fewer members", element_size=8)
         epochs = check_int("epochs", self.epochs, minimum=0)
         batch = min(check_int("batch_size", self.batch_size), n)
         per_step = members if self.masks_per_step is None else min(check_int("masks_per_step", self.masks_per_step), members)

@@ -118,7 +118,9 @@ def hidden_sizes(value: Any) -> tuple[int, ...]:
     if not isinstance(sizes, (tuple, list)) or any(
         isinstance(h, (bool, np.bool_)) or not isinstance(h, (int, np.integer)) or h < 1 for h in sizes
     ):
-        raise ConfigError(f"expected hidden to be a positive int or a tuple of positive ints such as (32, 32), got {value!r}")
+        raise ConfigError(
+            f"expected hidden to be a positive int or a tuple of positive ints such as (32, 32), got {value!r}; pass e.g. hidden=(32, 32)"
+        )
     return tuple(int(h) for h in sizes)
 
 
@@ -127,7 +129,9 @@ def class_weights(value: Any, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
     from sklearn.utils.class_weight import compute_class_weight
 
     if not (value is None or (isinstance(value, str) and value == "balanced") or isinstance(value, dict)):
-        raise ConfigError(f"expected HyperTabClassifier(class_weight=...) to be None, 'balanced' or a dict {{label: w}}, got {value!r}")
+        raise ConfigError(
+            f"expected HyperTabClassifier(class_weight=...) to be None, 'balanced' or a dict {{label: w}}, got {value!r}; pass one of those"
+        )
     if isinstance(value, dict):
         known = set(classes.tolist())
         unknown = [k for k in value if k not in known]

@@ -29,7 +29,9 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from ..._boundary import guarded
 from ..._io import atomic_write_bytes
+from ..._limits import check_allocation
 from ..._modes import eval_mode
 from ..._validation import check_int
 from ...errors import CheckpointError, ConditionError, ConfigError, describe
@@ -84,6 +86,7 @@ class _Episodes:
         return (self.sampler(g) for _ in range(self.steps))
 
 
+@guarded(mutating=("fit", "meta_fit"))
 class InstantClassifier(nn.Module):
     """A meta-trained hypernetwork that turns a labelled support set into a classifier in one forward pass.
 
@@ -127,16 +130,22 @@ class InstantClassifier(nn.Module):
     ) -> None:
         super().__init__()
         check_int(max_classes, "max_classes", low=2)
+        check_int(hidden, "hidden", low=1, owner="InstantClassifier")
+        check_int(width, "width", low=1, owner="InstantClassifier")
+        check_allocation(hidden * width * 4 + hidden * hidden, "InstantClassifier(hidden=..., width=...)", "use smaller sizes")
         self.backbone = backbone if backbone is not None else nn.Identity()
         self.max_classes = max_classes
         self.hidden = hidden
         self.standardize = backbone is None if standardize is None else bool(standardize)
         self.head = head or "ridge"
         if self.head not in ClassWeightGenerator.HEADS:
-            raise ConfigError(f"expected head in {ClassWeightGenerator.HEADS}, got {head!r}")
+            raise ConfigError(f"expected head in {ClassWeightGenerator.HEADS}, got {head!r}; pass one of them or None")
         self.width = width
         if adapt is not None and (isinstance(adapt, bool) or not isinstance(adapt, int) or adapt < 1 or backbone is None):
-            raise ConfigError(f"expected adapt to be the backbone's output width (a positive int, with a backbone), got {adapt!r}")
+            raise ConfigError(
+                f"expected adapt to be the backbone's output width (a positive int, with a backbone), got {adapt!r}; "
+                "pass None, or the width with backbone="
+            )
         self.adapt = adapt
         self.generator = ClassWeightGenerator(hidden, self.head, width, adapt)
         self.classes_: np.ndarray | None = None
@@ -161,10 +170,24 @@ class InstantClassifier(nn.Module):
         ``y_support`` holds labels ``0 .. C-1``, every one present. Used by :meth:`meta_fit`;
         most users call :meth:`fit` and :meth:`predict_proba` instead.
         """
+        self._check_episode(x_support, y_support, x_query)
         xs, xq, _ = self._scale(x_support, x_query)
         feats = self.backbone(torch.cat([xs, xq]))
         zs, zq = feats[: len(xs)], feats[len(xs) :]
         return run_layers(zq, self.generator(zs, y_support, int(y_support.max()) + 1))
+
+    def _check_episode(self, xs: Any, ys: Any, xq: Any) -> None:
+        hint = "pass x_support (N, ...) float, y_support (N,) int labels 0..C-1 and x_query (Q, ...) like x_support"
+        if not all(isinstance(t, torch.Tensor) for t in (xs, ys, xq)):
+            raise ConfigError(f"expected tensors, got {describe(xs)}, {describe(ys)}, {describe(xq)}; {hint}")
+        if not xs.dtype.is_floating_point or xs.dim() < 2 or len(xs) == 0 or xq.dim() != xs.dim() or xq.shape[1:] != xs.shape[1:]:
+            raise ConfigError(
+                f"expected a non-empty float support set and queries of the same shape, got {describe(xs)} and {describe(xq)}; {hint}"
+            )
+        if ys.dim() != 1 or len(ys) != len(xs) or ys.dtype.is_floating_point or ys.dtype == torch.bool:
+            raise ConfigError(f"expected y_support with one int label per support sample ({len(xs)}), got {describe(ys)}; {hint}")
+        if int(ys.min()) < 0 or int(ys.max()) >= self.max_classes:
+            raise ConfigError(f"expected labels in [0, {self.max_classes}), got {int(ys.min())}..{int(ys.max())}; {hint}")
 
     # ------------------------------------------------------------------ meta-training
     def meta_fit(
@@ -217,11 +240,13 @@ class InstantClassifier(nn.Module):
                 t = torch.from_numpy(arr) if arr.dtype == np.uint8 else torch.as_tensor(np.asarray(arr, dtype=np.float64))
             except (TypeError, ValueError) as exc:
                 raise ConditionError(
-                    f"expected numeric {name} (an array, tensor or DataFrame of numbers), got {describe(X)}: {exc}"
+                    f"expected numeric {name} (an array, tensor or DataFrame of numbers), got {describe(X)}: {exc}; convert it to numbers"
                 ) from exc
         t = t.to(ref.device, ref.dtype) / 255.0 if t.dtype == torch.uint8 else t.to(ref.device, ref.dtype)  # uint8 images: / 255
         if t.dim() < 2 or len(t) == 0:
-            raise ConditionError(f"expected {name} with a leading sample dimension, e.g. (N, n_features), got {describe(t)}")
+            raise ConditionError(
+                f"expected {name} with a leading sample dimension, e.g. (N, n_features), got {describe(X)}; pass a 2-D array of samples"
+            )
         if self.standardize and t.dim() != 2:
             raise ConditionError(f"expected {name} as a 2-D table (N, n_features), got {describe(t)}; flatten it or pass a backbone")
         if not bool(torch.isfinite(t).all()):

@@ -42,7 +42,7 @@ def check_contrast(contrast: Contrast | None) -> None:
     """Raise a clear error unless ``contrast`` is ``None``, a name in :data:`CONTRASTS` or a callable."""
     if contrast is None or callable(contrast) or contrast in CONTRASTS:
         return
-    raise ConfigError(f"expected contrast in {CONTRASTS}, a callable fn(x) -> x_tilde, or None, got {contrast!r}")
+    raise ConfigError(f"expected contrast in {CONTRASTS}, a callable fn(x) -> x_tilde, or None, got {contrast!r}; pass one of them")
 
 
 def contrast_inputs(x: torch.Tensor, contrast: Contrast, scale: float = 1.0) -> torch.Tensor:

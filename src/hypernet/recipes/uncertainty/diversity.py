@@ -32,12 +32,14 @@ import math
 
 import torch
 
+from ..._boundary import guarded_function
 from ..._validation import check_float
 from ...errors import ConfigError, describe
 
 KINDS = ("entropy", "pairwise")
 
 
+@guarded_function
 def weight_diversity(weights: torch.Tensor, kind: str = "entropy", eps: float = 1e-8) -> torch.Tensor:
     """A loss term that falls as the ``(K, D)`` weight draws spread apart (see the module docstring).
 

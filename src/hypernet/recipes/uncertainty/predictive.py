@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..._boundary import guarded, guarded_function
 from ..._model import HyperModel
 from ..._validation import check_choice, check_float, check_int
 from ...conditions import Noise
@@ -69,6 +70,7 @@ __all__ = [
 ]
 
 
+@guarded()
 @dataclass
 class Predictive:
     """K per-draw predictions and the uncertainty they imply.
@@ -83,7 +85,7 @@ class Predictive:
     def from_logits(cls, logits: torch.Tensor) -> Predictive:
         """From ``(K, B, C)`` logits (softmax over the last dimension)."""
         if not isinstance(logits, torch.Tensor) or logits.dim() != 3:
-            raise ConfigError(f"expected logits of shape (K, B, C), got {describe(logits)}")
+            raise ConfigError(f"expected logits of shape (K, B, C), got {describe(logits)}; stack the K draws' (B, C) logits first")
         return cls(logits.float().softmax(-1))
 
     @property
@@ -116,6 +118,7 @@ def _chunks(x: torch.Tensor, batch_size: int | None) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
+@guarded_function
 def predictive(
     model: nn.Module | Sequence[nn.Module],
     x: torch.Tensor,
@@ -157,12 +160,14 @@ def predictive(
         if not model or not all(isinstance(m, nn.Module) for m in model):
             raise ConfigError(f"expected a non-empty sequence of nn.Modules (an ensemble), got {describe(model)}")
         if samples is not None and samples != len(model):
-            raise ConfigError(f"expected samples=None or {len(model)} for an ensemble of {len(model)}, got samples={samples}")
+            raise ConfigError(
+                f"expected samples=None or {len(model)} for an ensemble of {len(model)}, got samples={samples}; pass samples=None"
+            )
         logits = torch.cat([torch.stack([m(part) for m in model]) for part in _chunks(x, batch_size)], dim=1)
     elif isinstance(model, nn.Module):
         logits = torch.cat([_mc_dropout(model, part, samples) for part in _chunks(x, batch_size)], dim=1)
     else:
-        raise ConfigError(f"expected a HyperModel, an nn.Module or a sequence of them, got {describe(model)}")
+        raise ConfigError(f"expected a HyperModel, an nn.Module or a sequence of them, got {describe(model)}; pass the trained model")
     return Predictive.from_logits(logits)
 
 
@@ -185,6 +190,7 @@ def _mc_dropout(model: nn.Module, x: torch.Tensor, samples: int | None) -> torch
             m.train(mode)
 
 
+@guarded()
 class NoiseStep:
     """Step function for :func:`hypernet.training.fit` that trains a noise hypernetwork on classification.
 

@@ -1,0 +1,678 @@
+"""Every public entry point given wrong input either works or raises a clear ``hn.HypernetError``.
+
+Each entry (a constructor, method or function of ``hypernet.__all__`` or of a recipe's ``__all__``) has
+valid keyword arguments on a tiny model; every one of its parameters in turn is replaced by wrong
+values: values derived from the valid one (wrong type, empty, NaN / inf, negative, zero and huge sizes,
+mismatched lengths, a string where a tensor belongs) and values drawn by hypothesis (derandomized).
+
+The call must return, or raise a :class:`hypernet.HypernetError` whose message says what was expected,
+what was got and how to fix it; a call that raises leaves the object's ``state_dict`` (or, for
+estimators without one, its attributes) as it was. scikit-learn estimators may raise scikit-learn's
+own ``ValueError`` for ``X`` / ``y`` (``allow=``). A call that returns must not leave NaN or inf in
+the object's state.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import math
+import re
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import hypernet as hn
+from hypernet.training import TrainingError
+
+SECONDS = 20  # one entry's sweep; a hang is a failure, not a stuck test run
+
+
+# ----------------------------------------------------------------------------- wrong values
+class Opaque:
+    """An object of a type nothing expects."""
+
+    def __repr__(self) -> str:
+        return "Opaque()"
+
+
+def wrong_values(valid: Any, *, count: bool = False) -> list[Any]:
+    """Wrong values derived from a valid one: its kind decides which mistakes a user makes with it."""
+    out: list[Any] = [None, Opaque(), "abc"]
+    if isinstance(valid, bool):
+        return [*out, 2, "yes", math.nan]
+    if isinstance(valid, int):
+        out += [-1, 0, 2.5, "3", True, math.nan, -(10**12)]
+        if not count:
+            out.append(10**12)
+        return out
+    if isinstance(valid, float):
+        return [*out, math.nan, math.inf, -math.inf, -1.0, 0.0, "0.1", 10.0**12]
+    if isinstance(valid, str):
+        return [*out, "", "nope", 3, ["a"]]
+    if isinstance(valid, torch.Tensor):
+        return [*out, *tensor_mistakes(valid)]
+    if isinstance(valid, np.ndarray):
+        return [*out, *(t.numpy() if isinstance(t, torch.Tensor) else t for t in tensor_mistakes(torch.as_tensor(valid)))]
+    if isinstance(valid, nn.Module):
+        return [*out, 3, nn.ReLU(), [valid]]
+    if isinstance(valid, Mapping):
+        return [*out, {}, {"nope": 1}, list(valid.items())]
+    if isinstance(valid, (list, tuple)):
+        out += [[], (), [None], ["abc"]]
+        if len(valid) > 1:
+            out.append(type(valid)(valid[:-1]))  # a mismatched length
+        if valid and isinstance(valid[0], (tuple, list)) and len(valid[0]) == 2 and isinstance(valid[0][0], torch.Tensor):
+            x, y = valid[0]  # a loader of (x, y) batches
+            out += [[(x, y[:-1])], [(x,)], [("a", "b")], [(x * math.nan, y)], [(x, y.float() + 0.5)], [(x[:, :-1], y)], [x]]
+        return out
+    return out
+
+
+def tensor_mistakes(t: torch.Tensor) -> list[Any]:
+    out: list[Any] = [t[:0], t.reshape(-1)[:1].reshape(()) if t.numel() else t.sum(), t.unsqueeze(0), t.tolist(), str(t.tolist())]
+    if t.dtype.is_floating_point:
+        out += [t * math.nan, t + math.inf, t.long(), t.bool(), t.double()]
+    else:
+        out += [t.float(), t - 10**6, t + 10**6, t.bool()]
+    if t.dim() >= 1 and t.shape[0] > 1:
+        out.append(t[:-1])
+    if t.dim() >= 2:
+        out += [t[:, :-1], t.transpose(0, 1)]
+    return out
+
+
+ANY = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**12), max_value=2**12),  # larger sizes: the fixed 10**12 (refused before any allocation)
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.lists(st.integers(min_value=-3, max_value=3), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+# ----------------------------------------------------------------------------- the oracle
+@dataclass
+class Entry:
+    """One public callable with valid keyword arguments.
+
+    Attributes:
+        name: ``Class.method`` or ``function``.
+        fn: ``fn(obj, **kwargs)`` for a method (``make`` builds ``obj``), else ``fn(**kwargs)``.
+        valid: keyword arguments that work.
+        make: builds the object a method runs on (fresh for every parameter swept).
+        skip: parameters not swept (callbacks, progress flags, ...).
+        counts: parameters that count loop iterations (no huge values: a huge count is valid and slow).
+        allow: other exceptions accepted (scikit-learn's ValueError for X / y).
+        extra: more wrong values, per parameter.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    valid: dict[str, Any]
+    make: Callable[[], Any] | None = None
+    skip: frozenset[str] = frozenset()
+    counts: frozenset[str] = frozenset()
+    allow: dict[str, tuple[type[BaseException], ...]] = field(default_factory=dict)
+    extra: dict[str, list[Any]] = field(default_factory=dict)
+    sig: Callable[..., Any] | None = None
+    check: Callable[[str, Any, Any], None] | None = None  # check(param, bad, result) when the call returns
+
+    def params(self) -> list[str]:
+        """The parameters swept: those of ``sig`` (default ``fn``), without ``self``, ``*args``, ``**kwargs`` and ``skip``."""
+        signature = inspect.signature(self.sig or self.fn)
+        return [
+            p.name
+            for p in signature.parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in ("self", "cls") and p.name not in self.skip
+        ]
+
+
+def _state(obj: Any) -> dict[str, Any]:
+    if obj is None:
+        return {}
+    if hasattr(obj, "state_dict") and callable(obj.state_dict):
+        return {k: v.detach().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v) for k, v in obj.state_dict().items()}
+    out = {}
+    for k, v in vars(obj).items():
+        if isinstance(v, torch.Tensor):
+            out[k] = v.detach().clone()
+        elif isinstance(v, np.ndarray):
+            out[k] = v.copy()
+        elif isinstance(v, nn.Module):
+            out[k] = _state(v)
+        else:
+            out[k] = ("id", id(v))
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and bool(((a == b) | (a.isnan() & b.isnan())).all())
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    return bool(a == b)
+
+
+def _finite(state: dict[str, Any]) -> list[str]:
+    bad = []
+    for k, v in state.items():
+        if isinstance(v, dict):
+            bad += [f"{k}.{n}" for n in _finite(v)]
+        elif isinstance(v, torch.Tensor) and v.dtype.is_floating_point and not bool(v.isfinite().all()):
+            bad.append(k)
+    return bad
+
+
+FIX = re.compile(
+    r"\b(pass|use|call|set|give|install|fetch|run|build|check|move|rename|wrap|add|remove|choose|make|convert|keep|"
+    r"fit|train|split|create|drop|flatten|reshape|cast|encode|lower|raise|increase|reduce|load|save|list|write|select|"
+    r"register|e\.g\.|such as|one of|at most|at least|between|or)\b",
+    re.I,
+)
+
+
+def check_message(err: BaseException, what: str) -> None:
+    msg = str(err)
+    where = msg.lower().find("got")
+    assert "expected" in msg.lower() and where >= 0, f"{what}: message without expected / got: {msg!r}"
+    assert FIX.search(msg[where:]) or ";" in msg[where:], f"{what}: message without a fix after what was got: {msg!r}"
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise _Timeout(f"one entry's sweep took more than {SECONDS} s")
+
+
+def run_one(entry: Entry, obj: Any, param: str, bad: Any) -> None:
+    kwargs = {**entry.valid, param: bad}
+    what = f"{entry.name}({param}={_short(bad)})"
+    before = _state(obj)
+    try:
+        result = entry.fn(**kwargs) if entry.make is None else entry.fn(obj, **kwargs)
+    except hn.HypernetError as err:
+        check_message(err, what)
+        if not isinstance(err, TrainingError):  # training diverged after some steps: the state is the last finite step
+            assert _same(before, _state(obj)), f"{what} raised {type(err).__name__} but changed the object's state"
+        return
+    except entry.allow.get(param, ()) as err:
+        assert _same(before, _state(obj)), f"{what} raised {type(err).__name__} but changed the object's state"
+        return
+    except _Timeout:
+        raise
+    except Exception as err:
+        raise AssertionError(f"{what} raised {type(err).__name__}: {str(err)[:300]}") from err
+    assert not _finite(_state(obj)), f"{what} returned but left NaN / inf in {_finite(_state(obj))}"
+    negative = isinstance(bad, int) and not isinstance(bad, bool) and bad < 0
+    assert not (param in entry.counts and negative), f"{what} accepted a negative count silently"
+    if entry.check is not None:
+        entry.check(param, bad, result)
+
+
+def _short(v: Any) -> str:
+    text = hn.errors.describe(v) if not isinstance(v, (list, tuple, dict, str)) else repr(v)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+# ----------------------------------------------------------------------------- valid inputs on tiny models
+def target() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def model() -> hn.HyperModel:
+    return hn.HyperModel(target(), condition=hn.Embedding(3, 4), generator="mlp", generator_kwargs={"hidden": (8,)})
+
+
+def loader(n: int = 8, d: int = 3, classes: int = 2, batches: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(n, d, generator=g), torch.arange(n) % classes) for _ in range(batches)]
+
+
+X = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+
+
+def method(cls: type, name: str, make: Callable[[], Any], valid: dict[str, Any], **kw: Any) -> Entry:
+    """An entry for ``cls.name`` on objects built by ``make``."""
+    return Entry(f"{cls.__name__}.{name}", lambda obj, **k: getattr(obj, name)(**k), valid, make=make, sig=getattr(cls, name), **kw)
+
+
+def function(fn: Callable[..., Any], valid: dict[str, Any], name: str | None = None, **kw: Any) -> Entry:
+    """An entry for a function or a constructor."""
+    sig = kw.pop("sig", None) or (fn.__init__ if inspect.isclass(fn) else fn)  # type: ignore[misc]
+    return Entry(name or getattr(fn, "__qualname__", str(fn)), fn, valid, sig=sig, **kw)
+
+
+def core_entries() -> list[Entry]:
+    emb = hn.Embedding(3, 4)
+    return [
+        function(
+            hn.HyperModel,
+            {
+                "target": target(),
+                "condition": hn.Embedding(3, 4),
+                "generator": "mlp",
+                "generate": "all",
+                "parametrization": None,
+                "init": "hyperfan",
+                "batch_dim": 0,
+                "per_sample": "auto",
+                "generator_kwargs": {"hidden": (8,)},
+                "sets_per_block": None,
+                "shared": (),
+            },
+            name="HyperModel",
+            extra={"generate": [["nope.*"], [], ["0.*", 3], lambda n, t: False]},
+        ),
+        method(hn.HyperModel, "forward", model, {"x": X, "cond": 1, "samples": None}, extra={"cond": [torch.tensor([0, 1]), 3, -1]}),
+        method(hn.HyperModel, "weights", model, {"cond": 1, "samples": None}),
+        method(hn.HyperModel, "flat_weights", model, {"cond": torch.tensor([0, 2]), "samples": None}),
+        method(hn.HyperModel, "generate", model, {"cond": 1, "samples": None}),
+        method(hn.HyperModel, "materialize", model, {"cond": 2}),
+        method(hn.HyperModel, "call", model, {"weights": model().weights(1), "x": X}),
+        function(hn.Embedding, {"num": 3, "dim": 4}),
+        function(hn.Continuous, {"in_dim": 2, "dim": 4, "fourier": 0, "encoding": "identity", "hidden": 8}),
+        function(hn.SetEncoder, {"x_dim": 3, "n_classes": 2, "dim": 4, "hidden": 8}),
+        function(hn.Noise, {"dim": 4}),
+        function(hn.Static, {"dim": 4}),
+        method(hn.Embedding, "split", lambda: emb, {"cond": torch.tensor([0, 2, 2]), "samples": None}),
+        method(hn.Continuous, "split", lambda: hn.Continuous(2, 4), {"cond": torch.rand(5, 2), "samples": None}),
+        method(
+            hn.SetEncoder,
+            "split",
+            lambda: hn.SetEncoder(3, 2, 4),
+            {"cond": (torch.randn(6, 3), torch.arange(6) % 2), "samples": None},
+            extra={
+                "cond": [
+                    (torch.randn(6, 3), torch.arange(5) % 2),
+                    (torch.randn(6, 3),),
+                    (torch.randn(6, 3), torch.arange(6) + 5),
+                    (torch.randn(6, 3) * math.nan, torch.arange(6) % 2),
+                    ("a", "b"),
+                    [torch.randn(6, 3)],
+                ]
+            },
+        ),
+        method(hn.Noise, "split", lambda: hn.Noise(4), {"cond": None, "samples": 3}, counts=frozenset({"samples"})),
+        method(hn.Static, "split", lambda: hn.Static(4), {"cond": None, "samples": None}),
+        function(hn.create_generator, {"name": "chunked"}),
+        *[
+            function(
+                functools.partial(hn.create_generator, g),
+                _gen_kwargs(g),
+                name=f"create_generator({g!r})",
+                sig=type(hn.create_generator(g)).__init__,
+            )
+            for g in hn.list_generators()
+        ],
+        function(hn.register_generator, {"name": "sweep-test"}),
+        function(hn.ParamSpec.from_module, {"module": target(), "generate": "all"}, name="ParamSpec.from_module"),
+        function(hn.export_peft, {"model": model(), "cond": 1, "path": "/nonexistent/dir"}, skip=frozenset({"cond", "path"})),
+        function(hn.weight_diversity, {"weights": torch.randn(4, 6), "kind": "entropy", "eps": 1e-8}),
+    ]
+
+
+def _gen_kwargs(name: str) -> dict[str, Any]:
+    """Valid keyword arguments of a registered generator (its defaults)."""
+    cls = type(hn.create_generator(name))
+    sig = inspect.signature(cls.__init__)
+    return {p.name: p.default for p in sig.parameters.values() if p.name != "self" and p.default is not inspect.Parameter.empty}
+
+
+# ----------------------------------------------------------------------------- other helpers' recipes (issues 29, 32)
+def federated() -> Any:
+    from hypernet.recipes.federated import pathological_partition
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(64) % 4
+    x = torch.randn(4, 6, generator=g)[y] + torch.randn(64, 6, generator=g)
+    clients = pathological_partition(x, y, x[:16], y[:16], num_clients=2, classes_per_client=2, seed=0)
+    fed = hn.FederatedHypernet(nn.Linear(6, 4), num_clients=2, inner_steps=1, batch_size=8, generator_kwargs={"hidden": (8,)})
+    fed._sweep_clients = clients  # type: ignore[attr-defined]
+    return fed
+
+
+def adapters() -> Any:
+    import transformers
+
+    from hypernet.recipes.adapters._testing import tiny_tokenizer
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64
+    )
+    model = hn.AdapterHypernet(transformers.BertModel(config).eval(), tiny_tokenizer(), rank=2)
+    texts = ["alpha beta", "gamma delta", "alpha gamma", "beta delta"]
+    return model.fit([hn.AdapterTask("t", texts, [1, 0, 1, 0], label_names=["no", "yes"])], steps=1, batch_size=4)
+
+
+def _one_text_one_prediction(param: str, bad: Any, result: Any) -> None:
+    if isinstance(bad, str):
+        assert len(result) == 1, f"AdapterHypernet.predict({bad!r}, task) gave {len(result)} predictions for one text"
+
+
+def other_entries() -> list[Entry]:
+    """Cases whose fixes live in the federated (issue 29) and adapters (issue 32) recipes."""
+    return [
+        Entry("FederatedHypernet.fit", lambda fed, **k: fed.fit(**{"clients": fed._sweep_clients, **k}), {"rounds": 1},
+              make=federated, sig=lambda clients, rounds: None,
+              extra={"clients": [[(torch.randn(8, 6), torch.arange(8) % 4)] * 2]}, counts=frozenset({"rounds"})),
+        Entry("AdapterHypernet.predict", lambda m, **k: m.predict(**k), {"texts": ["alpha beta"], "task": "t"}, make=adapters,
+              sig=lambda texts: None, extra={"texts": ["one text", "alpha"]}, check=_one_text_one_prediction),
+    ]  # fmt: skip
+
+
+def _collect(fn: Callable[..., None], *args: Any) -> None:
+    """``SWEEP_LOG=path``: write every failure to a file and go on (to list what the sweep finds)."""
+    import os
+
+    log = os.environ.get("SWEEP_LOG")
+    if not log:
+        fn(*args)
+        return
+    try:
+        fn(*args)
+    except AssertionError as err:
+        with open(log, "a") as f:
+            f.write(" ".join(str(err).split())[:400] + "\n")
+
+
+# ----------------------------------------------------------------------------- recipes
+NOT_RUN = frozenset(
+    {"progress", "run_dir", "callback", "callbacks", "device", "checkpoint_dir", "resume", "eval_loaders", "path", "optimizer"}
+)
+BATCHES = loader(16, 3, 2, batches=2)
+XY = (BATCHES[0][0], BATCHES[0][1])
+
+
+def continual() -> Any:
+    return hn.ContinualLearner(target(), embedding_dim=4, num_tasks=3, generator_kwargs={"hidden": (8,)})
+
+
+def trained_continual() -> Any:
+    learner = continual()
+    learner.fit_task(0, BATCHES, epochs=1)
+    return learner
+
+
+def sweep() -> Any:
+    return hn.HyperparameterSweep(
+        target(),
+        lambda out, y, hp: nn.functional.cross_entropy(out, y) * hp["scale"],
+        {"scale": hn.Uniform(0.5, 2.0)},
+        embedding_dim=4,
+        generator="mlp",
+        generator_kwargs={"hidden": (8,)},
+    )
+
+
+def space() -> Any:
+    return hn.MLPSpace(in_features=3, num_classes=2, depths=(1, 2), widths=(4, 8), activations=("relu", "tanh"))
+
+
+def search() -> Any:
+    return hn.ArchitectureSearch(space(), embedding_dim=4, generator="mlp", generator_kwargs={"hidden": (8,)})
+
+
+def instant() -> Any:
+    return hn.InstantClassifier(max_classes=3, hidden=8, width=16)
+
+
+def fitted_instant() -> Any:
+    return instant().fit(XY[0].numpy(), XY[1].numpy())
+
+
+def hypertab() -> Any:
+    return hn.HyperTabClassifier(n_members=2, hidden=(4,), epochs=1, batch_size=8, cond_dim=4, hyper_hidden=8, random_state=0)
+
+
+def fitted_hypertab() -> Any:
+    return hypertab().fit(XY[0].numpy(), XY[1].numpy())
+
+
+def noise_model() -> hn.HyperModel:
+    return hn.HyperModel(target(), condition=hn.Noise(4), generator="mlp", generator_kwargs={"hidden": (8,)})
+
+
+def ghn() -> Any:
+    return hn.GraphHyperNetwork(hidden=8, block=(8, 8, 3, 3))
+
+
+def recipe_entries() -> list[Entry]:
+    sklearn_value_error = (ValueError,)
+    return [
+        # continual
+        function(
+            hn.ContinualLearner,
+            {
+                "target": target(),
+                "embedding_dim": 4,
+                "generator": "mlp",
+                "beta": 0.01,
+                "num_tasks": 3,
+                "generator_kwargs": {"hidden": (8,)},
+                "init": "hyperfan",
+                "lr": 1e-3,
+                "lookahead": False,
+                "freeze_embeddings": True,
+                "reg_tasks": None,
+                "grad_clip": None,
+            },
+            skip=NOT_RUN,
+        ),
+        method(
+            hn.ContinualLearner,
+            "fit_task",
+            continual,
+            {"task_id": 0, "train_loader": BATCHES, "epochs": 1, "max_steps": 1},
+            skip=NOT_RUN,
+            counts=frozenset({"epochs", "max_steps"}),
+        ),
+        method(hn.ContinualLearner, "evaluate", trained_continual, {"task_id": 0, "loader": BATCHES}),
+        method(hn.ContinualLearner, "logits", trained_continual, {"x": X, "task_id": 0}),
+        method(hn.ContinualLearner, "predict", trained_continual, {"x": X, "tasks": [0]}),
+        method(hn.ContinualLearner, "task_entropies", trained_continual, {"x": X, "tasks": [0]}),
+        # hyperparameters
+        function(hn.Uniform, {"low": 0.0, "high": 1.0, "p_low": 0.0}),
+        function(hn.LogUniform, {"low": 1e-3, "high": 1.0, "p_low": 0.0}),
+        function(hn.HyperStep, {"val_loader": BATCHES, "every": 1, "lr": 0.05, "width": 0.1, "start": None, "metric": None}),
+        function(
+            hn.HyperparameterSweep,
+            {
+                "target": target(),
+                "loss": lambda out, y, hp: nn.functional.cross_entropy(out, y),
+                "space": {"scale": hn.Uniform(0.5, 2.0)},
+                "weight_decay": None,
+                "metrics": None,
+                "generator": "mlp",
+                "init": "mip",
+                "embedding_dim": 4,
+                "per_batch": 2,
+                "generate": "all",
+                "generator_kwargs": {"hidden": (8,)},
+            },
+        ),
+        method(
+            hn.HyperparameterSweep,
+            "fit",
+            sweep,
+            {"train_loader": BATCHES, "epochs": 1, "lr": 1e-3, "hyper_step": None},
+            skip=NOT_RUN,
+            counts=frozenset({"epochs"}),
+        ),
+        method(hn.HyperparameterSweep, "curve", sweep, {"values": [0.5, 1.0], "val_loader": BATCHES}),
+        method(hn.HyperparameterSweep, "generate", sweep, {"hp": 1.0}),
+        method(hn.HyperparameterSweep, "materialize", sweep, {"hp": {"scale": 1.0}}),
+        method(hn.HyperparameterSweep, "sample_unit", sweep, {"batch_size": 3}),
+        function(hn.Curve, {"points": [{"a": 0.1}, {"a": 0.2}], "metrics": {"loss": [1.0, 0.5]}}),
+        method(hn.Curve, "best", lambda: hn.Curve([{"a": 0.1}, {"a": 0.2}], {"loss": [1.0, 0.5]}), {"metric": "loss", "mode": "min"}),
+        # architecture
+        function(hn.MLPSpace, {"in_features": 3, "num_classes": 2, "depths": (1, 2), "widths": (4, 8), "activations": ("relu", "tanh")}),
+        function(hn.Architecture, {"widths": (4,), "activations": ("relu",)}),
+        method(hn.MLPSpace, "sample", space, {"n": 2, "generator": None, "distinct": False, "depth_weights": None}),
+        method(hn.MLPSpace, "build", space, {"arch": hn.Architecture((4,), ("relu",))}),
+        function(
+            hn.ArchitectureSearch,
+            {
+                "space": space(),
+                "loss": None,
+                "metrics": None,
+                "generator": "mlp",
+                "init": "mip",
+                "embedding_dim": 4,
+                "generator_kwargs": {"hidden": (8,)},
+                "depth_weights": None,
+            },
+        ),
+        method(
+            hn.ArchitectureSearch,
+            "fit",
+            search,
+            {"train_loader": BATCHES, "epochs": 1, "lr": 1e-3},
+            skip=NOT_RUN,
+            counts=frozenset({"epochs"}),
+        ),
+        method(
+            hn.ArchitectureSearch,
+            "rank",
+            search,
+            {"candidates": [hn.Architecture((4,), ("relu",))], "val_loader": BATCHES, "metric": "acc", "mode": "max"},
+        ),
+        method(hn.ArchitectureSearch, "materialize", search, {"arch": hn.Architecture((4,), ("relu",))}),
+        method(hn.ArchitectureSearch, "sample", search, {"n": 2, "seed": 0}),
+        # compression
+        function(
+            hn.static_hypernet,
+            {
+                "target": target(),
+                "ratio": 2.0,
+                "generator": "ha",
+                "generator_kwargs": None,
+                "size_arg": None,
+                "cond_dim": 4,
+                "generate": "all",
+                "init": "hyperfan",
+                "max_size": 16384,
+            },
+        ),
+        function(
+            hn.compress,
+            {
+                "target": target(),
+                "data": XY,
+                "ratio": 2.0,
+                "generator": "ha",
+                "epochs": 1,
+                "batch_size": 8,
+                "lr": None,
+                "shared_lr": 3e-3,
+                "seed": 0,
+            },
+            skip=frozenset({"generator_kwargs", "size_arg", "generate"}),
+            counts=frozenset({"epochs"}),
+        ),
+        # instant
+        function(
+            hn.InstantClassifier,
+            {"backbone": None, "max_classes": 3, "hidden": 8, "head": None, "width": 16, "standardize": None, "adapt": None},
+            counts=frozenset({"adapt"}),
+        ),
+        method(hn.InstantClassifier, "fit", instant, {"X": XY[0].numpy(), "y": XY[1].numpy()}),
+        method(hn.InstantClassifier, "predict", fitted_instant, {"X": XY[0].numpy()}),
+        method(hn.InstantClassifier, "predict_proba", fitted_instant, {"X": XY[0].numpy()}),
+        method(hn.InstantClassifier, "score", fitted_instant, {"X": XY[0].numpy(), "y": XY[1].numpy()}),
+        method(hn.InstantClassifier, "classify", instant, {"x_support": XY[0], "y_support": XY[1], "x_query": X}),
+        # hypertab (scikit-learn's own ValueError for X / y)
+        method(
+            hn.HyperTabClassifier,
+            "fit",
+            hypertab,
+            {"X": XY[0].numpy(), "y": XY[1].numpy()},
+            allow={"X": sklearn_value_error, "y": sklearn_value_error},
+        ),
+        method(hn.HyperTabClassifier, "predict", fitted_hypertab, {"X": XY[0].numpy()}, allow={"X": sklearn_value_error}),
+        method(hn.HyperTabClassifier, "predict_proba", fitted_hypertab, {"X": XY[0].numpy()}, allow={"X": sklearn_value_error}),
+        Entry(
+            "HyperTabClassifier(...).fit",
+            lambda **k: hn.HyperTabClassifier(**k).fit(XY[0].numpy(), XY[1].numpy()),
+            {"n_members": 2, "hidden": (4,), "epochs": 1, "batch_size": 8, "cond_dim": 4, "hyper_hidden": 8, "random_state": 0},
+            sig=hn.HyperTabClassifier.__init__,
+            skip=frozenset({"verbose", "device", "n_jobs"}),
+            counts=frozenset({"epochs"}),
+        ),
+        # uncertainty
+        function(
+            hn.NoiseStep,
+            {
+                "samples": 2,
+                "diversity": "entropy",
+                "diversity_weight": 0.0,
+                "likelihood": "mean",
+                "contrast": None,
+                "contrast_weight": 0.1,
+                "contrast_scale": 1.0,
+            },
+        ),
+        function(hn.predictive, {"model": noise_model(), "x": X, "samples": 3, "draws": None, "batch_size": None}),
+        function(hn.Predictive.from_logits, {"logits": torch.randn(3, 5, 2)}, name="Predictive.from_logits"),
+        # graph: input checks at the top of the public methods
+        function(
+            hn.GraphHyperNetwork,
+            {
+                "hidden": 8,
+                "block": (8, 8, 3, 3),
+                "virtual_edges": 5,
+                "rounds": 1,
+                "layernorm": True,
+                "custom_ops": None,
+                "leaf_modules": (),
+            },
+        ),
+        method(hn.GraphHyperNetwork, "predict", ghn, {"module": target()}),
+        method(hn.GraphHyperNetwork, "initialize_", ghn, {"module": target(), "data": None}, extra={"data": ["abc", [1, 2]]}),
+        method(hn.GraphHyperNetwork, "graph", ghn, {"module": target()}),
+    ]
+
+
+ENTRIES: list[Entry] = core_entries() + recipe_entries() + other_entries()
+CASES = [(e, p) for e in ENTRIES for p in e.params()]
+
+
+@pytest.mark.parametrize(("entry", "param"), CASES, ids=[f"{e.name}:{p}" for e, p in CASES])
+def test_wrong_input_works_or_raises_a_clear_error(entry: Entry, param: str) -> None:
+    obj = entry.make() if entry.make is not None else None
+    valid = entry.valid.get(param, inspect.Parameter.empty)
+    derived = wrong_values(valid, count=param in entry.counts) + entry.extra.get(param, [])
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(SECONDS)
+    try:
+        for bad in derived:
+            _collect(run_one, entry, obj, param, bad)
+
+        @settings(max_examples=8, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(bad=ANY)
+        def drawn(bad: Any) -> None:
+            if param in entry.counts and isinstance(bad, (int, float)) and not isinstance(bad, bool) and bad > 100:
+                return  # a huge loop count is valid input (and slow)
+            _collect(run_one, entry, obj, param, bad)
+
+        drawn()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
