@@ -98,7 +98,7 @@ def merge(results: Path, splits: dict[str, Any], protocol: dict[str, Any], budge
         "fine-tuning at each client's own best validation check. Bytes: tensors both ways over the whole training, per client.",
         "Raw rows: `federated.csv`; validation curves: `federated.png`; per-run files: `federated_<split>_s<seed>_<method>.json`.",
         "",
-        *lines,
+        *(lines if rows else ["No (split, seed, method) run has finished yet; see Runs below."]),
         "",
         "## The issue's relations (means over the seeds merged so far)",
         "",
@@ -114,7 +114,9 @@ def merge(results: Path, splits: dict[str, Any], protocol: dict[str, Any], budge
         "Commands (one process each; `--method all` runs the three in turn; then `python benchmarks/federated.py --merge`):",
         "",
         *sorted({f"    {r['command']}" for r in runs}),
+        "    python benchmarks/federated.py --split SPLIT --seed SEED --method {pfedhn,baselines,pefll}   # each missing run",
         "",
+        *_in_progress(),
         "## Protocol",
         "",
         "```",
@@ -133,6 +135,24 @@ def merge(results: Path, splits: dict[str, Any], protocol: dict[str, Any], budge
     (results / "federated.md").write_text("\n".join(md) + "\n")
     print("\n".join([*lines, "", *checks]))
     _plot(runs, present, results / "federated.png")
+
+
+WORK = Path.home() / ".cache" / "hypernet" / "federated_work"
+
+
+def _in_progress(work: Path = WORK) -> list[str]:
+    """Validation progress of unfinished pFedHN / PeFLL runs (their checkpoints' rows; no test numbers)."""
+    out = []
+    for rows_file in sorted(work.glob("*/rows.json")):
+        rows = json.loads(rows_file.read_text())
+        if rows:
+            last, best = rows[-1], max(rows, key=lambda r: r["val_acc"])
+            out.append(
+                f"* {rows_file.parent.name}: round {int(last['round'])}, mean validation accuracy {100 * last['val_acc']:.2f} % "
+                f"(best {100 * best['val_acc']:.2f} % at round {int(best['round'])}), {last['seconds'] / 3600:.1f} h of wall time"
+            )
+    head = "In progress when this file was written (validation only; resumable from the checkpoints under --work):"
+    return [head, "", *out, ""] if out else []
 
 
 def _notes() -> list[str]:
