@@ -52,7 +52,7 @@ def section_retrieval(reps: int) -> list:  # list[Row]
             )
             med, q1, q3 = stats["x"]
             rows.append(
-                Row("retrieval", f"exhaustive 1M x 384, q-net h={hidden}, {str(dtype)[6:]}", med, q1, q3, {"docs": N, "hidden": hidden})
+                Row("retrieval", f"exhaustive {N:,} x {D}, q-net h={hidden}, {str(dtype)[6:]}", med, q1, q3, {"docs": N, "hidden": hidden})
             )
             print(f"  exhaustive h={hidden} {dtype}: {med:.0f} ms", flush=True)
             del vec
@@ -83,7 +83,7 @@ def section_retrieval(reps: int) -> list:  # list[Row]
                 rows.append(
                     Row(
                         "retrieval",
-                        f"approximate 1M, h={hidden}, {str(dtype)[6:]}, entry {entry}, ef {ef}",
+                        f"approximate {N:,} x {D}, h={hidden}, {str(dtype)[6:]}, entry {entry}, ef {ef}",
                         med,
                         min(times),
                         max(times),
