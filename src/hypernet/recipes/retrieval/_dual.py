@@ -168,11 +168,6 @@ def _cat_features(parts: list[Features]) -> Features:
     return tuple(out)
 
 
-def select_features(features: Features, ids: torch.Tensor) -> Features:
-    """The features of documents ``ids``."""
-    return tuple(f[ids] for f in features)
-
-
 def _check_width(width: int, got: int, what: str) -> None:
     if width != got:
         raise ConfigError(

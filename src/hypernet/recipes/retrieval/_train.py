@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ...errors import ConfigError
 
-if TYPE_CHECKING:
-    from ._dual import DualEncoder, Features
+# the DualEncoder that calls fit_dual (typed loosely: _dual imports this module, so this one may not import _dual)
+DualEncoder = Any
+Features = tuple[torch.Tensor, ...]
 
 
 def _check_pairs(pairs: Sequence[tuple[str, int]], n_docs: int) -> tuple[list[str], list[int]]:
@@ -53,7 +54,6 @@ def fit_dual(
 ) -> DualEncoder:
     """See :meth:`DualEncoder.fit`."""
     from ...training.checkpoint import latest_checkpoint, save_checkpoint
-    from ._dual import select_features
 
     if corpus is None and features is None:
         raise ConfigError("expected the corpus texts or precomputed document features to fit on, got neither")
@@ -127,7 +127,7 @@ def fit_dual(
                     used.add(pick)
         ids = torch.tensor(doc_ids)
         if features is not None:
-            docs = model.doc_repr(select_features(features, ids))
+            docs = model.doc_repr(tuple(f[ids] for f in features))  # the features of documents ids
         else:
             assert corpus is not None
             docs = model.doc_repr(model.document_features([corpus[d] for d in doc_ids], batch_size=len(doc_ids), grad=True))
