@@ -219,6 +219,16 @@ def bits_per_char(model: CharLM, valid: torch.Tensor, context: int, windows: int
     return total / count / math.log(2)
 
 
+def ngram_bpc(train: torch.Tensor, valid: torch.Tensor, vocab: int) -> dict[str, float]:
+    """Validation bits per character of add-one unigram and bigram models of the training split (reference points)."""
+    uni = torch.bincount(train, minlength=vocab).double() + 1
+    uni = uni / uni.sum()
+    big = torch.ones(vocab, vocab, dtype=torch.double)
+    big.index_put_((train[:-1], train[1:]), torch.ones(len(train) - 1, dtype=torch.double), accumulate=True)
+    big = big / big.sum(1, keepdim=True)
+    return {"unigram": float(-uni[valid].log2().mean()), "bigram": float(-big[valid[:-1], valid[1:]].log2().mean())}
+
+
 def run_lm(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     from hypernet.data.char_text import bbc_fortunes_chars
 
@@ -264,6 +274,7 @@ def run_lm(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
         "steps": args.lm_steps,
         "settings": {"batch": args.lm_batch, "context": args.lm_context, "lr": args.lm_lr, "eval_windows": args.lm_eval_windows},
         "bpc": bpc,
+        "ngram_bpc": ngram_bpc(corpus.train, corpus.valid, len(corpus.vocab)),
         "train_bpc_last50": statistics.mean(losses[-50:]) / math.log(2),
         "train_seconds": train_s,
         "train_cpu_seconds": train_cpu,
@@ -272,12 +283,12 @@ def run_lm(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
 
 
 # ----------------------------------------------------------------------------- merge
-def _ms(values: list[float]) -> str:
+def _ms(values: list[float], digits: int = 2) -> str:
     if not values:
         return "-"
     if len(values) == 1:
-        return f"{values[0]:.2f} (n=1)"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+        return f"{values[0]:.{digits}f} (n=1)"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def _mean(values: list[float]) -> float:
@@ -323,7 +334,7 @@ def merge(tag: str) -> int:
             means["avg"] = _mean(list(means.values()))
             means["nmi"] = _mean(nmi)
             summary[m] = means
-            lines.append(f"| {m} | " + " | ".join(cells) + f" | {_ms(per_seed_avg)} | {_ms(nmi) if nmi else '-'} |")
+            lines.append(f"| {m} | " + " | ".join(cells) + f" | {_ms(per_seed_avg)} | {_ms(nmi, 3) if nmi else '-'} |")
         if dataset == "rmnist":
             lines.append("| DomainBed ERM (published, MNIST_CNN, 5,000 steps, hyperparameter search) | "
                          + " | ".join(f"{DOMAINBED_ERM[a]}" for a in angles) + f" | {DOMAINBED_ERM['avg']} | - |")  # fmt: skip
@@ -352,7 +363,13 @@ def merge(tag: str) -> int:
             w.writerows(lm_rows)
         steps = sorted({r["steps"] for r in lm_rows})
         lines += [f"## Character LM, validation bits per character at inference top-k (trained at top-2; steps {steps})", ""]
-        lines += ["| method | " + " | ".join(f"k={k}" for k in LM_KS) + " | train s |", "|---" * (len(LM_KS) + 2) + "|"]
+        ngram = next((p["ngram_bpc"] for p in lm if "ngram_bpc" in p), None)
+        if ngram:
+            lines += [
+                f"Reference points on the same validation split: unigram {ngram['unigram']:.3f}, bigram {ngram['bigram']:.3f} bits/char.",
+                "",
+            ]
+        lines += ["| method | " + " | ".join(f"k={k}" for k in LM_KS) + " | training CPU s |", "|---" * (len(LM_KS) + 2) + "|"]
         means: dict[str, dict[int, float]] = {}
         for m in LM_ROUTERS.values():
             sub = [r for r in lm_rows if r["method"] == m]
