@@ -376,8 +376,8 @@ def merge(tag: str) -> int:
             means[m] = {k: _mean([r[f"bpc_k{k}"] for r in sub]) for k in LM_KS}
             lines.append(
                 f"| {m} | "
-                + " | ".join(_ms([r[f"bpc_k{k}"] for r in sub]) for k in LM_KS)
-                + f" | {_ms([r['train_seconds'] for r in sub])} |"
+                + " | ".join(_ms([r[f"bpc_k{k}"] for r in sub], 3) for k in LM_KS)
+                + f" | {_ms([r['train_cpu_seconds'] for r in sub], 0)} |"
             )
         hr, sm, sd = means["HyperRouter"], means["SMoE"], means["SMoE-Dropout"]
         lines += [
