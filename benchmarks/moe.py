@@ -489,7 +489,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, default=2)
     p.add_argument("--balance", type=float, default=0.01)
     p.add_argument("--router", choices=tuple(LM_ROUTERS), default="hyper")
-    p.add_argument("--lm-steps", type=int, default=800)
+    p.add_argument("--lm-steps", type=int, default=1600)
     p.add_argument("--lm-batch", type=int, default=8)
     p.add_argument("--lm-context", type=int, default=128)
     p.add_argument("--lm-lr", type=float, default=1e-3)
