@@ -219,6 +219,16 @@ def bits_per_char(model: CharLM, valid: torch.Tensor, context: int, windows: int
     return total / count / math.log(2)
 
 
+def ngram_bpc(train: torch.Tensor, valid: torch.Tensor, vocab: int) -> dict[str, float]:
+    """Validation bits per character of add-one unigram and bigram models of the training split (reference points)."""
+    uni = torch.bincount(train, minlength=vocab).double() + 1
+    uni = uni / uni.sum()
+    big = torch.ones(vocab, vocab, dtype=torch.double)
+    big.index_put_((train[:-1], train[1:]), torch.ones(len(train) - 1, dtype=torch.double), accumulate=True)
+    big = big / big.sum(1, keepdim=True)
+    return {"unigram": float(-uni[valid].log2().mean()), "bigram": float(-big[valid[:-1], valid[1:]].log2().mean())}
+
+
 def run_lm(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     from hypernet.data.char_text import bbc_fortunes_chars
 
@@ -264,6 +274,7 @@ def run_lm(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
         "steps": args.lm_steps,
         "settings": {"batch": args.lm_batch, "context": args.lm_context, "lr": args.lm_lr, "eval_windows": args.lm_eval_windows},
         "bpc": bpc,
+        "ngram_bpc": ngram_bpc(corpus.train, corpus.valid, len(corpus.vocab)),
         "train_bpc_last50": statistics.mean(losses[-50:]) / math.log(2),
         "train_seconds": train_s,
         "train_cpu_seconds": train_cpu,
@@ -272,12 +283,12 @@ def run_lm(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
 
 
 # ----------------------------------------------------------------------------- merge
-def _ms(values: list[float]) -> str:
+def _ms(values: list[float], digits: int = 2) -> str:
     if not values:
         return "-"
     if len(values) == 1:
-        return f"{values[0]:.2f} (n=1)"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+        return f"{values[0]:.{digits}f} (n=1)"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def _mean(values: list[float]) -> float:
@@ -323,7 +334,7 @@ def merge(tag: str) -> int:
             means["avg"] = _mean(list(means.values()))
             means["nmi"] = _mean(nmi)
             summary[m] = means
-            lines.append(f"| {m} | " + " | ".join(cells) + f" | {_ms(per_seed_avg)} | {_ms(nmi) if nmi else '-'} |")
+            lines.append(f"| {m} | " + " | ".join(cells) + f" | {_ms(per_seed_avg)} | {_ms(nmi, 3) if nmi else '-'} |")
         if dataset == "rmnist":
             lines.append("| DomainBed ERM (published, MNIST_CNN, 5,000 steps, hyperparameter search) | "
                          + " | ".join(f"{DOMAINBED_ERM[a]}" for a in angles) + f" | {DOMAINBED_ERM['avg']} | - |")  # fmt: skip
@@ -352,15 +363,21 @@ def merge(tag: str) -> int:
             w.writerows(lm_rows)
         steps = sorted({r["steps"] for r in lm_rows})
         lines += [f"## Character LM, validation bits per character at inference top-k (trained at top-2; steps {steps})", ""]
-        lines += ["| method | " + " | ".join(f"k={k}" for k in LM_KS) + " | train s |", "|---" * (len(LM_KS) + 2) + "|"]
+        ngram = next((p["ngram_bpc"] for p in lm if "ngram_bpc" in p), None)
+        if ngram:
+            lines += [
+                f"Reference points on the same validation split: unigram {ngram['unigram']:.3f}, bigram {ngram['bigram']:.3f} bits/char.",
+                "",
+            ]
+        lines += ["| method | " + " | ".join(f"k={k}" for k in LM_KS) + " | training CPU s |", "|---" * (len(LM_KS) + 2) + "|"]
         means: dict[str, dict[int, float]] = {}
         for m in LM_ROUTERS.values():
             sub = [r for r in lm_rows if r["method"] == m]
             means[m] = {k: _mean([r[f"bpc_k{k}"] for r in sub]) for k in LM_KS}
             lines.append(
                 f"| {m} | "
-                + " | ".join(_ms([r[f"bpc_k{k}"] for r in sub]) for k in LM_KS)
-                + f" | {_ms([r['train_seconds'] for r in sub])} |"
+                + " | ".join(_ms([r[f"bpc_k{k}"] for r in sub], 3) for k in LM_KS)
+                + f" | {_ms([r['train_cpu_seconds'] for r in sub], 0)} |"
             )
         hr, sm, sd = means["HyperRouter"], means["SMoE"], means["SMoE-Dropout"]
         lines += [
@@ -472,7 +489,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, default=2)
     p.add_argument("--balance", type=float, default=0.01)
     p.add_argument("--router", choices=tuple(LM_ROUTERS), default="hyper")
-    p.add_argument("--lm-steps", type=int, default=800)
+    p.add_argument("--lm-steps", type=int, default=1600)
     p.add_argument("--lm-batch", type=int, default=8)
     p.add_argument("--lm-context", type=int, default=128)
     p.add_argument("--lm-lr", type=float, default=1e-3)
