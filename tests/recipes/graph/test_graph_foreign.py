@@ -172,5 +172,5 @@ def test_weight_scale_multiplies_predicted_weights_only() -> None:
     for name, p in plain.items():
         factor = 0.25 if p.dim() == 2 else 1.0  # matrices scaled; LayerNorm scales and biases not
         torch.testing.assert_close(scaled[name], factor * p)
-    with pytest.raises(hn.ConfigError, match="weight_scale > 0"):
+    with pytest.raises(hn.ConfigError, match=r"weight_scale=\.\.\.\) to be a positive number, got 0\.0"):
         hn.GraphHyperNetwork(weight_scale=0.0)

@@ -47,7 +47,7 @@ from torch.func import functional_call
 
 from ..._io import atomic_write_bytes, atomic_write_text
 from ..._limits import check_allocation
-from ..._validation import is_int
+from ..._validation import check_choice, check_float, check_int, is_int
 from ...errors import CheckpointError, ConfigError, describe
 from ._decoder import LowRankDecoder, ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
 from ._encoder import GatedGNN
@@ -129,18 +129,17 @@ class GraphHyperNetwork(nn.Module):
     ) -> None:
         super().__init__()
         _check_arguments(hidden, block, virtual_edges, rounds, layernorm, custom_ops, leaf_modules)
-        if not weight_scale > 0:
-            raise ConfigError(f"expected weight_scale > 0, got {weight_scale}")
-        if encoder not in ("gated", "graphormer") or (encoder == "graphormer" and (layers < 1 or heads < 1 or hidden % heads)):
+        owner = "GraphHyperNetwork"
+        weight_scale = check_float(weight_scale, "weight_scale", low=0.0, low_open=True, owner=owner)
+        check_choice(encoder, "encoder", ("gated", "graphormer"), owner=owner)
+        layers = check_int(layers, "layers", low=1, owner=owner)
+        heads = check_int(heads, "heads", low=1, owner=owner)
+        lowrank = check_int(lowrank, "lowrank", low=0, owner=owner, hint="0 turns the low-rank decoder off")
+        lowrank_rows = check_int(lowrank_rows, "lowrank_rows", low=1, owner=owner)
+        if encoder == "graphormer" and hidden % heads:
             raise ConfigError(
-                f"expected encoder 'gated' or 'graphormer' (with layers >= 1 and hidden divisible by heads), "
-                f"got encoder={encoder!r}, layers={layers}, heads={heads}, hidden={hidden}"
-            )
-        if hidden < 2 or len(block) != 4 or min(block) < 1 or rounds < 1 or virtual_edges < 0 or lowrank < 0 or lowrank_rows < 1:
-            raise ConfigError(
-                "expected hidden >= 2, block of 4 positive sizes (O, I, K, K), rounds >= 1, virtual_edges >= 0, "
-                f"lowrank >= 0, lowrank_rows >= 1, got hidden={hidden}, block={tuple(block)}, rounds={rounds}, "
-                f"virtual_edges={virtual_edges}, lowrank={lowrank}, lowrank_rows={lowrank_rows}"
+                f"expected hidden divisible by heads for encoder='graphormer', got hidden={hidden}, heads={heads}; "
+                "pick heads that divide hidden (e.g. heads=8 with hidden=64)"
             )
         self.lowrank, self.lowrank_rows = int(lowrank), int(lowrank_rows)
         self.encoder, self.layers, self.heads = encoder, int(layers), int(heads)
