@@ -9,7 +9,8 @@
 * a method named in ``mutating`` restores the object's state (``state_dict`` of an ``nn.Module``,
   else its attributes) when it raises, so a failed ``fit`` leaves the object as it was.
   :class:`~hypernet.training.TrainingError` (training diverged after some steps) is the exception:
-  the state stays as the training loop left it (the last finite step), as its message says.
+  the state stays as the training loop left it (the last finite step), as its message says; so is an
+  interrupt (``KeyboardInterrupt``), which keeps what was trained so far.
 
 The methods check their arguments first; this catches what the checks did not foresee.
 
@@ -77,7 +78,8 @@ def _wrap(owner: str, name: str, fn: Callable[..., Any], mutating: bool, bound: 
         except BaseException as err:
             from .training.errors import TrainingError
 
-            if saved is not None and not isinstance(err, TrainingError):
+            # an interrupt (Ctrl-C, SystemExit) keeps what was trained so far, as plain PyTorch would
+            if saved is not None and isinstance(err, Exception) and not isinstance(err, TrainingError):
                 _restore(args[0], saved)
             original = str(err) if len(str(err)) <= 2000 else str(err)[:1997] + "..."  # whole: callers may match its text
             given = args[1:] if bound else args
