@@ -195,7 +195,14 @@ class TextToLoRA(nn.Module):
         else:
             condition = Embedding(len(self.tasks_), self.cond_dim)
         generator = SharedHeadGenerator(layer_dim=self.layer_dim, hidden=self.hidden)
-        self.hyper = HyperModel(self.lm, condition=condition, generator=generator, generate="*lora_*", parametrization="residual")  # type: ignore[arg-type]
+        self.hyper = HyperModel(  # PEFT's LoRA factors are nn.Linear: a mixed-task batch runs the LM once, with fused attention
+            self.lm,  # type: ignore[arg-type]
+            condition=condition,
+            generator=generator,
+            generate="*lora_*",
+            parametrization="residual",
+            per_sample="linear",
+        )
         self.hyper.generator.zero_output_()
         return self
 
