@@ -196,8 +196,8 @@ class TextToLoRA(nn.Module):
             condition = Embedding(len(self.tasks_), self.cond_dim)
         generator = SharedHeadGenerator(layer_dim=self.layer_dim, hidden=self.hidden)
         self.hyper = HyperModel(  # PEFT's LoRA factors are nn.Linear: a mixed-task batch runs the LM once, with fused attention
-            self.lm,  # type: ignore[arg-type]
-            condition=condition,
+            self.lm,
+            condition=condition,  # type: ignore[arg-type]
             generator=generator,
             generate="*lora_*",
             parametrization="residual",
