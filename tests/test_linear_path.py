@@ -142,3 +142,31 @@ def test_linear_needs_only_linear_layers_generated() -> None:
     with pytest.raises(hn.ConfigError, match="batch_dim=0"):
         hn.HyperModel(mlp(), condition=hn.Embedding(3, 4), per_sample="linear", batch_dim=1)
     hn.HyperModel(net, condition=hn.Embedding(3, 4), per_sample="linear", generate="2.*")  # only the Linear: fine
+
+
+def test_applied_runs_the_target_itself_with_per_sample_or_single_weights() -> None:
+    fast, _ = pair(mlp())
+    x = torch.randn(5, 3)
+    with fast.applied(fast.weights(IDS)) as target:
+        per_sample = target(x)
+    torch.testing.assert_close(per_sample, fast(x, IDS), atol=1e-6, rtol=1e-5)
+    with fast.applied(fast.weights(2)) as target:
+        single = target(x)
+    torch.testing.assert_close(single, fast(x, 2), atol=1e-6, rtol=1e-5)
+    plain = fast.target(x)  # restored: the target's own (frozen) weights again
+    assert not torch.allclose(plain, single)
+    assert all(isinstance(p, nn.Parameter) for p in fast.target.parameters())
+
+
+def test_applied_refuses_per_sample_weights_without_the_linear_path_and_restores_on_error() -> None:
+    torch.manual_seed(0)
+    auto = hn.HyperModel(mlp(), condition=hn.Embedding(3, 4), generator="mlp")
+    with pytest.raises(hn.ConfigError, match="per_sample='linear'"), auto.applied(auto.weights(IDS)):
+        pass
+    with pytest.raises(hn.ConditionError, match="GeneratedWeights"), auto.applied("nope"):  # type: ignore[arg-type]
+        pass
+    fast, _ = pair(mlp())
+    own = fast.target[0].weight
+    with pytest.raises(KeyError), fast.applied(fast.weights(IDS)):
+        raise KeyError("inside the block")
+    assert fast.target[0].weight is own and "forward" not in vars(fast.target[0])

@@ -78,11 +78,12 @@ class LinearPath:
         ``params[name]`` has the weight sets first. Raises :class:`LinearPathUnsupported` when a layer
         sees an input whose dim 0 is not the batch, or when the target touches a generated weight directly.
         """
-        with self._installed(params, inverse):
+        with self.installed(params, inverse):
             return call()
 
     @contextmanager
-    def _installed(self, params: Mapping[str, torch.Tensor], inverse: torch.Tensor) -> Iterator[None]:
+    def installed(self, params: Mapping[str, torch.Tensor], inverse: torch.Tensor) -> Iterator[None]:
+        """Inside the block, calls of the target give sample ``i`` the weight set ``inverse[i]`` (see :meth:`run`)."""
         saved: list[tuple[nn.Linear, str, Any]] = []
         patched: list[nn.Linear] = []
         try:

@@ -368,21 +368,58 @@ class HyperModel(nn.Module):
         )
 
     def _swapped_call(self, generated: dict[str, torch.Tensor], args: Args, kwargs: Kwargs) -> Any:
-        """What ``functional_call(target, generated, strict=False)`` does for untied parameters, with the slots found once.
+        """What ``functional_call(target, generated, strict=False)`` does for untied parameters, with the slots found once."""
+        with self._swapped(generated):
+            return self.target(*args, **kwargs)
 
-        Each generated tensor takes its parameter's place in its module's ``_parameters`` (as
-        ``torch.func.functional_call`` does), and the originals are put back whatever happens.
-        """
+    @contextmanager
+    def _swapped(self, generated: dict[str, torch.Tensor]) -> Iterator[None]:
+        """Each generated tensor takes its parameter's place in its module's ``_parameters`` (as
+        ``torch.func.functional_call`` does); the originals are put back whatever happens."""
         saved: list[tuple[dict[str, Any], str, Any]] = []
         try:
             for name, module, attr in self._slots:
                 params = module._parameters
                 saved.append((params, attr, params[attr]))
                 params[attr] = generated[name]  # type: ignore[assignment]  # a plain tensor, as functional_call puts there
-            return self.target(*args, **kwargs)
+            yield
         finally:
             for params, attr, original in saved:
                 params[attr] = original
+
+    @contextmanager
+    def applied(self, weights: GeneratedWeights) -> Iterator[nn.Module]:
+        """Inside the block the target itself runs with ``weights`` (from :meth:`weights`); yields the target.
+
+        Use it for calls that are not one forward, e.g. Hugging Face ``generate()`` with its KV cache.
+        One weight set applies to every call; per-sample weights need ``per_sample="linear"`` and give
+        sample ``i`` of every batch the set ``weights.split.inverse[i]``. The target is restored on exit.
+
+        Example:
+            >>> import torch, hypernet as hn
+            >>> model = hn.HyperModel(torch.nn.Linear(3, 2), condition=hn.Embedding(4, 8), per_sample="linear")
+            >>> ids, x = torch.tensor([0, 3]), torch.randn(2, 3)
+            >>> with model.applied(model.weights(ids)) as target:
+            ...     out = target(x)
+            >>> bool(torch.allclose(out, model(x, ids)))
+            True
+        """
+        if not isinstance(weights, GeneratedWeights) or weights.flat.dim() != 2 or weights.flat.shape[1] != self.spec.numel:
+            raise ConditionError(
+                f"expected the GeneratedWeights returned by model.weights(cond), got {describe(weights)}; pass model.weights(cond)"
+            )
+        split = weights.split
+        if split.mode == "single" or (split.count == 1 and split.mode != "per_sample"):
+            with self._swapped(self.spec.unflatten(weights.flat[0])):
+                yield self.target
+            return
+        if split.mode != "per_sample" or self._linear_path is None or split.inverse is None:
+            raise ConfigError(
+                f"expected one weight set, or per-sample weights of a model built with per_sample='linear', got {split.count} sets "
+                f"({split.mode}, per_sample={self.per_sample!r}); build the HyperModel with per_sample='linear' or call it per set"
+            )
+        with self._linear_path.installed(self.spec.unflatten(weights.flat), split.inverse):
+            yield self.target
 
     def _needs_loop(self) -> bool:
         if self.per_sample != "auto":

@@ -49,17 +49,6 @@ from ._lm_batch import cut_answer, end_of_answer, format_prompt, pad_id, prompt_
 TaskSpec = tuple[str | Sequence[str] | None, Sequence[tuple[str, str]]]
 
 
-class _Generating(nn.Module):
-    """Calls ``lm.generate`` as its forward, so ``functional_call`` can swap the LoRA factors for a whole generation."""
-
-    def __init__(self, lm: nn.Module) -> None:
-        super().__init__()
-        self.lm = lm
-
-    def forward(self, **kwargs: Any) -> torch.Tensor:
-        return self.lm.generate(**kwargs)  # type: ignore[operator]
-
-
 def _descriptions(value: str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
@@ -289,7 +278,8 @@ class TextToLoRA(nn.Module):
     ) -> list[str]:
         """Answers to ``prompts``, each from the LM adapted to its task (a name, or a new description with ``condition="text"``).
 
-        One ``generate()`` per distinct task of the batch, with the KV cache; greedy unless ``do_sample``.
+        One ``generate()`` for the whole batch, tasks mixed (each prompt's LoRA factors applied to its own
+        rows, :meth:`HyperModel.applied`), with the KV cache; greedy unless ``do_sample``.
         """
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         tasks = [tasks] * len(prompts) if isinstance(tasks, str) else list(tasks)
@@ -301,29 +291,26 @@ class TextToLoRA(nn.Module):
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ConfigError(f"expected max_new_tokens to be a positive integer, got {max_new_tokens!r}")
         cond, shown = self._conditions(tasks)
-        end, answers = end_of_answer(self.tokenizer), [""] * len(prompts)
-        wrapper = _Generating(self.lm)
-        for task in dict.fromkeys(tasks):
-            rows = [i for i, t in enumerate(tasks) if t == task]
-            texts = [format_prompt(self.tokenizer, prompts[i], shown[i]) for i in rows]
-            ids, mask = prompt_batch(self.tokenizer, texts, self.max_length)
-            lora = {f"lm.{k}": v for k, v in self._lora(cond[rows[0]]).items()}
-            if seed is not None:
-                torch.manual_seed(seed)
-            kwargs = {
-                "input_ids": ids,
-                "attention_mask": mask,
-                "max_new_tokens": max_new_tokens,
-                "do_sample": do_sample,
-                "use_cache": use_cache,
-                "pad_token_id": pad_id(self.tokenizer),
-                "eos_token_id": end,
-            }
-            if do_sample:
-                kwargs.update(temperature=temperature, top_p=top_p)
-            out = torch.func.functional_call(wrapper, lora, args=(), kwargs=kwargs)
-            for i, row in zip(rows, out[:, ids.shape[1] :], strict=True):
-                answers[i] = cut_answer(self.tokenizer, row.tolist(), end)
+        end = end_of_answer(self.tokenizer)
+        texts = [format_prompt(self.tokenizer, p, d) for p, d in zip(prompts, shown, strict=True)]
+        ids, mask = prompt_batch(self.tokenizer, texts, self.max_length)
+        kwargs = {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "max_new_tokens": max_new_tokens,
+            "do_sample": do_sample,
+            "use_cache": use_cache,
+            "pad_token_id": pad_id(self.tokenizer),
+            "eos_token_id": end,
+        }
+        if do_sample:
+            kwargs.update(temperature=temperature, top_p=top_p)
+        if seed is not None:
+            torch.manual_seed(seed)
+        assert self.hyper is not None
+        with self.hyper.applied(self.hyper.weights(cond)) as lm:  # every prompt with its own task's LoRA, one generate()
+            out = lm.generate(**kwargs)  # type: ignore[operator]
+        answers = [cut_answer(self.tokenizer, row.tolist(), end) for row in out[:, ids.shape[1] :]]
         return answers
 
     def exact_match(self, examples: Sequence[tuple[str, str]], task: str, *, batch_size: int = 16, max_new_tokens: int = 24) -> float:
