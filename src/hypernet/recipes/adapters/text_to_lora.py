@@ -173,7 +173,9 @@ class TextToLoRA(nn.Module):
 
     def build(self, tasks: Mapping[str, TaskSpec]) -> TextToLoRA:
         """Create the hypernetwork for ``tasks`` (names, descriptions) without training it."""
-        checked = self._check_tasks(tasks)
+        return self._build(self._check_tasks(tasks))
+
+    def _build(self, checked: dict[str, tuple[list[str], list[tuple[str, str]]]]) -> TextToLoRA:
         self.tasks_ = {name: descs for name, (descs, _) in checked.items()}
         if self.condition_kind == "text":
             every = sorted({d for descs in self.tasks_.values() for d in descs})
@@ -227,7 +229,7 @@ class TextToLoRA(nn.Module):
                 raise ConfigError(f"expected {arg} to be a positive integer, got {value!r}")
         checked = self._check_tasks(tasks)
         if self.hyper is None:
-            self.build(tasks)
+            self._build(checked)
         unknown = sorted(set(checked) - set(self.tasks_))
         if unknown:
             raise ConfigError(f"expected the tasks the model was built with, got new ones {unknown}; build a new TextToLoRA for them")
