@@ -21,16 +21,18 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
 from ._dual import DualEncoder, _check_width
-from ._encode import check_texts
+from ._encode import check_texts, pool
 from ._heads import HyperHeads
 from ._index import DocumentIndex
 from ._qnet import QNetWeights, qnet_scores
@@ -69,6 +71,11 @@ class Hypencoder(DualEncoder):
             only the query side trains); ``False`` shares and trains one encoder for both sides.
         query_max_length, doc_max_length: tokens kept per query / document.
         temperature: training scores are divided by it (the paper uses raw q-net scores: 1).
+        skip: add a linear skip to every q-net (not in the paper): ``score = gain * qnet(d) + scale * <q, d>``
+            with ``q`` the query's pooled, normalised token embeddings and ``d`` the normalised document vector
+            (documents are then indexed normalised); ``scale`` starts at 20 (a bi-encoder's temperature of
+            0.05) and ``gain`` at 0, so an untrained model ranks exactly as the encoder's cosine and training
+            adds what an inner product cannot express. Both are trained.
         seed: initialisation of the hyper-heads.
     """
 
@@ -84,6 +91,7 @@ class Hypencoder(DualEncoder):
         query_max_length: int = 32,
         doc_max_length: int = 256,
         temperature: float = 1.0,
+        skip: bool = False,
         seed: int = 0,
     ):
         super().__init__(
@@ -104,10 +112,22 @@ class Hypencoder(DualEncoder):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.heads = HyperHeads(self.width, self.qnet_dims)
+        self.skip = bool(skip)
+        if self.skip:
+            self.log_skip_scale = nn.Parameter(torch.tensor(math.log(20.0)))
+            self.qnet_gain = nn.Parameter(torch.zeros(()))
 
     # ---------------------------------------------------------------- representations
     def query_repr(self, hidden: torch.Tensor, mask: torch.Tensor) -> QNetWeights:
-        return self.heads(hidden, mask)
+        qnet = self.heads(hidden, mask)
+        if not self.skip:
+            return qnet
+        skip = F.normalize(pool(hidden, mask, self.pooling), dim=-1) * self.log_skip_scale.exp()
+        return QNetWeights([*qnet.weights[:-1], qnet.weights[-1] * self.qnet_gain], qnet.biases, skip)
+
+    def doc_features(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        vector = pool(hidden, mask, self.pooling)
+        return (F.normalize(vector, dim=-1) if self.skip else vector,)
 
     def scores(self, queries: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
         return qnet_scores(queries, docs)
@@ -122,6 +142,7 @@ class Hypencoder(DualEncoder):
         return QNetWeights(
             [torch.cat([p.weights[j] for p in parts]) for j in range(len(parts[0].weights))],
             [torch.cat([p.biases[j] for p in parts]) for j in range(len(parts[0].biases))],
+            None if parts[0].skip is None else torch.cat([p.skip for p in parts if p.skip is not None]),
         )
 
     # ---------------------------------------------------------------- index
@@ -162,7 +183,11 @@ class Hypencoder(DualEncoder):
             build = knn_graph if vectors.shape[0] <= EXACT_GRAPH_LIMIT else clustered_knn_graph
             graph = build(vectors, graph_neighbors)
         name = getattr(getattr(self.encoder, "config", None), "_name_or_path", "") or type(self.encoder).__name__
-        return DocumentIndex(vectors, list(texts) if texts is not None and keep_texts else None, graph, str(name), self.pooling)
+        return DocumentIndex(vectors, list(texts) if texts is not None and keep_texts else None, graph, str(name), self._index_pooling())
+
+    def _index_pooling(self) -> str:
+        """How this model's document vectors are made, as the index records it."""
+        return f"{self.pooling}, normalised" if self.skip else self.pooling
 
     # ---------------------------------------------------------------- search
     def search(
@@ -198,6 +223,11 @@ class Hypencoder(DualEncoder):
         if not isinstance(index, DocumentIndex):
             raise ConfigError(f"expected a DocumentIndex (from model.index(texts)), got {type(index).__name__}")
         _check_width(self.width, index.width, "an index")
+        if index.pooling != self._index_pooling():
+            raise ConfigError(
+                f"expected an index of {self._index_pooling()!r} document vectors (this model's), got {index.pooling!r}; "
+                "build the index with this model: model.index(texts)"
+            )
         if not 1 <= k <= len(index):
             raise ConfigError(f"expected k in [1, {len(index)}] (the index holds {len(index)} documents), got {k}; lower k")
         if seeds not in ("linear", "random"):
