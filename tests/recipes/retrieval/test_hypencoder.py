@@ -201,7 +201,7 @@ def test_skip_untrained_ranks_exactly_as_the_encoders_cosine() -> None:
         mask = _tokens(model, QUERIES)["attention_mask"].unsqueeze(-1).float()
         q = F.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
         docs = model.document_features(CORPUS)[0]
-    torch.testing.assert_close(docs.norm(dim=-1), torch.ones(len(CORPUS)))  # documents are indexed normalised
+    torch.testing.assert_close(index.vectors.norm(dim=-1), torch.ones(len(CORPUS)))  # documents are indexed normalised
     torch.testing.assert_close(got, 20.0 * q @ F.normalize(docs, dim=-1).T, atol=1e-5, rtol=1e-5)
     assert index.pooling == "mean, normalised"
     with pytest.raises(hn.ConfigError, match="normalised"):
@@ -218,6 +218,7 @@ def test_skip_qnet_score_is_the_mlp_plus_the_linear_term() -> None:
     with torch.no_grad():
         qnets = model.qnets(QUERIES)
         docs = model.document_features(CORPUS)[0]
+        docs = model.doc_repr((docs,))
         got = model.scores(qnets, docs)
         plain = QNet(qnets.weights, qnets.biases)
     assert qnets.skip is not None

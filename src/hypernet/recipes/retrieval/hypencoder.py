@@ -73,7 +73,7 @@ class Hypencoder(DualEncoder):
         temperature: training scores are divided by it (the paper uses raw q-net scores: 1).
         skip: add a linear skip to every q-net (not in the paper): ``score = gain * qnet(d) + scale * <q, d>``
             with ``q`` the query's pooled, normalised token embeddings and ``d`` the normalised document vector
-            (documents are then indexed normalised); ``scale`` starts at 20 (a bi-encoder's temperature of
+            (the index stores normalised vectors); ``scale`` starts at 20 (a bi-encoder's temperature of
             0.05) and ``gain`` at 0, so an untrained model ranks exactly as the encoder's cosine and training
             adds what an inner product cannot express. Both are trained.
         seed: initialisation of the hyper-heads.
@@ -125,9 +125,8 @@ class Hypencoder(DualEncoder):
         skip = F.normalize(pool(hidden, mask, self.pooling), dim=-1) * self.log_skip_scale.exp()
         return QNetWeights([*qnet.weights[:-1], qnet.weights[-1] * self.qnet_gain], qnet.biases, skip)
 
-    def doc_features(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        vector = pool(hidden, mask, self.pooling)
-        return (F.normalize(vector, dim=-1) if self.skip else vector,)
+    def doc_repr(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return F.normalize(features[0], dim=-1) if self.skip else features[0]
 
     def scores(self, queries: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
         return qnet_scores(queries, docs)
@@ -177,7 +176,7 @@ class Hypencoder(DualEncoder):
                 f"expected document vectors of shape (documents >= 1, {self.width}), got {tuple(vectors.shape)} (an empty corpus?)"
             )
         _check_width(self.width, int(vectors.shape[1]), "document vectors")
-        vectors = vectors.detach().float()
+        vectors = self.doc_repr((vectors.detach().float(),))  # as training saw them (normalised with skip=True)
         graph = None
         if graph_neighbors > 0 and vectors.shape[0] > 1:
             build = knn_graph if vectors.shape[0] <= EXACT_GRAPH_LIMIT else clustered_knn_graph
