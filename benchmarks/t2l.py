@@ -183,6 +183,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
             rows.extend(done[method]["rows"])
             for key in ("params", "minutes", "tokens_per_s"):
                 info[key].update(done[method][key])
+            if done[method].get("examples"):
+                info["examples"] = done[method]["examples"]
             print(f"seed {seed} {method}: loaded from {done_path(args, seed)}", flush=True)
             return
         t0, start = time.time(), len(rows)
@@ -194,6 +196,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
             "params": {method: info["params"].get(method, 0)},
             "minutes": {method: info["minutes"][method]},
             "tokens_per_s": info["tokens_per_s"] if method == "ours_text" else {},
+            "examples": info.get("examples", []) if method == "ours_text" else [],
         }
         save_done(args, seed, done)
 
@@ -259,6 +262,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
         info["params"][method] = model.num_parameters
         if condition == "text":
             info["tokens_per_s"].update(speed(model, base, tok, tasks, train_names, args))
+            info["examples"] = examples(model, tasks, args)
 
     timed("base", base_methods)
     timed("base_3shot", base_3shot)
@@ -333,6 +337,19 @@ def speed(
     return out
 
 
+def examples(model: TextToLoRA, tasks: dict[str, GenerationTask], args: argparse.Namespace) -> list[dict[str, str]]:
+    """Generations for the README: two prompts of one task per group, as the benchmark shows them (greedy)."""
+    out = []
+    for names in GROUPS.values():
+        name = next(n for n in names if n in tasks)
+        desc = shown_description(name, tasks[name])
+        cond = name if name in model.tasks_ else desc
+        for prompt, target in split(tasks[name], args.split, args)[:2]:
+            got = model.generate([prompt], cond, max_new_tokens=args.max_new_tokens)[0]
+            out.append({"task": name, "description": desc, "prompt": prompt, "target": target, "generated": got})
+    return out
+
+
 # ----------------------------------------------------------------------------- reports
 def mean_std(values: Sequence[float]) -> str:
     if not values:
@@ -379,6 +396,16 @@ def write_report(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args: 
             vals = [r["exact_match"] for r in rows if r["method"] == m and r["task"] == name]
             cells.append(f"{100 * statistics.mean(vals):.0f}" if vals else "—")
         lines.append(f"| {name} | {group} | {' | '.join(cells)} |")
+    shown = next((info["examples"] for info in infos if info.get("examples")), [])
+    if shown:
+        lines += [
+            "",
+            f"Generations of `ours_text` (seed {infos[0]['seed']}, greedy):",
+            "",
+            "| task | description shown | input | target | generated |",
+        ]
+        lines.append("|---|---|---|---|---|")
+        lines += [f"| {e['task']} | {e['description']} | {e['prompt'][:60]} | {e['target'][:40]} | {e['generated'][:40]} |" for e in shown]
     lines += ["", "Generation speed (tokens/s, greedy, 16 prompts):", ""]
     for info in infos:
         speeds = ", ".join(f"{k} {v:.1f}" for k, v in info.get("tokens_per_s", {}).items())
