@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--head-lr", type=float, default=1e-3)
     p.add_argument("--seeds-with-fixed-baselines", type=int, default=0, help="the seed whose run also measures BM25 and frozen MiniLM")
-    p.add_argument("--skip", action="store_true", help="Hypencoder(skip=True): a linear skip in every q-net, starting as the cosine")
+    p.add_argument("--no-skip", dest="skip", action="store_false", help="Hypencoder(skip=False): the paper's q-net exactly")
     p.add_argument("--models", default=",".join(TRAINED), help="the trained models to run (comma-separated)")
     p.add_argument("--stem", default="retrieval")
     p.add_argument("--merge", action="store_true")

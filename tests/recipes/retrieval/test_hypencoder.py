@@ -43,6 +43,7 @@ def _model(hidden: int | None = None, *, width: int = 16, **kw: object) -> Hypen
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
+    kw.setdefault("skip", False)  # the paper's q-net unless a test asks for the skip
     return Hypencoder(BertModel(cfg).eval(), tiny_tokenizer(64), qnet_layers=2, qnet_hidden=hidden, **kw).eval()  # type: ignore[arg-type]
 
 

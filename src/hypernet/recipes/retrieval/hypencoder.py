@@ -71,11 +71,14 @@ class Hypencoder(DualEncoder):
             only the query side trains); ``False`` shares and trains one encoder for both sides.
         query_max_length, doc_max_length: tokens kept per query / document.
         temperature: training scores are divided by it (the paper uses raw q-net scores: 1).
-        skip: add a linear skip to every q-net (not in the paper): ``score = gain * qnet(d) + scale * <q, d>``
+        skip: add a linear skip to every q-net (default; ``False`` is the paper's q-net exactly):
+            ``score = gain * qnet(d) + scale * <q, d>``
             with ``q`` the query's pooled, normalised token embeddings and ``d`` the normalised document vector
             (the index stores normalised vectors); ``scale`` starts at 20 (a bi-encoder's temperature of
             0.05) and ``gain`` at 0, so an untrained model ranks exactly as the encoder's cosine and training
-            adds what an inner product cannot express. Both are trained.
+            adds what an inner product cannot express. Both are trained. Chosen on validation: on BBC News
+            known-item retrieval (200 steps, MiniLM) the paper's q-net reached MRR@10 0.23 on validation
+            titles, the skip 0.77 (the fine-tuned bi-encoder: 0.77).
         seed: initialisation of the hyper-heads.
     """
 
@@ -91,7 +94,7 @@ class Hypencoder(DualEncoder):
         query_max_length: int = 32,
         doc_max_length: int = 256,
         temperature: float = 1.0,
-        skip: bool = False,
+        skip: bool = True,
         seed: int = 0,
     ):
         super().__init__(
