@@ -128,6 +128,7 @@ class Entry:
     extra: dict[str, list[Any]] = field(default_factory=dict)
     sig: Callable[..., Any] | None = None
     check: Callable[[str, Any, Any], None] | None = None  # check(param, bad, result) when the call returns
+    covers: tuple[str, ...] = ()  # the public callables this entry sweeps (default: its name)
 
     def params(self) -> list[str]:
         """The parameters swept: those of ``sig`` (default ``fn``), without ``self``, ``*args``, ``**kwargs`` and ``skip``."""
@@ -146,6 +147,8 @@ def _state(obj: Any) -> dict[str, Any]:
         return {k: v.detach().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v) for k, v in obj.state_dict().items()}
     out = {}
     for k, v in vars(obj).items():
+        if isinstance(getattr(type(obj), k, None), functools.cached_property):
+            continue  # a value computed on first use (ParamSpec.names) is not state
         if isinstance(v, torch.Tensor):
             out[k] = v.detach().clone()
         elif isinstance(v, np.ndarray):
@@ -650,8 +653,152 @@ def recipe_entries() -> list[Entry]:
     ]
 
 
-ENTRIES: list[Entry] = core_entries() + recipe_entries() + other_entries()
+# ----------------------------------------------------------------------------- the rest of the public API
+def generator() -> Any:
+    return hn.create_generator("mlp", hidden=(8,))
+
+
+def bound_generator() -> Any:
+    g = generator().bind(hn.ParamSpec.from_module(target()), 4)
+    g.build()
+    return g
+
+
+def curve() -> Any:
+    return hn.Curve([{"a": 0.1}, {"a": 0.2}], {"loss": [1.0, 0.5]})
+
+
+def fitted_sweep() -> Any:
+    s = sweep()
+    s.fit(BATCHES, epochs=1)
+    return s
+
+
+def hp_space() -> Any:
+    from hypernet.recipes.hyperparameters import HyperparameterSpace
+
+    return HyperparameterSpace({"a": hn.Uniform(0.0, 1.0), "b": hn.LogUniform(1e-3, 1.0)})
+
+
+ARCH = hn.Architecture((4,), ("relu",))
+
+
+def core_rest_entries() -> list[Entry]:
+    spec = hn.ParamSpec.from_module(target())
+    flat = torch.randn(spec.numel if hasattr(spec, "numel") else sum(t.numel for t in spec.tensors))
+    return [
+        Entry("list_generators", lambda: hn.list_generators(), {}),
+        function(hn.Generator, {}, name="Generator"),
+        method(hn.Generator, "bind", generator, {"spec": spec, "cond_dim": 4}),
+        method(hn.Generator, "calibrate_", bound_generator, {}),
+        method(hn.Generator, "output_signs", bound_generator, {}),
+        method(hn.Generator, "zero_output_", bound_generator, {}),
+        method(hn.ParamSpec, "unflatten", lambda: spec, {"flat": flat}),
+        method(hn.ParamSpec, "flatten", lambda: spec, {"tensors": spec.unflatten(flat)}),
+        method(hn.ParamSpec, "per_element", lambda: spec, {"values": [1.0] * len(spec.tensors)}),
+        method(hn.HyperModel, "reset_to_target_", model, {}),
+        method(hn.Continuous, "encode", lambda: hn.Continuous(2, 4), {"x": torch.rand(5, 2)}),
+        method(hn.Continuous, "set_encoding_", lambda: hn.Continuous(2, 4), {"encoding": "mip"}),
+        method(hn.Curve, "values", curve, {"name": "a"}),
+        method(hn.Curve, "to_numpy", curve, {}),
+        method(hn.Curve, "to_pandas", curve, {}),
+        method(hn.HyperparameterSweep, "best", fitted_sweep, {"metric": None, "mode": "min"}),
+        method(hn.HyperparameterSweep, "to_unit", sweep, {"hp": {"scale": 1.0}}),
+        method(
+            hn.HyperparameterSweep,
+            "train_single",
+            sweep,
+            {"hp": {"scale": 1.0}, "train_loader": BATCHES, "epochs": 1, "lr": 1e-3},
+            skip=NOT_RUN,
+            counts=frozenset({"epochs"}),
+        ),
+        method(hn.HyperparameterSweep, "training_step", sweep, {"net": sweep().model, "batch": BATCHES[0]}),
+        method(hn.ArchitectureSearch, "evaluate", search, {"arch": ARCH, "val_loader": BATCHES}),
+        method(hn.ArchitectureSearch, "score", search, {"arch": ARCH, "val_loader": BATCHES, "metric": "acc"}),
+        method(hn.ArchitectureSearch, "generate", search, {"arch": ARCH}),
+        method(hn.ArchitectureSearch, "training_step", search, {"net": search().model, "batch": BATCHES[0]}),
+        method(hn.ContinualLearner, "backward_transfer", trained_continual, {}),
+        method(hn.ContinualLearner, "task_logits", trained_continual, {"x": X, "tasks": [0]}),
+        method(hn.ContinualLearner, "save", trained_continual, {"path": "learner.pt"}),
+        method(hn.ContinualLearner, "load", continual, {"path": _saved(trained_continual, "learner.pt")}),
+        method(hn.InstantClassifier, "config", instant, {}),
+        method(hn.InstantClassifier, "materialize", fitted_instant, {}),
+        method(hn.InstantClassifier, "decision_function", fitted_instant, {"X": XY[0].numpy()}),
+        method(
+            hn.InstantClassifier,
+            "meta_fit",
+            instant,
+            {"tasks": _tabular_tasks, "steps": 1, "lr": 1e-3, "weight_decay": 0.0, "seed": 0},
+            skip=NOT_RUN,
+            counts=frozenset({"steps"}),
+        ),
+        method(hn.InstantClassifier, "save", fitted_instant, {"path": "instant.safetensors"}),
+        function(hn.InstantClassifier.load, {"path": _saved(fitted_instant, "instant.safetensors"), "backbone": None}, name="InstantClassifier.load"),
+        function(hn.InstantClassifier.pretrained, {"name": "tabular"}, name="InstantClassifier.pretrained"),
+        method(hn.HyperTabClassifier, "member_predict_proba", fitted_hypertab, {"X": XY[0].numpy()}, allow={"X": (ValueError,)}),
+        method(hn.MLPSpace, "validate", space, {"arch": ARCH}),
+        method(hn.MLPSpace, "encode", space, {"arch": ARCH}),
+        method(hn.MLPSpace, "decode", space, {"code": space().encode(ARCH)}),
+        method(hn.MLPSpace, "depth_distribution", space, {"depth_weights": [1.0, 2.0]}),
+        method(hn.MLPSpace, "num_parameters", space, {"arch": ARCH}),
+        method(hn.MLPSpace, "flops", space, {"arch": ARCH}),
+        method(hn.MLPSpace, "log_size", space, {}),
+        method(hn.GraphHyperNetwork, "config", ghn, {}),
+        method(hn.GraphHyperNetwork, "predict_graphs", ghn, {"graphs": [ghn().graph(target())]}),
+        method(hn.GraphHyperNetwork, "loss", ghn, {"modules": [target()], "x": XY[0], "y": XY[1]}),
+        method(
+            hn.GraphHyperNetwork,
+            "fit",
+            ghn,
+            {"arch_sampler": lambda g: target(), "train_loader": BATCHES, "steps": 1, "meta_batch": 1, "lr": 1e-3,
+             "weight_decay": 0.0, "grad_clip": 5.0, "seed": 0},
+            skip=NOT_RUN,
+            counts=frozenset({"steps", "meta_batch"}),
+        ),  # fmt: skip
+        method(hn.GraphHyperNetwork, "save", ghn, {"path": "ghn.safetensors", "info": None}),
+        function(hn.GraphHyperNetwork.load, {"path": _saved(ghn, "ghn.safetensors"), "custom_ops": None, "leaf_modules": ()}, name="GraphHyperNetwork.load"),
+        function(hn.GraphHyperNetwork.pretrained, {"name": "fashion-mnist"}, name="GraphHyperNetwork.pretrained"),
+    ]
+
+
+def _tabular_tasks(generator: torch.Generator) -> Any:
+    from hypernet.recipes.instant import SyntheticTabularTasks
+
+    return SyntheticTabularTasks(features=(3, 3), classes=(2, 3), support=(6, 8), queries=4)(generator)
+
+
+def _saved(make: Callable[[], Any], name: str) -> str:
+    import os
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(prefix="sweep-"), name)
+    make().save(path)
+    return path
+
+
+ENTRIES: list[Entry] = core_entries() + recipe_entries() + other_entries() + core_rest_entries()
 CASES = [(e, p) for e in ENTRIES for p in e.params()]
+
+
+NO_ARGS = [e for e in ENTRIES if not e.params()]
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths swept (``"abc"``, ``""``) are relative: they land in a fresh directory."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize("entry", NO_ARGS, ids=[e.name for e in NO_ARGS])
+def test_a_call_without_arguments_works_or_raises_a_clear_error(entry: Entry) -> None:
+    """Nothing to sweep: called once on a fresh object (unfitted where it can be)."""
+    obj = entry.make() if entry.make is not None else None
+    before = _state(obj)
+    try:
+        entry.fn() if entry.make is None else entry.fn(obj)
+    except hn.HypernetError as err:
+        check_message(err, f"{entry.name}()")
+        assert _same(before, _state(obj)), f"{entry.name}() raised {type(err).__name__} but changed the object's state"
 
 
 @pytest.mark.parametrize(("entry", "param"), CASES, ids=[f"{e.name}:{p}" for e, p in CASES])
@@ -676,3 +823,137 @@ def test_wrong_input_works_or_raises_a_clear_error(entry: Entry, param: str) -> 
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+# ----------------------------------------------------------------------------- coverage: every public callable is swept
+PLAIN = "plain dataclass / NamedTuple without validation: construction is all it does"
+FORWARD = "nn.Module forward / extra_repr: covered through the owning call"
+HOOK = "on_* callback hook: called by the training loop, not by users"
+ALIAS = "typing alias"
+ABSTRACT = "abstract base: its methods are swept on the concrete subclasses"
+HOOK_GENERATOR = "abstract hook each generator implements, called by bind / calibrate_ with inputs they build"
+
+EXEMPT: dict[str, str] = {
+    # plain records
+    "AdapterTask": PLAIN,
+    "Compressed": PLAIN,
+    "GeneratedWeights": PLAIN,
+    "ParamSpec": PLAIN,
+    "Predictive": PLAIN,
+    "adapters.HeldoutSplit": PLAIN,
+    "architecture.Scored": PLAIN,
+    "continual.TaskPrediction": PLAIN,
+    "federated.BaselineResult": PLAIN,
+    "federated.ClientData": PLAIN,
+    "federated.History": PLAIN,
+    "graph.ArchSpec": PLAIN,
+    "graph.ModelGraph": PLAIN,
+    "hypertab.MaskBatch": PLAIN,
+    "instant.Episode": PLAIN,
+    "retrieval.QNetWeights": PLAIN,
+    "retrieval.SearchResult": PLAIN,
+    "rl.ContextFamily": PLAIN,
+    "uncertainty.Reliability": PLAIN,
+    # aliases
+    "compression.Data": ALIAS,
+    "hyperparameters.LossFn": ALIAS,
+    "hyperparameters.MetricFn": ALIAS,
+    "instant.Layers": ALIAS,
+    "instant.TaskSampler": ALIAS,
+    # abstract bases
+    "Condition": ABSTRACT,
+    "Condition.split": ABSTRACT,
+    "Condition.forward": ABSTRACT,
+    "Generator.build": HOOK_GENERATOR,
+    "Generator.output_layers": HOOK_GENERATOR,
+    # forward / extra_repr
+    **{
+        f"{owner}.{name}": FORWARD
+        for owner, names in {
+            "Continuous": ("forward", "extra_repr"),
+            "Embedding": ("forward", "extra_repr"),
+            "Noise": ("forward", "extra_repr"),
+            "SetEncoder": ("forward", "extra_repr"),
+            "Static": ("forward", "extra_repr"),
+            "HyperModel": ("extra_repr",),
+            "HyperMoE": ("extra_repr",),
+            "Generator": ("forward",),
+            "GraphHyperNetwork": ("forward",),
+            "ArchitectureSearch": ("forward",),
+            "HyperparameterSweep": ("forward",),
+            "architecture.MLPSupernet": ("forward",),
+            "hypertab.FeatureMasks": ("forward", "extra_repr"),
+            "instant.ClassWeightGenerator": ("forward",),
+        }.items()
+        for name in names
+    },
+}
+
+
+def public_callables() -> dict[str, Any]:
+    """Every function, class (constructor) and public method defined in a class, of ``hypernet.__all__``
+    and of every recipe's ``__all__``: ``Name`` / ``Name.method`` for the core, ``recipe.Name`` for a
+    recipe's own names. Exception classes and constants (values that are neither a class, a function nor
+    a typing alias) are not callables users call with input."""
+    import importlib
+    import pkgutil
+    import typing
+
+    import hypernet.recipes
+
+    modules: list[tuple[str, Any]] = [("", hn)]
+    for info in pkgutil.iter_modules(hypernet.recipes.__path__):
+        if not info.name.startswith("_"):
+            modules.append((info.name + ".", importlib.import_module(f"hypernet.recipes.{info.name}")))
+    out: dict[str, Any] = {}
+    seen: set[int] = set()
+    for prefix, module in modules:
+        for name in module.__all__:
+            obj = getattr(module, name)
+            alias = typing.get_origin(obj) is not None
+            if id(obj) in seen or not (inspect.isclass(obj) or inspect.isroutine(obj) or alias):
+                continue
+            seen.add(id(obj))
+            if inspect.isclass(obj) and issubclass(obj, BaseException):
+                continue
+            out[prefix + name] = obj
+            if inspect.isclass(obj):
+                for key, value in vars(obj).items():
+                    if not key.startswith("_") and (inspect.isfunction(value) or isinstance(value, (classmethod, staticmethod))):
+                        out[f"{prefix}{name}.{key}"] = getattr(obj, key)
+    return out
+
+
+def test_every_public_callable_is_swept_or_exempt() -> None:
+    swept = {name for e in ENTRIES for name in e.covers or (e.name,)}
+    public = public_callables()
+    missing = sorted(set(public) - swept - set(EXEMPT))
+    assert not missing, f"{len(missing)} public callables neither swept nor exempt: {missing}"
+    stale = sorted((set(EXEMPT) | swept) - set(public))
+    assert not stale, f"swept / exempt names that are not public callables: {stale}"
+    assert not set(EXEMPT) & swept, f"both swept and exempt: {sorted(set(EXEMPT) & swept)}"
+
+
+def test_exemptions_are_honest() -> None:
+    import dataclasses
+    import typing
+
+    public = public_callables()
+    for name, reason in EXEMPT.items():
+        obj = public[name]
+        if reason == PLAIN:
+            record = dataclasses.is_dataclass(obj) and "__post_init__" not in vars(obj)
+            assert record or (issubclass(obj, tuple) and hasattr(obj, "_fields")), f"{name} is not a plain record"
+        elif reason == FORWARD:
+            assert name.rsplit(".", 1)[1] in ("forward", "extra_repr"), name
+        elif reason == HOOK:
+            assert name.rsplit(".", 1)[1].startswith("on_"), name
+        elif reason == ALIAS:
+            assert typing.get_origin(obj) is not None, name
+        elif reason == HOOK_GENERATOR:
+            assert "raise NotImplementedError" in inspect.getsource(obj), name
+        elif reason == ABSTRACT:
+            owner = public[name.rsplit(".", 1)[0]] if "." in name else obj
+            assert any(issubclass(c, owner) for c in public.values() if inspect.isclass(c) and c is not owner), name
+        else:
+            raise AssertionError(f"{name}: unknown reason {reason!r}")
