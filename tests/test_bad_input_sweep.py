@@ -251,9 +251,10 @@ def loader(n: int = 8, d: int = 3, classes: int = 2, batches: int = 1) -> list[t
 X = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
 
 
-def method(cls: type, name: str, make: Callable[[], Any], valid: dict[str, Any], **kw: Any) -> Entry:
-    """An entry for ``cls.name`` on objects built by ``make``."""
-    return Entry(f"{cls.__name__}.{name}", lambda obj, **k: getattr(obj, name)(**k), valid, make=make, sig=getattr(cls, name), **kw)
+def method(cls: type, attr: str, make: Callable[[], Any], valid: dict[str, Any], *, name: str | None = None, **kw: Any) -> Entry:
+    """An entry for ``cls.attr`` on objects built by ``make`` (``name``: the entry's name, default ``Class.attr``)."""
+    title = name or f"{cls.__name__}.{attr}"
+    return Entry(title, lambda obj, **k: getattr(obj, attr)(**k), valid, make=make, sig=getattr(cls, attr), **kw)
 
 
 def function(fn: Callable[..., Any], valid: dict[str, Any], name: str | None = None, **kw: Any) -> Entry:
@@ -776,7 +777,196 @@ def _saved(make: Callable[[], Any], name: str) -> str:
     return path
 
 
-ENTRIES: list[Entry] = core_entries() + recipe_entries() + other_entries() + core_rest_entries()
+def _probs(*shape: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(2)).softmax(-1)
+
+
+def _clients() -> Any:
+    from hypernet.recipes.federated import pathological_partition
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(48) % 4
+    x = torch.randn(4, 6, generator=g)[y] + torch.randn(48, 6, generator=g)
+    return pathological_partition(x, y, x[:16], y[:16], num_clients=2, classes_per_client=2, seed=0)
+
+
+def _sampler() -> Any:
+    from hypernet.recipes.graph import ArchitectureSampler
+
+    return ArchitectureSampler("train", families=("mlp",), classes=10)
+
+
+def _pendulum() -> Any:
+    import gymnasium as gym
+
+    env = gym.make("Pendulum-v1")
+    env.reset(seed=0)
+    return env
+
+
+def _target_angle() -> Any:
+    from hypernet.recipes.rl import TargetAngle
+
+    env = TargetAngle(_pendulum(), 0.2)
+    env.reset(seed=0)
+    return env
+
+
+def _swap_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.TransformerEncoderLayer(8, 2, dim_feedforward=12, dropout=0.0, batch_first=True)
+
+
+def _swapped() -> nn.Module:
+    from hypernet.recipes.moe import swap_mlp
+
+    layer = _swap_model()
+    swap_mlp(layer, num_experts=2, top_k=1)
+    return layer
+
+
+def recipe_rest_entries() -> list[Entry]:
+    from hypernet.recipes import adapters as A
+    from hypernet.recipes import architecture as AR
+    from hypernet.recipes import compression as CO
+    from hypernet.recipes import continual as CL
+    from hypernet.recipes import federated as FE
+    from hypernet.recipes import graph as GR
+    from hypernet.recipes import hyperparameters as HP
+    from hypernet.recipes import hypertab as HT
+    from hypernet.recipes import instant as IN
+    from hypernet.recipes import moe as MO
+    from hypernet.recipes import retrieval as RE
+    from hypernet.recipes import rl as RL
+    from hypernet.recipes import uncertainty as UN
+
+    probs, labels = _probs(6, 3), torch.arange(6) % 3
+    clients = _clients()
+    x, y = clients[0].x_train, clients[0].y_train
+    masks = torch.tensor(HT.sample_masks(3, 2, 2, np.random.RandomState(0)))
+    g0 = torch.Generator().manual_seed(0)
+    rows = [{0: 0.9}, {0: 0.8, 1: 0.7}]
+    supernet = AR.MLPSupernet(space())
+    return [
+        # uncertainty
+        function(UN.auroc, {"negatives": torch.randn(5), "positives": torch.randn(5) + 1}, name="uncertainty.auroc"),
+        function(UN.contrast_inputs, {"x": X, "contrast": "gaussian", "scale": 1.0}, name="uncertainty.contrast_inputs"),
+        function(UN.draw_disagreement, {"logits": torch.randn(4, 6, 3)}, name="uncertainty.draw_disagreement"),
+        function(UN.entropy, {"probs": probs}, name="uncertainty.entropy"),
+        function(UN.expected_calibration_error, {"probs": probs, "labels": labels, "bins": 5}, name="uncertainty.expected_calibration_error"),
+        function(UN.mutual_information, {"sample_probs": _probs(4, 6, 3)}, name="uncertainty.mutual_information"),
+        function(UN.negative_log_likelihood, {"probs": probs, "labels": labels, "eps": 1e-12}, name="uncertainty.negative_log_likelihood"),
+        function(UN.reliability, {"probs": probs, "labels": labels, "bins": 5}, name="uncertainty.reliability"),
+        # continual
+        function(CL.accuracy_matrix, {"rows": rows, "num_tasks": None}, name="continual.accuracy_matrix"),
+        function(CL.backward_transfer, {"matrix": CL.accuracy_matrix(rows)}, name="continual.backward_transfer"),
+        function(CL.predictive_entropy, {"logits": torch.randn(5, 3)}, name="continual.predictive_entropy"),
+        # hyperparameters
+        function(HP.Range, {"low": 0.0, "high": 1.0, "p_low": 0.0}, name="hyperparameters.Range"),
+        method(HP.Range, "to_unit", lambda: hn.Uniform(0.0, 2.0), {"value": torch.tensor([0.5])}, name="hyperparameters.Range.to_unit"),
+        method(HP.Range, "from_unit", lambda: hn.Uniform(0.0, 2.0), {"unit": torch.tensor([0.5])}, name="hyperparameters.Range.from_unit"),
+        method(HP.Range, "grid", lambda: hn.Uniform(0.0, 2.0), {"num": 3}, name="hyperparameters.Range.grid", counts=frozenset({"num"})),
+        method(HP.Range, "contains", lambda: hn.Uniform(0.0, 2.0), {"value": 0.5}, name="hyperparameters.Range.contains"),
+        function(HP.HyperparameterSpace, {"ranges": {"a": hn.Uniform(0.0, 1.0)}}, name="hyperparameters.HyperparameterSpace"),
+        method(HP.HyperparameterSpace, "check", hp_space, {"hp": {"a": 0.5, "b": 0.1}}, name="hyperparameters.HyperparameterSpace.check"),
+        method(HP.HyperparameterSpace, "to_unit", hp_space, {"hp": {"a": 0.5, "b": 0.1}, "device": None, "dtype": torch.float32},
+               name="hyperparameters.HyperparameterSpace.to_unit"),
+        method(HP.HyperparameterSpace, "from_unit", hp_space, {"unit": torch.tensor([0.5, 0.5])},
+               name="hyperparameters.HyperparameterSpace.from_unit"),
+        method(HP.HyperparameterSpace, "points", hp_space, {"values": [{"a": 0.5, "b": 0.1}]},
+               name="hyperparameters.HyperparameterSpace.points"),
+        function(HP.accuracy, {"output": torch.randn(5, 2), "y": torch.arange(5) % 2}, name="hyperparameters.accuracy"),
+        function(HP.cross_entropy, {"output": torch.randn(5, 2), "y": torch.arange(5) % 2}, name="hyperparameters.cross_entropy"),
+        function(HP.evaluate_module, {"forward": target(), "loader": BATCHES, "metrics": {"acc": HP.accuracy}, "device": None},
+                 name="hyperparameters.evaluate_module"),
+        # architecture
+        function(AR.MLPSupernet, {"space": space()}, name="architecture.MLPSupernet"),
+        function(AR.plain_weights, {"params": dict(supernet.named_parameters()), "space": space(), "arch": ARCH},
+                 name="architecture.plain_weights"),
+        # compression
+        function(CO.default_lr, {"model": hn.static_hypernet(nn.Linear(64, 32), 2.0), "scale": 0.25}, name="compression.default_lr"),
+        function(CO.train_classifier, {"model": target(), "data": XY, "epochs": 1, "batch_size": 8, "lr": 3e-3, "shared_lr": None,
+                 "weight_decay": 0.0, "seed": 0}, name="compression.train_classifier", skip=frozenset({"step", "callbacks"}),
+                 counts=frozenset({"epochs"})),
+        function(CO.trainable_parameters, {"module": target()}, name="compression.trainable_parameters"),
+        # federated
+        function(FE.ClientData.from_arrays, {"x_train": x, "y_train": y, "x_test": x[:4], "y_test": y[:4], "x_val": None, "y_val": None},
+                 name="federated.ClientData.from_arrays"),
+        function(FE.SmallCNN, {"n_kernels": 2, "n_classes": 3, "hidden": (4, 4), "side": 8}, name="federated.SmallCNN"),
+        function(FE.accuracy, {"net": nn.Linear(6, 4), "x": x, "y": y, "batch": 1024}, name="federated.accuracy"),
+        function(FE.pathological_partition, {"x_train": x, "y_train": y, "x_test": x, "y_test": y, "num_clients": 2,
+                 "classes_per_client": 2, "val_fraction": 0.1, "seed": 0}, name="federated.pathological_partition"),
+        function(FE.dirichlet_partition, {"x_train": x, "y_train": y, "x_test": x, "y_test": y, "num_clients": 2, "alpha": 0.3,
+                 "val_fraction": 0.1, "min_train": 2, "seed": 0, "max_tries": 5}, name="federated.dirichlet_partition",
+                 counts=frozenset({"max_tries"})),
+        function(FE.fedavg, {"target": nn.Linear(6, 4), "clients": clients, "rounds": 1, "clients_per_round": 1, "local_steps": 1,
+                 "eval_every": None, "finetune_steps": 0, "finetune_eval_every": 1, "finetune_patience": None, "lr": 0.005,
+                 "momentum": 0.9, "weight_decay": 5e-5, "batch_size": 8, "grad_clip": 50.0, "finetune_lr": None, "seed": 0,
+                 "train_clients": None}, name="federated.fedavg", skip=frozenset({"on_eval", "resume"}),
+                 counts=frozenset({"rounds", "local_steps", "finetune_steps", "clients_per_round"})),
+        function(FE.local_only, {"target": nn.Linear(6, 4), "clients": clients, "steps": 1, "eval_every": 1, "patience": None,
+                 "lr": 0.005, "momentum": 0.9, "weight_decay": 5e-5, "batch_size": 8, "grad_clip": 50.0, "seed": 0},
+                 name="federated.local_only", counts=frozenset({"steps", "eval_every"})),
+        function(FE.tensor_bytes, {"obj": {"a": torch.zeros(3)}}, name="federated.tensor_bytes"),
+        function(FE.train_personal, {"template": nn.Linear(6, 4), "start": {k: v.expand(2, *v.shape) for k, v in
+                 nn.Linear(6, 4).state_dict().items()}, "clients": clients, "steps": 1, "eval_every": 1, "patience": None,
+                 "sgd": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0, "batch_size": 8, "grad_clip": None}, "seed": 0},
+                 name="federated.train_personal", counts=frozenset({"steps", "eval_every"})),
+        # graph
+        function(GR.ArchitectureSampler, {"split": "train", "families": ("mlp",), "classes": 10}, name="graph.ArchitectureSampler"),
+        method(GR.ArchitectureSampler, "spec", _sampler, {"generator": g0}, name="graph.ArchitectureSampler.spec"),
+        method(GR.ArchitectureSampler, "sample", _sampler, {"generator": g0}, name="graph.ArchitectureSampler.sample"),
+        method(GR.ArchitectureSampler, "specs", _sampler, {"n": 2, "seed": 0}, name="graph.ArchitectureSampler.specs",
+               counts=frozenset({"n"})),
+        method(GR.ArchSpec, "build", lambda: _sampler().spec(torch.Generator().manual_seed(0)), {}, name="graph.ArchSpec.build"),
+        method(GR.ArchSpec, "as_dict", lambda: _sampler().spec(torch.Generator().manual_seed(0)), {}, name="graph.ArchSpec.as_dict"),
+        method(GR.ModelGraph, "layout", lambda: ghn().graph(target()), {"full": "0.weight"}, name="graph.ModelGraph.layout"),
+        method(GR.ModelGraph, "distances", lambda: ghn().graph(target()), {"cutoff": 5}, name="graph.ModelGraph.distances"),
+        function(GR.build_graph, {"module": target(), "custom_ops": None, "leaf_modules": (), "inputs": None, "method": "auto"},
+                 name="graph.build_graph"),
+        function(GR.recalibrate_batchnorm, {"module": nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), "data": XY[0]},
+                 name="graph.recalibrate_batchnorm"),
+        # hypertab
+        function(HT.FeatureMasks, {"n_features": 3, "dim": 4, "hidden": 8}, name="hypertab.FeatureMasks"),
+        method(HT.FeatureMasks, "split", lambda: HT.FeatureMasks(3, 4, 8), {"cond": HT.MaskBatch(masks), "samples": None},
+               name="hypertab.FeatureMasks.split", extra={"cond": [masks, masks[:, :2], HT.MaskBatch(masks, torch.tensor([0, 5]))]}),
+        function(HT.sample_masks, {"n_features": 6, "k": 3, "count": 4, "rng": np.random.RandomState(0)}, name="hypertab.sample_masks",
+                 counts=frozenset({"count"})),
+        # instant
+        function(IN.ClassWeightGenerator, {"hidden": 8, "head": "prototype", "width": 16, "adapt": None}, name="instant.ClassWeightGenerator"),
+        function(IN.ImageEpisodes, {"images": torch.rand(40, 8, 8), "labels": torch.arange(40) % 4, "classes": [0, 1, 2, 3], "ways": 2,
+                 "shots": 1, "queries": 2, "rotations": False}, name="instant.ImageEpisodes"),
+        function(IN.SyntheticTabularTasks, {"features": (2, 4), "classes": (2, 3), "support": (6, 8), "queries": 4},
+                 name="instant.SyntheticTabularTasks"),
+        function(IN.conv4, {"channels": 4, "in_channels": 1}, name="instant.conv4"),
+        # moe
+        function(MO.balance_loss, {"model": _swapped()}, name="moe.balance_loss"),
+        function(MO.moe_layers, {"model": _swapped()}, name="moe.moe_layers"),
+        Entry("moe.swap_mlp", lambda **k: MO.swap_mlp(**k), {"model": _swap_model(), "num_experts": 2, "top_k": 1},
+              sig=lambda model, num_experts, top_k: None),
+        # retrieval
+        function(RE.DocumentIndex, {"vectors": torch.randn(3, 4), "texts": ["a", "b", "c"], "graph": None, "encoder": "",
+                 "pooling": "mean", "extra": {}}, name="retrieval.DocumentIndex"),
+        method(RE.DocumentIndex, "save", lambda: RE.DocumentIndex(torch.randn(3, 4), ["a", "b", "c"]), {"path": "index.safetensors"},
+               name="retrieval.DocumentIndex.save"),
+        function(RE.DocumentIndex.load, {"path": _saved(lambda: RE.DocumentIndex(torch.randn(3, 4), ["a", "b", "c"]), "index.st")},
+                 name="retrieval.DocumentIndex.load"),
+        # rl
+        method(RL.ContextFamily, "check", lambda: RL.PENDULUM, {"context": [1.0, 1.0]}, name="rl.ContextFamily.check"),
+        method(RL.ContextFamily, "normalize", lambda: RL.PENDULUM, {"context": [1.0, 1.0]}, name="rl.ContextFamily.normalize"),
+        method(RL.ContextFamily, "sample", lambda: RL.PENDULUM, {"n": 2, "seed": 0, "low": None, "high": None},
+               name="rl.ContextFamily.sample", counts=frozenset({"n"})),
+        function(RL.family, {"name": "pendulum"}, name="rl.family"),
+        function(RL.TargetAngle, {"env": _pendulum(), "target": 0.2}, name="rl.TargetAngle"),
+        method(RL.TargetAngle, "step", _target_angle, {"action": np.array([0.0], dtype=np.float32)}, name="rl.TargetAngle.step"),
+        function(RL.TargetSpeed, {"env": _pendulum(), "target": 1.0}, name="rl.TargetSpeed"),
+        # adapters
+        function(A.heldout_split, {"categories": {"a": ["x", "y", "z", "w"], "b": ["p", "q", "r", "s"]}, "test": {"a": 1},
+                 "val": {"b": 1}, "seed": 0, "min_train": 2}, name="adapters.heldout_split"),
+    ]  # fmt: skip
+
+
+ENTRIES: list[Entry] = core_entries() + recipe_entries() + other_entries() + core_rest_entries() + recipe_rest_entries()
 CASES = [(e, p) for e in ENTRIES for p in e.params()]
 
 
@@ -884,6 +1074,7 @@ EXEMPT: dict[str, str] = {
             "architecture.MLPSupernet": ("forward",),
             "hypertab.FeatureMasks": ("forward", "extra_repr"),
             "instant.ClassWeightGenerator": ("forward",),
+            "federated.SmallCNN": ("forward",),
         }.items()
         for name in names
     },

@@ -70,7 +70,9 @@ def find_slots(base: nn.Module, target_modules: Sequence[str], layers: Sequence[
     if layers is not None:
         bad = [i for i in layers if not 0 <= int(i) < num_layers]
         if bad or not layers:
-            raise ConfigError(f"expected layer indices in [0, {num_layers}) of the base's layer stack, got {list(layers)}")
+            raise ConfigError(
+                f"expected layer indices in [0, {num_layers}) of the base's layer stack, got {list(layers)}; pass indices in that range"
+            )
     targets = [str(t) for t in target_modules]
     slots: list[Slot] = []
     for name, module in base.named_modules():
@@ -142,7 +144,9 @@ def adapter_names(runner: nn.Module, slots: Sequence[Slot], kind: str) -> list[s
         for suffix in suffixes:
             hits = [n for n in names if n.endswith(f"{s.name}.{suffix}")]
             if len(hits) != 1:
-                raise ConfigError(f"expected one adapter parameter '{s.name}.{suffix}' in the adapted base, got {hits}")
+                raise ConfigError(
+                    f"expected one adapter parameter '{s.name}.{suffix}' in the adapted base, got {hits}; check target_modules"
+                )
             out.append(hits[0])
     return out
 

@@ -131,9 +131,9 @@ class AdapterHypernet(nn.Module):
             ("kind", kind, ("lora", "adapter")),
         ):
             if value not in allowed:
-                raise ConfigError(f"expected {arg} in {list(allowed)}, got {value!r}")
+                raise ConfigError(f"expected {arg} in {list(allowed)}, got {value!r}; pass one of them")
         if not isinstance(rank, int) or rank < 1:
-            raise ConfigError(f"expected a positive integer rank, got {rank!r}")
+            raise ConfigError(f"expected a positive integer rank, got {rank!r}; pass a positive integer rank")
         if isinstance(target_modules, str):
             target_modules = [target_modules]
         if not isinstance(target_modules, Sequence) or not target_modules or not all(isinstance(t, str) for t in target_modules):
@@ -148,7 +148,9 @@ class AdapterHypernet(nn.Module):
         temperature = check_float(temperature, "temperature", low=0.0, low_open=True, owner="AdapterHypernet")
         for arg, fn in (("tokenizer", tokenizer), ("text_encoder", text_encoder)):
             if fn is not None and not callable(fn):
-                raise ConfigError(f"expected {arg} to be callable (a Hugging Face tokenizer / list[str] -> Tensor), got {describe(fn)}")
+                raise ConfigError(
+                    f"expected {arg} to be callable (a Hugging Face tokenizer / list[str] -> Tensor), got {describe(fn)}; pass callable (a Hugging Face tokenizer / list[str] -> Tensor)"
+                )
         if tokenizer is None:
             raise ConfigError("expected a tokenizer (the base's Hugging Face tokenizer), got None; pass AutoTokenizer.from_pretrained(...)")
         frozen = _frozen_copy(base)
@@ -279,7 +281,9 @@ class AdapterHypernet(nn.Module):
             task, label_names = task.description or task.name, task.label_names or label_names
         label_names = _label_names(label_names)
         if not isinstance(task, str):
-            raise ConditionError(f"expected a task name or description (str), got {type(task).__name__}")
+            raise ConditionError(
+                f"expected a task name or description (str), got {type(task).__name__}; pass a task name or description (str)"
+            )
         if task in self.tasks_:
             info = self.tasks_[task]
             if label_names is not None and info.label_names is not None and list(label_names) != info.label_names:
@@ -442,7 +446,9 @@ class AdapterHypernet(nn.Module):
         if callback is not None and not callable(callback):
             raise ConfigError(f"expected callback to be None or a callable (step, loss), got {describe(callback)}; pass a function")
         if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | Path):
-            raise ConfigError(f"expected checkpoint_dir to be None, a str or a pathlib.Path, got {describe(checkpoint_dir)}")
+            raise ConfigError(
+                f"expected checkpoint_dir to be None, a str or a pathlib.Path, got {describe(checkpoint_dir)}; pass None, a str or a pathlib.Path"
+            )
         checked = check_tasks(tasks, need_description=self.condition_kind == "text", need_label_names=self.head_kind == "labels")
         empty = [t.name for t in checked if not t.texts]
         if empty:
@@ -499,7 +505,9 @@ class AdapterHypernet(nn.Module):
 
 def _frozen_copy(base: Any) -> nn.Module:
     if not isinstance(base, nn.Module):
-        raise ConfigError(f"expected the base to be a torch nn.Module (a Hugging Face model), got {type(base).__name__}")
+        raise ConfigError(
+            f"expected the base to be a torch nn.Module (a Hugging Face model), got {type(base).__name__}; pass e.g. transformers.AutoModel.from_pretrained(...)"
+        )
     if not any(p.is_floating_point() for p in base.parameters()):
         raise ConfigError(f"expected a base with floating-point parameters to freeze, got {type(base).__name__} with none")
     try:

@@ -101,11 +101,11 @@ class TextToLoRA(nn.Module):
     ) -> None:
         super().__init__()
         if condition not in ("text", "task"):
-            raise ConfigError(f"expected condition in ['text', 'task'], got {condition!r}")
+            raise ConfigError(f"expected condition in ['text', 'task'], got {condition!r}; pass one of them")
         if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
-            raise ConfigError(f"expected a positive integer rank, got {rank!r}")
+            raise ConfigError(f"expected a positive integer rank, got {rank!r}; pass a positive integer rank")
         if not isinstance(max_length, int) or max_length < 4:
-            raise ConfigError(f"expected max_length to be an integer >= 4, got {max_length!r}")
+            raise ConfigError(f"expected max_length to be an integer >= 4, got {max_length!r}; pass an integer >= 4")
         try:
             from peft import LoraConfig, get_peft_model
         except ImportError:  # pragma: no cover - peft is part of the dev extra
@@ -150,7 +150,9 @@ class TextToLoRA(nn.Module):
         shown: list[str | None] = []
         for t in tasks:
             if not isinstance(t, str) or not t.strip():
-                raise ConfigError(f"expected a task name or a description (a non-empty string), got {t!r}")
+                raise ConfigError(
+                    f"expected a task name or a description (a non-empty string), got {t!r}; pass a task name or a description (a non-empty string)"
+                )
             if t in self.tasks_:
                 shown.append(self.tasks_[t][0] if self.tasks_[t] else None)
             elif self.condition_kind == "text":
@@ -228,7 +230,7 @@ class TextToLoRA(nn.Module):
         """
         for arg, value in (("steps", steps), ("batch_size", batch_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"expected {arg} to be a positive integer, got {value!r}")
+                raise ConfigError(f"expected {arg} to be a positive integer, got {value!r}; pass a positive integer")
         checked = self._check_tasks(tasks)
         if self.hyper is None:
             self.build(tasks)
@@ -292,7 +294,7 @@ class TextToLoRA(nn.Module):
                 f"got {len(prompts)} prompts and {len(tasks)} tasks"
             )
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            raise ConfigError(f"expected max_new_tokens to be a positive integer, got {max_new_tokens!r}")
+            raise ConfigError(f"expected max_new_tokens to be a positive integer, got {max_new_tokens!r}; pass a positive integer")
         cond, shown = self._conditions(tasks)
         end, answers = end_of_answer(self.tokenizer), [""] * len(prompts)
         wrapper = _Generating(self.lm)

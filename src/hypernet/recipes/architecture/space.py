@@ -197,7 +197,9 @@ class MLPSpace:
             hot = [i for i, v in enumerate(onehot.tolist()) if abs(v - 1) <= TOL]
             cold = all(abs(v) <= TOL for i, v in enumerate(onehot.tolist()) if i not in hot)
             if abs(active - 1) > TOL or abs(position - round(position)) > TOL * steps or not 0 <= round(position) < len(self.widths):
-                raise ConfigError(f"expected slot {layer} to hold [1, k/{steps}, one-hot] or all zeros, got {slot.tolist()}; pass space.encode(arch)")
+                raise ConfigError(
+                    f"expected slot {layer} to hold [1, k/{steps}, one-hot] or all zeros, got {slot.tolist()}; pass space.encode(arch)"
+                )
             if len(hot) != 1 or not cold:
                 raise ConfigError(f"expected a one-hot activation in slot {layer}, got {onehot.tolist()}; pass space.encode(arch)")
             widths.append(self.widths[round(position)])

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._boundary import guarded_function
+from ...errors import ConfigError, describe
 from .space import ACTIVATIONS, Architecture, MLPSpace
 
 __all__ = ["MLPSupernet", "plain_weights"]
@@ -33,6 +35,8 @@ class MLPSupernet(nn.Module):
     """``max_depth`` hidden layers of ``max_width`` units and one output layer; ``forward(x, arch)`` runs ``arch``."""
 
     def __init__(self, space: MLPSpace) -> None:
+        if not isinstance(space, MLPSpace):
+            raise ConfigError(f"expected space to be an hn.MLPSpace, got {describe(space)}; pass hn.MLPSpace(in_features, num_classes)")
         super().__init__()
         self.space = space
         wide = space.max_width
@@ -50,6 +54,7 @@ class MLPSupernet(nn.Module):
         return F.linear(h, self.head.weight[:, :previous], self.head.bias)
 
 
+@guarded_function
 def plain_weights(params: dict[str, torch.Tensor], space: MLPSpace, arch: Architecture) -> dict[str, torch.Tensor]:
     """Slice the supernet's parameters (``layers.l.*``, ``head.*``) into the state of ``space.build(arch)``."""
     out: dict[str, torch.Tensor] = {}

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from ..._boundary import guarded_function
 from ...errors import ConfigError
 from ._ops import FUNCTION_OPS, METHOD_OPS, NORMS, PARAMETRIC, PASS_THROUGH, RELU_LIKE, check_category, is_transposed, module_category
 
@@ -165,6 +166,7 @@ def _category(node: fx.Node, module: nn.Module, custom: Mapping[Any, str]) -> st
     )
 
 
+@guarded_function
 def build_graph(
     module: nn.Module,
     custom_ops: Mapping[Any, str] | None = None,
@@ -190,9 +192,9 @@ def build_graph(
         ConfigError: the model has no parameters, cannot be traced, or uses an unknown operation (all named).
     """
     if not isinstance(module, nn.Module):
-        raise ConfigError(f"expected an nn.Module, got {type(module).__name__}")
+        raise ConfigError(f"expected an nn.Module, got {type(module).__name__}; pass an nn.Module")
     if method not in ("auto", "fx", "autograd"):
-        raise ConfigError(f"expected method 'auto', 'fx' or 'autograd', got {method!r}")
+        raise ConfigError(f"expected method 'auto', 'fx' or 'autograd', got {method!r}; pass one of them")
     all_params = dict(module.named_parameters())
     if not all_params:
         raise ConfigError(f"expected a model with parameters to predict, got {type(module).__name__} with none")

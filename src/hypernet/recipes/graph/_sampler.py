@@ -242,9 +242,9 @@ class ArchitectureSampler:
 
     def __init__(self, split: str = "train", families: tuple[str, ...] = FAMILIES, classes: int = 10) -> None:
         if split not in SPLITS:
-            raise ConfigError(f"expected a split in {SPLITS}, got {split!r}")
+            raise ConfigError(f"expected a split in {SPLITS}, got {split!r}; pass a split in {SPLITS}")
         if not families or any(f not in FAMILIES for f in families):
-            raise ConfigError(f"expected families from {FAMILIES}, got {families!r}")
+            raise ConfigError(f"expected families from {FAMILIES}, got {families!r}; pass a tuple of those names")
         self.split, self.families, self.classes = split, tuple(families), classes
 
     def spec(self, generator: torch.Generator) -> ArchSpec:

@@ -45,9 +45,9 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 from torch.func import functional_call
 
+from ..._boundary import guarded, guarded_function
 from ..._io import atomic_write_bytes, atomic_write_text
 from ..._limits import check_allocation
-from ..._boundary import guarded
 from ..._validation import check_choice, check_float, check_int, check_path, is_int
 from ...errors import CheckpointError, ConfigError, describe
 from ...training.errors import TrainingError
@@ -392,12 +392,16 @@ class GraphHyperNetwork(nn.Module):
                 modules = [sample(generator).to(device) for _ in range(meta_batch)]
                 loss, acc = self.loss(modules, x.to(device), y.to(device))
                 if not torch.isfinite(loss):
-                    raise TrainingError(f"expected a finite loss, got {float(loss.detach())} at step {len(losses) + 1}; lower lr or check the data")
+                    raise TrainingError(
+                        f"expected a finite loss, got {float(loss.detach())} at step {len(losses) + 1}; lower lr or check the data"
+                    )
                 optimizer.zero_grad()
                 loss.backward()
                 norm = nn.utils.clip_grad_norm_(self.parameters(), grad_clip or math.inf)
                 if not torch.isfinite(norm):  # the step would write NaN: stop at the last finite weights
-                    raise TrainingError(f"expected finite gradients, got norm {float(norm)} at step {len(losses) + 1}; lower lr or check the data")
+                    raise TrainingError(
+                        f"expected finite gradients, got norm {float(norm)} at step {len(losses) + 1}; lower lr or check the data"
+                    )
                 optimizer.step()
                 scheduler.step()
                 losses.append(float(loss.detach()))
@@ -482,6 +486,7 @@ def _calibration_batches(data: Any) -> list[Any] | None:
     return batches
 
 
+@guarded_function
 def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor | Iterable[Any] | None) -> None:
     """Reset BatchNorm running statistics and, with ``data``, recompute them as a cumulative average over its batches."""
     norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]

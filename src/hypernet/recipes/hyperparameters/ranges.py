@@ -117,6 +117,7 @@ class LogUniform(Range):
     log = True
 
 
+@guarded()
 class HyperparameterSpace(Mapping[str, Range]):
     """Named ranges; hyperparameter values as dicts (or one float for a 1-d space) <-> unit-cube tensors.
 
@@ -134,7 +135,7 @@ class HyperparameterSpace(Mapping[str, Range]):
             )
         for name, rng in ranges.items():
             if not isinstance(name, str) or not name:
-                raise ConfigError(f"expected hyperparameter names to be non-empty strings, got {name!r}")
+                raise ConfigError(f"expected hyperparameter names to be non-empty strings, got {name!r}; pass names such as 'lr'")
             if not isinstance(rng, Range):
                 raise ConfigError(
                     f"expected hyperparameter {name!r} to be hn.Uniform(low, high) or hn.LogUniform(low, high), got {describe(rng)}; "
@@ -190,7 +191,9 @@ class HyperparameterSpace(Mapping[str, Range]):
     def from_unit(self, unit: torch.Tensor) -> dict[str, torch.Tensor]:
         """``(..., D)`` unit-cube tensors -> ``{name: (...) tensor}`` of hyperparameter values (differentiable)."""
         if unit.shape[-1] != len(self):
-            raise ConditionError(f"expected unit vectors with a last dim of {len(self)} ({self.names}), got {describe(unit)}")
+            raise ConditionError(
+                f"expected unit vectors with a last dim of {len(self)} ({self.names}), got {describe(unit)}; pass space.to_unit(hp)"
+            )
         return {n: rng.from_unit(unit[..., i]) for i, (n, rng) in enumerate(self._ranges.items())}
 
     def points(self, values: Any) -> list[dict[str, float]]:

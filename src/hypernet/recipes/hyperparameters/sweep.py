@@ -480,7 +480,9 @@ class HyperStepCallback(Callback):
             self._batches = itertools.chain.from_iterable(itertools.repeat(self.config.val_loader))
             batch = next(self._batches, None)
             if batch is None:
-                raise ConfigError("expected HyperStep(val_loader=...) to yield batches, got an empty loader")
+                raise ConfigError(
+                    "expected HyperStep(val_loader=...) to yield batches, got an empty loader; pass a non-empty validation loader"
+                )
         return to_device(batch, self.device)
 
     def on_fit_start(self, state: TrainState) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..._boundary import guarded_function
 from ..._nn import mlp
 from ...conditions import Condition
 from ...conditions._base import Split, check_positive, normalise_output_
@@ -62,6 +63,7 @@ def subset_indices(n_features: int, k: int, count: int, rng: np.random.RandomSta
     return out
 
 
+@guarded_function
 def sample_masks(n_features: int, k: int, count: int, rng: np.random.RandomState) -> np.ndarray:
     """``count`` 0/1 masks (``float32``, shape ``(count, n_features)``) with ``k`` ones each; see :func:`subset_indices`."""
     idx = subset_indices(n_features, k, count, rng)
@@ -130,7 +132,9 @@ class FeatureMasks(Condition):
                 )
             self._check_device(index, "MaskBatch.index")
             if index.numel() == 0 or int(index.min()) < 0 or int(index.max()) >= masks.shape[0]:
-                raise ConditionError(f"expected MaskBatch.index values in [0, {masks.shape[0]}), got {describe(index)}")
+                raise ConditionError(
+                    f"expected MaskBatch.index values in [0, {masks.shape[0]}), got {describe(index)}; pass indices of rows of masks"
+                )
             return Split(masks, index, "per_sample", masks.shape[0])
         masks = self._check_masks(cond, "the mask condition")
         if masks.dim() == 1:

@@ -29,7 +29,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from ..._boundary import guarded
+from ..._boundary import guarded, guarded_function
 from ..._io import atomic_write_bytes
 from ..._limits import check_allocation
 from ..._modes import eval_mode
@@ -46,6 +46,7 @@ TaskSampler = Callable[[torch.Generator], Episode]
 WEIGHTS = Path(__file__).parent / "weights"
 
 
+@guarded_function
 def conv4(channels: int = 64, in_channels: int = 1) -> nn.Sequential:
     """The few-shot backbone: four 3x3 conv / BatchNorm / ReLU / 2x2 max-pool blocks, flattened (28x28 in -> ``channels`` out).
 
@@ -386,11 +387,15 @@ class InstantClassifier(nn.Module):
         try:
             model = cls(backbone, **config)
         except (TypeError, ConfigError) as exc:
-            raise CheckpointError(f"expected InstantClassifier settings in {path}, got ones it does not accept ({exc}); write the file with .save()") from exc
+            raise CheckpointError(
+                f"expected InstantClassifier settings in {path}, got ones it does not accept ({exc}); write the file with .save()"
+            ) from exc
         try:
             model.load_state_dict(tensors)
         except RuntimeError as exc:
-            raise CheckpointError(f"expected weights in {path} that fit this model, got a mismatch ({exc}); pass the backbone it was saved with") from exc
+            raise CheckpointError(
+                f"expected weights in {path} that fit this model, got a mismatch ({exc}); pass the backbone it was saved with"
+            ) from exc
         return model.eval()
 
     @classmethod

@@ -58,9 +58,13 @@ class DocumentIndex:
         if self.vectors.shape[0] == 0:
             raise ConfigError("expected at least one document in the index, got an empty corpus; pass a non-empty list of texts")
         if self.texts is not None and len(self.texts) != len(self):
-            raise ConfigError(f"expected one text per index vector ({len(self)}), got {len(self.texts)}")
+            raise ConfigError(
+                f"expected one text per index vector ({len(self)}), got {len(self.texts)}; pass texts=None or one text per vector"
+            )
         if self.graph is not None and (self.graph.dim() != 2 or self.graph.shape[0] != len(self)):
-            raise ConfigError(f"expected a graph of shape ({len(self)}, neighbours), got {tuple(self.graph.shape)}")
+            raise ConfigError(
+                f"expected a graph of shape ({len(self)}, neighbours), got {tuple(self.graph.shape)}; pass a graph of shape ({len(self)}, neighbours)"
+            )
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -118,14 +122,18 @@ class DocumentIndex:
             )
         manifest = json.loads(man_file.read_text())
         if manifest.get("format") != FORMAT:
-            raise ConfigError(f"expected an index of format {FORMAT!r}, got {manifest.get('format')!r} in {man_file}")
+            raise ConfigError(
+                f"expected an index of format {FORMAT!r}, got {manifest.get('format')!r} in {man_file}; pass an index of format {FORMAT!r}"
+            )
         blob = ten_file.read_bytes()
         if hashlib.sha256(blob).hexdigest() != manifest["tensors"]["sha256"]:
             raise ConfigError(f"{ten_file} does not match the sha256 in {man_file}; the index is corrupted: build it again")
         tensors = st_load(blob)
         vectors = tensors["vectors"]
         if tuple(vectors.shape) != (manifest["count"], manifest["width"]):
-            raise ConfigError(f"expected {manifest['count']} vectors of width {manifest['width']} (manifest), got {tuple(vectors.shape)}")
+            raise ConfigError(
+                f"expected {manifest['count']} vectors of width {manifest['width']} (manifest), got {tuple(vectors.shape)}; write the index again with .save()"
+            )
         return cls(
             vectors,
             manifest.get("texts"),

@@ -95,10 +95,10 @@ class Hypencoder(DualEncoder):
             doc_max_length=doc_max_length,
         )
         if qnet_layers < 1:
-            raise ConfigError(f"expected qnet_layers >= 1 (hidden blocks of the q-net), got {qnet_layers}")
+            raise ConfigError(f"expected qnet_layers >= 1 (hidden blocks of the q-net), got {qnet_layers}; pass a positive int")
         hidden = self.width if qnet_hidden is None else qnet_hidden
         if hidden < 1 or temperature <= 0:
-            raise ConfigError(f"expected qnet_hidden >= 1 and temperature > 0, got {qnet_hidden} and {temperature}")
+            raise ConfigError(f"expected qnet_hidden >= 1 and temperature > 0, got {qnet_hidden} and {temperature}; pass positive values")
         self.qnet_dims = [self.width] + [hidden] * qnet_layers + [1]
         self.temperature = temperature
         with torch.random.fork_rng():
@@ -196,12 +196,14 @@ class Hypencoder(DualEncoder):
                 ``approximate``, an unknown ``seeds``.
         """
         if not isinstance(index, DocumentIndex):
-            raise ConfigError(f"expected a DocumentIndex (from model.index(texts)), got {type(index).__name__}")
+            raise ConfigError(
+                f"expected a DocumentIndex (from model.index(texts)), got {type(index).__name__}; pass a DocumentIndex (from model.index(texts))"
+            )
         _check_width(self.width, index.width, "an index")
         if not 1 <= k <= len(index):
             raise ConfigError(f"expected k in [1, {len(index)}] (the index holds {len(index)} documents), got {k}; lower k")
         if seeds not in ("linear", "random"):
-            raise ConfigError(f"expected seeds 'linear' or 'random', got {seeds!r}")
+            raise ConfigError(f"expected seeds 'linear' or 'random', got {seeds!r}; pass one of them")
         if approximate and index.graph is None:
             raise ConfigError(
                 "expected an index with a k-NN graph for approximate search, got none; build it with index(..., graph_neighbors=32)"

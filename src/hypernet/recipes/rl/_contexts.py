@@ -24,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ..._boundary import guarded_function
 from ...errors import ConfigError, describe
 
 __all__ = [
@@ -197,8 +198,11 @@ IP_POLE_MASS = ContextFamily("ip_pole_mass", "InvertedPendulum-v5", ("pole_mass"
 FAMILIES = {f.name: f for f in (PENDULUM, CARTPOLE, CHEETAH_TORSO, CHEETAH_SPEED, PENDULUM_TARGET, IDP_GRAVITY, IP_POLE_MASS)}
 
 
+@guarded_function
 def family(name: str) -> ContextFamily:
     """The built-in family called ``name`` (a key of :data:`FAMILIES`)."""
     if name not in FAMILIES:
-        raise ConfigError(f"expected a context family among {sorted(FAMILIES)}, got {name!r}")
+        raise ConfigError(
+            f"expected a context family among {sorted(FAMILIES)}, got {name!r}; pass a context family among {sorted(FAMILIES)}"
+        )
     return FAMILIES[name]

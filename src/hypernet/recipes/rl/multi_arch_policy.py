@@ -108,13 +108,13 @@ class MultiArchPolicy(nn.Module):
         """Create the hypernetwork, value function (and log-std) for ``env``'s spaces (``fit`` calls it)."""
         obs_shape, action_space = env.observation_space.shape, env.action_space
         if obs_shape is None or len(obs_shape) != 1:
-            raise ConfigError(f"expected a flat Box observation space, got {env.observation_space}")
+            raise ConfigError(f"expected a flat Box observation space, got {env.observation_space}; pass a flat Box observation space")
         if isinstance(action_space, gym.spaces.Discrete):
             out, self.discrete = int(action_space.n), True
         elif isinstance(action_space, gym.spaces.Box) and action_space.shape is not None and len(action_space.shape) == 1:
             out, self.discrete = int(action_space.shape[0]), False
         else:
-            raise ConfigError(f"expected a Discrete or flat Box action space, got {action_space}")
+            raise ConfigError(f"expected a Discrete or flat Box action space, got {action_space}; pass a Discrete or flat Box action space")
         torch.manual_seed(self.seed)
         self.space = MLPSpace(int(obs_shape[0]), out, self.depths, self.widths, (self.activation,))
         self.model = HyperModel(

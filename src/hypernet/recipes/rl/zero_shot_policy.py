@@ -154,7 +154,9 @@ class ZeroShotPolicy(nn.Module):
         except (TypeError, ValueError):
             c = None
         if c is None or c.shape[-1:] != (self.ctx_dim,) or c.dim() > 2 or not bool(torch.isfinite(c).all()):
-            raise ConfigError(f"expected a context of {self.ctx_dim} finite numbers (or a batch (N, {self.ctx_dim})), got {context!r}")
+            raise ConfigError(
+                f"expected a context of {self.ctx_dim} finite numbers (or a batch (N, {self.ctx_dim})), got {context!r}; pass a context of {self.ctx_dim} finite numbers (or a batch (N, {self.ctx_dim}))"
+            )
         outside = (c < self.low) | (c > self.high)
         if bool(outside.any()):
             raise ConfigError(
@@ -191,7 +193,9 @@ class ZeroShotPolicy(nn.Module):
         contexts = np.asarray(train_contexts, dtype=np.float64)
         normalized = self.normalize(contexts)
         if normalized.dim() != 2 or len(normalized) < 1:
-            raise ConfigError(f"expected a list of training contexts (N, {self.ctx_dim}), got {contexts.shape}")
+            raise ConfigError(
+                f"expected a list of training contexts (N, {self.ctx_dim}), got {contexts.shape}; pass a list of training contexts (N, {self.ctx_dim})"
+            )
         probe = env_fn(contexts[0])
         if not isinstance(probe.action_space, gym.spaces.Box) or probe.observation_space.shape is None:
             raise ConfigError(f"expected a continuous (Box) action space, got {probe.action_space}; HyperZero imitates SAC experts")
