@@ -122,7 +122,13 @@ def _check_arrays(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Te
         _check_pair(name, x, y)
     if y_train.numel() == 0:
         raise ConfigError("expected at least one training sample, got none; drop the client or give it data")
-    return int(max(int(y_train.max()), int(y_test.max()) if y_test.numel() else 0)) + 1
+    n_classes = int(max(int(y_train.max()), int(y_test.max()) if y_test.numel() else 0)) + 1
+    if n_classes > y_train.numel():
+        raise ConfigError(
+            f"expected labels 0..C-1 with C at most the {y_train.numel()} training samples, got a largest label of {n_classes - 1}; "
+            "remap the labels to 0..C-1"
+        )
+    return n_classes
 
 
 def _check_fraction(val_fraction: float) -> None:

@@ -27,7 +27,9 @@ import numpy as np
 import torch
 
 from ..._boundary import guarded_function
+from ..._limits import check_allocation
 from ..._nn import mlp
+from ..._validation import check_int
 from ...conditions import Condition
 from ...conditions._base import Split, check_positive, normalise_output_
 from ...errors import ConditionError, describe
@@ -66,6 +68,12 @@ def subset_indices(n_features: int, k: int, count: int, rng: np.random.RandomSta
 @guarded_function
 def sample_masks(n_features: int, k: int, count: int, rng: np.random.RandomState) -> np.ndarray:
     """``count`` 0/1 masks (``float32``, shape ``(count, n_features)``) with ``k`` ones each; see :func:`subset_indices`."""
+    check_int(n_features, "n_features", low=1, owner="sample_masks")
+    check_int(k, "k", low=1, high=n_features, owner="sample_masks")
+    check_int(count, "count", low=0, owner="sample_masks")
+    check_allocation(count * n_features, "sample_masks", "use fewer masks or features")
+    if not isinstance(rng, np.random.RandomState):
+        raise ConditionError(f"expected rng to be a numpy RandomState, got {describe(rng)}; pass np.random.RandomState(0)")
     idx = subset_indices(n_features, k, count, rng)
     masks = np.zeros((count, n_features), dtype=np.float32)
     np.put_along_axis(masks, idx, 1.0, axis=1)

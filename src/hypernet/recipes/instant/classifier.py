@@ -54,6 +54,8 @@ def conv4(channels: int = 64, in_channels: int = 1) -> nn.Sequential:
         >>> conv4()(torch.randn(2, 1, 28, 28)).shape
         torch.Size([2, 64])
     """
+    check_int(channels, "channels", low=1, high=1 << 14, owner="conv4")
+    check_int(in_channels, "in_channels", low=1, high=1 << 14, owner="conv4")
     layers: list[nn.Module] = []
     for i in range(4):
         layers += [
