@@ -966,7 +966,217 @@ def recipe_rest_entries() -> list[Entry]:
     ]  # fmt: skip
 
 
-ENTRIES: list[Entry] = core_entries() + recipe_entries() + other_entries() + core_rest_entries() + recipe_rest_entries()
+# ----------------------------------------------------------------------------- the newest recipes (tiny models)
+def fed(**kw: Any) -> Any:
+    torch.manual_seed(0)
+    args = {"num_clients": 2, "inner_steps": 1, "batch_size": 8, "generator_kwargs": {"hidden": (8,)}, **kw}
+    return hn.FederatedHypernet(nn.Linear(6, 4), **args)
+
+
+def fed_data() -> Any:
+    return fed(embedding="data", x_dim=6, n_classes=4, embedding_dim=4, embed_samples=8)
+
+
+def moe() -> Any:
+    torch.manual_seed(0)
+    return hn.HyperMoE(4, num_experts=3, top_k=2, hidden=4, embed_dim=4, router_dim=4, router_hidden=8)
+
+
+CORPUS = ["alpha beta", "gamma delta", "beta gamma", "delta alpha"]
+
+
+@functools.cache
+def _bert() -> Any:
+    import transformers
+
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(
+        vocab_size=64, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, max_position_embeddings=64
+    )
+    return transformers.BertModel(cfg).eval()
+
+
+def hypencoder() -> Any:
+    from hypernet.recipes.adapters._testing import tiny_tokenizer
+
+    torch.manual_seed(0)
+    return hn.Hypencoder(copy.deepcopy(_bert()), tiny_tokenizer(64), qnet_layers=1, qnet_hidden=8, query_max_length=8, doc_max_length=8)
+
+
+@functools.cache
+def _index() -> Any:
+    return hypencoder().index(CORPUS, graph_neighbors=2)
+
+
+def _qnets() -> Any:
+    with torch.no_grad():
+        return hypencoder().qnets(["alpha", "beta gamma"])
+
+
+TASKS_T2L = {"copy": ("Copy the words.", [("a b", "a b"), ("c d", "c d")]), "first": ("Give the first word.", [("a b", "a")])}
+
+
+def _llama() -> Any:
+    from hypernet.recipes.adapters._tiny_lm import tiny_llama
+
+    return tiny_llama(seed=0, words=("copy", "the", "words", "give", "first", "word"))
+
+
+def t2l() -> Any:
+    base, tok = _llama()
+    return hn.TextToLoRA(base, tok, rank=2, cond_dim=4, hidden=(8,), layer_dim=4, max_length=32).build(TASKS_T2L)
+
+
+def zero_shot() -> Any:
+    from hypernet.recipes.rl import PENDULUM
+
+    torch.manual_seed(0)
+    zs = hn.ZeroShotPolicy(PENDULUM, hidden=(8,), embedding_dim=4, steps=1, batch_size=8, expert_steps=40, transitions=16,
+                           sac_kwargs={"learning_starts": 20, "batch_size": 16, "policy_kwargs": {"net_arch": [8]}})  # fmt: skip
+    return zs.build(obs_dim=3, act_dim=1)
+
+
+def _zs_data() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    n = 8
+    return {"ctx": torch.rand(n, 2, generator=g), "obs": torch.randn(n, 3, generator=g), "action": torch.rand(n, 1, generator=g) * 2 - 1,
+            "executed": torch.rand(n, 1, generator=g) * 2 - 1, "reward": -torch.rand(n, generator=g), "next_obs": torch.randn(n, 3, generator=g),
+            "discount": torch.full((n,), 0.99), "q": -torch.rand(n, generator=g)}  # fmt: skip
+
+
+def _pendulum_ctx(context: Any) -> Any:
+    from hypernet.recipes.rl import PENDULUM
+
+    env = PENDULUM(context)
+    return gym_limit(env, 5)
+
+
+def gym_limit(env: Any, steps: int) -> Any:
+    import gymnasium as gym
+
+    return gym.wrappers.TimeLimit(env, steps)
+
+
+def _cartpole() -> Any:
+    import gymnasium as gym
+
+    return gym.wrappers.TimeLimit(gym.make("CartPole-v1"), 10)
+
+
+def multi_arch() -> Any:
+    torch.manual_seed(0)
+    hp = hn.MultiArchPolicy(depths=(1,), widths=(4, 8), embedding_dim=4, n_envs=1, n_steps=8, batch_size=8, n_epochs=1, critic_hidden=(8,))
+    return hp.build(_cartpole())
+
+
+ARCH_RL = hn.Architecture((4,), ("tanh",))
+
+
+def newest_entries() -> list[Entry]:
+    from hypernet.recipes.retrieval import DocumentIndex, QNetWeights, SearchResult
+
+    clients = _clients()
+    f0 = fed()
+    weights0 = f0.generated(0)
+    enc = fed_data()._encoder_state()
+    tok = hypencoder().tokenizer
+    return [
+        # federated
+        function(hn.FederatedHypernet, {"target": nn.Linear(6, 4), "num_clients": 2, "embedding": "learned", "embedding_dim": None,
+                 "x_dim": None, "n_classes": None, "generator": "mlp", "generator_kwargs": {"hidden": (8,)}, "init": "hyperfan",
+                 "parametrization": None, "inner_steps": 1, "inner_lr": 5e-3, "inner_momentum": 0.9, "inner_weight_decay": 5e-5,
+                 "inner_grad_clip": 50.0, "batch_size": 8, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-3,
+                 "grad_clip": 50.0, "clients_per_round": 1, "embed_samples": 8, "seed": 0}, name="FederatedHypernet"),
+        method(hn.FederatedHypernet, "generated", fed, {"client": 0}),
+        method(hn.FederatedHypernet, "sample_clients", fed, {"pool": [0, 1]}),
+        method(hn.FederatedHypernet, "server_round", fed, {"clients": [0], "exchange": f0.local_exchange(clients)}),
+        method(hn.FederatedHypernet, "client_update", fed, {"weights": weights0, "data": clients[0], "seed": 0}),
+        method(hn.FederatedHypernet, "client_updates", fed, {"weights": {0: weights0}, "data": {0: clients[0]}, "seeds": {0: 0}}),
+        method(hn.FederatedHypernet, "client_embed", fed_data, {"encoder": enc, "data": clients[0], "seed": 0}),
+        method(hn.FederatedHypernet, "client_encoder_grad", fed_data,
+               {"encoder": enc, "grad": torch.ones(4), "data": clients[0], "seed": 0}),
+        method(hn.FederatedHypernet, "handle", fed, {"message": {"task": "train", "weights": weights0, "seed": 0}, "data": clients[0]}),
+        method(hn.FederatedHypernet, "local_exchange", fed, {"clients": clients, "batched": True}),
+        method(hn.FederatedHypernet, "personalize", fed, {"client": 0, "epochs": 1, "data": None}),
+        method(hn.FederatedHypernet, "evaluate", fed, {"clients": clients, "split": "test", "ids": None}),
+        method(hn.FederatedHypernet, "client_accuracies", fed, {"clients": clients, "split": "val", "ids": [0]}),
+        method(hn.FederatedHypernet, "save", fed, {"directory": "fed-ckpt", "keep_last": 3}),
+        method(hn.FederatedHypernet, "resume", fed, {"directory": _saved_dir(fed)}),
+        # moe
+        function(hn.HyperMoE, {"d_in": 4, "d_out": None, "num_experts": 3, "top_k": 2, "expert": "mlp", "experts": "hyper",
+                 "router": "learned", "hidden": 4, "activation": None, "embed_dim": 4, "generator": "chunked", "generator_kwargs": None,
+                 "router_dim": 4, "router_hidden": 8, "dispatch": "auto"}, name="HyperMoE"),
+        method(hn.HyperMoE, "forward", moe, {"x": torch.randn(5, 4)}),
+        method(hn.HyperMoE, "logits", moe, {"x": torch.randn(5, 4)}),
+        method(hn.HyperMoE, "materialize", moe, {}),
+        # retrieval
+        function(hn.Hypencoder, {"encoder": _bert(), "tokenizer": tok, "qnet_layers": 1, "qnet_hidden": 8, "pooling": "mean",
+                 "freeze_documents": False, "query_max_length": 8, "doc_max_length": 8, "temperature": 1.0, "seed": 0}, name="Hypencoder"),
+        method(hn.Hypencoder, "query_repr", hypencoder, {"hidden": torch.randn(2, 3, 8), "mask": torch.ones(2, 3, dtype=torch.long)}),
+        method(hn.Hypencoder, "scores", hypencoder, {"queries": _qnets(), "docs": _index().vectors}),
+        method(hn.Hypencoder, "qnets", hypencoder, {"queries": ["alpha", "beta gamma"], "batch_size": 64}),
+        method(hn.Hypencoder, "index", hypencoder, {"texts": CORPUS, "vectors": None, "graph_neighbors": 2, "batch_size": 32,
+               "keep_texts": True}),
+        method(hn.Hypencoder, "search", hypencoder, {"queries": ["alpha"], "index": _index(), "k": 2, "approximate": False, "ef": 4,
+               "seeds": "linear", "entry_points": 2, "max_iter": 4, "chunk": 65536, "dtype": None}, counts=frozenset({"max_iter"})),
+        method(QNetWeights, "select", _qnets, {"rows": [0]}, name="retrieval.QNetWeights.select"),
+        method(QNetWeights, "to", _qnets, {"dtype": torch.float64}, name="retrieval.QNetWeights.to"),
+        method(QNetWeights, "detach", _qnets, {}, name="retrieval.QNetWeights.detach"),
+        method(SearchResult, "texts", lambda: SearchResult(torch.zeros(1, 2), torch.tensor([[0, 1]])), {"index": _index()},
+               name="retrieval.SearchResult.texts", extra={"index": [DocumentIndex(torch.randn(1, 8))]}),
+        # adapters: text-to-LoRA
+        function(hn.TextToLoRA, {"base": _llama()[0], "tokenizer": _llama()[1], "condition": "text", "text_encoder": None, "rank": 2,
+                 "alpha": None, "target_modules": ("q_proj", "v_proj"), "cond_dim": 4, "hidden": (8,), "layer_dim": 4, "max_length": 32,
+                 "seed": 0}, name="TextToLoRA"),
+        method(hn.TextToLoRA, "build", t2l, {"tasks": TASKS_T2L}),
+        method(hn.TextToLoRA, "loss", t2l, {"prompts": ["a b"], "targets": ["a"], "tasks": ["first"]}),
+        method(hn.TextToLoRA, "fit", t2l, {"tasks": TASKS_T2L, "steps": 1, "batch_size": 2, "lr": 1e-3, "weight_decay": 0.0},
+               skip=frozenset({"log"}), counts=frozenset({"steps"})),
+        # generate: max_new_tokens=2 keeps a "valid" huge value from decoding for long; huge counts are refused or capped
+        method(hn.TextToLoRA, "generate", t2l, {"prompts": ["a b"], "tasks": "copy", "max_new_tokens": 2, "do_sample": False,
+               "temperature": 1.0, "top_p": 1.0, "use_cache": True, "seed": None}, counts=frozenset({"max_new_tokens"})),
+        method(hn.TextToLoRA, "exact_match", t2l, {"examples": [("a b", "a b")], "task": "copy", "batch_size": 4, "max_new_tokens": 2},
+               counts=frozenset({"max_new_tokens"})),
+        method(hn.TextToLoRA, "adapter", t2l, {"task": "copy", "path": "t2l-adapter"}),
+        # rl
+        function(hn.ZeroShotPolicy, {"space": None, "low": [0.5, 0.5], "high": [1.5, 1.5], "hidden": (8,), "embedding_dim": 4,
+                 "generator": "chunked", "value_weight": 0.01, "td_weight": 0.01, "steps": 1, "batch_size": 8, "lr": 1e-3,
+                 "expert_steps": 40, "transitions": 16, "gamma": 0.99, "seed": 0, "sac_kwargs": None}, name="ZeroShotPolicy"),
+        method(hn.ZeroShotPolicy, "normalize", zero_shot, {"context": [1.0, 1.0]}),
+        method(hn.ZeroShotPolicy, "build", lambda: zero_shot().__class__(zero_shot().space), {"obs_dim": 3, "act_dim": 1}),
+        method(hn.ZeroShotPolicy, "solve", zero_shot, {"ctx": torch.rand(2, 2), "obs": torch.randn(2, 3), "action": torch.rand(2, 1)}),
+        method(hn.ZeroShotPolicy, "fit_data", zero_shot, {"data": _zs_data(), "obs_dim": 3, "act_dim": 1}, skip=frozenset({"progress"})),
+        method(hn.ZeroShotPolicy, "policy", zero_shot, {"context": [1.0, 1.0]}),
+        method(hn.ZeroShotPolicy, "q_function", zero_shot, {"context": [1.0, 1.0]}),
+        # evaluate runs episodes: 5-step episodes (a TimeLimit) and one episode keep a working call short
+        method(hn.ZeroShotPolicy, "evaluate", zero_shot, {"env_fn": _pendulum_ctx, "contexts": [[1.0, 1.0]], "episodes": 1, "seed": 0},
+               counts=frozenset({"episodes"})),
+        function(hn.MultiArchPolicy, {"depths": (1,), "widths": (4, 8), "activation": "tanh", "embedding_dim": 4, "generator": "chunked",
+                 "n_envs": 1, "n_steps": 8, "batch_size": 8, "n_epochs": 1, "lr": 3e-3, "gamma": 0.99, "gae_lambda": 0.95,
+                 "clip_range": 0.2, "ent_coef": 0.0, "vf_coef": 0.5, "max_grad_norm": 0.5, "critic_hidden": (8,), "seed": 0},
+                 name="MultiArchPolicy"),
+        method(hn.MultiArchPolicy, "build", lambda: hn.MultiArchPolicy(depths=(1,), widths=(4, 8), embedding_dim=4), {"env": _cartpole()}),
+        method(hn.MultiArchPolicy, "sample", multi_arch, {"n": 2, "seed": 0}, counts=frozenset({"n"})),
+        method(hn.MultiArchPolicy, "policy", multi_arch, {"arch": ARCH_RL}),
+        # fit: one PPO rollout of 8 steps on 10-step CartPole episodes
+        method(hn.MultiArchPolicy, "fit", multi_arch, {"env_fn": _cartpole, "total_steps": 8}, skip=frozenset({"progress"}),
+               counts=frozenset({"total_steps"})),
+        method(hn.MultiArchPolicy, "evaluate", multi_arch, {"env_fn": _cartpole, "arch": ARCH_RL, "episodes": 1, "seed": 0},
+               counts=frozenset({"episodes"})),
+        method(hn.MultiArchPolicy, "rank", multi_arch, {"archs": [ARCH_RL], "env_fn": _cartpole, "episodes": 1, "seed": 0},
+               counts=frozenset({"episodes"})),
+    ]  # fmt: skip
+
+
+def _saved_dir(make: Callable[[], Any]) -> str:
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="sweep-")
+    make().save(path)
+    return path
+
+
+ENTRIES: list[Entry] = core_entries() + recipe_entries() + other_entries() + core_rest_entries() + recipe_rest_entries() + newest_entries()
 CASES = [(e, p) for e in ENTRIES for p in e.params()]
 
 

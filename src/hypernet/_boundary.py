@@ -45,7 +45,9 @@ def _snapshot(obj: Any) -> Any:
     state_dict = getattr(obj, "state_dict", None)
     if callable(state_dict) and hasattr(obj, "load_state_dict"):
         return ("module", {k: v.detach().clone() if hasattr(v, "detach") else copy.deepcopy(v) for k, v in state_dict().items()})
-    return ("vars", dict(vars(obj)))
+    attrs = dict(vars(obj))  # and the weights of module attributes, which training changes in place
+    modules = {k: _snapshot(v) for k, v in attrs.items() if hasattr(v, "state_dict") and hasattr(v, "load_state_dict")}
+    return ("vars", (attrs, modules))
 
 
 def _restore(obj: Any, saved: Any) -> None:
@@ -53,8 +55,11 @@ def _restore(obj: Any, saved: Any) -> None:
     if kind == "module":
         obj.load_state_dict(state)
     else:
+        attrs, modules = state
         vars(obj).clear()
-        vars(obj).update(state)
+        vars(obj).update(attrs)
+        for k, saved_module in modules.items():
+            _restore(attrs[k], saved_module)
 
 
 def _describe_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._boundary import guarded
 from ..._model import HyperModel
 from ..._validation import check_float, check_int
 from ...errors import ConditionError, ConfigError, HypernetError, describe
@@ -70,6 +71,7 @@ class _TaskInfo:
     num_classes: int
 
 
+@guarded(mutating=("fit",))
 class AdapterHypernet(nn.Module):
     """A hypernetwork generating adapters of a frozen transformer per task id or task description.
 

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..._boundary import guarded_function
+from ..._boundary import guarded, guarded_function
 from ..._model import HyperModel
 from ...conditions import Embedding, SetEncoder
 from ...errors import ConfigError, describe
@@ -105,6 +105,7 @@ class History:
         return max(scored, key=lambda r: (r["val_acc"], -r["round"])) if scored else self.rounds[-1]
 
 
+@guarded(mutating=("fit", "server_round", "resume"))
 class FederatedHypernet:
     """A server-side hypernetwork that generates each client's model.
 
@@ -178,7 +179,7 @@ class FederatedHypernet:
             raise ConfigError(f"expected seed to be an int, got {describe(seed)}; pass an int")
         if generator_kwargs is not None and not isinstance(generator_kwargs, Mapping):
             raise ConfigError(
-                f"expected generator_kwargs to be a dict of the generator's arguments or None, got {describe(generator_kwargs)}"
+                f"expected generator_kwargs to be a dict of the generator's arguments or None, got {describe(generator_kwargs)}; pass e.g. {{'hidden': (100,)}}"
             )
         if clients_per_round > num_clients:
             raise ConfigError(
@@ -359,7 +360,7 @@ class FederatedHypernet:
             )
         missing = set(self.names) - set(weights)
         if missing:
-            raise ConfigError(f"expected {who}weights for every parameter of the client model, got none for {sorted(missing)}")
+            raise ConfigError(f"expected {who}weights for every parameter of the client model, got none for {sorted(missing)}; pass the weights generated(client) returns")
         for n in self.names:
             want = tuple(self._template.get_parameter(n).shape)
             got = weights[n]

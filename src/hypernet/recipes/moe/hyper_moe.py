@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._boundary import guarded
 from ...errors import ConfigError, describe
 from ._dispatch import DISPATCH, Dispatch, run_experts
 from ._experts import HyperExperts, PlainExperts, expert_mlp
@@ -23,6 +24,7 @@ def _positive_int(name: str, value: Any, fix: str) -> int:
     return value
 
 
+@guarded()
 class HyperMoE(nn.Module):
     """Top-k mixture of experts replacing an MLP block: tokens ``(..., d_in)`` -> ``(..., d_out)``.
 

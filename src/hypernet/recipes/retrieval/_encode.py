@@ -32,7 +32,7 @@ def encoder_width(encoder: nn.Module) -> int:
             if isinstance(value, int):
                 return value
     raise ConfigError(
-        f"expected an encoder with config.hidden_size (a Hugging Face model) or a `width` attribute, got {type(encoder).__name__}"
+        f"expected an encoder with config.hidden_size (a Hugging Face model) or a `width` attribute, got {type(encoder).__name__}; pass e.g. transformers.AutoModel.from_pretrained(name)"
     )
 
 
