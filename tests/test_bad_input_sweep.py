@@ -322,6 +322,7 @@ def core_entries() -> list[Entry]:
                 _gen_kwargs(g),
                 name=f"create_generator({g!r})",
                 sig=type(hn.create_generator(g)).__init__,
+                covers=("create_generator",),
             )
             for g in hn.list_generators()
         ],
@@ -619,6 +620,7 @@ def recipe_entries() -> list[Entry]:
             sig=hn.HyperTabClassifier.__init__,
             skip=frozenset({"verbose", "device", "n_jobs"}),
             counts=frozenset({"epochs"}),
+            covers=("HyperTabClassifier",),
         ),
         # uncertainty
         function(
@@ -1176,7 +1178,90 @@ def _saved_dir(make: Callable[[], Any]) -> str:
     return path
 
 
-ENTRIES: list[Entry] = core_entries() + recipe_entries() + other_entries() + core_rest_entries() + recipe_rest_entries() + newest_entries()
+def _tiny_bert16() -> Any:
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64
+    )
+    return transformers.BertModel(config).eval()
+
+
+ADAPTER_TASK = hn.AdapterTask("t", ["alpha beta", "gamma delta", "alpha gamma", "beta delta"], [1, 0, 1, 0], label_names=["no", "yes"])
+
+
+def adapter_model() -> Any:
+    from hypernet.recipes.adapters._testing import tiny_tokenizer
+
+    return hn.AdapterHypernet(_tiny_bert16(), tiny_tokenizer(), rank=2, cond_dim=8, hidden=8, max_length=16)
+
+
+def adapter_entries() -> list[Entry]:
+    from hypernet.recipes.adapters._testing import tiny_tokenizer
+
+    texts = ["alpha beta", "gamma"]
+    return [
+        function(hn.AdapterHypernet, {"base": _tiny_bert16(), "tokenizer": tiny_tokenizer(), "kind": "lora", "rank": 2, "alpha": None,
+                 "target_modules": ("query", "value"), "layers": None, "condition": "task", "text_encoder": None, "generator": "hyper",
+                 "head": "labels", "cond_dim": 8, "hidden": 8, "cache": False, "max_length": 16, "temperature": 20.0,
+                 "standardize": False, "seed": 0}, name="AdapterHypernet"),
+        method(hn.AdapterHypernet, "build", adapter_model, {"tasks": [ADAPTER_TASK]}),
+        method(hn.AdapterHypernet, "fit", adapter_model, {"tasks": [ADAPTER_TASK], "steps": 1, "batch_size": 4, "lr": 1e-3,
+               "weight_decay": 0.0, "base_reg": 0.0, "checkpoint_every": 100}, skip=NOT_RUN, counts=frozenset({"steps"})),
+        method(hn.AdapterHypernet, "share_cache", adapters, {"other": adapters()}),
+        method(hn.AdapterHypernet, "embed", adapters, {"texts": texts, "tasks": "t", "label_names": None}),
+        method(hn.AdapterHypernet, "hidden_states", adapters, {"texts": texts, "tasks": "t", "label_names": None}),
+        method(hn.AdapterHypernet, "logits", adapters, {"texts": texts, "tasks": ["t", "t"], "label_names": None}),
+        method(hn.AdapterHypernet, "predict_proba", adapters, {"texts": texts, "task": "t", "label_names": None, "batch_size": 64}),
+        method(hn.AdapterHypernet, "adapter", adapters, {"task": "t", "path": None, "label_names": None}),
+    ]  # fmt: skip
+
+
+class _SpeedEnv:
+    """A stand-in for HalfCheetah (not installed here): a 1-d action, ``info["x_velocity"]``."""
+
+    def __new__(cls) -> Any:
+        import gymnasium as gym
+
+        class SpeedEnv(gym.Env):  # type: ignore[type-arg]
+            observation_space = gym.spaces.Box(-1.0, 1.0, (2,))
+            action_space = gym.spaces.Box(-1.0, 1.0, (1,))
+
+            def reset(self, *, seed: int | None = None, options: Any = None) -> Any:
+                return np.zeros(2, dtype=np.float32), {}
+
+            def step(self, action: Any) -> Any:
+                return np.zeros(2, dtype=np.float32), 0.0, False, False, {"x_velocity": float(np.asarray(action).sum())}
+
+        return SpeedEnv()
+
+
+@functools.cache
+def _expert_cache() -> str:
+    """Experts for one context, trained once (SAC, 40 steps) into a directory that ``fit`` then loads from."""
+    import tempfile
+
+    from hypernet.recipes.rl import PENDULUM
+
+    path = tempfile.mkdtemp(prefix="sweep-experts-")
+    zero_shot().fit(PENDULUM, [[1.0, 1.0]], experts=path)
+    return path
+
+
+def rl_fit_entries() -> list[Entry]:
+    from hypernet.recipes.rl import PENDULUM, TargetSpeed
+
+    return [
+        method(TargetSpeed, "step", lambda: TargetSpeed(_SpeedEnv(), 1.0), {"action": np.array([0.0], dtype=np.float32)},
+               name="rl.TargetSpeed.step"),
+        # fit: experts are loaded from a cache trained once; one hypernetwork step on 16 transitions per call
+        method(hn.ZeroShotPolicy, "fit", zero_shot, {"env_fn": PENDULUM, "train_contexts": [[1.0, 1.0]], "experts": _expert_cache()},
+               skip=frozenset({"progress"})),
+    ]  # fmt: skip
+
+
+ENTRIES: list[Entry] = core_entries() + recipe_entries() + other_entries() + core_rest_entries() + recipe_rest_entries() + newest_entries() + adapter_entries() + rl_fit_entries()
 CASES = [(e, p) for e in ENTRIES for p in e.params()]
 
 
@@ -1260,6 +1345,8 @@ EXEMPT: dict[str, str] = {
     "hyperparameters.MetricFn": ALIAS,
     "instant.Layers": ALIAS,
     "instant.TaskSampler": ALIAS,
+    "continual.Loaders": ALIAS,
+    "uncertainty.Contrast": ALIAS,
     # abstract bases
     "Condition": ABSTRACT,
     "Condition.split": ABSTRACT,

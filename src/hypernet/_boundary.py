@@ -35,6 +35,8 @@ import inspect
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
+from torch import nn
+
 from .errors import CallError, describe, wrap_error
 
 C = TypeVar("C", bound=type)
@@ -46,14 +48,17 @@ def _snapshot(obj: Any) -> Any:
     if callable(state_dict) and hasattr(obj, "load_state_dict"):
         return ("module", {k: v.detach().clone() if hasattr(v, "detach") else copy.deepcopy(v) for k, v in state_dict().items()})
     attrs = dict(vars(obj))  # and the weights of module attributes, which training changes in place
-    modules = {k: _snapshot(v) for k, v in attrs.items() if hasattr(v, "state_dict") and hasattr(v, "load_state_dict")}
+    modules = {k: _snapshot(v) for k, v in attrs.items() if isinstance(v, nn.Module)}
     return ("vars", (attrs, modules))
 
 
 def _restore(obj: Any, saved: Any) -> None:
     kind, state = saved
     if kind == "module":
-        obj.load_state_dict(state)
+        if isinstance(obj, nn.Module):
+            obj.load_state_dict(state, strict=False)  # parameters the failed call built (none before it) stay
+        else:
+            obj.load_state_dict(state)
     else:
         attrs, modules = state
         vars(obj).clear()

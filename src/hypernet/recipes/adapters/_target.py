@@ -82,14 +82,14 @@ def find_slots(base: nn.Module, target_modules: Sequence[str], layers: Sequence[
         if layers is not None and layer not in {int(i) for i in layers}:
             continue
         if not isinstance(module, nn.Linear):
-            raise ConfigError(f"target module {name!r} is a {type(module).__name__}; expected nn.Linear modules (e.g. 'query', 'value')")
+            raise ConfigError(f"expected nn.Linear target modules, got {name!r}, a {type(module).__name__}; pass names such as 'query', 'value'")
         a_dim = module.in_features if kind == "lora" else module.out_features
         slots.append(Slot(name, layer, (rank, a_dim), (module.out_features, rank)))
     if not slots:
         linear = sorted({n.rsplit(".", 1)[-1] for n, m in base.named_modules() if isinstance(m, nn.Linear)})[:12]
         raise ConfigError(
-            f"target_modules {targets} (layers {None if layers is None else list(layers)}) match no nn.Linear of the base; "
-            f"expected names or name suffixes such as {linear}"
+            f"expected target_modules naming nn.Linear modules of the base, got {targets} (layers "
+            f"{None if layers is None else list(layers)}) matching none; pass names or name suffixes such as {linear}"
         )
     return slots
 

@@ -53,6 +53,7 @@ from ..._boundary import guarded
 from ..._model import HyperModel
 from ..._validation import check_float, check_int
 from ...errors import ConditionError, ConfigError, HypernetError, describe
+from ...training.errors import TrainingError
 from ._condition import RowCondition
 from ._export import peft_lora
 from ._frozen import FrozenBase, mean_pool
@@ -297,12 +298,13 @@ class AdapterHypernet(nn.Module):
             raise ConditionError("expected a non-empty task description, got an empty string; describe the task in one sentence")
         if self.condition_kind == "task" or self.generator_kind == "per_task" or self.head_kind == "task":
             raise ConditionError(
-                f"unknown task id {task!r}: expected one of {sorted(self.tasks_)}; "
-                "a model with condition='task', generator='per_task' or head='task' only knows the tasks it was fitted on"
+                f"expected a task the model was fitted on, one of {sorted(self.tasks_)}, got {task!r}; "
+                "pass one of them (a model with condition='task', generator='per_task' or head='task' knows only those)"
             )
         if label_names is None or len(label_names) < 2:
             raise ConditionError(
-                f"a new task description {task!r} needs label_names (at least 2 short texts, one per class); got {label_names!r}"
+                f"expected label_names (at least 2 short texts, one per class) for the new task description {task!r}, "
+                f"got {label_names!r}; pass label_names=[...]"
             )
         self._check_distinct_labels(task, list(label_names), ConditionError)
         return task, _TaskInfo(-1, task, list(label_names), len(label_names))
@@ -440,7 +442,7 @@ class AdapterHypernet(nn.Module):
         from ...training.loop import check_gradients_flow
 
         steps = check_int(steps, "steps", low=0, owner="fit", hint="pass e.g. steps=300")
-        batch_size = check_int(batch_size, "batch_size", low=1, owner="fit", hint="pass e.g. batch_size=32")
+        batch_size = check_int(batch_size, "batch_size", low=1, high=1 << 16, owner="fit", hint="pass e.g. batch_size=32")
         checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1, owner="fit", hint="pass e.g. checkpoint_every=100")
         lr = check_float(lr, "lr", low=0.0, low_open=True, owner="fit")
         weight_decay = check_float(weight_decay, "weight_decay", low=0.0, owner="fit")
@@ -483,6 +485,8 @@ class AdapterHypernet(nn.Module):
             loss = F.cross_entropy(logits, labels)
             if base_reg > 0:
                 loss = loss + base_reg * (1.0 - (pooled * self.frozen.pooled(texts)).sum(-1)).mean()
+            if not torch.isfinite(loss):  # stop at the last finite weights
+                raise TrainingError(f"expected a finite loss, got {loss.item()} at step {step + 1}; lower lr, weight_decay or base_reg")
             optimizer.zero_grad()
             loss.backward()
             if step == start:  # the shared training path's check: no silent training on nothing
@@ -511,7 +515,7 @@ def _frozen_copy(base: Any) -> nn.Module:
             f"expected the base to be a torch nn.Module (a Hugging Face model), got {type(base).__name__}; pass e.g. transformers.AutoModel.from_pretrained(...)"
         )
     if not any(p.is_floating_point() for p in base.parameters()):
-        raise ConfigError(f"expected a base with floating-point parameters to freeze, got {type(base).__name__} with none")
+        raise ConfigError(f"expected a base with floating-point parameters to freeze, got {type(base).__name__} with none; pass a pretrained model such as transformers.AutoModel")
     try:
         frozen = copy.deepcopy(base)
     except Exception as exc:

@@ -29,6 +29,8 @@ from ...errors import ConditionError, ConfigError, describe
 
 __all__ = ["HyperparameterSpace", "LogUniform", "Range", "Uniform"]
 
+MAX_POINTS = 1_000_000  # a grid evaluated point by point: more is a typo, not a sweep
+
 
 def _number(value: Any) -> bool:
     return is_number(value)
@@ -200,6 +202,10 @@ class HyperparameterSpace(Mapping[str, Range]):
         """Points to evaluate: an int ``n`` (an n-point grid per hyperparameter, all combinations), a list of
         floats (1-d space), a list of dicts, or a dict of equal-length lists."""
         if isinstance(values, int) and not isinstance(values, bool):
+            if values >= 1 and values ** len(self) > MAX_POINTS:
+                raise ConfigError(
+                    f"expected a grid of at most {MAX_POINTS:,} points, got {values}^{len(self)}; pass a smaller n or a list of points"
+                )
             grids = [self._ranges[n].grid(values) for n in self.names]
             combos: list[list[float]] = [[]]
             for g in grids:

@@ -153,6 +153,7 @@ class TargetSpeed(gym.Wrapper):
         self.target = float(target)
 
     def step(self, action: Any) -> Any:
+        action = _check_action(self.env, action)
         obs, _, terminated, truncated, info = self.env.step(action)
         reward = -abs(float(info["x_velocity"]) - self.target) - 0.1 * float(np.square(action).sum())
         return obs, reward, terminated, truncated, info
