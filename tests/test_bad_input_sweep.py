@@ -736,7 +736,11 @@ def core_rest_entries() -> list[Entry]:
             counts=frozenset({"steps"}),
         ),
         method(hn.InstantClassifier, "save", fitted_instant, {"path": "instant.safetensors"}),
-        function(hn.InstantClassifier.load, {"path": _saved(fitted_instant, "instant.safetensors"), "backbone": None}, name="InstantClassifier.load"),
+        function(
+            hn.InstantClassifier.load,
+            {"path": _saved(fitted_instant, "instant.safetensors"), "backbone": None},
+            name="InstantClassifier.load",
+        ),
         function(hn.InstantClassifier.pretrained, {"name": "tabular"}, name="InstantClassifier.pretrained"),
         method(hn.HyperTabClassifier, "member_predict_proba", fitted_hypertab, {"X": XY[0].numpy()}, allow={"X": (ValueError,)}),
         method(hn.MLPSpace, "validate", space, {"arch": ARCH}),
@@ -753,13 +757,25 @@ def core_rest_entries() -> list[Entry]:
             hn.GraphHyperNetwork,
             "fit",
             ghn,
-            {"arch_sampler": lambda g: target(), "train_loader": BATCHES, "steps": 1, "meta_batch": 1, "lr": 1e-3,
-             "weight_decay": 0.0, "grad_clip": 5.0, "seed": 0},
+            {
+                "arch_sampler": lambda g: target(),
+                "train_loader": BATCHES,
+                "steps": 1,
+                "meta_batch": 1,
+                "lr": 1e-3,
+                "weight_decay": 0.0,
+                "grad_clip": 5.0,
+                "seed": 0,
+            },
             skip=NOT_RUN,
             counts=frozenset({"steps", "meta_batch"}),
-        ),  # fmt: skip
+        ),
         method(hn.GraphHyperNetwork, "save", ghn, {"path": "ghn.safetensors", "info": None}),
-        function(hn.GraphHyperNetwork.load, {"path": _saved(ghn, "ghn.safetensors"), "custom_ops": None, "leaf_modules": ()}, name="GraphHyperNetwork.load"),
+        function(
+            hn.GraphHyperNetwork.load,
+            {"path": _saved(ghn, "ghn.safetensors"), "custom_ops": None, "leaf_modules": ()},
+            name="GraphHyperNetwork.load",
+        ),
         function(hn.GraphHyperNetwork.pretrained, {"name": "fashion-mnist"}, name="GraphHyperNetwork.pretrained"),
     ]
 
@@ -855,7 +871,8 @@ def recipe_rest_entries() -> list[Entry]:
         function(UN.contrast_inputs, {"x": X, "contrast": "gaussian", "scale": 1.0}, name="uncertainty.contrast_inputs"),
         function(UN.draw_disagreement, {"logits": torch.randn(4, 6, 3)}, name="uncertainty.draw_disagreement"),
         function(UN.entropy, {"probs": probs}, name="uncertainty.entropy"),
-        function(UN.expected_calibration_error, {"probs": probs, "labels": labels, "bins": 5}, name="uncertainty.expected_calibration_error"),
+        function(UN.expected_calibration_error, {"probs": probs, "labels": labels, "bins": 5},
+                 name="uncertainty.expected_calibration_error"),
         function(UN.mutual_information, {"sample_probs": _probs(4, 6, 3)}, name="uncertainty.mutual_information"),
         function(UN.negative_log_likelihood, {"probs": probs, "labels": labels, "eps": 1e-12}, name="uncertainty.negative_log_likelihood"),
         function(UN.reliability, {"probs": probs, "labels": labels, "bins": 5}, name="uncertainty.reliability"),
@@ -935,7 +952,8 @@ def recipe_rest_entries() -> list[Entry]:
         function(HT.sample_masks, {"n_features": 6, "k": 3, "count": 4, "rng": np.random.RandomState(0)}, name="hypertab.sample_masks",
                  counts=frozenset({"count"})),
         # instant
-        function(IN.ClassWeightGenerator, {"hidden": 8, "head": "prototype", "width": 16, "adapt": None}, name="instant.ClassWeightGenerator"),
+        function(IN.ClassWeightGenerator, {"hidden": 8, "head": "prototype", "width": 16, "adapt": None},
+                 name="instant.ClassWeightGenerator"),
         function(IN.ImageEpisodes, {"images": torch.rand(40, 8, 8), "labels": torch.arange(40) % 4, "classes": [0, 1, 2, 3], "ways": 2,
                  "shots": 1, "queries": 2, "rotations": False}, name="instant.ImageEpisodes"),
         function(IN.SyntheticTabularTasks, {"features": (2, 4), "classes": (2, 3), "support": (6, 8), "queries": 4},
@@ -1042,7 +1060,8 @@ def _zs_data() -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     n = 8
     return {"ctx": torch.rand(n, 2, generator=g), "obs": torch.randn(n, 3, generator=g), "action": torch.rand(n, 1, generator=g) * 2 - 1,
-            "executed": torch.rand(n, 1, generator=g) * 2 - 1, "reward": -torch.rand(n, generator=g), "next_obs": torch.randn(n, 3, generator=g),
+            "executed": torch.rand(n, 1, generator=g) * 2 - 1, "reward": -torch.rand(n, generator=g),
+            "next_obs": torch.randn(n, 3, generator=g),
             "discount": torch.full((n,), 0.99), "q": -torch.rand(n, generator=g)}  # fmt: skip
 
 
@@ -1261,7 +1280,16 @@ def rl_fit_entries() -> list[Entry]:
     ]  # fmt: skip
 
 
-ENTRIES: list[Entry] = core_entries() + recipe_entries() + other_entries() + core_rest_entries() + recipe_rest_entries() + newest_entries() + adapter_entries() + rl_fit_entries()
+ENTRIES: list[Entry] = (
+    core_entries()
+    + recipe_entries()
+    + other_entries()
+    + core_rest_entries()
+    + recipe_rest_entries()
+    + newest_entries()
+    + adapter_entries()
+    + rl_fit_entries()
+)
 CASES = [(e, p) for e in ENTRIES for p in e.params()]
 
 

@@ -219,7 +219,8 @@ class ParamSpec:
             value = tensors[t.name]
             if tuple(value.shape) != (*lead, *t.shape):
                 raise ConfigError(
-                    f"expected {t.name} of shape {(*lead, *t.shape)}, got shape {tuple(value.shape)}; pass every tensor with the same leading dims"
+                    f"expected {t.name} of shape {(*lead, *t.shape)}, got shape {tuple(value.shape)}; "
+                    "pass every tensor with the same leading dims"
                 )
             parts.append((value.transpose(-1, -2) if t.transposed else value).reshape(*lead, t.numel))
         return torch.cat(parts, dim=-1)
@@ -229,6 +230,7 @@ class ParamSpec:
         ok = isinstance(values, Sequence) and not isinstance(values, str) and len(values) == len(self.tensors)
         if not ok or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
             raise ConfigError(
-                f"expected {len(self.tensors)} finite numbers (one per tensor: {', '.join(self.names)}), got {values!r}; pass one number per tensor"
+                f"expected {len(self.tensors)} finite numbers (one per tensor: {', '.join(self.names)}), got {values!r}; "
+                "pass one number per tensor"
             )
         return torch.cat([torch.full((t.numel,), float(v)) for t, v in zip(self.tensors, values, strict=True)])

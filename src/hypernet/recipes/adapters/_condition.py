@@ -49,7 +49,8 @@ class RowCondition(Condition):
         self._no_samples(samples)
         if not isinstance(cond, torch.Tensor) or cond.dim() != 2 or cond.shape[1] != self.in_dim or not cond.is_floating_point():
             raise ConditionError(
-                f"expected a float tensor (B, {self.in_dim}) of condition rows, got {describe(cond)}; pass a float tensor (B, {self.in_dim}) of condition rows"
+                f"expected a float tensor (B, {self.in_dim}) of condition rows, got {describe(cond)}; "
+                f"pass a float tensor (B, {self.in_dim}) of condition rows"
             )
         unique, inverse = torch.unique(cond, dim=0, return_inverse=True)
         if unique.shape[0] == 1:

@@ -46,7 +46,8 @@ def _last_hidden(out: Any) -> torch.Tensor:
     if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
         return out[0]
     raise ConfigError(
-        f"expected the base to return hidden states (a tensor or an output with last_hidden_state), got {type(out).__name__}; pass a base model (e.g. transformers.AutoModel) rather than a head"
+        f"expected the base to return hidden states (a tensor or an output with last_hidden_state), got {type(out).__name__}; "
+        "pass a base model (e.g. transformers.AutoModel) rather than a head"
     )
 
 

@@ -82,7 +82,9 @@ def find_slots(base: nn.Module, target_modules: Sequence[str], layers: Sequence[
         if layers is not None and layer not in {int(i) for i in layers}:
             continue
         if not isinstance(module, nn.Linear):
-            raise ConfigError(f"expected nn.Linear target modules, got {name!r}, a {type(module).__name__}; pass names such as 'query', 'value'")
+            raise ConfigError(
+                f"expected nn.Linear target modules, got {name!r}, a {type(module).__name__}; pass names such as 'query', 'value'"
+            )
         a_dim = module.in_features if kind == "lora" else module.out_features
         slots.append(Slot(name, layer, (rank, a_dim), (module.out_features, rank)))
     if not slots:

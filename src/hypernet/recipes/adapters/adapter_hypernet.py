@@ -152,7 +152,8 @@ class AdapterHypernet(nn.Module):
         for arg, fn in (("tokenizer", tokenizer), ("text_encoder", text_encoder)):
             if fn is not None and not callable(fn):
                 raise ConfigError(
-                    f"expected {arg} to be callable (a Hugging Face tokenizer / list[str] -> Tensor), got {describe(fn)}; pass callable (a Hugging Face tokenizer / list[str] -> Tensor)"
+                    f"expected {arg} to be callable (a Hugging Face tokenizer / list[str] -> Tensor), got {describe(fn)}; "
+                    "pass callable (a Hugging Face tokenizer / list[str] -> Tensor)"
                 )
         if tokenizer is None:
             raise ConfigError("expected a tokenizer (the base's Hugging Face tokenizer), got None; pass AutoTokenizer.from_pretrained(...)")
@@ -451,7 +452,8 @@ class AdapterHypernet(nn.Module):
             raise ConfigError(f"expected callback to be None or a callable (step, loss), got {describe(callback)}; pass a function")
         if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | Path):
             raise ConfigError(
-                f"expected checkpoint_dir to be None, a str or a pathlib.Path, got {describe(checkpoint_dir)}; pass None, a str or a pathlib.Path"
+                f"expected checkpoint_dir to be None, a str or a pathlib.Path, got {describe(checkpoint_dir)}; "
+                "pass None, a str or a pathlib.Path"
             )
         checked = check_tasks(tasks, need_description=self.condition_kind == "text", need_label_names=self.head_kind == "labels")
         empty = [t.name for t in checked if not t.texts]
@@ -512,10 +514,14 @@ class AdapterHypernet(nn.Module):
 def _frozen_copy(base: Any) -> nn.Module:
     if not isinstance(base, nn.Module):
         raise ConfigError(
-            f"expected the base to be a torch nn.Module (a Hugging Face model), got {type(base).__name__}; pass e.g. transformers.AutoModel.from_pretrained(...)"
+            f"expected the base to be a torch nn.Module (a Hugging Face model), got {type(base).__name__}; "
+            "pass e.g. transformers.AutoModel.from_pretrained(...)"
         )
     if not any(p.is_floating_point() for p in base.parameters()):
-        raise ConfigError(f"expected a base with floating-point parameters to freeze, got {type(base).__name__} with none; pass a pretrained model such as transformers.AutoModel")
+        raise ConfigError(
+            f"expected a base with floating-point parameters to freeze, got {type(base).__name__} with none; "
+            "pass a pretrained model such as transformers.AutoModel"
+        )
     try:
         frozen = copy.deepcopy(base)
     except Exception as exc:

@@ -175,7 +175,8 @@ class TextToLoRA(nn.Module):
         for t in tasks:
             if not isinstance(t, str) or not t.strip():
                 raise ConfigError(
-                    f"expected a task name or a description (a non-empty string), got {t!r}; pass a task name or a description (a non-empty string)"
+                    f"expected a task name or a description (a non-empty string), got {t!r}; "
+                    "pass a task name or a description (a non-empty string)"
                 )
             if t in self.tasks_:
                 shown.append(self.tasks_[t][0] if self.tasks_[t] else None)
@@ -198,13 +199,18 @@ class TextToLoRA(nn.Module):
         out = {}
         for name, spec in tasks.items():
             if not isinstance(spec, tuple | list) or len(spec) != 2:
-                raise ConfigError(f"task {name!r}: expected (description, [(prompt, target), ...]), got {type(spec).__name__}; pass such a pair")
+                raise ConfigError(
+                    f"task {name!r}: expected (description, [(prompt, target), ...]), got {type(spec).__name__}; pass such a pair"
+                )
             descs, examples = _descriptions(spec[0]), list(spec[1])
             if self.condition_kind == "text" and not descs:
                 raise ConfigError(f"task {name!r}: condition='text' needs a description; give one, or use condition='task'")
             bad = [e for e in examples if not (isinstance(e, tuple | list) and len(e) == 2 and all(isinstance(s, str) for s in e))]
             if not examples or bad:
-                raise ConfigError(f"task {name!r}: expected a non-empty list of (prompt, target) string pairs, got {bad[:1] or 'none'}; pass (str, str) pairs")
+                raise ConfigError(
+                    f"task {name!r}: expected a non-empty list of (prompt, target) string pairs, got {bad[:1] or 'none'}; "
+                    "pass (str, str) pairs"
+                )
             out[str(name)] = (descs, [(str(p), str(t)) for p, t in examples])
         return out
 

@@ -189,7 +189,8 @@ class MLPSpace:
             if abs(active) <= TOL and bool((slot.abs() <= TOL).all()):
                 if any(float(s[0]) > TOL for s in slots[layer:]):
                     raise ConfigError(
-                        f"expected active layers to come first, got an inactive slot {layer} before an active one in {code.tolist()}; pass space.encode(arch)"
+                        f"expected active layers to come first, got an inactive slot {layer} before an active one in {code.tolist()}; "
+                        "pass space.encode(arch)"
                     )
                 break
             position = float(slot[1]) * steps

@@ -45,7 +45,8 @@ def as_dataset(data: Data) -> Dataset[Any]:
     if isinstance(data, tuple):
         if len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data) or data[0].shape[:1] != data[1].shape[:1]:
             raise ConfigError(
-                f"expected training data as a Dataset or a pair (x, y) of tensors with N rows each, got {describe(data)}; pass (x, y) with as many labels as inputs"
+                f"expected training data as a Dataset or a pair (x, y) of tensors with N rows each, got {describe(data)}; "
+                "pass (x, y) with as many labels as inputs"
             )
         return TensorDataset(*data)
     if not isinstance(data, Dataset):

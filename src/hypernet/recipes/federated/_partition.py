@@ -84,11 +84,13 @@ class ClientData:
             _check_pair("validation", xv, yv)
             if xv.shape[1:] != arrays[0].shape[1:]:
                 raise ConfigError(
-                    f"expected x_val rows shaped like x_train's {tuple(arrays[0].shape[1:])}, got {describe(xv)}; pass x_val with the same feature shape"
+                    f"expected x_val rows shaped like x_train's {tuple(arrays[0].shape[1:])}, got {describe(xv)}; "
+                    "pass x_val with the same feature shape"
                 )
         if arrays[2].shape[1:] != arrays[0].shape[1:]:
             raise ConfigError(
-                f"expected x_test rows shaped like x_train's {tuple(arrays[0].shape[1:])}, got {describe(arrays[2])}; pass x_test with the same feature shape"
+                f"expected x_test rows shaped like x_train's {tuple(arrays[0].shape[1:])}, got {describe(arrays[2])}; "
+                "pass x_test with the same feature shape"
             )
         x_tr, y_tr, x_te, y_te = arrays
         classes = tuple(int(c) for c in torch.unique(y_tr).tolist())
@@ -157,10 +159,14 @@ def _assemble(
         train_idx = rng.permutation(np.concatenate(tr)) if tr else np.zeros(0, dtype=np.int64)
         test_idx = np.sort(np.concatenate(te)) if te else np.zeros(0, dtype=np.int64)
         if len(train_idx) == 0:
-            raise ConfigError(f"expected training samples for every client, got none for client {cid}; use fewer clients, a larger alpha or more data")
+            raise ConfigError(
+                f"expected training samples for every client, got none for client {cid}; use fewer clients, a larger alpha or more data"
+            )
         n_val = round(val_fraction * len(train_idx))
         if len(train_idx) - n_val < 1:
-            raise ConfigError(f"expected training samples left after validation, got none of client {cid}'s {len(train_idx)}; lower val_fraction")
+            raise ConfigError(
+                f"expected training samples left after validation, got none of client {cid}'s {len(train_idx)}; lower val_fraction"
+            )
         val_idx, fit_idx = train_idx[:n_val], train_idx[n_val:]
         t_fit, t_val, t_test = (torch.from_numpy(np.ascontiguousarray(i)).long() for i in (fit_idx, val_idx, test_idx))
         classes = tuple(int(c) for c in torch.unique(y_train[torch.from_numpy(train_idx).long()]).tolist())
@@ -206,7 +212,9 @@ def pathological_partition(
     if isinstance(num_clients, bool) or not isinstance(num_clients, int) or num_clients < 1:
         raise ConfigError(f"expected num_clients to be a positive int, got {num_clients!r}; pass a positive int")
     if num_clients > len(y_train):
-        raise ConfigError(f"expected at most one client per training sample ({len(y_train)}), got num_clients={num_clients}; use fewer clients")
+        raise ConfigError(
+            f"expected at most one client per training sample ({len(y_train)}), got num_clients={num_clients}; use fewer clients"
+        )
     if isinstance(classes_per_client, bool) or not isinstance(classes_per_client, int) or not 1 <= classes_per_client <= n_classes:
         raise ConfigError(
             f"expected classes_per_client in [1, {n_classes}] (the number of classes), got {classes_per_client!r}; pass one of them"
@@ -273,7 +281,9 @@ def dirichlet_partition(
     if isinstance(num_clients, bool) or not isinstance(num_clients, int) or num_clients < 1:
         raise ConfigError(f"expected num_clients to be a positive int, got {num_clients!r}; pass a positive int")
     if num_clients > len(y_train):
-        raise ConfigError(f"expected at most one client per training sample ({len(y_train)}), got num_clients={num_clients}; use fewer clients")
+        raise ConfigError(
+            f"expected at most one client per training sample ({len(y_train)}), got num_clients={num_clients}; use fewer clients"
+        )
     if not is_number(alpha) or not alpha > 0:
         raise ConfigError(f"expected alpha > 0, got {alpha!r}; pass a positive alpha (e.g. 0.3)")
     check_int(min_train, "min_train", low=0, owner="dirichlet_partition")

@@ -179,7 +179,8 @@ class FederatedHypernet:
             raise ConfigError(f"expected seed to be an int, got {describe(seed)}; pass an int")
         if generator_kwargs is not None and not isinstance(generator_kwargs, Mapping):
             raise ConfigError(
-                f"expected generator_kwargs to be a dict of the generator's arguments or None, got {describe(generator_kwargs)}; pass e.g. {{'hidden': (100,)}}"
+                f"expected generator_kwargs to be a dict of the generator's arguments or None, got {describe(generator_kwargs)}; "
+                f"pass e.g. {{'hidden': (100,)}}"
             )
         if clients_per_round > num_clients:
             raise ConfigError(
@@ -279,7 +280,8 @@ class FederatedHypernet:
         pool = list(range(self.num_clients)) if pool is None else self._check_ids(pool)
         if len(pool) < self.clients_per_round:
             raise ConfigError(
-                f"expected at least clients_per_round={self.clients_per_round} clients to sample from, got {len(pool)}; pass a larger pool or lower clients_per_round"
+                f"expected at least clients_per_round={self.clients_per_round} clients to sample from, got {len(pool)}; "
+                "pass a larger pool or lower clients_per_round"
             )
         rng = np.random.default_rng([self.seed, self.round, 7919])
         return sorted(int(c) for c in rng.choice(pool, size=self.clients_per_round, replace=False))
@@ -321,7 +323,8 @@ class FederatedHypernet:
             if not isinstance(replies.get(c), Mapping) or not isinstance(replies[c].get("delta"), Mapping):
                 what = describe(replies.get(c))
                 raise ConfigError(
-                    f"expected the exchange to reply {{'delta': {{name: tensor}}, ...}} for client {c}, got {what}; reply with the message FederatedHypernet.handle returns"
+                    f"expected the exchange to reply {{'delta': {{name: tensor}}, ...}} for client {c}, got {what}; "
+                    "reply with the message FederatedHypernet.handle returns"
                 )
         # one backward for all clients: the hypernetwork's gradient is the mean of the clients' -J^T delta (pFedHN)
         outputs = [weights[c][n] for c in ids for n in self.names]
@@ -356,11 +359,15 @@ class FederatedHypernet:
     def _check_weights(self, weights: Any, who: str = "") -> None:
         if not isinstance(weights, Mapping):
             raise ConfigError(
-                f"expected {who}weights as a mapping {{parameter name: tensor}}, got {describe(weights)}; pass a mapping {{parameter name: tensor}}"
+                f"expected {who}weights as a mapping {{parameter name: tensor}}, got {describe(weights)}; "
+                f"pass a mapping {{parameter name: tensor}}"
             )
         missing = set(self.names) - set(weights)
         if missing:
-            raise ConfigError(f"expected {who}weights for every parameter of the client model, got none for {sorted(missing)}; pass the weights generated(client) returns")
+            raise ConfigError(
+                f"expected {who}weights for every parameter of the client model, got none for {sorted(missing)}; "
+                "pass the weights generated(client) returns"
+            )
         for n in self.names:
             want = tuple(self._template.get_parameter(n).shape)
             got = weights[n]
@@ -512,7 +519,8 @@ class FederatedHypernet:
         clients = as_clients(clients)
         if len(clients) > self.num_clients:
             raise ConfigError(
-                f"expected at most num_clients={self.num_clients} clients, got {len(clients)}; pass at most num_clients={self.num_clients} clients"
+                f"expected at most num_clients={self.num_clients} clients, got {len(clients)}; "
+                f"pass at most num_clients={self.num_clients} clients"
             )
         for i, c in enumerate(clients):
             check_client_data(c.x_train, c.y_train, f"client {i}")
@@ -536,7 +544,8 @@ class FederatedHypernet:
             )
         if len(pool) < self.clients_per_round:
             raise ConfigError(
-                f"expected at least clients_per_round={self.clients_per_round} training clients, got {len(pool)}; pass at least clients_per_round={self.clients_per_round} training clients"
+                f"expected at least clients_per_round={self.clients_per_round} training clients, got {len(pool)}; "
+                f"pass at least clients_per_round={self.clients_per_round} training clients"
             )
         eval_every = eval_every or max(rounds, 1)
         exchange = self.local_exchange(clients)
@@ -578,7 +587,8 @@ class FederatedHypernet:
         else:
             if isinstance(client, int):
                 raise ConfigError(
-                    "expected the client's data with embedding='data' (PeFLL embeds data, not ids), got a client id; pass data=ClientData(...) or (x, y)"
+                    "expected the client's data with embedding='data' (PeFLL embeds data, not ids), got a client id; "
+                    "pass data=ClientData(...) or (x, y)"
                 )
             x, y = _xy(client)
             check_client_data(x, y)

@@ -201,13 +201,17 @@ def build_graph(
         raise ConfigError(f"expected method 'auto', 'fx' or 'autograd', got {method!r}; pass one of them")
     all_params = dict(module.named_parameters())
     if not all_params:
-        raise ConfigError(f"expected a model with parameters to predict, got {type(module).__name__} with none; pass a network with parameters")
+        raise ConfigError(
+            f"expected a model with parameters to predict, got {type(module).__name__} with none; pass a network with parameters"
+        )
     if isinstance(leaf_modules, (str, bytes)) or not isinstance(leaf_modules, Sequence):
         raise ConfigError(f"expected leaf_modules to be a sequence of nn.Module classes, got {leaf_modules!r}; pass e.g. [MyBlock]")
     if not all(isinstance(m, type) and issubclass(m, nn.Module) for m in leaf_modules):
         raise ConfigError(f"expected leaf_modules to hold nn.Module classes, got {leaf_modules!r}; pass the classes, not instances")
     if custom_ops is not None and not isinstance(custom_ops, Mapping):
-        raise ConfigError(f"expected custom_ops to be None or a dict {{module class or function: category}}, got {custom_ops!r}; pass a dict")
+        raise ConfigError(
+            f"expected custom_ops to be None or a dict {{module class or function: category}}, got {custom_ops!r}; pass a dict"
+        )
     custom = dict(custom_ops or {})
     leaves = tuple(leaf_modules) + tuple(k for k in custom if isinstance(k, type) and issubclass(k, nn.Module))
     if method == "autograd":

@@ -67,7 +67,12 @@ class ImageEpisodes:
     ) -> None:
         if not isinstance(images, torch.Tensor) or images.dim() not in (3, 4) or images.dtype == torch.bool or not len(images):
             raise ConfigError(f"expected images (N, H, W) or (N, C, H, W), got {describe(images)}; pass an image tensor")
-        if not isinstance(labels, torch.Tensor) or labels.shape != (len(images),) or labels.is_floating_point() or labels.dtype == torch.bool:
+        if (
+            not isinstance(labels, torch.Tensor)
+            or labels.shape != (len(images),)
+            or labels.is_floating_point()
+            or labels.dtype == torch.bool
+        ):
             raise ConfigError(f"expected integer labels of shape ({len(images)},), got {describe(labels)}; pass one label per image")
         if not isinstance(classes, (list, tuple)) or not classes or not all(is_int(c) for c in classes):
             raise ConfigError(f"expected classes to be a non-empty list of int labels, got {describe(classes)}; pass e.g. [0, 1, 2]")
@@ -89,7 +94,9 @@ class ImageEpisodes:
         need = self.shots[1] + queries
         small = [c for c, pool in zip(classes, self.pools, strict=True) if len(pool) < need]
         if small:
-            raise ConfigError(f"expected >= {need} images of every class (shots + queries), got fewer for classes {small}; use fewer shots / queries")
+            raise ConfigError(
+                f"expected >= {need} images of every class (shots + queries), got fewer for classes {small}; use fewer shots / queries"
+            )
 
     @property
     def n_classes(self) -> int:
@@ -142,7 +149,9 @@ class SyntheticTabularTasks:
     ) -> None:
         for name, pair in (("features", features), ("classes", classes), ("support", support)):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(is_int(v) and 0 < v <= 1 << 20 for v in pair)):
-                raise ConfigError(f"expected SyntheticTabularTasks({name}=...) to be a (low, high) pair of ints, got {pair!r}; pass e.g. (2, 12)")
+                raise ConfigError(
+                    f"expected SyntheticTabularTasks({name}=...) to be a (low, high) pair of ints, got {pair!r}; pass e.g. (2, 12)"
+                )
             if pair[0] > pair[1]:
                 raise ConfigError(f"expected SyntheticTabularTasks({name}=...) with low <= high, got {pair!r}; swap them")
         check_int(queries, "queries", low=1, high=1 << 20, owner="SyntheticTabularTasks")

@@ -32,7 +32,8 @@ def encoder_width(encoder: nn.Module) -> int:
             if isinstance(value, int):
                 return value
     raise ConfigError(
-        f"expected an encoder with config.hidden_size (a Hugging Face model) or a `width` attribute, got {type(encoder).__name__}; pass e.g. transformers.AutoModel.from_pretrained(name)"
+        f"expected an encoder with config.hidden_size (a Hugging Face model) or a `width` attribute, got {type(encoder).__name__}; "
+        "pass e.g. transformers.AutoModel.from_pretrained(name)"
     )
 
 
@@ -61,7 +62,8 @@ def check_texts(texts: Any, what: str) -> list[str]:
     out = list(texts)
     if not out:
         raise ConfigError(
-            f"expected at least one {what} text, got an empty list (an empty corpus cannot be indexed or searched); pass at least one {what} text"
+            f"expected at least one {what} text, got an empty list (an empty corpus cannot be indexed or searched); "
+            f"pass at least one {what} text"
         )
     bad = [i for i, t in enumerate(out) if not isinstance(t, str)]
     if bad:

@@ -67,10 +67,17 @@ class DocumentIndex:
         graph = self.graph
         if graph is not None and (not isinstance(graph, torch.Tensor) or graph.dim() != 2 or graph.shape[0] != len(self)):
             raise ConfigError(
-                f"expected a graph of shape ({len(self)}, neighbours), got {describe(graph)}; pass a graph of shape ({len(self)}, neighbours)"
+                f"expected a graph of shape ({len(self)}, neighbours), got {describe(graph)}; "
+                f"pass a graph of shape ({len(self)}, neighbours)"
             )
-        if graph is not None and (graph.is_floating_point() or graph.dtype == torch.bool or (graph.numel() and not 0 <= int(graph.min()) <= int(graph.max()) < len(self))):
-            raise ConfigError(f"expected graph to hold document ids in [0, {len(self)}), got {describe(graph)}; build it with Hypencoder.index")
+        if graph is not None and (
+            graph.is_floating_point()
+            or graph.dtype == torch.bool
+            or (graph.numel() and not 0 <= int(graph.min()) <= int(graph.max()) < len(self))
+        ):
+            raise ConfigError(
+                f"expected graph to hold document ids in [0, {len(self)}), got {describe(graph)}; build it with Hypencoder.index"
+            )
         for name in ("encoder", "pooling"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"expected {name} to be a str, got {describe(getattr(self, name))}; pass e.g. {name}=''")
@@ -143,7 +150,8 @@ class DocumentIndex:
         vectors = tensors["vectors"]
         if tuple(vectors.shape) != (manifest["count"], manifest["width"]):
             raise ConfigError(
-                f"expected {manifest['count']} vectors of width {manifest['width']} (manifest), got {tuple(vectors.shape)}; write the index again with .save()"
+                f"expected {manifest['count']} vectors of width {manifest['width']} (manifest), got {tuple(vectors.shape)}; "
+                "write the index again with .save()"
             )
         return cls(
             vectors,

@@ -46,9 +46,11 @@ class QNetWeights:
     def select(self, rows: torch.Tensor | slice | list[int]) -> QNetWeights:
         """The q-nets of some queries."""
         n = self.num_queries
-        ok = isinstance(rows, slice) or (
-            isinstance(rows, torch.Tensor) and rows.dim() == 1 and (rows.dtype == torch.long or rows.dtype == torch.bool)
-        ) or (isinstance(rows, list) and all(isinstance(r, int) and not isinstance(r, bool) for r in rows))
+        ok = (
+            isinstance(rows, slice)
+            or (isinstance(rows, torch.Tensor) and rows.dim() == 1 and (rows.dtype == torch.long or rows.dtype == torch.bool))
+            or (isinstance(rows, list) and all(isinstance(r, int) and not isinstance(r, bool) for r in rows))
+        )
         if ok and not isinstance(rows, slice) and not (isinstance(rows, torch.Tensor) and rows.dtype == torch.bool):
             index = torch.as_tensor(rows, dtype=torch.long)
             ok = bool(((index >= -n) & (index < n)).all())

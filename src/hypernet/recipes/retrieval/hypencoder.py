@@ -125,7 +125,9 @@ class Hypencoder(DualEncoder):
         if not isinstance(hidden, torch.Tensor) or hidden.dim() != 3 or hidden.shape[-1] != self.width or not hidden.is_floating_point():
             raise ConfigError(f"expected hidden states (B, T, {self.width}), got {describe(hidden)}; pass the encoder's last_hidden_state")
         if not isinstance(mask, torch.Tensor) or mask.shape != hidden.shape[:2]:
-            raise ConfigError(f"expected an attention mask of shape {tuple(hidden.shape[:2])}, got {describe(mask)}; pass the tokenizer's mask")
+            raise ConfigError(
+                f"expected an attention mask of shape {tuple(hidden.shape[:2])}, got {describe(mask)}; pass the tokenizer's mask"
+            )
         return self.heads(hidden, mask)
 
     def scores(self, queries: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
@@ -134,7 +136,9 @@ class Hypencoder(DualEncoder):
             raise ConfigError(f"expected queries as QNetWeights, got {describe(queries)}; pass model.qnets(queries)")
         ok = isinstance(docs, torch.Tensor) and docs.is_floating_point() and docs.dim() in (2, 3) and docs.shape[-1] == self.width
         if not ok or (docs.dim() == 3 and docs.shape[0] != queries.num_queries):
-            raise ConfigError(f"expected document vectors (N, {self.width}) or (B, N, {self.width}), got {describe(docs)}; pass index.vectors")
+            raise ConfigError(
+                f"expected document vectors (N, {self.width}) or (B, N, {self.width}), got {describe(docs)}; pass index.vectors"
+            )
         return qnet_scores(queries, docs)
 
     def qnets(self, queries: Sequence[str], *, batch_size: int = 64) -> QNetWeights:
@@ -179,14 +183,18 @@ class Hypencoder(DualEncoder):
         if not isinstance(keep_texts, bool):
             raise ConfigError(f"expected keep_texts to be True or False, got {describe(keep_texts)}; pass a bool")
         if vectors is not None and (not isinstance(vectors, torch.Tensor) or not vectors.is_floating_point()):
-            raise ConfigError(f"expected vectors to be a float tensor (documents, {self.width}), got {describe(vectors)}; pass model.document_features(texts)[0]")
+            raise ConfigError(
+                f"expected vectors to be a float tensor (documents, {self.width}), got {describe(vectors)}; "
+                "pass model.document_features(texts)[0]"
+            )
         if texts is not None:
             texts = check_texts(texts, "document")
             vectors = self.document_features(texts, batch_size=batch_size)[0]
         assert vectors is not None
         if vectors.dim() != 2 or vectors.shape[0] == 0:
             raise ConfigError(
-                f"expected document vectors of shape (documents >= 1, {self.width}), got {tuple(vectors.shape)} (an empty corpus?); pass at least one document"
+                f"expected document vectors of shape (documents >= 1, {self.width}), got {tuple(vectors.shape)} (an empty corpus?); "
+                "pass at least one document"
             )
         _check_width(self.width, int(vectors.shape[1]), "document vectors")
         vectors = vectors.detach().float()
@@ -230,7 +238,8 @@ class Hypencoder(DualEncoder):
         """
         if not isinstance(index, DocumentIndex):
             raise ConfigError(
-                f"expected a DocumentIndex (from model.index(texts)), got {type(index).__name__}; pass a DocumentIndex (from model.index(texts))"
+                f"expected a DocumentIndex (from model.index(texts)), got {type(index).__name__}; "
+                "pass a DocumentIndex (from model.index(texts))"
             )
         _check_width(self.width, index.width, "an index")
         check_int(k, "k", low=1, owner="Hypencoder.search")

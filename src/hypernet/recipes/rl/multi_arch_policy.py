@@ -312,4 +312,6 @@ class MultiArchPolicy(nn.Module):
 
 def _check_env_fn(env_fn: Any) -> None:
     if not callable(env_fn):
-        raise ConfigError(f"expected env_fn to be a function returning a gymnasium.Env, got {describe(env_fn)}; pass e.g. lambda: gym.make('CartPole-v1')")
+        raise ConfigError(
+            f"expected env_fn to be a function returning a gymnasium.Env, got {describe(env_fn)}; pass e.g. lambda: gym.make('CartPole-v1')"
+        )

@@ -130,11 +130,16 @@ class ZeroShotPolicy(nn.Module):
     ) -> None:
         super().__init__()
         if space is not None and not isinstance(space, ContextFamily):
-            raise ConfigError(f"expected space to be a ContextFamily or None, got {describe(space)}; pass e.g. hypernet.recipes.rl.PENDULUM")
+            raise ConfigError(
+                f"expected space to be a ContextFamily or None, got {describe(space)}; pass e.g. hypernet.recipes.rl.PENDULUM"
+            )
         if space is not None:
             low, high = space.low, space.high
         if not _box(low, high):
-            raise ConfigError(f"expected a context space (a ContextFamily, or low < high per coordinate), got low={low}, high={high}; pass a ContextFamily or low / high lists of equal length")
+            raise ConfigError(
+                f"expected a context space (a ContextFamily, or low < high per coordinate), got low={low}, high={high}; "
+                "pass a ContextFamily or low / high lists of equal length"
+            )
         self.space = space
         self.register_buffer("low", torch.tensor(low, dtype=torch.float64))
         self.register_buffer("high", torch.tensor(high, dtype=torch.float64))
@@ -160,7 +165,8 @@ class ZeroShotPolicy(nn.Module):
             c = None
         if c is None or c.shape[-1:] != (self.ctx_dim,) or c.dim() > 2 or not bool(torch.isfinite(c).all()):
             raise ConfigError(
-                f"expected a context of {self.ctx_dim} finite numbers (or a batch (N, {self.ctx_dim})), got {context!r}; pass a context of {self.ctx_dim} finite numbers (or a batch (N, {self.ctx_dim}))"
+                f"expected a context of {self.ctx_dim} finite numbers (or a batch (N, {self.ctx_dim})), got {context!r}; "
+                f"pass a context of {self.ctx_dim} finite numbers (or a batch (N, {self.ctx_dim}))"
             )
         outside = (c < self.low) | (c > self.high)
         if bool(outside.any()):
@@ -201,7 +207,8 @@ class ZeroShotPolicy(nn.Module):
         normalized = self.normalize(contexts)
         if normalized.dim() != 2 or len(normalized) < 1:
             raise ConfigError(
-                f"expected a list of training contexts (N, {self.ctx_dim}), got {contexts.shape}; pass a list of training contexts (N, {self.ctx_dim})"
+                f"expected a list of training contexts (N, {self.ctx_dim}), got {contexts.shape}; "
+                f"pass a list of training contexts (N, {self.ctx_dim})"
             )
         probe = env_fn(contexts[0])
         if not isinstance(probe.action_space, gym.spaces.Box) or probe.observation_space.shape is None:
@@ -247,7 +254,9 @@ class ZeroShotPolicy(nn.Module):
         """Mean return over ``episodes`` of the generated policy of each context (no training)."""
         check_episodes(episodes, seed, "ZeroShotPolicy.evaluate")
         if not callable(env_fn):
-            raise ConfigError(f"expected env_fn to be a function context -> gymnasium.Env, got {describe(env_fn)}; pass e.g. a ContextFamily")
+            raise ConfigError(
+                f"expected env_fn to be a function context -> gymnasium.Env, got {describe(env_fn)}; pass e.g. a ContextFamily"
+            )
         rows = np.asarray(contexts, dtype=np.float64).reshape(-1, self.ctx_dim)
         self.normalize(rows)  # all contexts checked before any episode runs
         return [actor_returns(env_fn(c), self.policy(c), episodes, seed) for c in rows]

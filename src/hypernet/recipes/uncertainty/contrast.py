@@ -59,7 +59,8 @@ def contrast_inputs(x: torch.Tensor, contrast: Contrast, scale: float = 1.0) -> 
         out = contrast(x)
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
             raise ConfigError(
-                f"expected the contrast function to return a tensor of shape {tuple(x.shape)}, got {describe(out)}; return a tensor like x from the function"
+                f"expected the contrast function to return a tensor of shape {tuple(x.shape)}, got {describe(out)}; "
+                "return a tensor like x from the function"
             )
         return out
     if contrast == "gaussian":

@@ -23,7 +23,8 @@ from ...errors import ConfigError, describe
 def _check_probs(probs: torch.Tensor, min_dim: int, what: str) -> None:
     if not isinstance(probs, torch.Tensor) or not probs.dtype.is_floating_point or probs.dim() < min_dim:
         raise ConfigError(
-            f"expected {what} as a float tensor with at least {min_dim} dims (classes last), got {describe(probs)}; pass a float tensor with at least {min_dim} dims (classes last)"
+            f"expected {what} as a float tensor with at least {min_dim} dims (classes last), got {describe(probs)}; "
+            f"pass a float tensor with at least {min_dim} dims (classes last)"
         )
 
 
@@ -49,7 +50,8 @@ def _check_labels(probs: torch.Tensor, labels: torch.Tensor) -> None:
     _check_probs(probs, 2, "probabilities (N, C)")
     if not isinstance(labels, torch.Tensor) or labels.dtype.is_floating_point or labels.shape != probs.shape[:1]:
         raise ConfigError(
-            f"expected integer labels of shape ({probs.shape[0]},), got {describe(labels)}; pass integer labels of shape ({probs.shape[0]},)"
+            f"expected integer labels of shape ({probs.shape[0]},), got {describe(labels)}; "
+            f"pass integer labels of shape ({probs.shape[0]},)"
         )
 
 

@@ -159,7 +159,8 @@ def predictive(
     elif isinstance(model, (list, tuple, nn.ModuleList)):
         if not model or not all(isinstance(m, nn.Module) for m in model):
             raise ConfigError(
-                f"expected a non-empty sequence of nn.Modules (an ensemble), got {describe(model)}; pass a non-empty sequence of nn.Modules (an ensemble)"
+                f"expected a non-empty sequence of nn.Modules (an ensemble), got {describe(model)}; "
+                "pass a non-empty sequence of nn.Modules (an ensemble)"
             )
         if samples is not None and samples != len(model):
             raise ConfigError(
