@@ -239,6 +239,20 @@ def target() -> nn.Module:
     return nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
 
 
+def wide_target() -> nn.Module:
+    """Wide enough for a static hypernetwork of half its size."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 2))
+
+
+def peft_model() -> hn.HyperModel:
+    """A HyperModel generating the LoRA weights of a peft target (what export_peft exports)."""
+    from peft import LoraConfig, get_peft_model
+
+    lora = get_peft_model(target(), LoraConfig(r=2, target_modules=["0"]))
+    return hn.HyperModel(lora, condition=hn.Embedding(3, 4), generator="mlp", generate="*lora_*", generator_kwargs={"hidden": (8,)})
+
+
 def model() -> hn.HyperModel:
     return hn.HyperModel(target(), condition=hn.Embedding(3, 4), generator="mlp", generator_kwargs={"hidden": (8,)})
 
@@ -328,7 +342,7 @@ def core_entries() -> list[Entry]:
         ],
         function(hn.register_generator, {"name": "sweep-test"}),
         function(hn.ParamSpec.from_module, {"module": target(), "generate": "all"}, name="ParamSpec.from_module"),
-        function(hn.export_peft, {"model": model(), "cond": 1, "path": "/nonexistent/dir"}, skip=frozenset({"cond", "path"})),
+        function(hn.export_peft, {"model": peft_model(), "cond": 1, "path": "peft-adapter"}),
         function(hn.weight_diversity, {"weights": torch.randn(4, 6), "kind": "entropy", "eps": 1e-8}),
     ]
 
@@ -565,7 +579,7 @@ def recipe_entries() -> list[Entry]:
         function(
             hn.static_hypernet,
             {
-                "target": target(),
+                "target": wide_target(),
                 "ratio": 2.0,
                 "generator": "ha",
                 "generator_kwargs": None,
@@ -579,7 +593,7 @@ def recipe_entries() -> list[Entry]:
         function(
             hn.compress,
             {
-                "target": target(),
+                "target": wide_target(),
                 "data": XY,
                 "ratio": 2.0,
                 "generator": "ha",
@@ -671,9 +685,9 @@ def curve() -> Any:
     return hn.Curve([{"a": 0.1}, {"a": 0.2}], {"loss": [1.0, 0.5]})
 
 
-def fitted_sweep() -> Any:
+def curved_sweep() -> Any:
     s = sweep()
-    s.fit(BATCHES, epochs=1)
+    s.curve([0.5, 1.0], BATCHES)
     return s
 
 
@@ -705,7 +719,7 @@ def core_rest_entries() -> list[Entry]:
         method(hn.Curve, "values", curve, {"name": "a"}),
         method(hn.Curve, "to_numpy", curve, {}),
         method(hn.Curve, "to_pandas", curve, {}),
-        method(hn.HyperparameterSweep, "best", fitted_sweep, {"metric": None, "mode": "min"}),
+        method(hn.HyperparameterSweep, "best", curved_sweep, {"metric": None, "mode": "min"}),
         method(hn.HyperparameterSweep, "to_unit", sweep, {"hp": {"scale": 1.0}}),
         method(
             hn.HyperparameterSweep,
@@ -715,11 +729,13 @@ def core_rest_entries() -> list[Entry]:
             skip=NOT_RUN,
             counts=frozenset({"epochs"}),
         ),
-        method(hn.HyperparameterSweep, "training_step", sweep, {"net": sweep().model, "batch": BATCHES[0]}),
+        Entry("HyperparameterSweep.training_step", lambda obj, **k: obj.training_step(**{"net": obj, **k}), {"batch": BATCHES[0]},
+              make=sweep, sig=hn.HyperparameterSweep.training_step),
         method(hn.ArchitectureSearch, "evaluate", search, {"arch": ARCH, "val_loader": BATCHES}),
         method(hn.ArchitectureSearch, "score", search, {"arch": ARCH, "val_loader": BATCHES, "metric": "acc"}),
         method(hn.ArchitectureSearch, "generate", search, {"arch": ARCH}),
-        method(hn.ArchitectureSearch, "training_step", search, {"net": search().model, "batch": BATCHES[0]}),
+        Entry("ArchitectureSearch.training_step", lambda obj, **k: obj.training_step(**{"net": obj, **k}), {"batch": BATCHES[0]},
+              make=search, sig=hn.ArchitectureSearch.training_step),
         method(hn.ContinualLearner, "backward_transfer", trained_continual, {}),
         method(hn.ContinualLearner, "task_logits", trained_continual, {"x": X, "tasks": [0]}),
         method(hn.ContinualLearner, "save", trained_continual, {"path": "learner.pt"}),
@@ -799,12 +815,16 @@ def _probs(*shape: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(2)).softmax(-1)
 
 
+def _xy6() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(48) % 4
+    return torch.randn(4, 6, generator=g)[y] + torch.randn(48, 6, generator=g), y
+
+
 def _clients() -> Any:
     from hypernet.recipes.federated import pathological_partition
 
-    g = torch.Generator().manual_seed(0)
-    y = torch.arange(48) % 4
-    x = torch.randn(4, 6, generator=g)[y] + torch.randn(48, 6, generator=g)
+    x, y = _xy6()
     return pathological_partition(x, y, x[:16], y[:16], num_clients=2, classes_per_client=2, seed=0)
 
 
@@ -860,7 +880,7 @@ def recipe_rest_entries() -> list[Entry]:
 
     probs, labels = _probs(6, 3), torch.arange(6) % 3
     clients = _clients()
-    x, y = clients[0].x_train, clients[0].y_train
+    x, y = _xy6()
     masks = torch.tensor(HT.sample_masks(3, 2, 2, np.random.RandomState(0)))
     g0 = torch.Generator().manual_seed(0)
     rows = [{0: 0.9}, {0: 0.8, 1: 0.7}]
@@ -911,7 +931,7 @@ def recipe_rest_entries() -> list[Entry]:
         # federated
         function(FE.ClientData.from_arrays, {"x_train": x, "y_train": y, "x_test": x[:4], "y_test": y[:4], "x_val": None, "y_val": None},
                  name="federated.ClientData.from_arrays"),
-        function(FE.SmallCNN, {"n_kernels": 2, "n_classes": 3, "hidden": (4, 4), "side": 8}, name="federated.SmallCNN"),
+        function(FE.SmallCNN, {"n_kernels": 2, "n_classes": 3, "hidden": (4, 4), "side": 16}, name="federated.SmallCNN"),
         function(FE.accuracy, {"net": nn.Linear(6, 4), "x": x, "y": y, "batch": 1024}, name="federated.accuracy"),
         function(FE.pathological_partition, {"x_train": x, "y_train": y, "x_test": x, "y_test": y, "num_clients": 2,
                  "classes_per_client": 2, "val_fraction": 0.1, "seed": 0}, name="federated.pathological_partition"),
@@ -1118,7 +1138,7 @@ def newest_entries() -> list[Entry]:
                {"encoder": enc, "grad": torch.ones(4), "data": clients[0], "seed": 0}),
         method(hn.FederatedHypernet, "handle", fed, {"message": {"task": "train", "weights": weights0, "seed": 0}, "data": clients[0]}),
         method(hn.FederatedHypernet, "local_exchange", fed, {"clients": clients, "batched": True}),
-        method(hn.FederatedHypernet, "personalize", fed, {"client": 0, "epochs": 1, "data": None}),
+        method(hn.FederatedHypernet, "personalize", fed, {"client": 0, "epochs": 1, "data": clients[0]}, counts=frozenset({"epochs"})),
         method(hn.FederatedHypernet, "evaluate", fed, {"clients": clients, "split": "test", "ids": None}),
         method(hn.FederatedHypernet, "client_accuracies", fed, {"clients": clients, "split": "val", "ids": [0]}),
         method(hn.FederatedHypernet, "save", fed, {"directory": "fed-ckpt", "keep_last": 3}),
@@ -1300,6 +1320,13 @@ NO_ARGS = [e for e in ENTRIES if not e.params()]
 def _in_tmp(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Paths swept (``"abc"``, ``""``) are relative: they land in a fresh directory."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])
+def test_the_valid_arguments_work(entry: Entry) -> None:
+    """The sweep's baseline: with the valid arguments the call returns (so a refusal is the bad value's doing)."""
+    obj = entry.make() if entry.make is not None else None
+    entry.fn(**entry.valid) if obj is None else entry.fn(obj, **entry.valid)
 
 
 @pytest.mark.parametrize("entry", NO_ARGS, ids=[e.name for e in NO_ARGS])
