@@ -213,7 +213,7 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path) -> None:
 
 def test_bad_inputs_give_clear_errors() -> None:
     model = make().fit(flipped_tasks(8), steps=1)
-    with pytest.raises(hn.ConditionError, match=r"unknown task id 'nope'.*has-alpha"):
+    with pytest.raises(hn.ConditionError, match=r"expected a task the model was fitted on.*has-alpha.*got 'nope'"):
         model.predict(["alpha"], "nope")
     text_model = make(condition="text").fit(flipped_tasks(8), steps=1)
     with pytest.raises(hn.ConditionError, match="non-empty task description"):

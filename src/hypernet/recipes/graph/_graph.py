@@ -125,7 +125,7 @@ def trace(module: nn.Module, leaf_modules: Sequence[type[nn.Module]] = ()) -> fx
         name, culprit = tracer.failed_at or ("", module)
         where = f"module {name!r} ({type(culprit).__name__})" if name else f"the forward of {type(module).__name__} itself"
         raise ConfigError(
-            f"expected a torch.fx-traceable model, got {where} that could not be traced: {type(exc).__name__}: {exc}. "
+            f"expected a torch.fx-traceable model, got one where {where} could not be traced: {type(exc).__name__}: {exc}. "
             f"Fix: remove data-dependent Python control flow from its forward, or treat it as a leaf: "
             f"GraphHyperNetwork(..., leaf_modules=[{type(culprit).__name__}], custom_ops={{{type(culprit).__name__}: 'conv'}}) "
             "(the category says what the leaf computes)"

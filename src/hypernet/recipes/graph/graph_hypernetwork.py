@@ -512,9 +512,9 @@ def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor | Iterable[Any] 
 
 
 def _check_batch(x: Any, y: Any) -> None:
-    """``(x, y)``: a float input tensor and integer labels with as many rows."""
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 1 or len(x) == 0:
-        raise ConfigError(f"expected x to be a non-empty float tensor, got {describe(x)}; pass a batch of inputs")
+    """``(x, y)``: an input tensor (floats, or token ids) and integer labels / targets with as many rows."""
+    if not isinstance(x, torch.Tensor) or x.dim() < 1 or len(x) == 0:
+        raise ConfigError(f"expected x to be a non-empty tensor, got {describe(x)}; pass a batch of inputs")
     if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.dim() < 1 or len(y) != len(x):
         raise ConfigError(f"expected y to be int64 labels with {len(x)} rows (as x), got {describe(y)}; pass labels as a LongTensor")
 
