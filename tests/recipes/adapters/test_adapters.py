@@ -223,7 +223,7 @@ def test_bad_inputs_give_clear_errors() -> None:
     assert text_model.predict(["alpha"], "has-alpha", label_names=["yes", "no"]).shape == (1,)
     with pytest.raises(hn.ConditionError, match="expected label_names .* for the new task description"):
         text_model.predict(["alpha"], "Is it about beta?")
-    with pytest.raises(hn.ConfigError, match=r"match no nn.Linear.*expected names"):
+    with pytest.raises(hn.ConfigError, match=r"expected target_modules naming nn.Linear.*matching none; pass names"):
         make(target_modules=["no_such_module"])
     with pytest.raises(hn.ConfigError, match="expected a base with floating-point parameters"):
         hn.AdapterHypernet(nn.ReLU(), tiny_tokenizer())
