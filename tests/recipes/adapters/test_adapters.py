@@ -235,7 +235,7 @@ def test_bad_inputs_give_clear_errors() -> None:
         make(condition="task-id")
     with pytest.raises(hn.ConfigError, match="layer indices"):
         make(layers=[7])
-    with pytest.raises(hn.ConfigError, match="is a BertSelfAttention"):
+    with pytest.raises(hn.ConfigError, match="a BertSelfAttention; pass names"):
         make(target_modules=["self"])
     with pytest.raises(hn.ConfigError, match="PEFT has no bottleneck adapters"):
         make(kind="adapter").fit(flipped_tasks(8), steps=1).adapter("has-alpha")
