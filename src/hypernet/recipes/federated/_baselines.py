@@ -245,7 +245,7 @@ def fedavg(
     positive_int("finetune_steps", finetune_steps, zero=True)
     positive_int("finetune_eval_every", finetune_eval_every)
     if not 1 <= clients_per_round <= len(clients):
-        raise ConfigError(f"expected clients_per_round in [1, {len(clients)}], got {clients_per_round}; pass one of them")
+        raise ConfigError(f"expected clients_per_round in [1, {len(clients)}], got {clients_per_round}; pass a value in that range")
     eval_every = eval_every or max(rounds, 1)
     glob = _init(target, seed)
     names = [n for n, _ in glob.named_parameters()]

@@ -135,7 +135,7 @@ def _check_arrays(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Te
 
 def _check_fraction(val_fraction: float) -> None:
     if not 0 <= val_fraction < 1:
-        raise ConfigError(f"expected val_fraction in [0, 1), got {val_fraction!r}; pass one of them")
+        raise ConfigError(f"expected val_fraction in [0, 1), got {val_fraction!r}; pass e.g. 0.1")
 
 
 def _split_by_shares(indices: np.ndarray, shares: np.ndarray) -> list[np.ndarray]:
@@ -217,7 +217,8 @@ def pathological_partition(
         )
     if isinstance(classes_per_client, bool) or not isinstance(classes_per_client, int) or not 1 <= classes_per_client <= n_classes:
         raise ConfigError(
-            f"expected classes_per_client in [1, {n_classes}] (the number of classes), got {classes_per_client!r}; pass one of them"
+            f"expected classes_per_client in [1, {n_classes}] (the number of classes), got {classes_per_client!r}; "
+            "pass a value in that range"
         )
     slots = num_clients * classes_per_client
     if slots % n_classes:
