@@ -221,7 +221,7 @@ def test_bad_inputs_give_clear_errors() -> None:
     with pytest.raises(hn.ConditionError, match="was fitted with label_names"):
         text_model.predict(["alpha"], "has-alpha", label_names=["no", "yes"])
     assert text_model.predict(["alpha"], "has-alpha", label_names=["yes", "no"]).shape == (1,)
-    with pytest.raises(hn.ConditionError, match="expected label_names .* for the new task description"):
+    with pytest.raises(hn.ConditionError, match=r"expected label_names .* for the new task description"):
         text_model.predict(["alpha"], "Is it about beta?")
     with pytest.raises(hn.ConfigError, match=r"expected target_modules naming nn.Linear.*matching none; pass names"):
         make(target_modules=["no_such_module"])

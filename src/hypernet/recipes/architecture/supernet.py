@@ -44,6 +44,12 @@ class MLPSupernet(nn.Module):
         self.head = nn.Linear(wide, space.num_classes)
 
     def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
+        arch = self.space.validate(arch)
+        if not isinstance(x, torch.Tensor) or x.dtype != self.head.weight.dtype or x.dim() < 1 or x.shape[-1] != self.space.in_features:
+            raise ConfigError(
+                f"expected inputs (..., {self.space.in_features}) of {self.head.weight.dtype}, got {describe(x)}; "
+                "pass a batch of the space's inputs"
+            )
         h = x
         previous = self.space.in_features
         for index, (w, a) in enumerate(zip(arch.widths, arch.activations, strict=True)):

@@ -276,7 +276,7 @@ class HyperparameterSweep(nn.Module):
             with_weight_decay: also return the batch's weight-decay term (training).
         """
         if (hp is None) == (unit is None):
-            raise ConditionError(f"expected exactly one of hp= or unit=, got hp={describe(hp)} and unit={describe(unit)}")
+            raise ConditionError(f"expected exactly one of hp= or unit=, got hp={describe(hp)} and unit={describe(unit)}; pass one of them")
         cond = self.to_unit(hp) if unit is None else unit
         if not with_weight_decay:
             return self.model(x, cond)
