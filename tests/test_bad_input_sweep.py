@@ -10,6 +10,12 @@ what was got and how to fix it; a call that raises leaves the object's ``state_d
 estimators without one, its attributes) as it was. scikit-learn estimators may raise scikit-learn's
 own ``ValueError`` for ``X`` / ``y`` (``allow=``). A call that returns must not leave NaN or inf in
 the object's state.
+
+Every entry's valid arguments are checked to work (so a refusal is the bad value's doing), methods
+without arguments are called once, and a coverage test enumerates every public callable (functions,
+constructors and the public methods a class defines, of ``hypernet.__all__`` and each recipe's
+``__all__``): each is swept or listed in ``EXEMPT`` with a reason that ``test_exemptions_are_honest``
+checks against the object. ``SWEEP_LOG=path`` logs every failure and goes on (to list what it finds).
 """
 
 from __future__ import annotations
