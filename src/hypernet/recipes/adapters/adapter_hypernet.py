@@ -72,7 +72,7 @@ class _TaskInfo:
     num_classes: int
 
 
-@guarded(mutating=("fit",))
+@guarded()  # no snapshot: fit checks its input before changing anything, and the frozen base may be large
 class AdapterHypernet(nn.Module):
     """A hypernetwork generating adapters of a frozen transformer per task id or task description.
 

@@ -69,7 +69,7 @@ def _descriptions(value: str | Sequence[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-@guarded(mutating=("fit",))
+@guarded()  # no snapshot: fit checks its input before changing anything, and the frozen base may be large
 class TextToLoRA(nn.Module):
     """A hypernetwork generating the LoRA of a frozen causal LM from a task description or a task id.
 

@@ -105,7 +105,7 @@ class History:
         return max(scored, key=lambda r: (r["val_acc"], -r["round"])) if scored else self.rounds[-1]
 
 
-@guarded(mutating=("fit", "server_round", "resume"))
+@guarded(mutating=("fit", "resume"))
 class FederatedHypernet:
     """A server-side hypernetwork that generates each client's model.
 
