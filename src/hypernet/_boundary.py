@@ -7,7 +7,8 @@
   also of the original type, naming the method, its signature, the arguments it got and the
   original error (chained). Errors of hypernet itself and library subclasses pass unchanged.
 * a method named in ``mutating`` restores the object's state (``state_dict`` of an ``nn.Module``,
-  else its attributes) when it raises, so a failed ``fit`` leaves the object as it was.
+  else its attributes and the weights of its ``nn.Module`` attributes) when it raises, so a failed
+  ``fit`` leaves the object as it was (parameters the failed call created stay, holding nothing trained).
   :class:`~hypernet.training.TrainingError` (training diverged after some steps) is the exception:
   the state stays as the training loop left it (the last finite step), as its message says; so is an
   interrupt (``KeyboardInterrupt``), which keeps what was trained so far.
