@@ -209,10 +209,10 @@ def run_baselines(clients: list[ClientData], seen: list[int], held: list[int], s
     pilot_steps = len(fp["lr_grid"]) * max(1, rounds // 10) * fp["clients_per_round"] * fp["local_steps"]
     state_file, done_file = work / "fedavg_state.pt", work / "fedavg_done.pt"
     if done_file.is_file():
-        done = torch.load(done_file, weights_only=False)
+        done = torch.load(done_file, weights_only=True)
     else:
         t = time.perf_counter()
-        resume = torch.load(state_file, weights_only=False) if state_file.is_file() else None
+        resume = torch.load(state_file, weights_only=True) if state_file.is_file() else None
         before = resume.pop("seconds", 0.0) if resume else 0.0
 
         def save(state: dict[str, Any]) -> None:

@@ -60,7 +60,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import itertools
 
 import peers
-from perf_retrieval import section_retrieval
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = [784, 256, 256, 10]
@@ -800,7 +799,7 @@ def main() -> None:
         ("hf", lambda: section_hf(args.reps) + section_hf_memory()),
         ("federated", lambda: __import__("perf_federated").section_federated(args.reps)),  # not in the default: rounds are long
         ("moe", lambda: __import__("perf_moe").section_moe(args.reps)),
-        ("retrieval", lambda: section_retrieval(args.reps)),  # benchmarks/perf_retrieval.py; run it alone
+        ("retrieval", lambda: __import__("perf_retrieval").section_retrieval(args.reps)),  # run it alone
     ]
     for key, run in steps:
         if key in wanted:

@@ -45,7 +45,7 @@ import torch
 from hypernet.data.arxiv_tags import ArxivTags, load_arxiv_tags
 from hypernet.data.cache import data_dir
 from hypernet.data.minilm import load_minilm
-from hypernet.recipes.retrieval import DocumentIndex, Hypencoder
+from hypernet.recipes.retrieval import Hypencoder
 from hypernet.recipes.retrieval._baselines import BiEncoder, LateInteraction
 from hypernet.recipes.retrieval._bm25 import BM25
 from hypernet.recipes.retrieval._data import WordTokenizer, bbc_known_item, synthetic_relevance, tiny_bert
@@ -101,12 +101,12 @@ def bytes_per_doc(name: str, feats: dict[str, torch.Tensor], late_dim: int = 128
 
 
 # ----------------------------------------------------------------------------- models and ranking
-def build(name: str, seed: int, query_len: int) -> DualEncoder:
+def build(name: str, seed: int, query_len: int, skip: bool = False) -> DualEncoder:
     encoder, tokenizer = load_minilm()
     torch.manual_seed(seed)
     kw: dict[str, Any] = {"freeze_documents": True, "query_max_length": query_len, "doc_max_length": DOC_LEN}
     if name == "hypencoder":
-        return Hypencoder(encoder, tokenizer, qnet_layers=2, seed=seed, **kw)
+        return Hypencoder(encoder, tokenizer, qnet_layers=2, seed=seed, skip=skip, **kw)
     if name == "late-interaction":
         return LateInteraction(encoder, tokenizer, dim=128, **kw)
     return BiEncoder(encoder, tokenizer, **kw)
@@ -119,7 +119,7 @@ def rank(
     model.eval()
     if isinstance(model, Hypencoder):
         vectors = feats["pooled"] if keep is None else feats["pooled"][keep]
-        ids = model.search(list(queries), DocumentIndex(vectors), k=k).ids
+        ids = model.search(list(queries), model.index(vectors=vectors, graph_neighbors=0, keep_texts=False), k=k).ids
     else:
         f = features_for(model, feats)
         if keep is not None:
@@ -197,8 +197,8 @@ def run_bbc(args: argparse.Namespace, seed: int, rows: list[dict[str, Any]]) -> 
         frozen = BiEncoder(*load_minilm(), freeze_documents=True)
         record("frozen-minilm", {s: rank(frozen, [q for q, _ in v], feats) for s, v in sets.items()})
     models = {}
-    for name in TRAINED:
-        model = build(name, seed, query_len=64)
+    for name in [m for m in TRAINED if m in args.models.split(",")]:
+        model = build(name, seed, query_len=64, skip=args.skip)
         secs = train(model, task.train, task.corpus, feats, args, args.steps, seed)
         record(name, {s: rank(model, [q for q, _ in v], feats) for s, v in sets.items()}, secs)
         models[name] = model
@@ -285,8 +285,8 @@ def run_arxiv(args: argparse.Namespace, seed: int, bbc_models: dict[str, DualEnc
         _arxiv_eval(name, model_rank(model), data, everyone, seed, "out of domain, all queries", rows)
     pairs = [(data.queries[i], d) for i in train_q for d in sorted(data.relevant[i])]
     arg2 = argparse.Namespace(**{**vars(args), "batch_size": args.arxiv_batch_size})
-    for name in TRAINED:
-        model = build(name, seed, query_len=args.arxiv_query_len)
+    for name in [m for m in TRAINED if m in args.models.split(",")]:
+        model = build(name, seed, query_len=args.arxiv_query_len, skip=args.skip)
         train(model, pairs, data.texts, feats_all, arg2, args.arxiv_steps, seed)
         _arxiv_eval(name, model_rank(model), data, test_q, seed, "fine-tuned, test half", rows)
 
@@ -297,11 +297,11 @@ def run_synthetic(args: argparse.Namespace, seed: int, rows: list[dict[str, Any]
     test_ids = torch.arange(n // 2, n)
     tok = WordTokenizer(data.vocab)
     feats = {"pooled": data.vectors}
-    for name in ("hypencoder", "bi-encoder"):
+    for name in [m for m in ("hypencoder", "bi-encoder") if m in args.models.split(",")]:
         encoder = tiny_bert(tok.vocab_size, 32, seed=seed)
         torch.manual_seed(seed)
         model: DualEncoder = (
-            Hypencoder(encoder, tok, qnet_layers=2, freeze_documents=True, seed=seed)
+            Hypencoder(encoder, tok, qnet_layers=2, freeze_documents=True, seed=seed, skip=args.skip)
             if name == "hypencoder"
             else BiEncoder(encoder, tok, freeze_documents=True)
         )
@@ -413,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--head-lr", type=float, default=1e-3)
     p.add_argument("--seeds-with-fixed-baselines", type=int, default=0, help="the seed whose run also measures BM25 and frozen MiniLM")
+    p.add_argument("--no-skip", dest="skip", action="store_false", help="Hypencoder(skip=False): the paper's q-net exactly")
+    p.add_argument("--models", default=",".join(TRAINED), help="the trained models to run (comma-separated)")
     p.add_argument("--stem", default="retrieval")
     p.add_argument("--merge", action="store_true")
     args = p.parse_args(argv)

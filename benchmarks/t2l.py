@@ -113,19 +113,26 @@ def lora_model(base: Any, rank: int) -> Any:
 
 
 def train_lora(
-    lm: Any, tok: Any, batches: Callable[[random.Random], list[tuple[str, str, str]]], steps: int, args: argparse.Namespace
+    lm: Any,
+    tok: Any,
+    batches: Callable[[random.Random], list[tuple[str, str, str]]],
+    steps: int,
+    args: argparse.Namespace,
+    log: Callable[[int, float], None] | None = None,
 ) -> None:
     params = [p for p in lm.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr)
     rng = random.Random(args.seed_now)
     lm.train()
-    for _ in range(steps):
+    for step in range(steps):
         batch = batches(rng)
         ids, mask, labels = training_batch(tok, [format_prompt(tok, p, d) for p, _, d in batch], [t for _, t, _ in batch], args.max_length)
         loss = target_loss(lm(input_ids=ids, attention_mask=mask, use_cache=False).logits, labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if log is not None:
+            log(step, loss.item())
     lm.eval()
 
 
@@ -167,13 +174,31 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
         group = next(g for g, names in GROUPS.items() if name in names)
         rows.append({"seed": seed, "method": method, "task": name, "group": group, "exact_match": score, "n": args.eval_n})
 
+    done = load_done(args, seed)
+
     def timed(method: str, fn: Callable[[], None]) -> None:
         if method not in args.methods:
             return
-        t0 = time.time()
+        if method in done:  # finished by an earlier (interrupted) run with the same settings
+            rows.extend(done[method]["rows"])
+            for key in ("params", "minutes", "tokens_per_s"):
+                info[key].update(done[method][key])
+            if done[method].get("examples"):
+                info["examples"] = done[method]["examples"]
+            print(f"seed {seed} {method}: loaded from {done_path(args, seed)}", flush=True)
+            return
+        t0, start = time.time(), len(rows)
         fn()
         info["minutes"][method] = (time.time() - t0) / 60
         print(f"seed {seed} {method}: {info['minutes'][method]:.1f} min", flush=True)
+        done[method] = {
+            "rows": rows[start:],
+            "params": {method: info["params"].get(method, 0)},
+            "minutes": {method: info["minutes"][method]},
+            "tokens_per_s": info["tokens_per_s"] if method == "ours_text" else {},
+            "examples": info.get("examples", []) if method == "ours_text" else [],
+        }
+        save_done(args, seed, done)
 
     def base_methods() -> None:
         for name in every:
@@ -192,7 +217,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
 
     def multitask() -> None:
         lm = lora_model(base, args.rank)
-        train_lora(lm, tok, sampler(tasks, train_names, args), args.steps, args)
+        train_lora(lm, tok, sampler(tasks, train_names, args), args.steps, args, progress("multitask_lora", args.steps))
         for name in every:
             ex, desc = split(tasks[name], part, args), shown_description(name, tasks[name])
             record("multitask_lora", name, exact(generate_plain(lm, tok, [format_prompt(tok, p, desc) for p, _ in ex], args), ex))
@@ -202,14 +227,16 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
         lm = lora_model(base, args.rank)
         init = {k: v.clone() for k, v in lm.state_dict().items() if "lora_" in k}
         for name in train_names:
-            lm.load_state_dict(init, strict=False)
-            train_lora(lm, tok, sampler(tasks, [name], args), args.per_task_steps, args)
-            ex = split(tasks[name], part, args)
-            record(
-                "per_task_lora",
-                name,
-                exact(generate_plain(lm, tok, [format_prompt(tok, p, tasks[name].description) for p, _ in ex], args), ex),
-            )
+            key = f"per_task_lora/{name}"  # each task's LoRA is kept as it finishes: a killed run resumes mid-method
+            if key not in done:
+                lm.load_state_dict(init, strict=False)
+                train_lora(lm, tok, sampler(tasks, [name], args), args.per_task_steps, args)
+                ex = split(tasks[name], part, args)
+                answers = generate_plain(lm, tok, [format_prompt(tok, p, tasks[name].description) for p, _ in ex], args)
+                done[key] = {"score": exact(answers, ex)}
+                save_done(args, seed, done)
+                print(f"  per_task_lora {name}: {100 * done[key]['score']:.0f}", flush=True)
+            record("per_task_lora", name, done[key]["score"])
         info["params"]["per_task_lora"] = len(train_names) * sum(v.numel() for v in init.values())
 
     def ours(condition: str) -> None:
@@ -227,7 +254,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
         spec = {
             n: (tasks[n].descriptions if condition == "text" else tasks[n].description, split(tasks[n], "train", args)) for n in train_names
         }
-        model.fit(spec, steps=args.steps, batch_size=args.batch_size, lr=args.lr)
+        model.fit(spec, steps=args.steps, batch_size=args.batch_size, lr=args.lr, log=progress(method, args.steps))
         for name in every if condition == "text" else train_names:
             ex = split(tasks[name], part, args)
             cond = name if name in model.tasks_ else shown_description(name, tasks[name])
@@ -235,6 +262,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
         info["params"][method] = model.num_parameters
         if condition == "text":
             info["tokens_per_s"].update(speed(model, base, tok, tasks, train_names, args))
+            info["examples"] = examples(model, tasks, args)
 
     timed("base", base_methods)
     timed("base_3shot", base_3shot)
@@ -243,6 +271,50 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
     timed("ours_task", lambda: ours("task"))
     timed("ours_text", lambda: ours("text"))
     return rows, info
+
+
+# ----------------------------------------------------------------------------- resuming
+SETTINGS = ("steps", "per_task_steps", "batch_size", "lr", "rank", "cond_dim", "hidden", "max_length", "max_new_tokens",
+            "train_n", "eval_n", "eval_batch", "split", "tiny")  # fmt: skip
+
+
+def done_path(args: argparse.Namespace, seed: int) -> Path:
+    return Path(f"{args.out}.seed{seed}.done.json")
+
+
+def load_done(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """Methods an earlier run of this seed finished, if it ran with the same settings (else nothing)."""
+    path = done_path(args, seed)
+    if not path.exists():
+        return {}
+    saved = json.loads(path.read_text())
+    settings = {k: getattr(args, k) for k in SETTINGS}
+    if saved.get("settings") != settings:
+        print(f"{path}: other settings ({saved.get('settings')}); starting afresh", flush=True)
+        return {}
+    return dict(saved["methods"])
+
+
+def save_done(args: argparse.Namespace, seed: int, done: dict[str, Any]) -> None:
+    """Write atomically (a kill mid-write keeps the previous file)."""
+    path = done_path(args, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"settings": {k: getattr(args, k) for k in SETTINGS}, "methods": done}, indent=1))
+    tmp.replace(path)
+
+
+def progress(label: str, steps: int) -> Callable[[int, float], None]:
+    """A ``log(step, loss)`` printing the mean loss and seconds per step every 50 steps."""
+    t0, losses = time.time(), []
+
+    def log(step: int, loss: float) -> None:
+        losses.append(loss)
+        if (step + 1) % 50 == 0 or step + 1 == steps:
+            rate = (time.time() - t0) / (step + 1)
+            print(f"  {label} step {step + 1}/{steps}: loss {statistics.mean(losses[-50:]):.3f}, {rate:.2f} s/step", flush=True)
+
+    return log
 
 
 def speed(
@@ -262,6 +334,19 @@ def speed(
         t0 = time.time()
         fn()
         out[label] = len(prompts) * args.max_new_tokens / (time.time() - t0)
+    return out
+
+
+def examples(model: TextToLoRA, tasks: dict[str, GenerationTask], args: argparse.Namespace) -> list[dict[str, str]]:
+    """Generations for the README: two prompts of one task per group, as the benchmark shows them (greedy)."""
+    out = []
+    for names in GROUPS.values():
+        name = next(n for n in names if n in tasks)
+        desc = shown_description(name, tasks[name])
+        cond = name if name in model.tasks_ else desc
+        for prompt, target in split(tasks[name], args.split, args)[:2]:
+            got = model.generate([prompt], cond, max_new_tokens=args.max_new_tokens)[0]
+            out.append({"task": name, "description": desc, "prompt": prompt, "target": target, "generated": got})
     return out
 
 
@@ -311,6 +396,16 @@ def write_report(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args: 
             vals = [r["exact_match"] for r in rows if r["method"] == m and r["task"] == name]
             cells.append(f"{100 * statistics.mean(vals):.0f}" if vals else "—")
         lines.append(f"| {name} | {group} | {' | '.join(cells)} |")
+    shown = next((info["examples"] for info in infos if info.get("examples")), [])
+    if shown:
+        lines += [
+            "",
+            f"Generations of `ours_text` (seed {infos[0]['seed']}, greedy):",
+            "",
+            "| task | description shown | input | target | generated |",
+        ]
+        lines.append("|---|---|---|---|---|")
+        lines += [f"| {e['task']} | {e['description']} | {e['prompt'][:60]} | {e['target'][:40]} | {e['generated'][:40]} |" for e in shown]
     lines += ["", "Generation speed (tokens/s, greedy, 16 prompts):", ""]
     for info in infos:
         speeds = ", ".join(f"{k} {v:.1f}" for k, v in info.get("tokens_per_s", {}).items())

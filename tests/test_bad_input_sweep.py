@@ -310,6 +310,13 @@ def core_entries() -> list[Entry]:
         method(hn.HyperModel, "generate", model, {"cond": 1, "samples": None}),
         method(hn.HyperModel, "materialize", model, {"cond": 2}),
         method(hn.HyperModel, "call", model, {"weights": model().weights(1), "x": X}),
+        Entry(
+            "HyperModel.applied",
+            lambda m, **k: _entered(m.applied(**k)),
+            {"weights": model().weights(1)},
+            make=model,
+            sig=hn.HyperModel.applied,
+        ),
         function(hn.Embedding, {"num": 3, "dim": 4}),
         function(hn.Continuous, {"in_dim": 2, "dim": 4, "fourier": 0, "encoding": "identity", "hidden": 8}),
         function(hn.SetEncoder, {"x_dim": 3, "n_classes": 2, "dim": 4, "hidden": 8}),
@@ -351,6 +358,12 @@ def core_entries() -> list[Entry]:
         function(hn.export_peft, {"model": peft_model(), "cond": 1, "path": "peft-adapter"}),
         function(hn.weight_diversity, {"weights": torch.randn(4, 6), "kind": "entropy", "eps": 1e-8}),
     ]
+
+
+def _entered(context: Any) -> None:
+    """Enter and leave a context manager (``HyperModel.applied``): its checks run on entry."""
+    with context:
+        pass
 
 
 def _gen_kwargs(name: str) -> dict[str, Any]:
@@ -1175,6 +1188,7 @@ def newest_entries() -> list[Entry]:
                  "freeze_documents": False, "query_max_length": 8, "doc_max_length": 8, "temperature": 1.0, "seed": 0}, name="Hypencoder"),
         method(hn.Hypencoder, "query_repr", hypencoder, {"hidden": torch.randn(2, 3, 8), "mask": torch.ones(2, 3, dtype=torch.long)}),
         method(hn.Hypencoder, "scores", hypencoder, {"queries": _qnets(), "docs": _index().vectors}),
+        method(hn.Hypencoder, "doc_repr", hypencoder, {"features": (_index().vectors,)}),
         method(hn.Hypencoder, "qnets", hypencoder, {"queries": ["alpha", "beta gamma"], "batch_size": 64}),
         method(hn.Hypencoder, "index", hypencoder, {"texts": CORPUS, "vectors": None, "graph_neighbors": 2, "batch_size": 32,
                "keep_texts": True}),

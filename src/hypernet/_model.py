@@ -15,6 +15,7 @@ from torch import nn
 from . import _batching, _foreign
 from ._inputs import Args, Inputs, Kwargs, call_arguments
 from ._limits import check_allocation
+from ._linear_path import LinearPath, LinearPathUnsupported
 from ._spec import ParamSpec, Selector
 from .conditions import Condition, Continuous, Static
 from .conditions._base import Split
@@ -23,6 +24,7 @@ from .generators import Generator, create_generator, list_generators
 from .init import INITS, output_affine
 
 PARAMETRIZATIONS = ("direct", "residual")
+PER_SAMPLE = ("auto", "vmap", "loop", "linear")
 BLOCK_BYTES = 8 << 20
 log = logging.getLogger("hypernet")
 
@@ -69,8 +71,13 @@ class HyperModel(nn.Module):
             condition to the ``[x, 1-x]`` input encoding.
         batch_dim: the dimension of ``x`` (and of the target's outputs) that
             indexes samples, for per-sample conditions.
-        per_sample: ``"auto"`` (vmap, or a loop over unique conditions for
-            recurrent targets and BatchNorm in training mode), ``"vmap"`` or ``"loop"``.
+        per_sample: how per-sample weight sets are applied. ``"auto"``: vmap, or a loop over
+            unique conditions for recurrent targets and BatchNorm in training mode; ``"vmap"``;
+            ``"loop"``; ``"linear"``: the target runs once on the whole batch and each generated
+            ``nn.Linear`` (LoRA factors, heads) does a batched matmul with its samples' weights.
+            ``"linear"`` needs every generated parameter to belong to an ``nn.Linear`` and a target
+            whose samples do not interact (true of transformers; the inputs are given whole, not
+            split by the rule below); it is much faster than vmap on large targets.
         sets_per_block: how many weight sets the target runs on at once when a
             call needs several; ``None`` picks as many as fit in about 8 MiB. A small
             generator also runs once per block, so the weights stay in cache between
@@ -124,7 +131,7 @@ class HyperModel(nn.Module):
         init: str = "hyperfan",
         *,
         batch_dim: int = 0,
-        per_sample: Literal["auto", "vmap", "loop"] = "auto",
+        per_sample: Literal["auto", "vmap", "loop", "linear"] = "auto",
         generator_kwargs: dict[str, Any] | None = None,
         sets_per_block: int | None = None,
         shared: Collection[str | int] = (),
@@ -144,8 +151,8 @@ class HyperModel(nn.Module):
             raise ConfigError(f"expected parametrization in {PARAMETRIZATIONS} or None, got {describe(parametrization)}; pass one of them")
         if init == "mip" and parametrization == "direct":
             raise ConfigError("expected parametrization='residual' (or None) with init='mip', got 'direct'; mip is residual by definition")
-        if per_sample not in ("auto", "vmap", "loop"):
-            raise ConfigError(f"expected per_sample in ('auto', 'vmap', 'loop'), got {describe(per_sample)}; pass one of them")
+        if per_sample not in PER_SAMPLE:
+            raise ConfigError(f"expected per_sample in {PER_SAMPLE}, got {describe(per_sample)}; pass one of them")
         if sets_per_block is not None and (isinstance(sets_per_block, bool) or not isinstance(sets_per_block, int) or sets_per_block < 1):
             raise ConfigError(f"expected sets_per_block to be None or a positive int, got {describe(sets_per_block)}; pass e.g. 8, or None")
         if isinstance(batch_dim, bool) or not isinstance(batch_dim, int) or batch_dim < 0:
@@ -209,6 +216,14 @@ class HyperModel(nn.Module):
         # generated tensors in and out of these slots instead of resolving dotted names every time.
         self._slots = [(n, target.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in spec.names]
         self._buffer_slots = [(m, b) for m in target.modules() for b in m._buffers]
+        # Generated parameters that all belong to linear layers: per-sample weights in one batched call, no vmap
+        self._linear_path = LinearPath.of(target, spec.names, batch_dim=batch_dim, tied=self._tied) if per_sample == "linear" else None
+        if per_sample == "linear" and self._linear_path is None:
+            raise ConfigError(
+                "expected, with per_sample='linear', batch_dim=0, untied generated parameters, and only weights / biases of "
+                f"nn.Linear layers generated, got batch_dim={batch_dim}, tied={self._tied}, generated {spec.names[:4]}"
+                f"{' ...' if len(spec.names) > 4 else ''}; use per_sample='auto' (vmap) or generate only linear layers"
+            )
 
     @staticmethod
     def _make_generator(generator: str | Generator, kwargs: Mapping[str, Any] | None) -> Generator:
@@ -353,21 +368,58 @@ class HyperModel(nn.Module):
         )
 
     def _swapped_call(self, generated: dict[str, torch.Tensor], args: Args, kwargs: Kwargs) -> Any:
-        """What ``functional_call(target, generated, strict=False)`` does for untied parameters, with the slots found once.
+        """What ``functional_call(target, generated, strict=False)`` does for untied parameters, with the slots found once."""
+        with self._swapped(generated):
+            return self.target(*args, **kwargs)
 
-        Each generated tensor takes its parameter's place in its module's ``_parameters`` (as
-        ``torch.func.functional_call`` does), and the originals are put back whatever happens.
-        """
+    @contextmanager
+    def _swapped(self, generated: dict[str, torch.Tensor]) -> Iterator[None]:
+        """Each generated tensor takes its parameter's place in its module's ``_parameters`` (as
+        ``torch.func.functional_call`` does); the originals are put back whatever happens."""
         saved: list[tuple[dict[str, Any], str, Any]] = []
         try:
             for name, module, attr in self._slots:
                 params = module._parameters
                 saved.append((params, attr, params[attr]))
                 params[attr] = generated[name]  # type: ignore[assignment]  # a plain tensor, as functional_call puts there
-            return self.target(*args, **kwargs)
+            yield
         finally:
             for params, attr, original in saved:
                 params[attr] = original
+
+    @contextmanager
+    def applied(self, weights: GeneratedWeights) -> Iterator[nn.Module]:
+        """Inside the block the target itself runs with ``weights`` (from :meth:`weights`); yields the target.
+
+        Use it for calls that are not one forward, e.g. Hugging Face ``generate()`` with its KV cache.
+        One weight set applies to every call; per-sample weights need ``per_sample="linear"`` and give
+        sample ``i`` of every batch the set ``weights.split.inverse[i]``. The target is restored on exit.
+
+        Example:
+            >>> import torch, hypernet as hn
+            >>> model = hn.HyperModel(torch.nn.Linear(3, 2), condition=hn.Embedding(4, 8), per_sample="linear")
+            >>> ids, x = torch.tensor([0, 3]), torch.randn(2, 3)
+            >>> with model.applied(model.weights(ids)) as target:
+            ...     out = target(x)
+            >>> bool(torch.allclose(out, model(x, ids)))
+            True
+        """
+        if not isinstance(weights, GeneratedWeights) or weights.flat.dim() != 2 or weights.flat.shape[1] != self.spec.numel:
+            raise ConditionError(
+                f"expected the GeneratedWeights returned by model.weights(cond), got {describe(weights)}; pass model.weights(cond)"
+            )
+        split = weights.split
+        if split.mode == "single" or (split.count == 1 and split.mode != "per_sample"):
+            with self._swapped(self.spec.unflatten(weights.flat[0])):
+                yield self.target
+            return
+        if split.mode != "per_sample" or self._linear_path is None or split.inverse is None:
+            raise ConfigError(
+                f"expected one weight set, or per-sample weights of a model built with per_sample='linear', got {split.count} sets "
+                f"({split.mode}, per_sample={self.per_sample!r}); build the HyperModel with per_sample='linear' or call it per set"
+            )
+        with self._linear_path.installed(self.spec.unflatten(weights.flat), split.inverse):
+            yield self.target
 
     def _needs_loop(self) -> bool:
         if self.per_sample != "auto":
@@ -479,7 +531,7 @@ class HyperModel(nn.Module):
                 _foreign.allow_vmap_in_transformers()
                 return self._run_sets(split, flat, inputs, loop=False)
         except RuntimeError as error:
-            if self.per_sample == "vmap" or "vmap" not in str(error):
+            if self.per_sample in ("vmap", "linear") or "vmap" not in str(error):
                 raise
             reason = str(error).splitlines()[0]
         # The target does something vmap cannot batch (data-dependent control flow, an op without a batching
@@ -537,6 +589,8 @@ class HyperModel(nn.Module):
         inverse = split.inverse
         assert inverse is not None
         run = _batching.per_sample_loop if loop else _batching.per_sample_vmap
+        if self._linear_path is not None and not loop and not torch.compiler.is_compiling():
+            run = self._linear_call
         blocks = self._blocks(split)
         if len(blocks) == 1:
             weights = self._flat(split) if flat is None else flat
@@ -549,6 +603,21 @@ class HyperModel(nn.Module):
             outs.append(run(call, params, inputs.select(mine), sub_inverse, len(block)))
             rows.append(mine)
         return _batching.merge_rows(outs, rows, self.batch_dim)
+
+    def _linear_call(self, call: _batching.Call, params: dict[str, torch.Tensor], inputs: Inputs, inverse: torch.Tensor, count: int) -> Any:
+        """The target once on the whole batch, its generated linear layers using each sample's weight set."""
+        assert self._linear_path is not None
+        args, kwargs = inputs.rebuild()
+        try:
+            return self._linear_path.run(lambda: self.target(*args, **kwargs), params, inverse)
+        except LinearPathUnsupported as err:
+            raise ConfigError(
+                f"expected a target that only uses its generated linear layers by calling them on batch-first inputs "
+                f"(per_sample='linear'), got: {err}; use per_sample='auto' (vmap)"
+            ) from err
+        except Exception as err:
+            err._hypernet_in_target = True  # type: ignore[attr-defined]  # forward / call say it came from the target
+            raise
 
     def extra_repr(self) -> str:
         return (

@@ -14,6 +14,8 @@ import hypernet as hn
 from hypernet.recipes.adapters._testing import tiny_tokenizer
 from hypernet.recipes.retrieval import DocumentIndex, Hypencoder
 from hypernet.recipes.retrieval._baselines import BiEncoder, LateInteraction
+from hypernet.recipes.retrieval._qnet import QNetWeights as QNet
+from hypernet.recipes.retrieval._qnet import qnet_scores
 
 CORPUS = [
     "alpha beta gamma",
@@ -41,6 +43,7 @@ def _model(hidden: int | None = None, *, width: int = 16, **kw: object) -> Hypen
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
+    kw.setdefault("skip", False)  # the paper's q-net unless a test asks for the skip
     return Hypencoder(BertModel(cfg).eval(), tiny_tokenizer(64), qnet_layers=2, qnet_hidden=hidden, **kw).eval()  # type: ignore[arg-type]
 
 
@@ -181,3 +184,63 @@ def test_baselines_score_like_their_definitions() -> None:
         qi = qt[0][i][qt[1][i] == 1]
         dn = dt[0][n][dt[1][n] == 1]
         torch.testing.assert_close(s[i, n], (qi @ dn.T).max(dim=1).values.sum())
+
+
+def _perturbed_skip_model() -> Hypencoder:
+    model = _model(8, skip=True)
+    with torch.no_grad():
+        model.qnet_gain.fill_(0.7)  # away from its zero start, so the q-net part counts
+    return model
+
+
+def test_skip_untrained_ranks_exactly_as_the_encoders_cosine() -> None:
+    model = _model(8, skip=True)
+    index = model.index(CORPUS)
+    with torch.no_grad():
+        got = model.scores(model.qnets(QUERIES), index.vectors)
+        hidden = model.encoder(**_tokens(model, QUERIES)).last_hidden_state
+        mask = _tokens(model, QUERIES)["attention_mask"].unsqueeze(-1).float()
+        q = F.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+        docs = model.document_features(CORPUS)[0]
+    torch.testing.assert_close(index.vectors.norm(dim=-1), torch.ones(len(CORPUS)))  # documents are indexed normalised
+    torch.testing.assert_close(got, 20.0 * q @ F.normalize(docs, dim=-1).T, atol=1e-5, rtol=1e-5)
+    assert index.pooling == "mean, normalised"
+    with pytest.raises(hn.ConfigError, match="normalised"):
+        model.search(QUERIES, _model(8).index(CORPUS), k=2)  # an index of the plain model: vectors of another kind
+
+
+def _tokens(model: Hypencoder, texts: list[str]) -> dict[str, torch.Tensor]:
+    enc = model.tokenizer(texts, padding=True, truncation=True, max_length=model.query_max_length, return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+
+def test_skip_qnet_score_is_the_mlp_plus_the_linear_term() -> None:
+    model = _perturbed_skip_model()
+    with torch.no_grad():
+        qnets = model.qnets(QUERIES)
+        docs = model.document_features(CORPUS)[0]
+        docs = model.doc_repr((docs,))
+        got = model.scores(qnets, docs)
+        plain = QNet(qnets.weights, qnets.biases)
+    assert qnets.skip is not None
+    torch.testing.assert_close(got, qnet_scores(plain, docs) + qnets.skip @ docs.T, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(model.scores(qnets, docs.expand(len(QUERIES), -1, -1)), got, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_skip_batched_and_approximate_search_equal_exhaustive(approximate: bool) -> None:
+    model = _perturbed_skip_model()
+    index = model.index(CORPUS, graph_neighbors=len(CORPUS) - 1)
+    exact = model.search(QUERIES, index, k=3)
+    got = model.search(QUERIES, index, k=3, approximate=approximate, ef=3, entry_points=1)
+    assert torch.equal(got.ids, exact.ids)
+    for q, text in enumerate(QUERIES):
+        assert torch.equal(model.search([text], index, k=3).ids[0], exact.ids[q])
+
+
+def test_skip_parameters_train() -> None:
+    model = _perturbed_skip_model().train()
+    docs = model.document_features(CORPUS[:4], grad=True)[0]
+    model.scores(model.encode_queries(QUERIES), docs).logsumexp(1).sum().backward()
+    assert model.log_skip_scale.grad is not None and model.log_skip_scale.grad.abs() > 0
+    assert model.qnet_gain.grad is not None and model.qnet_gain.grad.abs() > 0

@@ -214,7 +214,13 @@ class AdapterHypernet(nn.Module):
             self.generator = FactorTable()
         names = set(self.adapter_names)
         hyper = HyperModel(
-            self.runner, self.condition, self.generator, generate=lambda n, _: n in names, parametrization="direct", init="default"
+            self.runner,
+            self.condition,
+            self.generator,
+            generate=lambda n, _: n in names,
+            parametrization="direct",
+            init="default",
+            per_sample="linear" if self.kind == "lora" else "auto",  # PEFT's LoRA factors are nn.Linear: one batched call
         )
         object.__setattr__(self, "hyper", hyper.eval())  # its condition and generator are this model's submodules; the base stays in eval
         self.log_temperature = nn.Parameter(torch.tensor(math.log(self.temperature)))

@@ -52,17 +52,6 @@ from ._lm_batch import cut_answer, end_of_answer, format_prompt, pad_id, prompt_
 TaskSpec = tuple[str | Sequence[str] | None, Sequence[tuple[str, str]]]
 
 
-class _Generating(nn.Module):
-    """Calls ``lm.generate`` as its forward, so ``functional_call`` can swap the LoRA factors for a whole generation."""
-
-    def __init__(self, lm: nn.Module) -> None:
-        super().__init__()
-        self.lm = lm
-
-    def forward(self, **kwargs: Any) -> torch.Tensor:
-        return self.lm.generate(**kwargs)  # type: ignore[operator]
-
-
 def _descriptions(value: str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
@@ -216,7 +205,9 @@ class TextToLoRA(nn.Module):
 
     def build(self, tasks: Mapping[str, TaskSpec]) -> TextToLoRA:
         """Create the hypernetwork for ``tasks`` (names, descriptions) without training it."""
-        checked = self._check_tasks(tasks)
+        return self._build(self._check_tasks(tasks))
+
+    def _build(self, checked: dict[str, tuple[list[str], list[tuple[str, str]]]]) -> TextToLoRA:
         self.tasks_ = {name: descs for name, (descs, _) in checked.items()}
         if self.condition_kind == "text":
             every = sorted({d for descs in self.tasks_.values() for d in descs})
@@ -227,7 +218,14 @@ class TextToLoRA(nn.Module):
         else:
             condition = Embedding(len(self.tasks_), self.cond_dim)
         generator = SharedHeadGenerator(layer_dim=self.layer_dim, hidden=self.hidden)
-        self.hyper = HyperModel(self.lm, condition=condition, generator=generator, generate="*lora_*", parametrization="residual")  # type: ignore[arg-type]
+        self.hyper = HyperModel(  # PEFT's LoRA factors are nn.Linear: a mixed-task batch runs the LM once, with fused attention
+            self.lm,
+            condition=condition,  # type: ignore[arg-type]
+            generator=generator,
+            generate="*lora_*",
+            parametrization="residual",
+            per_sample="linear",
+        )
         self.hyper.generator.zero_output_()
         return self
 
@@ -266,7 +264,7 @@ class TextToLoRA(nn.Module):
         check_float(weight_decay, "weight_decay", low=0, owner="TextToLoRA.fit")
         checked = self._check_tasks(tasks)
         if self.hyper is None:
-            self.build(tasks)
+            self._build(checked)
         unknown = sorted(set(checked) - set(self.tasks_))
         if unknown:
             raise ConfigError(f"expected the tasks the model was built with, got new ones {unknown}; build a new TextToLoRA for them")
@@ -319,7 +317,8 @@ class TextToLoRA(nn.Module):
     ) -> list[str]:
         """Answers to ``prompts``, each from the LM adapted to its task (a name, or a new description with ``condition="text"``).
 
-        One ``generate()`` per distinct task of the batch, with the KV cache; greedy unless ``do_sample``.
+        One ``generate()`` for the whole batch, tasks mixed (each prompt's LoRA factors applied to its own
+        rows, :meth:`HyperModel.applied`), with the KV cache; greedy unless ``do_sample``.
         """
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         tasks = [tasks] * len(prompts) if isinstance(tasks, str) else list(tasks)
@@ -331,29 +330,26 @@ class TextToLoRA(nn.Module):
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ConfigError(f"expected max_new_tokens to be a positive integer, got {max_new_tokens!r}; pass a positive integer")
         cond, shown = self._conditions(tasks)
-        end, answers = end_of_answer(self.tokenizer), [""] * len(prompts)
-        wrapper = _Generating(self.lm)
-        for task in dict.fromkeys(tasks):
-            rows = [i for i, t in enumerate(tasks) if t == task]
-            texts = [format_prompt(self.tokenizer, prompts[i], shown[i]) for i in rows]
-            ids, mask = prompt_batch(self.tokenizer, texts, self.max_length)
-            lora = {f"lm.{k}": v for k, v in self._lora(cond[rows[0]]).items()}
-            if seed is not None:
-                torch.manual_seed(seed)
-            kwargs = {
-                "input_ids": ids,
-                "attention_mask": mask,
-                "max_new_tokens": max_new_tokens,
-                "do_sample": do_sample,
-                "use_cache": use_cache,
-                "pad_token_id": pad_id(self.tokenizer),
-                "eos_token_id": end,
-            }
-            if do_sample:
-                kwargs.update(temperature=temperature, top_p=top_p)
-            out = torch.func.functional_call(wrapper, lora, args=(), kwargs=kwargs)
-            for i, row in zip(rows, out[:, ids.shape[1] :], strict=True):
-                answers[i] = cut_answer(self.tokenizer, row.tolist(), end)
+        end = end_of_answer(self.tokenizer)
+        texts = [format_prompt(self.tokenizer, p, d) for p, d in zip(prompts, shown, strict=True)]
+        ids, mask = prompt_batch(self.tokenizer, texts, self.max_length)
+        kwargs = {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "max_new_tokens": max_new_tokens,
+            "do_sample": do_sample,
+            "use_cache": use_cache,
+            "pad_token_id": pad_id(self.tokenizer),
+            "eos_token_id": end,
+        }
+        if do_sample:
+            kwargs.update(temperature=temperature, top_p=top_p)
+        if seed is not None:
+            torch.manual_seed(seed)
+        assert self.hyper is not None
+        with self.hyper.applied(self.hyper.weights(cond)) as lm:  # every prompt with its own task's LoRA, one generate()
+            out = lm.generate(**kwargs)  # type: ignore[operator]
+        answers = [cut_answer(self.tokenizer, row.tolist(), end) for row in out[:, ids.shape[1] :]]
         return answers
 
     def exact_match(self, examples: Sequence[tuple[str, str]], task: str, *, batch_size: int = 16, max_new_tokens: int = 24) -> float:

@@ -5,7 +5,10 @@ the paper's ``RepeatedDenseBlockConverter``, ReLU, layer norm before the residua
 
 * each hidden block ``j``: ``y = layer_norm(relu(x @ W_j + b_j))``, then ``x = y + x`` (residual) for every
   block but the last one (when the widths match), else ``x = y``;
-* the output: ``score = x @ W_out`` (no bias).
+* the output: ``score = x @ W_out`` (no bias);
+* optionally a linear skip from the document vector to the score, ``+ document @ skip`` (``skip`` is
+  generated too: a Hypencoder with ``skip=True`` makes it the query's own pooled, normalised vector, so
+  the q-net starts as the encoder's cosine and learns what an inner product cannot express).
 
 Weights come batched over queries: ``weights[j]`` is ``(Q, in, out)``, ``biases[j]`` is ``(Q, out)``.
 
@@ -32,6 +35,7 @@ class QNetWeights:
 
     weights: list[torch.Tensor]
     biases: list[torch.Tensor]
+    skip: torch.Tensor | None = None  # (Q, d): a linear term document @ skip added to every score
 
     @property
     def num_queries(self) -> int:
@@ -58,17 +62,19 @@ class QNetWeights:
             ok = len(rows) == n
         if not ok:
             raise ConfigError(f"expected rows as a slice, a list of ints in [-{n}, {n}) or an index tensor, got {rows!r}; pass e.g. [0]")
-        return QNetWeights([w[rows] for w in self.weights], [b[rows] for b in self.biases])
+        return QNetWeights([w[rows] for w in self.weights], [b[rows] for b in self.biases], None if self.skip is None else self.skip[rows])
 
     def to(self, dtype: torch.dtype) -> QNetWeights:
         """The same q-nets in another dtype (for example bfloat16 for fast scoring)."""
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ConfigError(f"expected a float torch.dtype, got {dtype!r}; pass e.g. torch.bfloat16")
-        return QNetWeights([w.to(dtype) for w in self.weights], [b.to(dtype) for b in self.biases])
+        skip = None if self.skip is None else self.skip.to(dtype)
+        return QNetWeights([w.to(dtype) for w in self.weights], [b.to(dtype) for b in self.biases], skip)
 
     def detach(self) -> QNetWeights:
         """Detached copies (for search)."""
-        return QNetWeights([w.detach() for w in self.weights], [b.detach() for b in self.biases])
+        skip = None if self.skip is None else self.skip.detach()
+        return QNetWeights([w.detach() for w in self.weights], [b.detach() for b in self.biases], skip)
 
 
 def qnet_scores(weights: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
@@ -77,6 +83,9 @@ def qnet_scores(weights: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
     The shared case does the first layer of all queries as one matrix product.
     """
     n_hidden = len(weights.biases)
+    linear = None
+    if weights.skip is not None:
+        linear = (docs @ weights.skip.T).T if docs.dim() == 2 else torch.einsum("qnd,qd->qn", docs, weights.skip)
     x = docs
     for j in range(n_hidden):
         w = weights.weights[j]
@@ -89,4 +98,5 @@ def qnet_scores(weights: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
         x = y + x if j < n_hidden - 1 and y.shape[-1] == x.shape[-1] else y
     if x.dim() == 2:  # no hidden block
         x = x.unsqueeze(0)
-    return (x @ weights.weights[-1]).squeeze(-1)
+    out = (x @ weights.weights[-1]).squeeze(-1)
+    return out if linear is None else out + linear

@@ -40,6 +40,7 @@ class RetrievalModelSection(Section):
     qnet_layers: int = Field(default=2, ge=1, le=16)
     qnet_hidden: int | None = Field(default=None, ge=1, description="default: the encoder width")
     pooling: Literal["mean", "first"] = "mean"
+    skip: bool = Field(default=True, description="a linear skip in every q-net, starting as the cosine (False: the paper's q-net)")
     freeze_documents: bool = True
     query_max_length: int = Field(default=32, ge=2)
     doc_max_length: int = Field(default=256, ge=2)
@@ -99,6 +100,7 @@ class RetrievalRecipe(Recipe):
             m.qnet_layers,
             m.qnet_hidden,
             pooling=m.pooling,
+            skip=m.skip,
             freeze_documents=m.freeze_documents,
             query_max_length=m.query_max_length,
             doc_max_length=m.doc_max_length,

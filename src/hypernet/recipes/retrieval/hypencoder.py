@@ -21,18 +21,20 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..._boundary import guarded
 from ..._validation import check_float, check_int
 from ...errors import ConfigError, describe
 from ._dual import DualEncoder, _check_width
-from ._encode import check_texts
+from ._encode import check_texts, pool
 from ._heads import HyperHeads
 from ._index import DocumentIndex
 from ._qnet import QNetWeights, qnet_scores
@@ -77,6 +79,14 @@ class Hypencoder(DualEncoder):
             only the query side trains); ``False`` shares and trains one encoder for both sides.
         query_max_length, doc_max_length: tokens kept per query / document.
         temperature: training scores are divided by it (the paper uses raw q-net scores: 1).
+        skip: add a linear skip to every q-net (default; ``False`` is the paper's q-net exactly):
+            ``score = gain * qnet(d) + scale * <q, d>``
+            with ``q`` the query's pooled, normalised token embeddings and ``d`` the normalised document vector
+            (the index stores normalised vectors); ``scale`` starts at 20 (a bi-encoder's temperature of
+            0.05) and ``gain`` at 0, so an untrained model ranks exactly as the encoder's cosine and training
+            adds what an inner product cannot express. Both are trained. Chosen on validation: on BBC News
+            known-item retrieval (200 steps, MiniLM) the paper's q-net reached MRR@10 0.23 on validation
+            titles, the skip 0.77 (the fine-tuned bi-encoder: 0.77).
         seed: initialisation of the hyper-heads.
     """
 
@@ -92,6 +102,7 @@ class Hypencoder(DualEncoder):
         query_max_length: int = 32,
         doc_max_length: int = 256,
         temperature: float = 1.0,
+        skip: bool = True,
         seed: int = 0,
     ):
         super().__init__(
@@ -118,6 +129,10 @@ class Hypencoder(DualEncoder):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.heads = HyperHeads(self.width, self.qnet_dims)
+        self.skip = bool(skip)
+        if self.skip:
+            self.log_skip_scale = nn.Parameter(torch.tensor(math.log(20.0)))
+            self.qnet_gain = nn.Parameter(torch.zeros(()))
 
     # ---------------------------------------------------------------- representations
     def query_repr(self, hidden: torch.Tensor, mask: torch.Tensor) -> QNetWeights:
@@ -128,7 +143,14 @@ class Hypencoder(DualEncoder):
             raise ConfigError(
                 f"expected an attention mask of shape {tuple(hidden.shape[:2])}, got {describe(mask)}; pass the tokenizer's mask"
             )
-        return self.heads(hidden, mask)
+        qnet = self.heads(hidden, mask)
+        if not self.skip:
+            return qnet
+        skip = F.normalize(pool(hidden, mask, self.pooling), dim=-1) * self.log_skip_scale.exp()
+        return QNetWeights([*qnet.weights[:-1], qnet.weights[-1] * self.qnet_gain], qnet.biases, skip)
+
+    def doc_repr(self, features: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return F.normalize(features[0], dim=-1) if self.skip else features[0]
 
     def scores(self, queries: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
         """Scores ``(B, N)`` of ``N`` document vectors (``(N, d)`` or per query ``(B, N, d)``) under each query's q-net."""
@@ -152,6 +174,7 @@ class Hypencoder(DualEncoder):
         return QNetWeights(
             [torch.cat([p.weights[j] for p in parts]) for j in range(len(parts[0].weights))],
             [torch.cat([p.biases[j] for p in parts]) for j in range(len(parts[0].biases))],
+            None if parts[0].skip is None else torch.cat([p.skip for p in parts if p.skip is not None]),
         )
 
     # ---------------------------------------------------------------- index
@@ -197,13 +220,17 @@ class Hypencoder(DualEncoder):
                 "pass at least one document"
             )
         _check_width(self.width, int(vectors.shape[1]), "document vectors")
-        vectors = vectors.detach().float()
+        vectors = self.doc_repr((vectors.detach().float(),))  # as training saw them (normalised with skip=True)
         graph = None
         if graph_neighbors > 0 and vectors.shape[0] > 1:
             build = knn_graph if vectors.shape[0] <= EXACT_GRAPH_LIMIT else clustered_knn_graph
             graph = build(vectors, graph_neighbors)
         name = getattr(getattr(self.encoder, "config", None), "_name_or_path", "") or type(self.encoder).__name__
-        return DocumentIndex(vectors, list(texts) if texts is not None and keep_texts else None, graph, str(name), self.pooling)
+        return DocumentIndex(vectors, list(texts) if texts is not None and keep_texts else None, graph, str(name), self._index_pooling())
+
+    def _index_pooling(self) -> str:
+        """How this model's document vectors are made, as the index records it."""
+        return f"{self.pooling}, normalised" if self.skip else self.pooling
 
     # ---------------------------------------------------------------- search
     def search(
@@ -249,6 +276,11 @@ class Hypencoder(DualEncoder):
             raise ConfigError(f"expected approximate to be True or False, got {describe(approximate)}; pass a bool")
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise ConfigError(f"expected dtype to be None or a float torch.dtype, got {describe(dtype)}; pass e.g. torch.bfloat16")
+        if index.pooling != self._index_pooling():
+            raise ConfigError(
+                f"expected an index of {self._index_pooling()!r} document vectors (this model's), got {index.pooling!r}; "
+                "build the index with this model: model.index(texts)"
+            )
         if not 1 <= k <= len(index):
             raise ConfigError(f"expected k in [1, {len(index)}] (the index holds {len(index)} documents), got {k}; lower k")
         if seeds not in ("linear", "random"):
