@@ -7,7 +7,8 @@
   also of the original type, naming the method, its signature, the arguments it got and the
   original error (chained). Errors of hypernet itself and library subclasses pass unchanged.
 * a method named in ``mutating`` restores the object's state (``state_dict`` of an ``nn.Module``,
-  else its attributes) when it raises, so a failed ``fit`` leaves the object as it was.
+  else its attributes and the weights of its ``nn.Module`` attributes) when it raises, so a failed
+  ``fit`` leaves the object as it was (parameters the failed call created stay, holding nothing trained).
   :class:`~hypernet.training.TrainingError` (training diverged after some steps) is the exception:
   the state stays as the training loop left it (the last finite step), as its message says; so is an
   interrupt (``KeyboardInterrupt``), which keeps what was trained so far.
@@ -35,6 +36,8 @@ import inspect
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
+from torch import nn
+
 from .errors import CallError, describe, wrap_error
 
 C = TypeVar("C", bound=type)
@@ -45,16 +48,24 @@ def _snapshot(obj: Any) -> Any:
     state_dict = getattr(obj, "state_dict", None)
     if callable(state_dict) and hasattr(obj, "load_state_dict"):
         return ("module", {k: v.detach().clone() if hasattr(v, "detach") else copy.deepcopy(v) for k, v in state_dict().items()})
-    return ("vars", dict(vars(obj)))
+    attrs = dict(vars(obj))  # and the weights of module attributes, which training changes in place
+    modules = {k: _snapshot(v) for k, v in attrs.items() if isinstance(v, nn.Module)}
+    return ("vars", (attrs, modules))
 
 
 def _restore(obj: Any, saved: Any) -> None:
     kind, state = saved
     if kind == "module":
-        obj.load_state_dict(state)
+        if isinstance(obj, nn.Module):
+            obj.load_state_dict(state, strict=False)  # parameters the failed call built (none before it) stay
+        else:
+            obj.load_state_dict(state)
     else:
+        attrs, modules = state
         vars(obj).clear()
-        vars(obj).update(state)
+        vars(obj).update(attrs)
+        for k, saved_module in modules.items():
+            _restore(attrs[k], saved_module)
 
 
 def _describe_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

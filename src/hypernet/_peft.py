@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._validation import check_path
 from .errors import ConfigError, HypernetError, describe
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def export_peft(model: HyperModel, cond: Any, path: str | Path) -> Path:
             f"expected only adapter parameters to be generated for a PEFT export, got {len(not_adapter)} others "
             f"(e.g. {not_adapter[0]!r}); generate only the adapter (generate='*lora_*') or use materialize()"
         )
-    path = Path(path)
+    path = check_path(path, owner="export_peft")
     if path.exists():
         others = sorted(p.name for p in path.iterdir() if p.name not in ADAPTER_FILES) if path.is_dir() else [path.name]
         if others:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -190,6 +190,9 @@ class ParamSpec:
 
         A longer last dimension (a generator's padded output) is allowed; the tail is ignored.
         """
+        if not isinstance(flat, torch.Tensor) or flat.dim() < 1 or flat.shape[-1] < self.numel:
+            got = f"shape {tuple(flat.shape)}" if isinstance(flat, torch.Tensor) else type(flat).__name__
+            raise ConfigError(f"expected a (..., {self.numel}) tensor of flat weights, got {got}; pass a generator's flat output")
         lead = tuple(flat.shape[:-1])
         extra = flat.shape[-1] - self.numel
         parts = flat.split_with_sizes((*self._sizes, extra) if extra else self._sizes, dim=-1)
@@ -201,17 +204,33 @@ class ParamSpec:
 
     def flatten(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         """Concatenate ``{name: (..., *shape)}`` into one ``(..., numel)`` tensor."""
+        if not isinstance(tensors, Mapping):
+            raise ConfigError(f"expected a dict {{name: tensor}} for {', '.join(self.names)}, got {type(tensors).__name__}; pass one")
         missing = [n for n in self.names if n not in tensors]
         if missing:
-            raise ConfigError(f"expected tensors for {', '.join(self.names)}, got none for {', '.join(missing)}")
+            raise ConfigError(f"expected tensors for {', '.join(self.names)}, got none for {', '.join(missing)}; pass all of them")
+        bad = [n for n in self.names if not isinstance(tensors[n], torch.Tensor)]
+        if bad:
+            raise ConfigError(f"expected tensors for {', '.join(bad)}, got {type(tensors[bad[0]]).__name__}; pass torch tensors")
         first = tensors[self.tensors[0].name]
         lead = first.shape[: first.dim() - len(self.tensors[0].shape)]
         parts = []
         for t in self.tensors:
             value = tensors[t.name]
+            if tuple(value.shape) != (*lead, *t.shape):
+                raise ConfigError(
+                    f"expected {t.name} of shape {(*lead, *t.shape)}, got shape {tuple(value.shape)}; "
+                    "pass every tensor with the same leading dims"
+                )
             parts.append((value.transpose(-1, -2) if t.transposed else value).reshape(*lead, t.numel))
         return torch.cat(parts, dim=-1)
 
     def per_element(self, values: Sequence[float]) -> torch.Tensor:
         """Expand one value per tensor into a ``(numel,)`` vector."""
+        ok = isinstance(values, Sequence) and not isinstance(values, str) and len(values) == len(self.tensors)
+        if not ok or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise ConfigError(
+                f"expected {len(self.tensors)} finite numbers (one per tensor: {', '.join(self.names)}), got {values!r}; "
+                "pass one number per tensor"
+            )
         return torch.cat([torch.full((t.numel,), float(v)) for t, v in zip(self.tensors, values, strict=True)])

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import ConfigError, HypernetError
+from .errors import ConfigError, HypernetError, describe
 
 T = TypeVar("T")
 
@@ -120,3 +122,10 @@ def check_choice(value: T, name: str, choices: Sequence[Any], *, owner: str | No
     if not any(value == c and type(value) is type(c) for c in choices):
         raise error(f"expected {_where(name, owner)} in {tuple(choices)}, got {value!r}; pass one of them")
     return value
+
+
+def check_path(value: Any, name: str = "path", *, owner: str | None = None, error: type[HypernetError] = ConfigError) -> Path:
+    """``value`` (a non-empty ``str`` or ``os.PathLike``) as a :class:`~pathlib.Path`, else ``error``."""
+    if isinstance(value, (str, os.PathLike)) and os.fspath(value) != "":
+        return Path(value)
+    raise error(f"expected {_where(name, owner)} to be a file path (str or pathlib.Path), got {describe(value)}; pass a path")

@@ -14,7 +14,7 @@ from .._limits import check_allocation
 from .._nn import mlp
 from .._spec import ParamSpec
 from .._validation import check_int
-from ..errors import ConfigError
+from ..errors import ConfigError, describe
 
 
 def check_sizes(owner: str, name: str, value: Any, allow_empty: bool = False) -> tuple[int, ...]:
@@ -65,7 +65,12 @@ class Generator(nn.Module):
     def bind(self, spec: ParamSpec, cond_dim: int) -> Generator:
         """Create the parameters for ``spec`` and embeddings of size ``cond_dim``."""
         if self._spec is not None:
-            raise ConfigError(f"generator {self.name!r} is already bound to a target; create a new one for another model")
+            raise ConfigError(
+                f"expected an unbound generator, got generator {self.name!r} already bound to a target; create a new one for another model"
+            )
+        if not isinstance(spec, ParamSpec):
+            raise ConfigError(f"expected spec to be a hn.ParamSpec, got {describe(spec)}; pass hn.ParamSpec.from_module(target)")
+        cond_dim = check_int(cond_dim, "cond_dim", low=1, owner=f"{type(self).__name__}.bind")
         self._check_size(spec, cond_dim)
         self._spec = spec
         self.cond_dim = cond_dim

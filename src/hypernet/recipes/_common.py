@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._boundary import guarded_function
 from .._validation import check_float
 from ..errors import ConfigError
 from ..training.loop import to_device
@@ -24,11 +25,13 @@ from ..training.loop import to_device
 MetricFn = Callable[[Any, Any], torch.Tensor]
 
 
+@guarded_function
 def cross_entropy(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of logits ``output`` against class labels ``y``."""
     return F.cross_entropy(output, y)
 
 
+@guarded_function
 def accuracy(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Fraction of samples whose arg-max logit is the label."""
     return (output.argmax(-1) == y).float().mean()
@@ -38,6 +41,7 @@ DEFAULT_METRICS: dict[str, MetricFn] = {"loss": cross_entropy, "acc": accuracy}
 
 
 @torch.no_grad()
+@guarded_function
 def evaluate_module(
     forward: Callable[[Any], Any], loader: Iterable[Any], metrics: Mapping[str, MetricFn], device: torch.device | str | None = None
 ) -> dict[str, float]:

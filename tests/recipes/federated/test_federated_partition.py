@@ -74,15 +74,15 @@ def test_dirichlet_small_alpha_concentrates_classes() -> None:
 
 def test_partition_errors_are_clear() -> None:
     x, y, xt, yt = _data()
-    with pytest.raises(hn.ConfigError, match=r"inconsistent class counts.*not a multiple"):
+    with pytest.raises(hn.ConfigError, match=r"to be a multiple of the 10 classes.*got 3 clients x 3 classes"):
         pathological_partition(x, y, xt, yt, num_clients=3, classes_per_client=3)
     with pytest.raises(hn.ConfigError, match=r"classes_per_client in \[1, 10\]"):
         pathological_partition(x, y, xt, yt, num_clients=10, classes_per_client=11)
-    with pytest.raises(hn.ConfigError, match=r"client \d+ got no training samples"):
+    with pytest.raises(hn.ConfigError, match=r"at most one client per training sample \(10\), got num_clients=20"):
         pathological_partition(x[:10], y[:10], xt, yt, num_clients=20, classes_per_client=1)
     with pytest.raises(hn.ConfigError, match="alpha > 0"):
         dirichlet_partition(x, y, xt, yt, num_clients=5, alpha=0.0)
-    with pytest.raises(hn.ConfigError, match="gave each of 50 clients"):
+    with pytest.raises(hn.ConfigError, match="giving each of 50 clients"):
         dirichlet_partition(x[:100], y[:100], xt, yt, num_clients=50, alpha=0.01, min_train=10, max_tries=3)
     with pytest.raises(hn.ConfigError, match="same N"):
         pathological_partition(x, y[:5], xt, yt, num_clients=10)

@@ -17,7 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import hypernet as hn
-from hypernet.recipes.hypertab import HyperTabClassifier, torch_threads
+from hypernet.recipes.hypertab import HyperTabClassifier
+from hypernet.recipes.hypertab.classifier import torch_threads
 
 
 def small(**kw: object) -> HyperTabClassifier:

@@ -48,7 +48,10 @@ class RowCondition(Condition):
     def split(self, cond: Any, samples: int | None = None) -> Split:
         self._no_samples(samples)
         if not isinstance(cond, torch.Tensor) or cond.dim() != 2 or cond.shape[1] != self.in_dim or not cond.is_floating_point():
-            raise ConditionError(f"expected a float tensor (B, {self.in_dim}) of condition rows, got {describe(cond)}")
+            raise ConditionError(
+                f"expected a float tensor (B, {self.in_dim}) of condition rows, got {describe(cond)}; "
+                f"pass a float tensor (B, {self.in_dim}) of condition rows"
+            )
         unique, inverse = torch.unique(cond, dim=0, return_inverse=True)
         if unique.shape[0] == 1:
             return Split(unique, None, "single", 1, batch=cond.shape[0])

@@ -45,7 +45,10 @@ def _last_hidden(out: Any) -> torch.Tensor:
         return out.last_hidden_state
     if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
         return out[0]
-    raise ConfigError(f"expected the base to return hidden states (a tensor or an output with last_hidden_state), got {type(out).__name__}")
+    raise ConfigError(
+        f"expected the base to return hidden states (a tensor or an output with last_hidden_state), got {type(out).__name__}; "
+        "pass a base model (e.g. transformers.AutoModel) rather than a head"
+    )
 
 
 class FrozenBase:

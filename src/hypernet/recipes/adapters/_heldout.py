@@ -19,6 +19,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..._boundary import guarded_function
 from ..._validation import check_int
 from ...errors import ConfigError
 
@@ -33,6 +34,7 @@ class HeldoutSplit:
     seed: int
 
 
+@guarded_function
 def heldout_split(
     categories: Mapping[str, Sequence[str]], *, test: Mapping[str, int], val: Mapping[str, int], seed: int, min_train: int = 2
 ) -> HeldoutSplit:

@@ -70,7 +70,9 @@ def find_slots(base: nn.Module, target_modules: Sequence[str], layers: Sequence[
     if layers is not None:
         bad = [i for i in layers if not 0 <= int(i) < num_layers]
         if bad or not layers:
-            raise ConfigError(f"expected layer indices in [0, {num_layers}) of the base's layer stack, got {list(layers)}")
+            raise ConfigError(
+                f"expected layer indices in [0, {num_layers}) of the base's layer stack, got {list(layers)}; pass indices in that range"
+            )
     targets = [str(t) for t in target_modules]
     slots: list[Slot] = []
     for name, module in base.named_modules():
@@ -80,14 +82,16 @@ def find_slots(base: nn.Module, target_modules: Sequence[str], layers: Sequence[
         if layers is not None and layer not in {int(i) for i in layers}:
             continue
         if not isinstance(module, nn.Linear):
-            raise ConfigError(f"target module {name!r} is a {type(module).__name__}; expected nn.Linear modules (e.g. 'query', 'value')")
+            raise ConfigError(
+                f"expected nn.Linear target modules, got {name!r}, a {type(module).__name__}; pass names such as 'query', 'value'"
+            )
         a_dim = module.in_features if kind == "lora" else module.out_features
         slots.append(Slot(name, layer, (rank, a_dim), (module.out_features, rank)))
     if not slots:
         linear = sorted({n.rsplit(".", 1)[-1] for n, m in base.named_modules() if isinstance(m, nn.Linear)})[:12]
         raise ConfigError(
-            f"target_modules {targets} (layers {None if layers is None else list(layers)}) match no nn.Linear of the base; "
-            f"expected names or name suffixes such as {linear}"
+            f"expected target_modules naming nn.Linear modules of the base, got {targets} (layers "
+            f"{None if layers is None else list(layers)}) matching none; pass names or name suffixes such as {linear}"
         )
     return slots
 
@@ -142,7 +146,9 @@ def adapter_names(runner: nn.Module, slots: Sequence[Slot], kind: str) -> list[s
         for suffix in suffixes:
             hits = [n for n in names if n.endswith(f"{s.name}.{suffix}")]
             if len(hits) != 1:
-                raise ConfigError(f"expected one adapter parameter '{s.name}.{suffix}' in the adapted base, got {hits}")
+                raise ConfigError(
+                    f"expected one adapter parameter '{s.name}.{suffix}' in the adapted base, got {hits}; check target_modules"
+                )
             out.append(hits[0])
     return out
 

@@ -54,7 +54,7 @@ def as_task(obj: Any) -> AdapterTask:
             f"expected an AdapterTask or a mapping, got {type(obj).__name__}; build tasks with hn.AdapterTask(name, texts, labels, ...)"
         )
     if not isinstance(obj.name, str) or not obj.name:
-        raise ConfigError(f"expected a non-empty string task name, got {obj.name!r}")
+        raise ConfigError(f"expected a non-empty string task name, got {obj.name!r}; pass a non-empty string task name")
     for what, value in (("texts", obj.texts), ("labels", obj.labels), ("label_names", obj.label_names)):
         if value is not None and (isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray)):
             raise ConfigError(
@@ -83,7 +83,7 @@ def check_tasks(tasks: Sequence[Any], *, need_description: bool, need_label_name
         raise ConfigError(f"expected a list of tasks, got {type(tasks).__name__}; pass [hn.AdapterTask(...), ...]")
     out = [as_task(t) for t in tasks]
     if not out:
-        raise ConfigError("expected at least one task, got none")
+        raise ConfigError("expected at least one task, got none; pass at least one task")
     names = [t.name for t in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -49,9 +49,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._boundary import guarded
 from ..._model import HyperModel
 from ..._validation import check_float, check_int
 from ...errors import ConditionError, ConfigError, HypernetError, describe
+from ...training.errors import TrainingError
 from ._condition import RowCondition
 from ._export import peft_lora
 from ._frozen import FrozenBase, mean_pool
@@ -70,6 +72,7 @@ class _TaskInfo:
     num_classes: int
 
 
+@guarded()  # no snapshot: fit checks its input before changing anything, and the frozen base may be large
 class AdapterHypernet(nn.Module):
     """A hypernetwork generating adapters of a frozen transformer per task id or task description.
 
@@ -131,9 +134,9 @@ class AdapterHypernet(nn.Module):
             ("kind", kind, ("lora", "adapter")),
         ):
             if value not in allowed:
-                raise ConfigError(f"expected {arg} in {list(allowed)}, got {value!r}")
+                raise ConfigError(f"expected {arg} in {list(allowed)}, got {value!r}; pass one of them")
         if not isinstance(rank, int) or rank < 1:
-            raise ConfigError(f"expected a positive integer rank, got {rank!r}")
+            raise ConfigError(f"expected a positive integer rank, got {rank!r}; pass a positive integer rank")
         if isinstance(target_modules, str):
             target_modules = [target_modules]
         if not isinstance(target_modules, Sequence) or not target_modules or not all(isinstance(t, str) for t in target_modules):
@@ -148,7 +151,10 @@ class AdapterHypernet(nn.Module):
         temperature = check_float(temperature, "temperature", low=0.0, low_open=True, owner="AdapterHypernet")
         for arg, fn in (("tokenizer", tokenizer), ("text_encoder", text_encoder)):
             if fn is not None and not callable(fn):
-                raise ConfigError(f"expected {arg} to be callable (a Hugging Face tokenizer / list[str] -> Tensor), got {describe(fn)}")
+                raise ConfigError(
+                    f"expected {arg} to be callable (a Hugging Face tokenizer / list[str] -> Tensor), got {describe(fn)}; "
+                    "pass callable (a Hugging Face tokenizer / list[str] -> Tensor)"
+                )
         if tokenizer is None:
             raise ConfigError("expected a tokenizer (the base's Hugging Face tokenizer), got None; pass AutoTokenizer.from_pretrained(...)")
         frozen = _frozen_copy(base)
@@ -285,7 +291,9 @@ class AdapterHypernet(nn.Module):
             task, label_names = task.description or task.name, task.label_names or label_names
         label_names = _label_names(label_names)
         if not isinstance(task, str):
-            raise ConditionError(f"expected a task name or description (str), got {type(task).__name__}")
+            raise ConditionError(
+                f"expected a task name or description (str), got {type(task).__name__}; pass a task name or description (str)"
+            )
         if task in self.tasks_:
             info = self.tasks_[task]
             if label_names is not None and info.label_names is not None and list(label_names) != info.label_names:
@@ -297,12 +305,13 @@ class AdapterHypernet(nn.Module):
             raise ConditionError("expected a non-empty task description, got an empty string; describe the task in one sentence")
         if self.condition_kind == "task" or self.generator_kind == "per_task" or self.head_kind == "task":
             raise ConditionError(
-                f"unknown task id {task!r}: expected one of {sorted(self.tasks_)}; "
-                "a model with condition='task', generator='per_task' or head='task' only knows the tasks it was fitted on"
+                f"expected a task the model was fitted on, one of {sorted(self.tasks_)}, got {task!r}; "
+                "pass one of them (a model with condition='task', generator='per_task' or head='task' knows only those)"
             )
         if label_names is None or len(label_names) < 2:
             raise ConditionError(
-                f"a new task description {task!r} needs label_names (at least 2 short texts, one per class); got {label_names!r}"
+                f"expected label_names (at least 2 short texts, one per class) for the new task description {task!r}, "
+                f"got {label_names!r}; pass label_names=[...]"
             )
         self._check_distinct_labels(task, list(label_names), ConditionError)
         return task, _TaskInfo(-1, task, list(label_names), len(label_names))
@@ -440,7 +449,7 @@ class AdapterHypernet(nn.Module):
         from ...training.loop import check_gradients_flow
 
         steps = check_int(steps, "steps", low=0, owner="fit", hint="pass e.g. steps=300")
-        batch_size = check_int(batch_size, "batch_size", low=1, owner="fit", hint="pass e.g. batch_size=32")
+        batch_size = check_int(batch_size, "batch_size", low=1, high=1 << 16, owner="fit", hint="pass e.g. batch_size=32")
         checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1, owner="fit", hint="pass e.g. checkpoint_every=100")
         lr = check_float(lr, "lr", low=0.0, low_open=True, owner="fit")
         weight_decay = check_float(weight_decay, "weight_decay", low=0.0, owner="fit")
@@ -448,7 +457,10 @@ class AdapterHypernet(nn.Module):
         if callback is not None and not callable(callback):
             raise ConfigError(f"expected callback to be None or a callable (step, loss), got {describe(callback)}; pass a function")
         if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | Path):
-            raise ConfigError(f"expected checkpoint_dir to be None, a str or a pathlib.Path, got {describe(checkpoint_dir)}")
+            raise ConfigError(
+                f"expected checkpoint_dir to be None, a str or a pathlib.Path, got {describe(checkpoint_dir)}; "
+                "pass None, a str or a pathlib.Path"
+            )
         checked = check_tasks(tasks, need_description=self.condition_kind == "text", need_label_names=self.head_kind == "labels")
         empty = [t.name for t in checked if not t.texts]
         if empty:
@@ -481,6 +493,8 @@ class AdapterHypernet(nn.Module):
             loss = F.cross_entropy(logits, labels)
             if base_reg > 0:
                 loss = loss + base_reg * (1.0 - (pooled * self.frozen.pooled(texts)).sum(-1)).mean()
+            if not torch.isfinite(loss):  # stop at the last finite weights
+                raise TrainingError(f"expected a finite loss, got {loss.item()} at step {step + 1}; lower lr, weight_decay or base_reg")
             optimizer.zero_grad()
             loss.backward()
             if step == start:  # the shared training path's check: no silent training on nothing
@@ -505,9 +519,15 @@ class AdapterHypernet(nn.Module):
 
 def _frozen_copy(base: Any) -> nn.Module:
     if not isinstance(base, nn.Module):
-        raise ConfigError(f"expected the base to be a torch nn.Module (a Hugging Face model), got {type(base).__name__}")
+        raise ConfigError(
+            f"expected the base to be a torch nn.Module (a Hugging Face model), got {type(base).__name__}; "
+            "pass e.g. transformers.AutoModel.from_pretrained(...)"
+        )
     if not any(p.is_floating_point() for p in base.parameters()):
-        raise ConfigError(f"expected a base with floating-point parameters to freeze, got {type(base).__name__} with none")
+        raise ConfigError(
+            f"expected a base with floating-point parameters to freeze, got {type(base).__name__} with none; "
+            "pass a pretrained model such as transformers.AutoModel"
+        )
     try:
         frozen = copy.deepcopy(base)
     except Exception as exc:

@@ -38,11 +38,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..._boundary import guarded
 from ..._model import HyperModel
 from ..._peft import export_peft
+from ..._validation import check_float, check_int, is_int
 from ...conditions import Continuous, Embedding
-from ...errors import ConfigError
+from ...errors import ConfigError, describe
 from ...generators.shared import SharedHeadGenerator
+from ...training.errors import TrainingError
 from ...training.loop import check_gradients_flow
 from ._lm_batch import cut_answer, end_of_answer, format_prompt, pad_id, prompt_batch, target_loss, training_batch
 
@@ -55,6 +58,7 @@ def _descriptions(value: str | Sequence[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
+@guarded()  # no snapshot: fit checks its input before changing anything, and the frozen base may be large
 class TextToLoRA(nn.Module):
     """A hypernetwork generating the LoRA of a frozen causal LM from a task description or a task id.
 
@@ -90,11 +94,26 @@ class TextToLoRA(nn.Module):
     ) -> None:
         super().__init__()
         if condition not in ("text", "task"):
-            raise ConfigError(f"expected condition in ['text', 'task'], got {condition!r}")
+            raise ConfigError(f"expected condition in ['text', 'task'], got {condition!r}; pass one of them")
         if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
-            raise ConfigError(f"expected a positive integer rank, got {rank!r}")
+            raise ConfigError(f"expected a positive integer rank, got {rank!r}; pass a positive integer rank")
         if not isinstance(max_length, int) or max_length < 4:
-            raise ConfigError(f"expected max_length to be an integer >= 4, got {max_length!r}")
+            raise ConfigError(f"expected max_length to be an integer >= 4, got {max_length!r}; pass an integer >= 4")
+        if not isinstance(base, nn.Module):
+            raise ConfigError(f"expected base to be a causal LM (an nn.Module), got {describe(base)}; pass e.g. AutoModelForCausalLM")
+        if not callable(tokenizer):
+            raise ConfigError(f"expected a callable tokenizer, got {describe(tokenizer)}; pass the base's Hugging Face tokenizer")
+        if text_encoder is not None and not callable(text_encoder):
+            raise ConfigError(f"expected text_encoder to be None or a function list[str] -> Tensor, got {describe(text_encoder)}; pass one")
+        names = [target_modules] if isinstance(target_modules, str) else target_modules
+        if not isinstance(names, (list, tuple)) or not names or not all(isinstance(t, str) and t for t in names):
+            raise ConfigError(f"expected target_modules to be module names, got {target_modules!r}; pass e.g. ('q_proj', 'v_proj')")
+        check_float(alpha, "alpha", low=0, low_open=True, optional=True, owner="TextToLoRA")
+        for name, value in (("cond_dim", cond_dim), ("layer_dim", layer_dim)):
+            check_int(value, name, low=1, high=1 << 16, owner="TextToLoRA")
+        if not isinstance(hidden, (list, tuple)) or not all(is_int(h) and 1 <= h <= 1 << 16 for h in hidden):
+            raise ConfigError(f"expected TextToLoRA(hidden=...) to be a sequence of positive widths, got {hidden!r}; pass e.g. (128,)")
+        check_int(seed, "seed", owner="TextToLoRA")
         try:
             from peft import LoraConfig, get_peft_model
         except ImportError:  # pragma: no cover - peft is part of the dev extra
@@ -102,7 +121,12 @@ class TextToLoRA(nn.Module):
         torch.manual_seed(seed)
         targets = [target_modules] if isinstance(target_modules, str) else list(target_modules)
         config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank, target_modules=targets, lora_dropout=0.0)
-        self.lm = get_peft_model(copy.deepcopy(base).eval(), config)
+        try:
+            self.lm = get_peft_model(copy.deepcopy(base).eval(), config)
+        except ValueError as err:  # peft: no module matches target_modules
+            raise ConfigError(
+                f"expected target_modules naming linear layers of the base, got {targets}; pass names such as 'q_proj' ({err})"
+            ) from err
         self.tokenizer = tokenizer
         self.condition_kind, self.text_encoder, self.max_length, self.seed = condition, text_encoder, max_length, seed
         self.rank, self.cond_dim, self.hidden, self.layer_dim = rank, cond_dim, tuple(hidden), layer_dim
@@ -139,7 +163,10 @@ class TextToLoRA(nn.Module):
         shown: list[str | None] = []
         for t in tasks:
             if not isinstance(t, str) or not t.strip():
-                raise ConfigError(f"expected a task name or a description (a non-empty string), got {t!r}")
+                raise ConfigError(
+                    f"expected a task name or a description (a non-empty string), got {t!r}; "
+                    "pass a task name or a description (a non-empty string)"
+                )
             if t in self.tasks_:
                 shown.append(self.tasks_[t][0] if self.tasks_[t] else None)
             elif self.condition_kind == "text":
@@ -156,18 +183,23 @@ class TextToLoRA(nn.Module):
         if not isinstance(tasks, Mapping) or not tasks:
             raise ConfigError(
                 f"expected tasks as a non-empty mapping name -> (description or [descriptions], [(prompt, target), ...]), "
-                f"got {type(tasks).__name__}"
+                f"got {describe(tasks)}; pass e.g. {{'copy': ('Copy the words.', [('a b', 'a b')])}}"
             )
         out = {}
         for name, spec in tasks.items():
             if not isinstance(spec, tuple | list) or len(spec) != 2:
-                raise ConfigError(f"task {name!r}: expected (description, [(prompt, target), ...]), got {type(spec).__name__}")
+                raise ConfigError(
+                    f"task {name!r}: expected (description, [(prompt, target), ...]), got {type(spec).__name__}; pass such a pair"
+                )
             descs, examples = _descriptions(spec[0]), list(spec[1])
             if self.condition_kind == "text" and not descs:
                 raise ConfigError(f"task {name!r}: condition='text' needs a description; give one, or use condition='task'")
             bad = [e for e in examples if not (isinstance(e, tuple | list) and len(e) == 2 and all(isinstance(s, str) for s in e))]
             if not examples or bad:
-                raise ConfigError(f"task {name!r}: expected a non-empty list of (prompt, target) string pairs, got {bad[:1] or 'none'}")
+                raise ConfigError(
+                    f"task {name!r}: expected a non-empty list of (prompt, target) string pairs, got {bad[:1] or 'none'}; "
+                    "pass (str, str) pairs"
+                )
             out[str(name)] = (descs, [(str(p), str(t)) for p, t in examples])
         return out
 
@@ -226,7 +258,10 @@ class TextToLoRA(nn.Module):
         """
         for arg, value in (("steps", steps), ("batch_size", batch_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"expected {arg} to be a positive integer, got {value!r}")
+                raise ConfigError(f"expected {arg} to be a positive integer, got {value!r}; pass a positive integer")
+        check_int(batch_size, "batch_size", high=4096, owner="TextToLoRA.fit")  # a batch is padded to its longest example
+        check_float(lr, "lr", low=0, low_open=True, owner="TextToLoRA.fit")
+        check_float(weight_decay, "weight_decay", low=0, owner="TextToLoRA.fit")
         checked = self._check_tasks(tasks)
         if self.hyper is None:
             self._build(checked)
@@ -248,6 +283,8 @@ class TextToLoRA(nn.Module):
             else:
                 conds = picked
             loss = self.loss([p for p, _ in pairs], [t for _, t in pairs], conds)
+            if not torch.isfinite(loss):  # stop at the last finite weights
+                raise TrainingError(f"expected a finite loss, got {loss.item()} at step {step + 1}; lower lr or weight_decay")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if step == 0:
@@ -288,10 +325,10 @@ class TextToLoRA(nn.Module):
         if not prompts or len(tasks) != len(prompts) or not all(isinstance(p, str) for p in prompts):
             raise ConfigError(
                 f"expected prompts as a string or a non-empty list of strings and one task (or one per prompt), "
-                f"got {len(prompts)} prompts and {len(tasks)} tasks"
+                f"got {len(prompts)} prompts and {len(tasks)} tasks; pass as many tasks as prompts, or one"
             )
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            raise ConfigError(f"expected max_new_tokens to be a positive integer, got {max_new_tokens!r}")
+            raise ConfigError(f"expected max_new_tokens to be a positive integer, got {max_new_tokens!r}; pass a positive integer")
         cond, shown = self._conditions(tasks)
         end = end_of_answer(self.tokenizer)
         texts = [format_prompt(self.tokenizer, p, d) for p, d in zip(prompts, shown, strict=True)]

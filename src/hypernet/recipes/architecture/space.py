@@ -180,7 +180,7 @@ class MLPSpace:
     def decode(self, code: torch.Tensor) -> Architecture:
         """The architecture encoded by ``code``; raises :class:`~hypernet.ConfigError` for a vector that encodes none."""
         if not isinstance(code, torch.Tensor) or code.shape != (self.code_dim,) or not code.dtype.is_floating_point:
-            raise ConfigError(f"expected a float tensor of shape ({self.code_dim},), got {describe(code)}")
+            raise ConfigError(f"expected a float tensor of shape ({self.code_dim},), got {describe(code)}; pass space.encode(arch)")
         slots = code.detach().double().cpu().view(self.max_depth, self.slot_dim)
         widths, activations = [], []
         steps = max(1, len(self.widths) - 1)
@@ -189,7 +189,8 @@ class MLPSpace:
             if abs(active) <= TOL and bool((slot.abs() <= TOL).all()):
                 if any(float(s[0]) > TOL for s in slots[layer:]):
                     raise ConfigError(
-                        f"expected active layers to come first, got an inactive slot {layer} before an active one in {code.tolist()}"
+                        f"expected active layers to come first, got an inactive slot {layer} before an active one in {code.tolist()}; "
+                        "pass space.encode(arch)"
                     )
                 break
             position = float(slot[1]) * steps
@@ -197,9 +198,11 @@ class MLPSpace:
             hot = [i for i, v in enumerate(onehot.tolist()) if abs(v - 1) <= TOL]
             cold = all(abs(v) <= TOL for i, v in enumerate(onehot.tolist()) if i not in hot)
             if abs(active - 1) > TOL or abs(position - round(position)) > TOL * steps or not 0 <= round(position) < len(self.widths):
-                raise ConfigError(f"expected slot {layer} to hold [1, k/{steps}, one-hot] or all zeros, got {slot.tolist()}")
+                raise ConfigError(
+                    f"expected slot {layer} to hold [1, k/{steps}, one-hot] or all zeros, got {slot.tolist()}; pass space.encode(arch)"
+                )
             if len(hot) != 1 or not cold:
-                raise ConfigError(f"expected a one-hot activation in slot {layer}, got {onehot.tolist()}")
+                raise ConfigError(f"expected a one-hot activation in slot {layer}, got {onehot.tolist()}; pass space.encode(arch)")
             widths.append(self.widths[round(position)])
             activations.append(self.activations[hot[0]])
         return self.validate(Architecture(tuple(widths), tuple(activations)))

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._boundary import guarded_function
+from ...errors import ConfigError, describe
 from .space import ACTIVATIONS, Architecture, MLPSpace
 
 __all__ = ["MLPSupernet", "plain_weights"]
@@ -33,6 +35,8 @@ class MLPSupernet(nn.Module):
     """``max_depth`` hidden layers of ``max_width`` units and one output layer; ``forward(x, arch)`` runs ``arch``."""
 
     def __init__(self, space: MLPSpace) -> None:
+        if not isinstance(space, MLPSpace):
+            raise ConfigError(f"expected space to be an hn.MLPSpace, got {describe(space)}; pass hn.MLPSpace(in_features, num_classes)")
         super().__init__()
         self.space = space
         wide = space.max_width
@@ -40,6 +44,12 @@ class MLPSupernet(nn.Module):
         self.head = nn.Linear(wide, space.num_classes)
 
     def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
+        arch = self.space.validate(arch)
+        if not isinstance(x, torch.Tensor) or x.dtype != self.head.weight.dtype or x.dim() < 1 or x.shape[-1] != self.space.in_features:
+            raise ConfigError(
+                f"expected inputs (..., {self.space.in_features}) of {self.head.weight.dtype}, got {describe(x)}; "
+                "pass a batch of the space's inputs"
+            )
         h = x
         previous = self.space.in_features
         for index, (w, a) in enumerate(zip(arch.widths, arch.activations, strict=True)):
@@ -50,6 +60,7 @@ class MLPSupernet(nn.Module):
         return F.linear(h, self.head.weight[:, :previous], self.head.bias)
 
 
+@guarded_function
 def plain_weights(params: dict[str, torch.Tensor], space: MLPSpace, arch: Architecture) -> dict[str, torch.Tensor]:
     """Slice the supernet's parameters (``layers.l.*``, ``head.*``) into the state of ``space.build(arch)``."""
     out: dict[str, torch.Tensor] = {}

@@ -54,6 +54,7 @@ SIZE_ARGS: dict[str, tuple[str, bool]] = {
 }
 
 
+@guarded_function
 def trainable_parameters(module: nn.Module) -> int:
     """Number of parameters of ``module`` with ``requires_grad`` (shared tensors counted once).
 
@@ -150,6 +151,7 @@ def static_hypernet(
     return build(low, True)
 
 
+@guarded_function
 def default_lr(model: HyperModel, scale: float = 0.25) -> float:
     """Peak Adam learning rate for a hypernetwork: ``scale / sqrt(fan-in of the generator's output layer)``.
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from ..._boundary import guarded_function
 from ..._model import HyperModel
 from ...errors import ConfigError, describe
 from ...training import FitResult, fit, make_loader
@@ -43,13 +44,19 @@ def as_dataset(data: Data) -> Dataset[Any]:
     """A ``Dataset`` from a dataset or an ``(x, y)`` pair of tensors with the same first dimension."""
     if isinstance(data, tuple):
         if len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data) or data[0].shape[:1] != data[1].shape[:1]:
-            raise ConfigError(f"expected training data as a Dataset or a pair (x, y) of tensors with N rows each, got {describe(data)}")
+            raise ConfigError(
+                f"expected training data as a Dataset or a pair (x, y) of tensors with N rows each, got {describe(data)}; "
+                "pass (x, y) with as many labels as inputs"
+            )
         return TensorDataset(*data)
     if not isinstance(data, Dataset):
-        raise ConfigError(f"expected training data as a Dataset or a pair (x, y) of tensors, got {describe(data)}")
+        raise ConfigError(
+            f"expected training data as a Dataset or a pair (x, y) of tensors, got {describe(data)}; pass (x, y) or a torch Dataset"
+        )
     return data
 
 
+@guarded_function
 def train_classifier(
     model: nn.Module,
     data: Data,

@@ -66,7 +66,7 @@ class SequentialBaseline:
         lr: float = 1e-3,
     ) -> None:
         if method not in METHODS:
-            raise ConfigError(f"expected method in {METHODS}, got {method!r}")
+            raise ConfigError(f"expected method in {METHODS}, got {method!r}; pass one of them")
         self.target, self.c, self.num_tasks, self.method = target, classes_per_task, num_tasks, method
         self.ewc_lambda, self.ewc_gamma, self.fisher_samples, self.lr = ewc_lambda, ewc_gamma, fisher_samples, lr
         self.fisher: dict[str, torch.Tensor] = {}

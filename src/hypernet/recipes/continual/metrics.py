@@ -18,18 +18,21 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..._boundary import guarded_function
 from ..._modes import eval_mode
 from ...errors import HypernetError
 
 Loaders = Mapping[int, Iterable[Any]] | Sequence[Iterable[Any]]
 
 
+@guarded_function
 def predictive_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Entropy (nats) of ``softmax(logits)`` over the last dimension."""
     logp = torch.log_softmax(logits, dim=-1)
     return -(logp.exp() * logp).sum(-1)
 
 
+@guarded_function
 def accuracy_matrix(rows: Sequence[Mapping[int, float]], num_tasks: int | None = None) -> torch.Tensor:
     """``(len(rows), num_tasks)`` float64 matrix: ``[r, i]`` = accuracy on task ``i`` after the r-th trained task (NaN: not measured)."""
     cols = num_tasks if num_tasks is not None else max((max(r) + 1 for r in rows if r), default=0)
@@ -41,6 +44,7 @@ def accuracy_matrix(rows: Sequence[Mapping[int, float]], num_tasks: int | None =
     return out
 
 
+@guarded_function
 def backward_transfer(matrix: torch.Tensor) -> float:
     """Backward transfer (Lopez-Paz & Ranzato, 2017): mean over tasks ``i < T-1`` of ``A[T-1, i] - A[i, i]``.
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...errors import ConfigError
+from ..._boundary import guarded_function
+from ...errors import ConfigError, describe
 from ._batched import ClientPool, Weights, batched_local_sgd
 from ._client import check_client_data
 from ._inputs import as_clients, positive_int
@@ -92,6 +93,7 @@ def _init(target: nn.Module, seed: int) -> nn.Module:
     return net
 
 
+@guarded_function
 def train_personal(
     template: nn.Module,
     start: Weights,
@@ -109,6 +111,14 @@ def train_personal(
     Returns the rows (mean validation accuracy of the clients' current models, client SGD steps so far) and
     the summary: mean best validation accuracy, mean test accuracy at each client's best, steps spent.
     """
+    positive_int("steps", steps, zero=True)
+    positive_int("eval_every", eval_every)
+    if patience is not None:
+        positive_int("patience", patience)
+    positive_int("seed", seed, zero=True)
+    if not isinstance(sgd, Mapping):
+        raise ConfigError(f"expected sgd to be a dict of SGD settings, got {describe(sgd)}; pass e.g. {{'lr': 0.01, 'batch_size': 64}}")
+    clients = as_clients(clients)
     n = len(clients)
     pool = ClientPool([(c.x_train, c.y_train) for c in clients])
     params = {k: v.detach().clone() for k, v in start.items()}
@@ -155,6 +165,7 @@ def _sgd(lr: float, momentum: float, weight_decay: float, batch_size: int, grad_
     return {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "batch_size": batch_size, "grad_clip": grad_clip}
 
 
+@guarded_function
 def local_only(
     target: nn.Module,
     clients: Sequence[ClientData],
@@ -190,6 +201,7 @@ def local_only(
     return result
 
 
+@guarded_function
 def fedavg(
     target: nn.Module,
     clients: Sequence[ClientData],
@@ -233,7 +245,7 @@ def fedavg(
     positive_int("finetune_steps", finetune_steps, zero=True)
     positive_int("finetune_eval_every", finetune_eval_every)
     if not 1 <= clients_per_round <= len(clients):
-        raise ConfigError(f"expected clients_per_round in [1, {len(clients)}], got {clients_per_round}")
+        raise ConfigError(f"expected clients_per_round in [1, {len(clients)}], got {clients_per_round}; pass a value in that range")
     eval_every = eval_every or max(rounds, 1)
     glob = _init(target, seed)
     names = [n for n, _ in glob.named_parameters()]

@@ -18,7 +18,7 @@ from ...errors import ConfigError, describe
 def check_client_data(x: torch.Tensor, y: torch.Tensor, who: str = "client") -> None:
     """Raise :class:`~hypernet.ConfigError` unless ``x`` (N, ...) and integer ``y`` (N,) hold at least one sample."""
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise ConfigError(f"expected {who} data as tensors x (N, ...) and y (N,), got {describe(x)} and {describe(y)}")
+        raise ConfigError(f"expected {who} data as tensors x (N, ...) and y (N,), got {describe(x)} and {describe(y)}; pass torch tensors")
     if y.dim() != 1 or x.shape[0] != y.shape[0] or y.dtype.is_floating_point:
         raise ConfigError(f"expected {who} x (N, ...) and integer y (N,) with the same N, got x {describe(x)} and y {describe(y)}")
     if y.numel() == 0:

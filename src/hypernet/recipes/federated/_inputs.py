@@ -62,12 +62,12 @@ def positive_int(name: str, value: Any, *, zero: bool = False, hint: str = "") -
     """``value`` if it is an int >= 1 (>= 0 with ``zero``), else :class:`~hypernet.ConfigError`."""
     low = 0 if zero else 1
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"expected {name} to be an int >= {low}, got {describe(value)}" + (f"; {hint}" if hint else ""))
+        raise ConfigError(f"expected {name} to be an int >= {low}, got {describe(value)}; {hint or f'pass an int >= {low}'}")
     return value
 
 
 def nonnegative_float(name: str, value: Any) -> float:
     """``value`` as a float if it is a real number >= 0, else :class:`~hypernet.ConfigError`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigError(f"expected {name} to be a number >= 0, got {describe(value)}")
+        raise ConfigError(f"expected {name} to be a number >= 0, got {describe(value)}; pass a number >= 0")
     return float(value)

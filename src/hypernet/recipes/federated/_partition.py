@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..._boundary import guarded_function
+from ..._validation import check_int, is_number
 from ...errors import ConfigError, describe
 
 
@@ -81,9 +83,15 @@ class ClientData:
             xv, yv = _tensor(x_val, "x_val"), _tensor(y_val, "y_val")
             _check_pair("validation", xv, yv)
             if xv.shape[1:] != arrays[0].shape[1:]:
-                raise ConfigError(f"expected x_val rows shaped like x_train's {tuple(arrays[0].shape[1:])}, got {describe(xv)}")
+                raise ConfigError(
+                    f"expected x_val rows shaped like x_train's {tuple(arrays[0].shape[1:])}, got {describe(xv)}; "
+                    "pass x_val with the same feature shape"
+                )
         if arrays[2].shape[1:] != arrays[0].shape[1:]:
-            raise ConfigError(f"expected x_test rows shaped like x_train's {tuple(arrays[0].shape[1:])}, got {describe(arrays[2])}")
+            raise ConfigError(
+                f"expected x_test rows shaped like x_train's {tuple(arrays[0].shape[1:])}, got {describe(arrays[2])}; "
+                "pass x_test with the same feature shape"
+            )
         x_tr, y_tr, x_te, y_te = arrays
         classes = tuple(int(c) for c in torch.unique(y_tr).tolist())
         return cls(x_tr, y_tr.long(), xv, yv.long(), x_te, y_te.long(), classes, torch.arange(y_tr.shape[0]), torch.arange(y_te.shape[0]))
@@ -95,15 +103,18 @@ def _tensor(a: object, name: str) -> torch.Tensor:
         if a.dtype == torch.float64:
             a = a.float()
     if not isinstance(a, torch.Tensor):
-        raise ConfigError(f"expected {name} as a torch.Tensor or numpy array, got {describe(a)}")
+        raise ConfigError(f"expected {name} as a torch.Tensor or numpy array, got {describe(a)}; pass a torch.Tensor or numpy array")
     return a
 
 
 def _check_pair(name: str, x: torch.Tensor, y: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise ConfigError(f"expected {name} data as tensors x (N, ...) and y (N,), got {describe(x)} and {describe(y)}")
+        raise ConfigError(f"expected {name} data as tensors x (N, ...) and y (N,), got {describe(x)} and {describe(y)}; pass torch tensors")
     if y.dim() != 1 or x.dim() < 1 or x.shape[0] != y.shape[0] or y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise ConfigError(f"expected {name} x (N, ...) and integer y (N,) with the same N, got x {describe(x)} and y {describe(y)}")
+        raise ConfigError(
+            f"expected {name} x (N, ...) and integer y (N,) with the same N, got x {describe(x)} and y {describe(y)}; "
+            "pass one integer label per row"
+        )
     if y.numel() and int(y.min()) < 0:
         raise ConfigError(f"expected {name} labels >= 0, got {int(y.min())}; remap the labels to 0..C-1")
 
@@ -113,12 +124,18 @@ def _check_arrays(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Te
         _check_pair(name, x, y)
     if y_train.numel() == 0:
         raise ConfigError("expected at least one training sample, got none; drop the client or give it data")
-    return int(max(int(y_train.max()), int(y_test.max()) if y_test.numel() else 0)) + 1
+    n_classes = int(max(int(y_train.max()), int(y_test.max()) if y_test.numel() else 0)) + 1
+    if n_classes > y_train.numel():
+        raise ConfigError(
+            f"expected labels 0..C-1 with C at most the {y_train.numel()} training samples, got a largest label of {n_classes - 1}; "
+            "remap the labels to 0..C-1"
+        )
+    return n_classes
 
 
 def _check_fraction(val_fraction: float) -> None:
     if not 0 <= val_fraction < 1:
-        raise ConfigError(f"expected val_fraction in [0, 1), got {val_fraction!r}")
+        raise ConfigError(f"expected val_fraction in [0, 1), got {val_fraction!r}; pass e.g. 0.1")
 
 
 def _split_by_shares(indices: np.ndarray, shares: np.ndarray) -> list[np.ndarray]:
@@ -142,10 +159,14 @@ def _assemble(
         train_idx = rng.permutation(np.concatenate(tr)) if tr else np.zeros(0, dtype=np.int64)
         test_idx = np.sort(np.concatenate(te)) if te else np.zeros(0, dtype=np.int64)
         if len(train_idx) == 0:
-            raise ConfigError(f"client {cid} got no training samples; use fewer clients, a larger alpha or more data")
+            raise ConfigError(
+                f"expected training samples for every client, got none for client {cid}; use fewer clients, a larger alpha or more data"
+            )
         n_val = round(val_fraction * len(train_idx))
         if len(train_idx) - n_val < 1:
-            raise ConfigError(f"client {cid} has {len(train_idx)} samples, none left for training after validation; lower val_fraction")
+            raise ConfigError(
+                f"expected training samples left after validation, got none of client {cid}'s {len(train_idx)}; lower val_fraction"
+            )
         val_idx, fit_idx = train_idx[:n_val], train_idx[n_val:]
         t_fit, t_val, t_test = (torch.from_numpy(np.ascontiguousarray(i)).long() for i in (fit_idx, val_idx, test_idx))
         classes = tuple(int(c) for c in torch.unique(y_train[torch.from_numpy(train_idx).long()]).tolist())
@@ -165,6 +186,7 @@ def _assemble(
     return clients
 
 
+@guarded_function
 def pathological_partition(
     x_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -188,14 +210,21 @@ def pathological_partition(
     n_classes = _check_arrays(x_train, y_train, x_test, y_test)
     _check_fraction(val_fraction)
     if isinstance(num_clients, bool) or not isinstance(num_clients, int) or num_clients < 1:
-        raise ConfigError(f"expected num_clients to be a positive int, got {num_clients!r}")
+        raise ConfigError(f"expected num_clients to be a positive int, got {num_clients!r}; pass a positive int")
+    if num_clients > len(y_train):
+        raise ConfigError(
+            f"expected at most one client per training sample ({len(y_train)}), got num_clients={num_clients}; use fewer clients"
+        )
     if isinstance(classes_per_client, bool) or not isinstance(classes_per_client, int) or not 1 <= classes_per_client <= n_classes:
-        raise ConfigError(f"expected classes_per_client in [1, {n_classes}] (the number of classes), got {classes_per_client!r}")
+        raise ConfigError(
+            f"expected classes_per_client in [1, {n_classes}] (the number of classes), got {classes_per_client!r}; "
+            "pass a value in that range"
+        )
     slots = num_clients * classes_per_client
     if slots % n_classes:
         raise ConfigError(
-            f"inconsistent class counts: {num_clients} clients x {classes_per_client} classes = {slots} class slots, "
-            f"not a multiple of the {n_classes} classes, so classes cannot appear equally often; "
+            f"expected num_clients * classes_per_client to be a multiple of the {n_classes} classes (each class held equally often), "
+            f"got {num_clients} clients x {classes_per_client} classes = {slots} class slots; "
             f"use num_clients * classes_per_client divisible by {n_classes}"
         )
     rng = np.random.default_rng(seed)
@@ -225,6 +254,7 @@ def pathological_partition(
     return _assemble(x_train, y_train, x_test, y_test, train_parts, test_parts, val_fraction, rng)
 
 
+@guarded_function
 def dirichlet_partition(
     x_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -250,9 +280,15 @@ def dirichlet_partition(
     n_classes = _check_arrays(x_train, y_train, x_test, y_test)
     _check_fraction(val_fraction)
     if isinstance(num_clients, bool) or not isinstance(num_clients, int) or num_clients < 1:
-        raise ConfigError(f"expected num_clients to be a positive int, got {num_clients!r}")
-    if not alpha > 0:
-        raise ConfigError(f"expected alpha > 0, got {alpha!r}")
+        raise ConfigError(f"expected num_clients to be a positive int, got {num_clients!r}; pass a positive int")
+    if num_clients > len(y_train):
+        raise ConfigError(
+            f"expected at most one client per training sample ({len(y_train)}), got num_clients={num_clients}; use fewer clients"
+        )
+    if not is_number(alpha) or not alpha > 0:
+        raise ConfigError(f"expected alpha > 0, got {alpha!r}; pass a positive alpha (e.g. 0.3)")
+    check_int(min_train, "min_train", low=0, owner="dirichlet_partition")
+    check_int(max_tries, "max_tries", low=1, owner="dirichlet_partition")
     rng = np.random.default_rng(seed)
     y_tr, y_te = y_train.numpy(), y_test.numpy()
     for _ in range(max_tries):
@@ -269,6 +305,7 @@ def dirichlet_partition(
         if min(sum(len(a) for a in parts) for parts in train_parts) >= min_train:
             return _assemble(x_train, y_train, x_test, y_test, train_parts, test_parts, val_fraction, rng)
     raise ConfigError(
-        f"no Dirichlet(alpha={alpha}) draw in {max_tries} gave each of {num_clients} clients >= {min_train} training samples; "
+        f"expected a Dirichlet(alpha={alpha}) draw giving each of {num_clients} clients >= {min_train} training samples, "
+        f"got none in {max_tries} tries; "
         "use fewer clients, a larger alpha or a smaller min_train"
     )

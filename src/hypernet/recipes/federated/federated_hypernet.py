@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..._boundary import guarded, guarded_function
 from ..._model import HyperModel
 from ...conditions import Embedding, SetEncoder
 from ...errors import ConfigError, describe
@@ -57,6 +58,7 @@ ClientSource = ClientData | tuple[torch.Tensor, torch.Tensor]
 EMBEDDINGS = ("learned", "data")
 
 
+@guarded_function
 def tensor_bytes(obj: Any) -> int:
     """Bytes of every tensor in a (nested) message: what travels over the wire, metadata aside."""
     if isinstance(obj, torch.Tensor):
@@ -103,6 +105,7 @@ class History:
         return max(scored, key=lambda r: (r["val_acc"], -r["round"])) if scored else self.rounds[-1]
 
 
+@guarded(mutating=("fit", "resume"))
 class FederatedHypernet:
     """A server-side hypernetwork that generates each client's model.
 
@@ -153,33 +156,36 @@ class FederatedHypernet:
         seed: int = 0,
     ) -> None:
         if not isinstance(target, nn.Module):
-            raise ConfigError(f"expected target to be an nn.Module, got {describe(target)}")
+            raise ConfigError(f"expected target to be an nn.Module, got {describe(target)}; pass an nn.Module")
         for name, value in (("num_clients", num_clients), ("batch_size", batch_size), ("clients_per_round", clients_per_round)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"expected {name} to be a positive int, got {value!r}")
+                raise ConfigError(f"expected {name} to be a positive int, got {value!r}; pass a positive int")
         if isinstance(inner_steps, bool) or not isinstance(inner_steps, int) or inner_steps < 0:
-            raise ConfigError(f"expected inner_steps to be an int >= 0, got {inner_steps!r}")
+            raise ConfigError(f"expected inner_steps to be an int >= 0, got {inner_steps!r}; pass an int >= 0")
         if embedding not in EMBEDDINGS:
-            raise ConfigError(f"expected embedding in {EMBEDDINGS} ('learned': pFedHN, 'data': PeFLL), got {embedding!r}")
+            raise ConfigError(f"expected embedding in {EMBEDDINGS} ('learned': pFedHN, 'data': PeFLL), got {embedding!r}; pass one of them")
         if optimizer not in ("sgd", "adam"):
-            raise ConfigError(f"expected optimizer 'sgd' or 'adam', got {optimizer!r}")
+            raise ConfigError(f"expected optimizer 'sgd' or 'adam', got {optimizer!r}; pass one of them")
         for name, rate in (("inner_lr", inner_lr), ("inner_momentum", inner_momentum), ("inner_weight_decay", inner_weight_decay),
                             ("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):  # fmt: skip
             nonnegative_float(name, rate)
         for name, clip in (("inner_grad_clip", inner_grad_clip), ("grad_clip", grad_clip)):
             if clip is not None and not nonnegative_float(name, clip) > 0:
-                raise ConfigError(f"expected {name} > 0 or None (no clipping), got {clip!r}")
+                raise ConfigError(f"expected {name} > 0 or None (no clipping), got {clip!r}; pass a positive number or None")
         positive_int("embed_samples", embed_samples)
         if embedding_dim is not None:
             positive_int("embedding_dim", embedding_dim, hint="or None for 1 + num_clients // 4")
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"expected seed to be an int, got {describe(seed)}")
+            raise ConfigError(f"expected seed to be an int, got {describe(seed)}; pass an int")
         if generator_kwargs is not None and not isinstance(generator_kwargs, Mapping):
             raise ConfigError(
-                f"expected generator_kwargs to be a dict of the generator's arguments or None, got {describe(generator_kwargs)}"
+                f"expected generator_kwargs to be a dict of the generator's arguments or None, got {describe(generator_kwargs)}; "
+                f"pass e.g. {{'hidden': (100,)}}"
             )
         if clients_per_round > num_clients:
-            raise ConfigError(f"expected clients_per_round <= num_clients ({num_clients}), got {clients_per_round}")
+            raise ConfigError(
+                f"expected clients_per_round <= num_clients ({num_clients}), got {clients_per_round}; lower clients_per_round"
+            )
         dim = embedding_dim if embedding_dim is not None else 1 + num_clients // 4
         self.num_clients = num_clients
         self.embedding = embedding
@@ -226,13 +232,13 @@ class FederatedHypernet:
 
     def _check_ids(self, clients: Sequence[int]) -> list[int]:
         if isinstance(clients, (str, bytes)) or not isinstance(clients, (Sequence, torch.Tensor, np.ndarray)):
-            raise ConfigError(f"expected a sequence of client ids (ints), got {describe(clients)}")
+            raise ConfigError(f"expected a sequence of client ids (ints), got {describe(clients)}; pass a sequence of client ids (ints)")
         bad_type = [c for c in clients if isinstance(c, bool) or not isinstance(c, (int, np.integer, torch.Tensor))]
         if bad_type:
             raise ConfigError(f"expected client ids as ints, got {describe(bad_type[0])}; pass ids in [0, {self.num_clients})")
         ids = [int(c) for c in clients]
         if not ids:
-            raise ConfigError("expected at least one client id in the round, got none")
+            raise ConfigError("expected at least one client id in the round, got none; pass at least one client id in the round")
         bad = [c for c in ids if not 0 <= c < self.num_clients]
         if bad:
             raise ConfigError(
@@ -240,7 +246,7 @@ class FederatedHypernet:
                 f"build FederatedHypernet(num_clients={max(ids) + 1}, ...) for more clients"
             )
         if len(set(ids)) != len(ids):
-            raise ConfigError(f"expected distinct client ids in a round, got {ids}")
+            raise ConfigError(f"expected distinct client ids in a round, got {ids}; pass distinct client ids in a round")
         return ids
 
     def _from_embedding(self, emb: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -273,7 +279,10 @@ class FederatedHypernet:
         """The clients of the current round: ``clients_per_round`` ids drawn from ``pool``, seeded by (seed, round)."""
         pool = list(range(self.num_clients)) if pool is None else self._check_ids(pool)
         if len(pool) < self.clients_per_round:
-            raise ConfigError(f"expected at least clients_per_round={self.clients_per_round} clients to sample from, got {len(pool)}")
+            raise ConfigError(
+                f"expected at least clients_per_round={self.clients_per_round} clients to sample from, got {len(pool)}; "
+                "pass a larger pool or lower clients_per_round"
+            )
         rng = np.random.default_rng([self.seed, self.round, 7919])
         return sorted(int(c) for c in rng.choice(pool, size=self.clients_per_round, replace=False))
 
@@ -313,7 +322,10 @@ class FederatedHypernet:
         for c in ids:
             if not isinstance(replies.get(c), Mapping) or not isinstance(replies[c].get("delta"), Mapping):
                 what = describe(replies.get(c))
-                raise ConfigError(f"expected the exchange to reply {{'delta': {{name: tensor}}, ...}} for client {c}, got {what}")
+                raise ConfigError(
+                    f"expected the exchange to reply {{'delta': {{name: tensor}}, ...}} for client {c}, got {what}; "
+                    "reply with the message FederatedHypernet.handle returns"
+                )
         # one backward for all clients: the hypernetwork's gradient is the mean of the clients' -J^T delta (pFedHN)
         outputs = [weights[c][n] for c in ids for n in self.names]
         torch.autograd.backward(outputs, [-torch.as_tensor(replies[c]["delta"][n]) / k for c in ids for n in self.names])
@@ -346,15 +358,23 @@ class FederatedHypernet:
 
     def _check_weights(self, weights: Any, who: str = "") -> None:
         if not isinstance(weights, Mapping):
-            raise ConfigError(f"expected {who}weights as a mapping {{parameter name: tensor}}, got {describe(weights)}")
+            raise ConfigError(
+                f"expected {who}weights as a mapping {{parameter name: tensor}}, got {describe(weights)}; "
+                f"pass a mapping {{parameter name: tensor}}"
+            )
         missing = set(self.names) - set(weights)
         if missing:
-            raise ConfigError(f"expected {who}weights for every parameter of the client model, got none for {sorted(missing)}")
+            raise ConfigError(
+                f"expected {who}weights for every parameter of the client model, got none for {sorted(missing)}; "
+                "pass the weights generated(client) returns"
+            )
         for n in self.names:
             want = tuple(self._template.get_parameter(n).shape)
             got = weights[n]
             if not isinstance(got, torch.Tensor) or tuple(got.shape) != want:
-                raise ConfigError(f"expected {who}weights[{n!r}] as a tensor of shape {want}, got {describe(got)}")
+                raise ConfigError(
+                    f"expected {who}weights[{n!r}] as a tensor of shape {want}, got {describe(got)}; pass a tensor of shape {want}"
+                )
 
     def client_updates(
         self, weights: Mapping[int, Mapping[str, torch.Tensor]], data: Mapping[int, ClientSource], *, seeds: Mapping[int, int]
@@ -369,11 +389,11 @@ class FederatedHypernet:
         """
         if not isinstance(weights, Mapping) or not isinstance(data, Mapping) or not isinstance(seeds, Mapping):
             got = f"{describe(weights)}, {describe(data)}, {describe(seeds)}"
-            raise ConfigError(f"expected mappings {{client_id: ...}} for weights, data and seeds, got {got}")
+            raise ConfigError(f"expected mappings {{client_id: ...}} for weights, data and seeds, got {got}; pass dicts keyed by client id")
         ids = list(weights)
         if set(data) != set(ids) or set(seeds) != set(ids):
             got = f"{sorted(weights)}, {sorted(data)}, {sorted(seeds)}"
-            raise ConfigError(f"expected weights, data and seeds for the same client ids, got {got}")
+            raise ConfigError(f"expected weights, data and seeds for the same client ids, got {got}; pass one entry per client id in each")
         xy = {}
         for c in ids:
             xy[c] = _xy(data[c])
@@ -427,7 +447,7 @@ class FederatedHypernet:
     def handle(self, message: Message, data: ClientSource) -> Message:
         """Answer any server message (``task`` = ``"train"``, ``"embed"`` or ``"encoder_grad"``) on the client's data."""
         if not isinstance(message, Mapping):
-            raise ConfigError(f"expected a message mapping with a 'task' key, got {describe(message)}")
+            raise ConfigError(f"expected a message mapping with a 'task' key, got {describe(message)}; pass a message the server sent")
         task = message.get("task")
         seed = int(message.get("seed", 0))
         if task == "train":
@@ -436,7 +456,7 @@ class FederatedHypernet:
             return {"embedding": self.client_embed(message["encoder"], data, seed=seed)}
         if task == "encoder_grad":
             return {"encoder_grad": self.client_encoder_grad(message["encoder"], message["grad"], data, seed=seed)}
-        raise ConfigError(f"expected a message task 'train', 'embed' or 'encoder_grad', got {task!r}")
+        raise ConfigError(f"expected a message task 'train', 'embed' or 'encoder_grad', got {task!r}; pass one of them")
 
     def local_exchange(self, clients: Sequence[ClientSource] | Mapping[int, ClientSource], *, batched: bool = True) -> Exchange:
         """An in-process exchange: client ``i`` answers with :meth:`handle` on ``clients[i]``.
@@ -447,7 +467,7 @@ class FederatedHypernet:
         if isinstance(clients, (str, bytes)) or not isinstance(clients, (Sequence, Mapping)):
             raise ConfigError(f"expected the clients' data as a sequence or a mapping by client id, got {describe(clients)}; {FIX}")
         if not isinstance(batched, bool):
-            raise ConfigError(f"expected batched to be True or False, got {describe(batched)}")
+            raise ConfigError(f"expected batched to be True or False, got {describe(batched)}; pass True or False")
 
         def exchange(messages: dict[int, Message]) -> dict[int, Message]:
             for c in messages:
@@ -498,7 +518,10 @@ class FederatedHypernet:
         """
         clients = as_clients(clients)
         if len(clients) > self.num_clients:
-            raise ConfigError(f"expected at most num_clients={self.num_clients} clients, got {len(clients)}")
+            raise ConfigError(
+                f"expected at most num_clients={self.num_clients} clients, got {len(clients)}; "
+                f"pass at most num_clients={self.num_clients} clients"
+            )
         for i, c in enumerate(clients):
             check_client_data(c.x_train, c.y_train, f"client {i}")
         positive_int("rounds", rounds, hint="the total number of server rounds to reach")
@@ -507,16 +530,23 @@ class FederatedHypernet:
                 positive_int(name, value, hint="or None")
         positive_int("keep_last", keep_last)
         if not isinstance(test, bool):
-            raise ConfigError(f"expected test to be True or False, got {describe(test)}")
+            raise ConfigError(f"expected test to be True or False, got {describe(test)}; pass True or False")
         if callback is not None and not callable(callback):
-            raise ConfigError(f"expected callback to be a function of the evaluation row, got {describe(callback)}")
+            raise ConfigError(
+                f"expected callback to be a function of the evaluation row, got {describe(callback)}; pass a function of the evaluation row"
+            )
         if checkpoint_dir is not None and not isinstance(checkpoint_dir, (str, Path)):
-            raise ConfigError(f"expected checkpoint_dir as a str or Path, got {describe(checkpoint_dir)}")
+            raise ConfigError(f"expected checkpoint_dir as a str or Path, got {describe(checkpoint_dir)}; pass a str or Path")
         pool = list(range(len(clients))) if train_clients is None else self._check_ids(train_clients)
         if max(pool) >= len(clients):
-            raise ConfigError(f"expected train_clients below the {len(clients)} clients given, got {max(pool)}")
+            raise ConfigError(
+                f"expected train_clients below the {len(clients)} clients given, got {max(pool)}; pass ids of the given clients"
+            )
         if len(pool) < self.clients_per_round:
-            raise ConfigError(f"expected at least clients_per_round={self.clients_per_round} training clients, got {len(pool)}")
+            raise ConfigError(
+                f"expected at least clients_per_round={self.clients_per_round} training clients, got {len(pool)}; "
+                f"pass at least clients_per_round={self.clients_per_round} training clients"
+            )
         eval_every = eval_every or max(rounds, 1)
         exchange = self.local_exchange(clients)
         history = History()
@@ -551,12 +581,15 @@ class FederatedHypernet:
         nonnegative_float("epochs", epochs)
         if self.embedding == "learned":
             if isinstance(client, bool) or not isinstance(client, int):
-                raise ConfigError(f"expected a client id with embedding='learned', got {describe(client)}")
+                raise ConfigError(f"expected a client id with embedding='learned', got {describe(client)}; pass an int client id")
             weights = {k: v.detach() for k, v in self.generated(self._check_ids([client])[0]).items()}
             source = data
         else:
             if isinstance(client, int):
-                raise ConfigError("expected the client's data with embedding='data' (PeFLL embeds data, not ids), got a client id")
+                raise ConfigError(
+                    "expected the client's data with embedding='data' (PeFLL embeds data, not ids), got a client id; "
+                    "pass data=ClientData(...) or (x, y)"
+                )
             x, y = _xy(client)
             check_client_data(x, y)
             X, Y = embed_subset(x, y, self.embed_samples, None)
@@ -570,7 +603,9 @@ class FederatedHypernet:
             p.requires_grad_(True)
         if epochs > 0:
             if source is None:
-                raise ConfigError("expected data= to fine-tune a client of embedding='learned', got none")
+                raise ConfigError(
+                    "expected data= to fine-tune a client of embedding='learned', got none; pass data=(x, y) for a new client"
+                )
             x, y = _xy(source)
             steps = int(np.ceil(epochs * y.shape[0] / self.inner["batch_size"]))
             with torch.enable_grad():
@@ -587,11 +622,11 @@ class FederatedHypernet:
     ) -> dict[int, float]:
         """Each client's accuracy on its own ``split``, by id."""
         if split not in ("val", "test"):
-            raise ConfigError(f"expected split 'val' or 'test', got {describe(split)}")
+            raise ConfigError(f"expected split 'val' or 'test', got {describe(split)}; pass one of them")
         clients = as_clients(clients)
         ids = None if ids is None else self._check_ids(ids)
         if ids is not None and max(ids) >= len(clients):
-            raise ConfigError(f"expected ids below the {len(clients)} clients given, got {max(ids)}")
+            raise ConfigError(f"expected ids below the {len(clients)} clients given, got {max(ids)}; pass ids of the given clients")
         out = {}
         for i in range(len(clients)) if ids is None else ids:
             x, y = _xy(clients[i], split)
@@ -642,7 +677,9 @@ class FederatedHypernet:
 
 def _check_dir(directory: Any) -> None:
     if not isinstance(directory, (str, Path)):
-        raise ConfigError(f"expected a checkpoint directory as a str or Path, got {describe(directory)}")
+        raise ConfigError(
+            f"expected a checkpoint directory as a str or Path, got {describe(directory)}; pass a checkpoint directory as a str or Path"
+        )
 
 
 def _grad_of(t: torch.Tensor) -> torch.Tensor:
@@ -650,6 +687,7 @@ def _grad_of(t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+@guarded_function
 def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1024) -> float:
     """Fraction of ``x`` that ``net`` classifies as ``y`` (eval mode, batched)."""
     net.eval()

@@ -146,7 +146,10 @@ def autograd_nodes(module: nn.Module, custom: dict[Any, str], leaves: tuple[type
             m.training = mode
     outs = [t for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor) and t.grad_fn is not None]
     if not outs:
-        raise ConfigError(f"expected {type(module).__name__}'s output to depend on its parameters, got no differentiable output")
+        raise ConfigError(
+            f"expected {type(module).__name__}'s output to depend on its parameters, got no differentiable output; "
+            "pass inputs= that reach the parameters"
+        )
     return _walk(outs, calls, name_of, custom)
 
 

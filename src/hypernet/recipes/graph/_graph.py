@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from ..._boundary import guarded_function
+from ..._validation import check_int
 from ...errors import ConfigError
 from ._ops import FUNCTION_OPS, METHOD_OPS, NORMS, PARAMETRIC, PASS_THROUGH, RELU_LIKE, check_category, is_transposed, module_category
 
@@ -64,11 +66,14 @@ class ModelGraph:
 
     def layout(self, full: str) -> tuple[int, ...]:
         """The shape of parameter ``full`` as ``(out, in, ...)`` (a transposed ``(in, out)`` weight reversed)."""
+        if not isinstance(full, str) or full not in self.shapes:
+            raise ConfigError(f"expected a parameter name of the graph, got {full!r}; pass one of {sorted(self.shapes)[:5]}...")
         shape = self.shapes[full]
         return shape[::-1] if full in self.transposed else shape
 
     def distances(self, cutoff: int = 50) -> torch.Tensor:
         """``(N, N)`` shortest-path lengths ``d[dst, src]`` along edges (0 where unreachable or beyond ``cutoff``)."""
+        check_int(cutoff, "cutoff", low=0, owner="ModelGraph.distances")
         n = self.num_nodes
         succ: list[list[int]] = [[] for _ in range(n)]
         for a, b in self.edges:
@@ -120,7 +125,7 @@ def trace(module: nn.Module, leaf_modules: Sequence[type[nn.Module]] = ()) -> fx
         name, culprit = tracer.failed_at or ("", module)
         where = f"module {name!r} ({type(culprit).__name__})" if name else f"the forward of {type(module).__name__} itself"
         raise ConfigError(
-            f"expected a torch.fx-traceable model, but {where} could not be traced: {type(exc).__name__}: {exc}. "
+            f"expected a torch.fx-traceable model, got one where {where} could not be traced: {type(exc).__name__}: {exc}. "
             f"Fix: remove data-dependent Python control flow from its forward, or treat it as a leaf: "
             f"GraphHyperNetwork(..., leaf_modules=[{type(culprit).__name__}], custom_ops={{{type(culprit).__name__}: 'conv'}}) "
             "(the category says what the leaf computes)"
@@ -165,6 +170,7 @@ def _category(node: fx.Node, module: nn.Module, custom: Mapping[Any, str]) -> st
     )
 
 
+@guarded_function
 def build_graph(
     module: nn.Module,
     custom_ops: Mapping[Any, str] | None = None,
@@ -190,12 +196,22 @@ def build_graph(
         ConfigError: the model has no parameters, cannot be traced, or uses an unknown operation (all named).
     """
     if not isinstance(module, nn.Module):
-        raise ConfigError(f"expected an nn.Module, got {type(module).__name__}")
+        raise ConfigError(f"expected an nn.Module, got {type(module).__name__}; pass an nn.Module")
     if method not in ("auto", "fx", "autograd"):
-        raise ConfigError(f"expected method 'auto', 'fx' or 'autograd', got {method!r}")
+        raise ConfigError(f"expected method 'auto', 'fx' or 'autograd', got {method!r}; pass one of them")
     all_params = dict(module.named_parameters())
     if not all_params:
-        raise ConfigError(f"expected a model with parameters to predict, got {type(module).__name__} with none")
+        raise ConfigError(
+            f"expected a model with parameters to predict, got {type(module).__name__} with none; pass a network with parameters"
+        )
+    if isinstance(leaf_modules, (str, bytes)) or not isinstance(leaf_modules, Sequence):
+        raise ConfigError(f"expected leaf_modules to be a sequence of nn.Module classes, got {leaf_modules!r}; pass e.g. [MyBlock]")
+    if not all(isinstance(m, type) and issubclass(m, nn.Module) for m in leaf_modules):
+        raise ConfigError(f"expected leaf_modules to hold nn.Module classes, got {leaf_modules!r}; pass the classes, not instances")
+    if custom_ops is not None and not isinstance(custom_ops, Mapping):
+        raise ConfigError(
+            f"expected custom_ops to be None or a dict {{module class or function: category}}, got {custom_ops!r}; pass a dict"
+        )
     custom = dict(custom_ops or {})
     leaves = tuple(leaf_modules) + tuple(k for k in custom if isinstance(k, type) and issubclass(k, nn.Module))
     if method == "autograd":

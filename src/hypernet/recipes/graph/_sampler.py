@@ -39,7 +39,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...errors import ConfigError
+from ..._validation import check_int
+from ...errors import ConfigError, describe
 
 SPLITS = ("train", "test", "wide", "deep", "dense")
 FAMILIES = ("cnn", "mlp", "mixer")
@@ -242,15 +243,17 @@ class ArchitectureSampler:
 
     def __init__(self, split: str = "train", families: tuple[str, ...] = FAMILIES, classes: int = 10) -> None:
         if split not in SPLITS:
-            raise ConfigError(f"expected a split in {SPLITS}, got {split!r}")
-        if not families or any(f not in FAMILIES for f in families):
-            raise ConfigError(f"expected families from {FAMILIES}, got {families!r}")
+            raise ConfigError(f"expected a split in {SPLITS}, got {split!r}; pass a split in {SPLITS}")
+        if not isinstance(families, (tuple, list)) or not families or any(f not in FAMILIES for f in families):
+            raise ConfigError(f"expected families from {FAMILIES}, got {families!r}; pass a tuple of those names")
+        check_int(classes, "classes", low=2, high=1 << 20, owner="ArchitectureSampler")
         self.split, self.families, self.classes = split, tuple(families), classes
 
     def spec(self, generator: torch.Generator) -> ArchSpec:
         """One random spec (never one with the parameter shapes of a hand-written net of :mod:`._handwritten`)."""
         from ._handwritten import held_out_signatures, shape_signature
 
+        _check_generator(generator)
         while True:
             spec = self._draw(generator)
             if shape_signature(spec.build()) not in held_out_signatures():
@@ -316,9 +319,17 @@ class ArchitectureSampler:
 
     def sample(self, generator: torch.Generator) -> nn.Module:
         """A freshly built random network."""
+        _check_generator(generator)
         return self.spec(generator).build()
 
     def specs(self, n: int, seed: int = 0) -> list[ArchSpec]:
         """``n`` specs drawn reproducibly for this split (split-specific seeds, so ``test`` differs from ``train``)."""
+        check_int(n, "n", low=0, owner="ArchitectureSampler.specs")
+        check_int(seed, "seed", low=0, high=1 << 62, owner="ArchitectureSampler.specs")
         generator = torch.Generator().manual_seed(_SPLIT_SEED[self.split] + seed)
         return [self.spec(generator) for _ in range(n)]
+
+
+def _check_generator(generator: Any) -> None:
+    if not isinstance(generator, torch.Generator):
+        raise ConfigError(f"expected a torch.Generator, got {describe(generator)}; pass torch.Generator().manual_seed(0)")

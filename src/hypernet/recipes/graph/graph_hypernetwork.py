@@ -45,10 +45,12 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 from torch.func import functional_call
 
+from ..._boundary import guarded, guarded_function
 from ..._io import atomic_write_bytes, atomic_write_text
 from ..._limits import check_allocation
-from ..._validation import check_choice, check_float, check_int, is_int
+from ..._validation import check_choice, check_float, check_int, check_path, is_int
 from ...errors import CheckpointError, ConfigError, describe
+from ...training.errors import TrainingError
 from ._decoder import LowRankDecoder, ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
 from ._encoder import GatedGNN
 from ._graph import ModelGraph, build_graph
@@ -85,6 +87,7 @@ def _node_features(graph: ModelGraph) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float32)
 
 
+@guarded(mutating=("fit",))
 class GraphHyperNetwork(nn.Module):
     """A graph hypernetwork: ``predict(model)`` gives all of ``model``'s parameters in one forward pass.
 
@@ -209,6 +212,8 @@ class GraphHyperNetwork(nn.Module):
 
     def predict_graphs(self, graphs: Sequence[ModelGraph]) -> list[dict[str, torch.Tensor]]:
         """Predicted parameters (differentiable w.r.t. the GHN) for each graph, by full parameter name."""
+        if not isinstance(graphs, Sequence) or not all(isinstance(g, ModelGraph) for g in graphs):
+            raise ConfigError(f"expected a list of ModelGraph, got {describe(graphs)}; build them with ghn.graph(module)")
         if not graphs:
             return []
         states = self._encode(graphs)
@@ -315,6 +320,11 @@ class GraphHyperNetwork(nn.Module):
         Classifiers give logits ``(B, C)`` for labels ``(B,)``; sequence models (a Hugging Face output's ``.logits``
         included) give ``(B, T, V)`` for next-token targets ``(B, T)``.
         """
+        if isinstance(modules, nn.Module) or not isinstance(modules, Sequence) or not modules:
+            raise ConfigError(f"expected a non-empty list of nn.Module, got {describe(modules)}; pass e.g. [net]")
+        for m in modules:
+            _check_module(m)
+        _check_batch(x, y)
         predicted = self.predict_graphs([self.graph(m, x[:1]) for m in modules])
         losses, correct = [], 0.0
         for module, params in zip(modules, predicted, strict=True):
@@ -352,13 +362,20 @@ class GraphHyperNetwork(nn.Module):
         Returns:
             the loss of every step.
         """
-        if steps < 1 or meta_batch < 1:
-            raise ConfigError(f"expected steps >= 1 and meta_batch >= 1, got steps={steps}, meta_batch={meta_batch}")
+        steps = check_int(steps, "steps", low=1, owner="GraphHyperNetwork.fit")
+        meta_batch = check_int(meta_batch, "meta_batch", low=1, owner="GraphHyperNetwork.fit")
+        lr = check_float(lr, "lr", low=0, low_open=True, owner="GraphHyperNetwork.fit")
+        weight_decay = check_float(weight_decay, "weight_decay", low=0, owner="GraphHyperNetwork.fit")
+        grad_clip = check_float(grad_clip, "grad_clip", low=0, low_open=True, optional=True, owner="GraphHyperNetwork.fit")
+        seed = check_int(seed, "seed", owner="GraphHyperNetwork.fit")
         sample = getattr(arch_sampler, "sample", arch_sampler)
         if not callable(sample):
             raise ConfigError(
-                f"expected an architecture sampler (with .sample(generator)) or a callable, got {type(arch_sampler).__name__}"
+                f"expected an architecture sampler (with .sample(generator)) or a callable, got {type(arch_sampler).__name__}; "
+                "pass an ArchitectureSampler()"
             )
+        if not isinstance(train_loader, Iterable) or isinstance(train_loader, (str, bytes, Mapping)):
+            raise ConfigError(f"expected train_loader to be an iterable of (x, y) batches, got {describe(train_loader)}; pass a DataLoader")
         generator = torch.Generator().manual_seed(seed)
         optimizer = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
@@ -366,13 +383,25 @@ class GraphHyperNetwork(nn.Module):
         losses: list[float] = []
         self.train()
         while len(losses) < steps:
-            for x, y in train_loader:
+            before = len(losses)
+            for batch in train_loader:
+                if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+                    raise ConfigError(f"expected (x, y) batches from train_loader, got {describe(batch)}; yield (inputs, labels) pairs")
+                x, y = batch
+                _check_batch(x, y)
                 modules = [sample(generator).to(device) for _ in range(meta_batch)]
                 loss, acc = self.loss(modules, x.to(device), y.to(device))
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"expected a finite loss, got {float(loss.detach())} at step {len(losses) + 1}; lower lr or check the data"
+                    )
                 optimizer.zero_grad()
                 loss.backward()
-                if grad_clip:
-                    nn.utils.clip_grad_norm_(self.parameters(), grad_clip)
+                norm = nn.utils.clip_grad_norm_(self.parameters(), grad_clip or math.inf)
+                if not torch.isfinite(norm):  # the step would write NaN: stop at the last finite weights
+                    raise TrainingError(
+                        f"expected finite gradients, got norm {float(norm)} at step {len(losses) + 1}; lower lr or check the data"
+                    )
                 optimizer.step()
                 scheduler.step()
                 losses.append(float(loss.detach()))
@@ -380,13 +409,17 @@ class GraphHyperNetwork(nn.Module):
                     callback(len(losses), losses[-1], acc)
                 if len(losses) >= steps:
                     break
+            if len(losses) == before:
+                raise ConfigError(f"expected train_loader to yield batches, got none; pass a non-empty loader (steps={steps})")
         self.eval()
         return losses
 
     # -- files ------------------------------------------------------------------------------
     def save(self, path: str | Path, info: Mapping[str, Any] | None = None) -> Path:
         """Write the weights (safetensors, atomically) with the config as metadata, and ``<path>.json`` with config + ``info``."""
-        path = Path(path)
+        path = check_path(path, owner="GraphHyperNetwork.save")
+        if info is not None and not isinstance(info, Mapping):
+            raise ConfigError(f"expected info to be None or a dict, got {describe(info)}; pass e.g. {{'dataset': 'mnist'}}")
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         meta = {"hypernet": "GraphHyperNetwork", "config": json.dumps(self.config())}
         atomic_write_bytes(path, safetensors_bytes(tensors, metadata=meta))
@@ -398,7 +431,7 @@ class GraphHyperNetwork(nn.Module):
         cls, path: str | Path, custom_ops: Mapping[Any, str] | None = None, leaf_modules: Sequence[type[nn.Module]] = ()
     ) -> GraphHyperNetwork:
         """A GHN from a :meth:`save` file (safetensors only: loading never executes code)."""
-        path = Path(path)
+        path = check_path(path, owner="GraphHyperNetwork.load")
         try:
             from safetensors import safe_open
 
@@ -415,7 +448,7 @@ class GraphHyperNetwork(nn.Module):
             ghn.load_state_dict(state)
         except Exception as exc:
             raise CheckpointError(
-                f"expected a GraphHyperNetwork safetensors file at {path}, could not read it ({exc}); write one with .save()"
+                f"expected a GraphHyperNetwork safetensors file at {path}, got an unreadable one ({exc}); write one with .save()"
             ) from exc
         return ghn.eval()
 
@@ -426,8 +459,8 @@ class GraphHyperNetwork(nn.Module):
         ``"gpt2-char"`` (character-level GPT-2 LMs) exists once ``benchmarks/ghn_lm.py --save`` has written it.
         """
         known = sorted(p.stem.removeprefix("ghn_") for p in WEIGHTS.glob("ghn_*.safetensors"))
-        if name not in known:
-            raise ConfigError(f"expected a pretrained name in {known}, got {name!r}")
+        if not isinstance(name, str) or name not in known:
+            raise ConfigError(f"expected a pretrained name in {known}, got {name!r}; pass one of them")
         return cls.load(WEIGHTS / f"ghn_{name}.safetensors")
 
 
@@ -453,6 +486,7 @@ def _calibration_batches(data: Any) -> list[Any] | None:
     return batches
 
 
+@guarded_function
 def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor | Iterable[Any] | None) -> None:
     """Reset BatchNorm running statistics and, with ``data``, recompute them as a cumulative average over its batches."""
     norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
@@ -475,6 +509,14 @@ def recalibrate_batchnorm(module: nn.Module, data: torch.Tensor | Iterable[Any] 
         for m, mom in zip(norms, momenta, strict=True):
             m.momentum = mom
         module.train(was_training)
+
+
+def _check_batch(x: Any, y: Any) -> None:
+    """``(x, y)``: an input tensor (floats, or token ids) and integer labels / targets with as many rows."""
+    if not isinstance(x, torch.Tensor) or x.dim() < 1 or len(x) == 0:
+        raise ConfigError(f"expected x to be a non-empty tensor, got {describe(x)}; pass a batch of inputs")
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.dim() < 1 or len(y) != len(x):
+        raise ConfigError(f"expected y to be int64 labels with {len(x)} rows (as x), got {describe(y)}; pass labels as a LongTensor")
 
 
 def _check_module(module: Any) -> None:

@@ -1,13 +1,11 @@
 """Hyperparameter-conditioned training: one model over a range of hyperparameters (Lorraine & Duvenaud; MIP)."""
 
-from .._common import DEFAULT_METRICS, MetricFn, accuracy, adam, cross_entropy, evaluate_module
+from .._common import DEFAULT_METRICS, MetricFn, accuracy, cross_entropy, evaluate_module
 from .sweep import (
     Curve,
-    DataLoss,
     HyperparameterSpace,
     HyperparameterSweep,
     HyperStep,
-    HyperStepCallback,
     LogUniform,
     LossFn,
     Range,
@@ -17,9 +15,7 @@ from .sweep import (
 __all__ = [
     "DEFAULT_METRICS",
     "Curve",
-    "DataLoss",
     "HyperStep",
-    "HyperStepCallback",
     "HyperparameterSpace",
     "HyperparameterSweep",
     "LogUniform",
@@ -28,7 +24,6 @@ __all__ = [
     "Range",
     "Uniform",
     "accuracy",
-    "adam",
     "cross_entropy",
     "evaluate_module",
 ]

@@ -60,10 +60,10 @@ class Curve:
         """The values of hyperparameter ``name`` (the only one by default) at every point."""
         if name is None:
             if len(self.names) != 1:
-                raise ConfigError(f"expected a hyperparameter name (one of {self.names}), got None")
+                raise ConfigError(f"expected a hyperparameter name (one of {self.names}), got None; pass one of them")
             name = self.names[0]
         if name not in self.names:
-            raise ConfigError(f"expected a hyperparameter name in {self.names}, got {name!r}")
+            raise ConfigError(f"expected a hyperparameter name in {self.names}, got {name!r}; pass one of them")
         return np.array([p[name] for p in self.points], dtype=np.float64)
 
     def best(self, metric: str | None = None, mode: str = "min") -> dict[str, float]:

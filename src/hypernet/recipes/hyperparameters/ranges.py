@@ -29,6 +29,8 @@ from ...errors import ConditionError, ConfigError, describe
 
 __all__ = ["HyperparameterSpace", "LogUniform", "Range", "Uniform"]
 
+MAX_POINTS = 1_000_000  # a grid evaluated point by point: more is a typo, not a sweep
+
 
 def _number(value: Any) -> bool:
     return is_number(value)
@@ -117,6 +119,7 @@ class LogUniform(Range):
     log = True
 
 
+@guarded()
 class HyperparameterSpace(Mapping[str, Range]):
     """Named ranges; hyperparameter values as dicts (or one float for a 1-d space) <-> unit-cube tensors.
 
@@ -134,7 +137,7 @@ class HyperparameterSpace(Mapping[str, Range]):
             )
         for name, rng in ranges.items():
             if not isinstance(name, str) or not name:
-                raise ConfigError(f"expected hyperparameter names to be non-empty strings, got {name!r}")
+                raise ConfigError(f"expected hyperparameter names to be non-empty strings, got {name!r}; pass names such as 'lr'")
             if not isinstance(rng, Range):
                 raise ConfigError(
                     f"expected hyperparameter {name!r} to be hn.Uniform(low, high) or hn.LogUniform(low, high), got {describe(rng)}; "
@@ -190,13 +193,19 @@ class HyperparameterSpace(Mapping[str, Range]):
     def from_unit(self, unit: torch.Tensor) -> dict[str, torch.Tensor]:
         """``(..., D)`` unit-cube tensors -> ``{name: (...) tensor}`` of hyperparameter values (differentiable)."""
         if unit.shape[-1] != len(self):
-            raise ConditionError(f"expected unit vectors with a last dim of {len(self)} ({self.names}), got {describe(unit)}")
+            raise ConditionError(
+                f"expected unit vectors with a last dim of {len(self)} ({self.names}), got {describe(unit)}; pass space.to_unit(hp)"
+            )
         return {n: rng.from_unit(unit[..., i]) for i, (n, rng) in enumerate(self._ranges.items())}
 
     def points(self, values: Any) -> list[dict[str, float]]:
         """Points to evaluate: an int ``n`` (an n-point grid per hyperparameter, all combinations), a list of
         floats (1-d space), a list of dicts, or a dict of equal-length lists."""
         if isinstance(values, int) and not isinstance(values, bool):
+            if values >= 1 and values ** len(self) > MAX_POINTS:
+                raise ConfigError(
+                    f"expected a grid of at most {MAX_POINTS:,} points, got {values}^{len(self)}; pass a smaller n or a list of points"
+                )
             grids = [self._ranges[n].grid(values) for n in self.names]
             combos: list[list[float]] = [[]]
             for g in grids:

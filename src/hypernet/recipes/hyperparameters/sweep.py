@@ -276,7 +276,7 @@ class HyperparameterSweep(nn.Module):
             with_weight_decay: also return the batch's weight-decay term (training).
         """
         if (hp is None) == (unit is None):
-            raise ConditionError(f"expected exactly one of hp= or unit=, got hp={describe(hp)} and unit={describe(unit)}")
+            raise ConditionError(f"expected exactly one of hp= or unit=, got hp={describe(hp)} and unit={describe(unit)}; pass one of them")
         cond = self.to_unit(hp) if unit is None else unit
         if not with_weight_decay:
             return self.model(x, cond)
@@ -480,7 +480,9 @@ class HyperStepCallback(Callback):
             self._batches = itertools.chain.from_iterable(itertools.repeat(self.config.val_loader))
             batch = next(self._batches, None)
             if batch is None:
-                raise ConfigError("expected HyperStep(val_loader=...) to yield batches, got an empty loader")
+                raise ConfigError(
+                    "expected HyperStep(val_loader=...) to yield batches, got an empty loader; pass a non-empty validation loader"
+                )
         return to_device(batch, self.device)
 
     def on_fit_start(self, state: TrainState) -> None:

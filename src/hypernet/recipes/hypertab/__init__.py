@@ -1,17 +1,10 @@
 """HyperTab: a hypernetwork-generated ensemble of feature-subset networks, as a scikit-learn estimator."""
 
-from .classifier import EXPECTED_FAILED_CHECKS, PREDICT_ROWS, HyperTabClassifier, torch_threads
+from .classifier import EXPECTED_FAILED_CHECKS, PREDICT_ROWS, HyperTabClassifier
 from .masks import FeatureMasks, MaskBatch, sample_masks
 from .validation import (
     NotFittedError,
     TabularInputError,
-    check_class_counts,
-    check_finite,
-    check_float,
-    check_int,
-    class_weights,
-    hidden_sizes,
-    subset_size,
 )
 
 __all__ = [
@@ -22,13 +15,5 @@ __all__ = [
     "MaskBatch",
     "NotFittedError",
     "TabularInputError",
-    "check_class_counts",
-    "check_finite",
-    "check_float",
-    "check_int",
-    "class_weights",
-    "hidden_sizes",
     "sample_masks",
-    "subset_size",
-    "torch_threads",
 ]

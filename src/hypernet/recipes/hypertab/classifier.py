@@ -62,7 +62,7 @@ def torch_threads(n_jobs: int | None) -> Iterator[None]:
         yield
         return
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
-        raise ConfigError(f"expected HyperTabClassifier(n_jobs=...) to be None, -1 or a positive int, got {n_jobs!r}")
+        raise ConfigError(f"expected HyperTabClassifier(n_jobs=...) to be None, -1 or a positive int, got {n_jobs!r}; pass one of them")
     before = torch.get_num_threads()
     torch.set_num_threads((os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs))
     try:

@@ -26,7 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..._boundary import guarded_function
+from ..._limits import check_allocation
 from ..._nn import mlp
+from ..._validation import check_int
 from ...conditions import Condition
 from ...conditions._base import Split, check_positive, normalise_output_
 from ...errors import ConditionError, describe
@@ -62,8 +65,15 @@ def subset_indices(n_features: int, k: int, count: int, rng: np.random.RandomSta
     return out
 
 
+@guarded_function
 def sample_masks(n_features: int, k: int, count: int, rng: np.random.RandomState) -> np.ndarray:
     """``count`` 0/1 masks (``float32``, shape ``(count, n_features)``) with ``k`` ones each; see :func:`subset_indices`."""
+    check_int(n_features, "n_features", low=1, owner="sample_masks")
+    check_int(k, "k", low=1, high=n_features, owner="sample_masks")
+    check_int(count, "count", low=0, owner="sample_masks")
+    check_allocation(count * n_features, "sample_masks", "use fewer masks or features")
+    if not isinstance(rng, np.random.RandomState):
+        raise ConditionError(f"expected rng to be a numpy RandomState, got {describe(rng)}; pass np.random.RandomState(0)")
     idx = subset_indices(n_features, k, count, rng)
     masks = np.zeros((count, n_features), dtype=np.float32)
     np.put_along_axis(masks, idx, 1.0, axis=1)
@@ -130,7 +140,9 @@ class FeatureMasks(Condition):
                 )
             self._check_device(index, "MaskBatch.index")
             if index.numel() == 0 or int(index.min()) < 0 or int(index.max()) >= masks.shape[0]:
-                raise ConditionError(f"expected MaskBatch.index values in [0, {masks.shape[0]}), got {describe(index)}")
+                raise ConditionError(
+                    f"expected MaskBatch.index values in [0, {masks.shape[0]}), got {describe(index)}; pass indices of rows of masks"
+                )
             return Split(masks, index, "per_sample", masks.shape[0])
         masks = self._check_masks(cond, "the mask condition")
         if masks.dim() == 1:

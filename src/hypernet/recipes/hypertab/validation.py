@@ -140,5 +140,5 @@ def class_weights(value: Any, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
     weights = np.asarray(compute_class_weight(value, classes=classes, y=y), dtype=np.float64)
     if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
         given = dict(zip(classes.tolist(), weights.tolist(), strict=True))
-        raise ConfigError(f"expected class_weight values to be finite and >= 0 (not all 0), got {given}")
+        raise ConfigError(f"expected class_weight values to be finite and >= 0 (not all 0), got {given}; pass non-negative weights")
     return weights

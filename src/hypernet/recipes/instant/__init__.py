@@ -10,7 +10,6 @@ from .classifier import (
     SyntheticTabularTasks,
     TaskSampler,
     conv4,
-    run_layers,
 )
 
 __all__ = [
@@ -23,5 +22,4 @@ __all__ = [
     "SyntheticTabularTasks",
     "TaskSampler",
     "conv4",
-    "run_layers",
 ]

@@ -29,11 +29,11 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from ..._boundary import guarded
+from ..._boundary import guarded, guarded_function
 from ..._io import atomic_write_bytes
 from ..._limits import check_allocation
 from ..._modes import eval_mode
-from ..._validation import check_int
+from ..._validation import check_float, check_int, check_path
 from ...errors import CheckpointError, ConditionError, ConfigError, describe
 from ...training.loop import FitResult
 from ...training.loop import fit as fit_loop
@@ -46,6 +46,7 @@ TaskSampler = Callable[[torch.Generator], Episode]
 WEIGHTS = Path(__file__).parent / "weights"
 
 
+@guarded_function
 def conv4(channels: int = 64, in_channels: int = 1) -> nn.Sequential:
     """The few-shot backbone: four 3x3 conv / BatchNorm / ReLU / 2x2 max-pool blocks, flattened (28x28 in -> ``channels`` out).
 
@@ -53,6 +54,8 @@ def conv4(channels: int = 64, in_channels: int = 1) -> nn.Sequential:
         >>> conv4()(torch.randn(2, 1, 28, 28)).shape
         torch.Size([2, 64])
     """
+    check_int(channels, "channels", low=1, high=1 << 14, owner="conv4")
+    check_int(in_channels, "in_channels", low=1, high=1 << 14, owner="conv4")
     layers: list[nn.Module] = []
     for i in range(4):
         layers += [
@@ -212,6 +215,8 @@ class InstantClassifier(nn.Module):
     def _meta_fit(self, tasks: TaskSampler, steps: int, *, lr: float, weight_decay: float, seed: int, **fit_kwargs: Any) -> FitResult:
         """:meth:`meta_fit` returning the loop's result; ``fit_kwargs`` go to :func:`hypernet.training.fit` (``resume``, ...)."""
         check_int(steps, "steps", low=1)
+        lr = check_float(lr, "lr", low=0, low_open=True, owner="meta_fit")
+        weight_decay = check_float(weight_decay, "weight_decay", low=0, owner="meta_fit")
         optimizer = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
 
@@ -357,7 +362,7 @@ class InstantClassifier(nn.Module):
 
     def save(self, path: str | Path) -> Path:
         """Write the meta-trained weights (safetensors, atomically) with the constructor arguments as metadata."""
-        path = Path(path)
+        path = check_path(path, owner="InstantClassifier.save")
         tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         meta = {"hypernet": "InstantClassifier", "config": json.dumps(self.config())}
         atomic_write_bytes(path, safetensors_bytes(tensors, metadata=meta))
@@ -369,7 +374,7 @@ class InstantClassifier(nn.Module):
 
         Loading reads safetensors only (never unpickles).
         """
-        path = Path(path)
+        path = check_path(path, owner="InstantClassifier.load")
         try:
             from safetensors import safe_open
 
@@ -379,16 +384,20 @@ class InstantClassifier(nn.Module):
             config = json.loads(meta["config"])
         except Exception as exc:
             raise CheckpointError(
-                f"expected an InstantClassifier safetensors file at {path}, could not read it ({exc}); save one with .save()"
+                f"expected an InstantClassifier safetensors file at {path}, got an unreadable one ({exc}); save one with .save()"
             ) from exc
         try:
             model = cls(backbone, **config)
         except (TypeError, ConfigError) as exc:
-            raise CheckpointError(f"the settings saved in {path} are not InstantClassifier arguments ({exc})") from exc
+            raise CheckpointError(
+                f"expected InstantClassifier settings in {path}, got ones it does not accept ({exc}); write the file with .save()"
+            ) from exc
         try:
             model.load_state_dict(tensors)
         except RuntimeError as exc:
-            raise CheckpointError(f"the weights in {path} do not fit this model ({exc}); pass the backbone it was saved with") from exc
+            raise CheckpointError(
+                f"expected weights in {path} that fit this model, got a mismatch ({exc}); pass the backbone it was saved with"
+            ) from exc
         return model.eval()
 
     @classmethod
@@ -399,6 +408,6 @@ class InstantClassifier(nn.Module):
         ``benchmarks/results/instant.md``); nothing is downloaded.
         """
         builders: dict[str, Callable[[], nn.Module | None]] = {"tabular": lambda: None, "fewshot": conv4}
-        if name not in builders:
-            raise ConfigError(f"expected a pretrained name in {sorted(builders)}, got {name!r}")
+        if not isinstance(name, str) or name not in builders:
+            raise ConfigError(f"expected a pretrained name in {sorted(builders)}, got {name!r}; pass one of them")
         return cls.load(WEIGHTS / f"instant_{name}.safetensors", builders[name]())

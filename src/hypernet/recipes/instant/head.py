@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..._validation import check_choice, check_int
+
 EPS = 1e-6
 N_DESCRIPTORS = 7
 
@@ -150,9 +152,11 @@ class ClassWeightGenerator(nn.Module):
     HEADS = ("prototype", "ridge", "ridge_prototype")
 
     def __init__(self, hidden: int = 32, head: str = "prototype", width: int = 256, adapt: int | None = None) -> None:
+        check_choice(head, "head", self.HEADS, owner="ClassWeightGenerator")
+        check_int(hidden, "hidden", low=1, high=1 << 16, owner="ClassWeightGenerator")
+        check_int(width, "width", low=1, owner="ClassWeightGenerator")
+        check_int(adapt, "adapt", low=1, high=1 << 16, optional=True, owner="ClassWeightGenerator")
         super().__init__()
-        if head not in self.HEADS:
-            raise ValueError(f"expected head in {self.HEADS}, got {head!r}")
         self.head, self.width = head, width
         self.adapt = PrototypeAttention(adapt) if adapt is not None else None
         self.encode = nn.Sequential(nn.Linear(N_DESCRIPTORS, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ...errors import ConfigError
+from ..._validation import check_int, is_int
+from ...errors import ConfigError, describe
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,25 @@ class ImageEpisodes:
         queries: int = 15,
         rotations: bool = False,
     ) -> None:
+        if not isinstance(images, torch.Tensor) or images.dim() not in (3, 4) or images.dtype == torch.bool or not len(images):
+            raise ConfigError(f"expected images (N, H, W) or (N, C, H, W), got {describe(images)}; pass an image tensor")
+        if (
+            not isinstance(labels, torch.Tensor)
+            or labels.shape != (len(images),)
+            or labels.is_floating_point()
+            or labels.dtype == torch.bool
+        ):
+            raise ConfigError(f"expected integer labels of shape ({len(images)},), got {describe(labels)}; pass one label per image")
+        if not isinstance(classes, (list, tuple)) or not classes or not all(is_int(c) for c in classes):
+            raise ConfigError(f"expected classes to be a non-empty list of int labels, got {describe(classes)}; pass e.g. [0, 1, 2]")
+        check_int(ways, "ways", low=1, owner="ImageEpisodes")
+        check_int(queries, "queries", low=1, owner="ImageEpisodes")
+        if not isinstance(rotations, bool):
+            raise ConfigError(f"expected ImageEpisodes(rotations=...) to be True or False, got {describe(rotations)}; pass a bool")
+        if is_int(shots):
+            check_int(shots, "shots", low=1, owner="ImageEpisodes")
+        elif not (isinstance(shots, tuple) and len(shots) == 2 and all(is_int(s) and s >= 1 for s in shots) and shots[0] <= shots[1]):
+            raise ConfigError(f"expected ImageEpisodes(shots=...) to be an int >= 1 or (low, high), got {shots!r}; pass e.g. 1 or (1, 5)")
         x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
         self.images = x.unsqueeze(1) if x.dim() == 3 else x
         self.shots: tuple[int, int] = (shots, shots) if isinstance(shots, int) else (int(shots[0]), int(shots[1]))
@@ -74,7 +94,9 @@ class ImageEpisodes:
         need = self.shots[1] + queries
         small = [c for c, pool in zip(classes, self.pools, strict=True) if len(pool) < need]
         if small:
-            raise ConfigError(f"expected >= {need} images of every class (shots + queries), got fewer for classes {small}")
+            raise ConfigError(
+                f"expected >= {need} images of every class (shots + queries), got fewer for classes {small}; use fewer shots / queries"
+            )
 
     @property
     def n_classes(self) -> int:
@@ -125,10 +147,18 @@ class SyntheticTabularTasks:
         support: tuple[int, int] = (30, 1000),
         queries: int = 128,
     ) -> None:
+        for name, pair in (("features", features), ("classes", classes), ("support", support)):
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(is_int(v) and 0 < v <= 1 << 20 for v in pair)):
+                raise ConfigError(
+                    f"expected SyntheticTabularTasks({name}=...) to be a (low, high) pair of ints, got {pair!r}; pass e.g. (2, 12)"
+                )
+            if pair[0] > pair[1]:
+                raise ConfigError(f"expected SyntheticTabularTasks({name}=...) with low <= high, got {pair!r}; swap them")
+        check_int(queries, "queries", low=1, high=1 << 20, owner="SyntheticTabularTasks")
         if classes[0] < 2 or features[0] < 1 or support[0] < 2 * classes[1]:
             raise ConfigError(
                 f"expected classes >= 2, features >= 1 and support >= 2 x max classes, got classes={classes}, "
-                f"features={features}, support={support}"
+                f"features={features}, support={support}; raise support or lower classes"
             )
         self.features, self.classes, self.support, self.queries = features, classes, support, queries
 

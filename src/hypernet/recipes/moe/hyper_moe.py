@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._boundary import guarded
 from ...errors import ConfigError, describe
 from ._dispatch import DISPATCH, Dispatch, run_experts
 from ._experts import HyperExperts, PlainExperts, expert_mlp
@@ -23,6 +24,7 @@ def _positive_int(name: str, value: Any, fix: str) -> int:
     return value
 
 
+@guarded()
 class HyperMoE(nn.Module):
     """Top-k mixture of experts replacing an MLP block: tokens ``(..., d_in)`` -> ``(..., d_out)``.
 
@@ -94,24 +96,24 @@ class HyperMoE(nn.Module):
         if top_k > num_experts:
             raise ConfigError(f"expected top_k <= num_experts ({num_experts}), got top_k={top_k}; lower top_k or add experts")
         if experts not in EXPERTS:
-            raise ConfigError(f"expected experts in {EXPERTS}, got {experts!r}")
+            raise ConfigError(f"expected experts in {EXPERTS}, got {experts!r}; pass one of them")
         if router not in ROUTERS:
-            raise ConfigError(f"expected router in {ROUTERS}, got {router!r}")
+            raise ConfigError(f"expected router in {ROUTERS}, got {router!r}; pass one of them")
         if router == "embedding" and experts != "hyper":
             raise ConfigError(
                 "expected experts='hyper' with router='embedding' (it routes by the expert embeddings), got 'plain'; use router='learned'"
             )
         if dispatch not in DISPATCH:
-            raise ConfigError(f"expected dispatch in {DISPATCH}, got {dispatch!r}")
+            raise ConfigError(f"expected dispatch in {DISPATCH}, got {dispatch!r}; pass one of them")
         if isinstance(expert, str):
             if expert != "mlp":
-                raise ConfigError(f"expected expert 'mlp' or an nn.Module, got {expert!r}")
+                raise ConfigError(f"expected expert 'mlp' or an nn.Module, got {expert!r}; pass one of them")
             width = 4 * d_in if hidden is None else _positive_int("hidden", hidden, "the expert MLP's hidden width")
             module: nn.Module = expert_mlp(d_in, width, d_out, activation)
         elif isinstance(expert, nn.Module):
             module = expert
         else:
-            raise ConfigError(f"expected expert 'mlp' or an nn.Module, got {describe(expert)}")
+            raise ConfigError(f"expected expert 'mlp' or an nn.Module, got {describe(expert)}; pass one of them")
 
         self.d_in, self.d_out, self.num_experts = d_in, d_out, num_experts
         self._top_k = top_k

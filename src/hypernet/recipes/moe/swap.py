@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._boundary import guarded_function
 from ...errors import ConfigError, describe
 from .hyper_moe import HyperMoE
 
@@ -74,6 +75,7 @@ def _swap_transformer_layer(layer: nn.TransformerEncoderLayer | nn.TransformerDe
         layer.activation_relu_or_gelu = 0  # the fused fast path reads linear1.weight; take the Python path
 
 
+@guarded_function
 def swap_mlp(model: nn.Module, **kwargs: Any) -> list[str]:
     """Replace every recognised MLP block of ``model`` in place; returns the names of the changed modules.
 
@@ -115,11 +117,13 @@ def swap_mlp(model: nn.Module, **kwargs: Any) -> list[str]:
     return [name for name, _ in found]
 
 
+@guarded_function
 def moe_layers(model: nn.Module) -> list[HyperMoE]:
     """Every :class:`HyperMoE` inside ``model``."""
     return [m for m in model.modules() if isinstance(m, HyperMoE)]
 
 
+@guarded_function
 def balance_loss(model: nn.Module) -> torch.Tensor:
     """Sum of the ``balance_loss`` of the last call of every :class:`HyperMoE` in ``model`` (0 if none)."""
     layers = moe_layers(model)

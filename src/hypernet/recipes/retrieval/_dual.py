@@ -42,9 +42,11 @@ class DualEncoder(nn.Module):
     ):
         super().__init__()
         if pooling not in POOLINGS:
-            raise ConfigError(f"expected pooling in {POOLINGS}, got {pooling!r}")
+            raise ConfigError(f"expected pooling in {POOLINGS}, got {pooling!r}; pass one of them")
         if query_max_length < 2 or doc_max_length < 2:
-            raise ConfigError(f"expected query_max_length and doc_max_length >= 2, got {query_max_length} and {doc_max_length}")
+            raise ConfigError(
+                f"expected query_max_length and doc_max_length >= 2, got {query_max_length} and {doc_max_length}; pass larger lengths"
+            )
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.width = encoder_width(encoder)

@@ -32,7 +32,8 @@ def encoder_width(encoder: nn.Module) -> int:
             if isinstance(value, int):
                 return value
     raise ConfigError(
-        f"expected an encoder with config.hidden_size (a Hugging Face model) or a `width` attribute, got {type(encoder).__name__}"
+        f"expected an encoder with config.hidden_size (a Hugging Face model) or a `width` attribute, got {type(encoder).__name__}; "
+        "pass e.g. transformers.AutoModel.from_pretrained(name)"
     )
 
 
@@ -60,8 +61,11 @@ def check_texts(texts: Any, what: str) -> list[str]:
         raise ConfigError(f"expected a list of {what} texts, got one string; wrap it in a list: [{texts[:30]!r}]")
     out = list(texts)
     if not out:
-        raise ConfigError(f"expected at least one {what} text, got an empty list (an empty corpus cannot be indexed or searched)")
+        raise ConfigError(
+            f"expected at least one {what} text, got an empty list (an empty corpus cannot be indexed or searched); "
+            f"pass at least one {what} text"
+        )
     bad = [i for i, t in enumerate(out) if not isinstance(t, str)]
     if bad:
-        raise ConfigError(f"expected {what} texts to be strings, got {type(out[bad[0]]).__name__} at position {bad[0]}")
+        raise ConfigError(f"expected {what} texts to be strings, got {type(out[bad[0]]).__name__} at position {bad[0]}; pass a list of str")
     return out

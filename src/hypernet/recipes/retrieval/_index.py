@@ -25,7 +25,8 @@ from typing import Any
 import torch
 
 from ..._io import atomic_write_bytes, atomic_write_text
-from ...errors import ConfigError
+from ..._validation import check_path
+from ...errors import ConfigError, describe
 
 FORMAT = "hypernet-retrieval-index/1"
 
@@ -50,17 +51,38 @@ class DocumentIndex:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.vectors.dim() != 2 or not self.vectors.is_floating_point():
+        if not isinstance(self.vectors, torch.Tensor) or self.vectors.dim() != 2 or not self.vectors.is_floating_point():
             raise ConfigError(
-                f"expected index vectors of shape (documents, width) and a float dtype, "
-                f"got {tuple(self.vectors.shape)} {self.vectors.dtype}"
+                f"expected index vectors of shape (documents, width) and a float dtype, got {describe(self.vectors)}; "
+                "pass the encoder's document vectors"
             )
         if self.vectors.shape[0] == 0:
             raise ConfigError("expected at least one document in the index, got an empty corpus; pass a non-empty list of texts")
+        if self.texts is not None and (not isinstance(self.texts, (list, tuple)) or not all(isinstance(t, str) for t in self.texts)):
+            raise ConfigError(f"expected texts to be None or a list of str, got {describe(self.texts)}; pass one string per document")
         if self.texts is not None and len(self.texts) != len(self):
-            raise ConfigError(f"expected one text per index vector ({len(self)}), got {len(self.texts)}")
-        if self.graph is not None and (self.graph.dim() != 2 or self.graph.shape[0] != len(self)):
-            raise ConfigError(f"expected a graph of shape ({len(self)}, neighbours), got {tuple(self.graph.shape)}")
+            raise ConfigError(
+                f"expected one text per index vector ({len(self)}), got {len(self.texts)}; pass texts=None or one text per vector"
+            )
+        graph = self.graph
+        if graph is not None and (not isinstance(graph, torch.Tensor) or graph.dim() != 2 or graph.shape[0] != len(self)):
+            raise ConfigError(
+                f"expected a graph of shape ({len(self)}, neighbours), got {describe(graph)}; "
+                f"pass a graph of shape ({len(self)}, neighbours)"
+            )
+        if graph is not None and (
+            graph.is_floating_point()
+            or graph.dtype == torch.bool
+            or (graph.numel() and not 0 <= int(graph.min()) <= int(graph.max()) < len(self))
+        ):
+            raise ConfigError(
+                f"expected graph to hold document ids in [0, {len(self)}), got {describe(graph)}; build it with Hypencoder.index"
+            )
+        for name in ("encoder", "pooling"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"expected {name} to be a str, got {describe(getattr(self, name))}; pass e.g. {name}=''")
+        if not isinstance(self.extra, dict):
+            raise ConfigError(f"expected extra to be a dict, got {describe(self.extra)}; pass a dict of JSON values")
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -79,7 +101,7 @@ class DocumentIndex:
         """Write ``index.safetensors`` and ``index.json`` into directory ``path`` (created); returns the directory."""
         from safetensors.torch import save as st_save
 
-        directory = Path(path)
+        directory = check_path(path, owner="DocumentIndex.save")
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {"vectors": self.vectors.detach().cpu().contiguous()}
         if self.graph is not None:
@@ -110,7 +132,7 @@ class DocumentIndex:
         """
         from safetensors.torch import load as st_load
 
-        directory = Path(path)
+        directory = check_path(path, owner="DocumentIndex.load")
         man_file, ten_file = directory / "index.json", directory / "index.safetensors"
         if not man_file.is_file() or not ten_file.is_file():
             raise ConfigError(
@@ -118,14 +140,19 @@ class DocumentIndex:
             )
         manifest = json.loads(man_file.read_text())
         if manifest.get("format") != FORMAT:
-            raise ConfigError(f"expected an index of format {FORMAT!r}, got {manifest.get('format')!r} in {man_file}")
+            raise ConfigError(
+                f"expected an index of format {FORMAT!r}, got {manifest.get('format')!r} in {man_file}; pass an index of format {FORMAT!r}"
+            )
         blob = ten_file.read_bytes()
         if hashlib.sha256(blob).hexdigest() != manifest["tensors"]["sha256"]:
             raise ConfigError(f"{ten_file} does not match the sha256 in {man_file}; the index is corrupted: build it again")
         tensors = st_load(blob)
         vectors = tensors["vectors"]
         if tuple(vectors.shape) != (manifest["count"], manifest["width"]):
-            raise ConfigError(f"expected {manifest['count']} vectors of width {manifest['width']} (manifest), got {tuple(vectors.shape)}")
+            raise ConfigError(
+                f"expected {manifest['count']} vectors of width {manifest['width']} (manifest), got {tuple(vectors.shape)}; "
+                "write the index again with .save()"
+            )
         return cls(
             vectors,
             manifest.get("texts"),

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ...errors import ConfigError
+
 
 @dataclass
 class QNetWeights:
@@ -47,10 +49,25 @@ class QNetWeights:
 
     def select(self, rows: torch.Tensor | slice | list[int]) -> QNetWeights:
         """The q-nets of some queries."""
+        n = self.num_queries
+        ok = (
+            isinstance(rows, slice)
+            or (isinstance(rows, torch.Tensor) and rows.dim() == 1 and (rows.dtype == torch.long or rows.dtype == torch.bool))
+            or (isinstance(rows, list) and all(isinstance(r, int) and not isinstance(r, bool) for r in rows))
+        )
+        if ok and not isinstance(rows, slice) and not (isinstance(rows, torch.Tensor) and rows.dtype == torch.bool):
+            index = torch.as_tensor(rows, dtype=torch.long)
+            ok = bool(((index >= -n) & (index < n)).all())
+        if ok and isinstance(rows, torch.Tensor) and rows.dtype == torch.bool:
+            ok = len(rows) == n
+        if not ok:
+            raise ConfigError(f"expected rows as a slice, a list of ints in [-{n}, {n}) or an index tensor, got {rows!r}; pass e.g. [0]")
         return QNetWeights([w[rows] for w in self.weights], [b[rows] for b in self.biases], None if self.skip is None else self.skip[rows])
 
     def to(self, dtype: torch.dtype) -> QNetWeights:
         """The same q-nets in another dtype (for example bfloat16 for fast scoring)."""
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ConfigError(f"expected a float torch.dtype, got {dtype!r}; pass e.g. torch.bfloat16")
         skip = None if self.skip is None else self.skip.to(dtype)
         return QNetWeights([w.to(dtype) for w in self.weights], [b.to(dtype) for b in self.biases], skip)
 

@@ -24,11 +24,13 @@ Features = tuple[torch.Tensor, ...]
 
 def _check_pairs(pairs: Sequence[tuple[str, int]], n_docs: int) -> tuple[list[str], list[int]]:
     if not pairs:
-        raise ConfigError("expected at least one (query, document id) pair to fit, got none")
+        raise ConfigError("expected at least one (query, document id) pair to fit, got none; pass training pairs")
     queries, docs = [], []
     for i, pair in enumerate(pairs):
         if len(pair) != 2 or not isinstance(pair[0], str) or not isinstance(pair[1], int) or not 0 <= pair[1] < n_docs:
-            raise ConfigError(f"expected pairs of (query text, document id in [0, {n_docs})), got {pair!r} at position {i}")
+            raise ConfigError(
+                f"expected pairs of (query text, document id in [0, {n_docs})), got {pair!r} at position {i}; pass (str, int) pairs"
+            )
         queries.append(pair[0])
         docs.append(pair[1])
     return queries, docs
@@ -56,16 +58,16 @@ def fit_dual(
     from ...training.checkpoint import latest_checkpoint, save_checkpoint
 
     if corpus is None and features is None:
-        raise ConfigError("expected the corpus texts or precomputed document features to fit on, got neither")
+        raise ConfigError("expected the corpus texts or precomputed document features to fit on, got neither; pass corpus= or features=")
     if features is not None and not model.freeze_documents:
         raise ConfigError(
             "precomputed document features need freeze_documents=True (else the document side trains); pass the corpus instead"
         )
     n_docs = len(corpus) if corpus is not None else int(features[0].shape[0])  # type: ignore[index]
     if n_docs == 0:
-        raise ConfigError("expected a non-empty corpus to fit on, got an empty one")
+        raise ConfigError("expected a non-empty corpus to fit on, got an empty one; pass at least one document")
     if steps < 1 or batch_size < 2:
-        raise ConfigError(f"expected steps >= 1 and batch_size >= 2, got {steps} and {batch_size}")
+        raise ConfigError(f"expected steps >= 1 and batch_size >= 2, got {steps} and {batch_size}; pass larger values")
     queries, positives = _check_pairs(pairs, n_docs)
     relevant: dict[str, set[int]] = {}
     for q, d in zip(queries, positives, strict=True):
@@ -81,11 +83,11 @@ def fit_dual(
     elif negatives is None:
         negs = None
     elif isinstance(negatives, str):
-        raise ConfigError(f"expected negatives='bm25', None or per-pair lists of ids, got {negatives!r}")
+        raise ConfigError(f"expected negatives='bm25', None or per-pair lists of ids, got {negatives!r}; pass one of them")
     else:
         negs = [list(n) for n in negatives]
         if len(negs) != len(queries):
-            raise ConfigError(f"expected one list of negative ids per pair ({len(queries)}), got {len(negs)}")
+            raise ConfigError(f"expected one list of negative ids per pair ({len(queries)}), got {len(negs)}; pass one list per pair")
     if model.freeze_documents and features is None:
         assert corpus is not None
         features = model.document_features(corpus)

@@ -30,7 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import ConfigError
+from ..._boundary import guarded
+from ..._validation import check_float, check_int
+from ...errors import ConfigError, describe
 from ._dual import DualEncoder, _check_width
 from ._encode import check_texts, pool
 from ._heads import HyperHeads
@@ -52,12 +54,18 @@ class SearchResult:
 
     def texts(self, index: DocumentIndex) -> list[list[str]]:
         """The documents' texts (the index must hold them)."""
+        if not isinstance(index, DocumentIndex):
+            raise ConfigError(f"expected the DocumentIndex searched, got {describe(index)}; pass the index given to search")
+        top = int(self.ids.max()) if self.ids.numel() else -1
+        if top >= len(index):
+            raise ConfigError(f"expected the DocumentIndex searched (over {top} documents), got one of {len(index)}; pass that index")
         if index.texts is None:
             raise ConfigError("expected an index holding its texts, got one without; build it with index(texts, keep_texts=True)")
         texts = index.texts
         return [[texts[i] for i in row] for row in self.ids.tolist()]
 
 
+@guarded()
 class Hypencoder(DualEncoder):
     """A Hypencoder over a Hugging Face-style encoder.
 
@@ -105,11 +113,17 @@ class Hypencoder(DualEncoder):
             query_max_length=query_max_length,
             doc_max_length=doc_max_length,
         )
+        check_int(qnet_layers, "qnet_layers", low=1, high=64, owner="Hypencoder")
+        check_int(qnet_hidden, "qnet_hidden", low=1, high=1 << 16, optional=True, owner="Hypencoder")
+        for name, value in (("query_max_length", query_max_length), ("doc_max_length", doc_max_length)):
+            check_int(value, name, low=2, owner="Hypencoder")
+        check_float(temperature, "temperature", low=0, low_open=True, owner="Hypencoder")
+        check_int(seed, "seed", owner="Hypencoder")
         if qnet_layers < 1:
-            raise ConfigError(f"expected qnet_layers >= 1 (hidden blocks of the q-net), got {qnet_layers}")
+            raise ConfigError(f"expected qnet_layers >= 1 (hidden blocks of the q-net), got {qnet_layers}; pass a positive int")
         hidden = self.width if qnet_hidden is None else qnet_hidden
         if hidden < 1 or temperature <= 0:
-            raise ConfigError(f"expected qnet_hidden >= 1 and temperature > 0, got {qnet_hidden} and {temperature}")
+            raise ConfigError(f"expected qnet_hidden >= 1 and temperature > 0, got {qnet_hidden} and {temperature}; pass positive values")
         self.qnet_dims = [self.width] + [hidden] * qnet_layers + [1]
         self.temperature = temperature
         with torch.random.fork_rng():
@@ -122,6 +136,13 @@ class Hypencoder(DualEncoder):
 
     # ---------------------------------------------------------------- representations
     def query_repr(self, hidden: torch.Tensor, mask: torch.Tensor) -> QNetWeights:
+        """The q-nets of a batch of queries from their token states ``hidden`` ``(B, T, d)`` and ``mask`` ``(B, T)``."""
+        if not isinstance(hidden, torch.Tensor) or hidden.dim() != 3 or hidden.shape[-1] != self.width or not hidden.is_floating_point():
+            raise ConfigError(f"expected hidden states (B, T, {self.width}), got {describe(hidden)}; pass the encoder's last_hidden_state")
+        if not isinstance(mask, torch.Tensor) or mask.shape != hidden.shape[:2]:
+            raise ConfigError(
+                f"expected an attention mask of shape {tuple(hidden.shape[:2])}, got {describe(mask)}; pass the tokenizer's mask"
+            )
         qnet = self.heads(hidden, mask)
         if not self.skip:
             return qnet
@@ -132,11 +153,20 @@ class Hypencoder(DualEncoder):
         return F.normalize(features[0], dim=-1) if self.skip else features[0]
 
     def scores(self, queries: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
+        """Scores ``(B, N)`` of ``N`` document vectors (``(N, d)`` or per query ``(B, N, d)``) under each query's q-net."""
+        if not isinstance(queries, QNetWeights):
+            raise ConfigError(f"expected queries as QNetWeights, got {describe(queries)}; pass model.qnets(queries)")
+        ok = isinstance(docs, torch.Tensor) and docs.is_floating_point() and docs.dim() in (2, 3) and docs.shape[-1] == self.width
+        if not ok or (docs.dim() == 3 and docs.shape[0] != queries.num_queries):
+            raise ConfigError(
+                f"expected document vectors (N, {self.width}) or (B, N, {self.width}), got {describe(docs)}; pass index.vectors"
+            )
         return qnet_scores(queries, docs)
 
     def qnets(self, queries: Sequence[str], *, batch_size: int = 64) -> QNetWeights:
         """The generated q-nets of ``queries`` (no gradient)."""
         queries = check_texts(queries, "query")
+        check_int(batch_size, "batch_size", low=1, owner="Hypencoder.qnets")
         parts = []
         with torch.no_grad():
             for start in range(0, len(queries), batch_size):
@@ -169,14 +199,25 @@ class Hypencoder(DualEncoder):
             ConfigError: an empty corpus, both or neither of ``texts`` / ``vectors``, vectors of another width.
         """
         if (texts is None) == (vectors is None):
-            raise ConfigError("expected either texts or vectors to index, got " + ("both" if texts is not None else "neither"))
+            got = "both" if texts is not None else "neither"
+            raise ConfigError(f"expected either texts or vectors to index, got {got}; pass one of them")
+        check_int(graph_neighbors, "graph_neighbors", low=0, owner="Hypencoder.index")
+        check_int(batch_size, "batch_size", low=1, owner="Hypencoder.index")
+        if not isinstance(keep_texts, bool):
+            raise ConfigError(f"expected keep_texts to be True or False, got {describe(keep_texts)}; pass a bool")
+        if vectors is not None and (not isinstance(vectors, torch.Tensor) or not vectors.is_floating_point()):
+            raise ConfigError(
+                f"expected vectors to be a float tensor (documents, {self.width}), got {describe(vectors)}; "
+                "pass model.document_features(texts)[0]"
+            )
         if texts is not None:
             texts = check_texts(texts, "document")
             vectors = self.document_features(texts, batch_size=batch_size)[0]
         assert vectors is not None
         if vectors.dim() != 2 or vectors.shape[0] == 0:
             raise ConfigError(
-                f"expected document vectors of shape (documents >= 1, {self.width}), got {tuple(vectors.shape)} (an empty corpus?)"
+                f"expected document vectors of shape (documents >= 1, {self.width}), got {tuple(vectors.shape)} (an empty corpus?); "
+                "pass at least one document"
             )
         _check_width(self.width, int(vectors.shape[1]), "document vectors")
         vectors = self.doc_repr((vectors.detach().float(),))  # as training saw them (normalised with skip=True)
@@ -223,8 +264,18 @@ class Hypencoder(DualEncoder):
                 ``approximate``, an unknown ``seeds``.
         """
         if not isinstance(index, DocumentIndex):
-            raise ConfigError(f"expected a DocumentIndex (from model.index(texts)), got {type(index).__name__}")
+            raise ConfigError(
+                f"expected a DocumentIndex (from model.index(texts)), got {type(index).__name__}; "
+                "pass a DocumentIndex (from model.index(texts))"
+            )
         _check_width(self.width, index.width, "an index")
+        check_int(k, "k", low=1, owner="Hypencoder.search")
+        for name, value in (("ef", ef), ("entry_points", entry_points), ("max_iter", max_iter), ("chunk", chunk)):
+            check_int(value, name, low=1, owner="Hypencoder.search")
+        if not isinstance(approximate, bool):
+            raise ConfigError(f"expected approximate to be True or False, got {describe(approximate)}; pass a bool")
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ConfigError(f"expected dtype to be None or a float torch.dtype, got {describe(dtype)}; pass e.g. torch.bfloat16")
         if index.pooling != self._index_pooling():
             raise ConfigError(
                 f"expected an index of {self._index_pooling()!r} document vectors (this model's), got {index.pooling!r}; "
@@ -233,7 +284,7 @@ class Hypencoder(DualEncoder):
         if not 1 <= k <= len(index):
             raise ConfigError(f"expected k in [1, {len(index)}] (the index holds {len(index)} documents), got {k}; lower k")
         if seeds not in ("linear", "random"):
-            raise ConfigError(f"expected seeds 'linear' or 'random', got {seeds!r}")
+            raise ConfigError(f"expected seeds 'linear' or 'random', got {seeds!r}; pass one of them")
         if approximate and index.graph is None:
             raise ConfigError(
                 "expected an index with a k-NN graph for approximate search, got none; build it with index(..., graph_neighbors=32)"

@@ -24,6 +24,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ..._boundary import guarded_function
+from ..._validation import check_float, check_int
 from ...errors import ConfigError, describe
 
 __all__ = [
@@ -99,8 +101,12 @@ class ContextFamily:
 
     def sample(self, n: int, seed: int, low: Sequence[float] | None = None, high: Sequence[float] | None = None) -> np.ndarray:
         """``n`` contexts drawn uniformly from ``[low, high]`` (default: the declared box), reproducibly from ``seed``."""
-        lo = np.asarray(self.low if low is None else low, dtype=np.float64)
-        hi = np.asarray(self.high if high is None else high, dtype=np.float64)
+        check_int(n, "n", low=0, high=1 << 24, owner="ContextFamily.sample")
+        check_int(seed, "seed", low=0, owner="ContextFamily.sample")
+        lo = self.check(self.low if low is None else low)
+        hi = self.check(self.high if high is None else high)
+        if not (lo <= hi).all():
+            raise ConfigError(f"expected low <= high, got low={lo.tolist()}, high={hi.tolist()}; swap them")
         out = np.random.default_rng(seed).uniform(lo, hi, size=(n, self.dim))
         for row in out:
             self.check(row)
@@ -142,13 +148,34 @@ class TargetSpeed(gym.Wrapper):
     """HalfCheetah rewarded for running at ``target`` m/s: ``r = -|v - target| - 0.1 * |a|^2`` (HyperZero's reward family)."""
 
     def __init__(self, env: gym.Env, target: float) -> None:
+        _check_wrapped(env, target, type(self).__name__)
         super().__init__(env)
         self.target = float(target)
 
     def step(self, action: Any) -> Any:
+        action = _check_action(self.env, action)
         obs, _, terminated, truncated, info = self.env.step(action)
         reward = -abs(float(info["x_velocity"]) - self.target) - 0.1 * float(np.square(action).sum())
         return obs, reward, terminated, truncated, info
+
+
+def _check_wrapped(env: Any, target: Any, owner: str) -> None:
+    if not isinstance(env, gym.Env):
+        raise ConfigError(f"expected env to be a gymnasium.Env, got {describe(env)}; pass gym.make(...)")
+    check_float(target, "target", owner=owner)
+
+
+def _check_action(env: gym.Env, action: Any) -> np.ndarray:
+    """``action`` as an array of the action space's shape, finite (out-of-range values are clipped by the env)."""
+    shape = env.action_space.shape
+    try:
+        out = np.asarray(action, dtype=np.float64).reshape(shape)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"expected an action of shape {shape}, got {describe(action)}; pass e.g. np.zeros({shape})") from err
+    if not np.isfinite(out).all():
+        raise ConfigError(f"expected a finite action, got {out.tolist()}; pass finite values")
+    space: Any = env.action_space
+    return np.clip(out, space.low, space.high).astype(np.float32)
 
 
 def _target_speed(env: gym.Env, c: np.ndarray) -> gym.Env:
@@ -169,10 +196,12 @@ class TargetAngle(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, target: float) -> None:
+        _check_wrapped(env, target, type(self).__name__)
         super().__init__(env)
         self.target = float(target)
 
     def step(self, action: Any) -> Any:
+        action = _check_action(self.env, action)
         u: Any = self.env.unwrapped
         theta, thetadot = (float(v) for v in u.state)
         torque = float(np.clip(action, -u.max_torque, u.max_torque)[0])
@@ -197,8 +226,11 @@ IP_POLE_MASS = ContextFamily("ip_pole_mass", "InvertedPendulum-v5", ("pole_mass"
 FAMILIES = {f.name: f for f in (PENDULUM, CARTPOLE, CHEETAH_TORSO, CHEETAH_SPEED, PENDULUM_TARGET, IDP_GRAVITY, IP_POLE_MASS)}
 
 
+@guarded_function
 def family(name: str) -> ContextFamily:
     """The built-in family called ``name`` (a key of :data:`FAMILIES`)."""
-    if name not in FAMILIES:
-        raise ConfigError(f"expected a context family among {sorted(FAMILIES)}, got {name!r}")
+    if not isinstance(name, str) or name not in FAMILIES:
+        raise ConfigError(
+            f"expected a context family among {sorted(FAMILIES)}, got {name!r}; pass a context family among {sorted(FAMILIES)}"
+        )
     return FAMILIES[name]

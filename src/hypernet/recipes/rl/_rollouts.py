@@ -2,6 +2,7 @@
 
 Example:
     >>> import numpy as np
+
     >>> from hypernet.recipes.rl._contexts import PENDULUM
     >>> returns = episode_returns(PENDULUM([1.0, 1.0]), lambda obs: np.zeros(1), episodes=2, seed=0)
     >>> len(returns), all(r < 0 for r in returns)
@@ -11,9 +12,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from ..._validation import check_int
 
 __all__ = ["episode_returns", "scale_action", "unscale_action"]
 
@@ -40,3 +44,9 @@ def episode_returns(env: gym.Env, act: Callable[[np.ndarray], np.ndarray], episo
             done = bool(terminated or truncated)
         out.append(total)
     return out
+
+
+def check_episodes(episodes: Any, seed: Any, owner: str) -> None:
+    """``episodes`` >= 1 and a seed gymnasium accepts (an int >= 0)."""
+    check_int(episodes, "episodes", low=1, owner=owner)
+    check_int(seed, "seed", low=0, owner=owner)

@@ -29,13 +29,15 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
 
+from ..._boundary import guarded
 from ..._model import HyperModel
+from ..._validation import check_int
 from ...conditions import Continuous
-from ...errors import ConfigError, HypernetError
+from ...errors import ConfigError, HypernetError, describe
 from ..architecture.space import Architecture, MLPSpace
 from ..architecture.supernet import MLPSupernet, plain_weights
 from ._ppo import gae, ppo_loss
-from ._rollouts import episode_returns
+from ._rollouts import check_episodes, episode_returns
 from ._solver import actor_layers
 
 __all__ = ["MultiArchPolicy", "Ranked"]
@@ -52,6 +54,7 @@ class Ranked:
     mean_return: float
 
 
+@guarded(mutating=("fit",))
 class MultiArchPolicy(nn.Module):
     """HyperPPO: PPO over a hypernetwork that generates MLP policies of sampled architectures.
 
@@ -108,13 +111,13 @@ class MultiArchPolicy(nn.Module):
         """Create the hypernetwork, value function (and log-std) for ``env``'s spaces (``fit`` calls it)."""
         obs_shape, action_space = env.observation_space.shape, env.action_space
         if obs_shape is None or len(obs_shape) != 1:
-            raise ConfigError(f"expected a flat Box observation space, got {env.observation_space}")
+            raise ConfigError(f"expected a flat Box observation space, got {env.observation_space}; pass a flat Box observation space")
         if isinstance(action_space, gym.spaces.Discrete):
             out, self.discrete = int(action_space.n), True
         elif isinstance(action_space, gym.spaces.Box) and action_space.shape is not None and len(action_space.shape) == 1:
             out, self.discrete = int(action_space.shape[0]), False
         else:
-            raise ConfigError(f"expected a Discrete or flat Box action space, got {action_space}")
+            raise ConfigError(f"expected a Discrete or flat Box action space, got {action_space}; pass a Discrete or flat Box action space")
         torch.manual_seed(self.seed)
         self.space = MLPSpace(int(obs_shape[0]), out, self.depths, self.widths, (self.activation,))
         self.model = HyperModel(
@@ -189,6 +192,8 @@ class MultiArchPolicy(nn.Module):
 
         ``curve_`` holds ``(steps so far, episode return)`` of every finished training episode.
         """
+        check_int(total_steps, "total_steps", low=1, owner="MultiArchPolicy.fit")
+        _check_env_fn(env_fn)
         envs = [env_fn() for _ in range(self.n_envs)]
         if self.model is None:
             self.build(envs[0])
@@ -290,11 +295,23 @@ class MultiArchPolicy(nn.Module):
     # --------------------------------------------------------------- evaluation
     def evaluate(self, env_fn: EnvFn, arch: Architecture, episodes: int = 5, seed: int = 0) -> float:
         """Mean return of the generated (deterministic) policy of ``arch``."""
+        check_episodes(episodes, seed, "MultiArchPolicy.evaluate")
+        _check_env_fn(env_fn)
         net, env = self.policy(arch), env_fn()
         return float(np.mean(episode_returns(env, lambda o: self._env_action(env, self._act(net, o)), episodes, seed)))
 
     def rank(self, archs: Sequence[Architecture], env_fn: EnvFn, episodes: int = 5, seed: int = 0) -> list[Ranked]:
         """``archs`` evaluated with generated weights only, best mean return first."""
+        check_episodes(episodes, seed, "MultiArchPolicy.rank")
+        if not isinstance(archs, (list, tuple)) or not archs:
+            raise ConfigError(f"expected a non-empty list of hn.Architecture, got {describe(archs)}; pass e.g. policy.sample(4, seed=0)")
         checked = [self.space.validate(a) for a in archs] if self.model is not None else list(archs)
         rows = [Ranked(a, self.space.num_parameters(a), self.evaluate(env_fn, a, episodes, seed)) for a in checked]
         return sorted(rows, key=lambda r: -r.mean_return)
+
+
+def _check_env_fn(env_fn: Any) -> None:
+    if not callable(env_fn):
+        raise ConfigError(
+            f"expected env_fn to be a function returning a gymnasium.Env, got {describe(env_fn)}; pass e.g. lambda: gym.make('CartPole-v1')"
+        )

@@ -27,12 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..._boundary import guarded
 from ..._model import HyperModel
+from ..._validation import check_int, is_number
 from ...conditions import Continuous
-from ...errors import ConfigError, HypernetError
+from ...errors import ConfigError, HypernetError, describe
 from ._contexts import ContextFamily
 from ._experts import Expert, collect, get_expert
-from ._rollouts import episode_returns, unscale_action
+from ._rollouts import check_episodes, episode_returns, unscale_action
 from ._solver import ActorCritic, stack_data, train_solver
 
 __all__ = ["ZeroShotPolicy", "actor_returns", "expert_data"]
@@ -85,6 +87,7 @@ def actor_returns(env: gym.Env, actor: nn.Module, episodes: int, seed: int) -> f
     return float(np.mean(episode_returns(env, act, episodes, seed)))
 
 
+@guarded()
 class ZeroShotPolicy(nn.Module):
     """HyperZero: context -> generated policy and Q-function weights, trained on experts of training contexts.
 
@@ -126,10 +129,17 @@ class ZeroShotPolicy(nn.Module):
         sac_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        if space is not None and not isinstance(space, ContextFamily):
+            raise ConfigError(
+                f"expected space to be a ContextFamily or None, got {describe(space)}; pass e.g. hypernet.recipes.rl.PENDULUM"
+            )
         if space is not None:
             low, high = space.low, space.high
-        if low is None or high is None or len(low) != len(high) or not all(a < b for a, b in zip(low, high, strict=True)):
-            raise ConfigError(f"expected a context space (a ContextFamily, or low < high per coordinate), got low={low}, high={high}")
+        if not _box(low, high):
+            raise ConfigError(
+                f"expected a context space (a ContextFamily, or low < high per coordinate), got low={low}, high={high}; "
+                "pass a ContextFamily or low / high lists of equal length"
+            )
         self.space = space
         self.register_buffer("low", torch.tensor(low, dtype=torch.float64))
         self.register_buffer("high", torch.tensor(high, dtype=torch.float64))
@@ -154,7 +164,10 @@ class ZeroShotPolicy(nn.Module):
         except (TypeError, ValueError):
             c = None
         if c is None or c.shape[-1:] != (self.ctx_dim,) or c.dim() > 2 or not bool(torch.isfinite(c).all()):
-            raise ConfigError(f"expected a context of {self.ctx_dim} finite numbers (or a batch (N, {self.ctx_dim})), got {context!r}")
+            raise ConfigError(
+                f"expected a context of {self.ctx_dim} finite numbers (or a batch (N, {self.ctx_dim})), got {context!r}; "
+                f"pass a context of {self.ctx_dim} finite numbers (or a batch (N, {self.ctx_dim}))"
+            )
         outside = (c < self.low) | (c > self.high)
         if bool(outside.any()):
             raise ConfigError(
@@ -165,6 +178,8 @@ class ZeroShotPolicy(nn.Module):
 
     def build(self, obs_dim: int, act_dim: int) -> ZeroShotPolicy:
         """Create the hypernetwork for ``obs_dim`` observations and ``act_dim`` actions (``fit`` calls it)."""
+        check_int(obs_dim, "obs_dim", low=1, high=1 << 16, owner="ZeroShotPolicy.build")
+        check_int(act_dim, "act_dim", low=1, high=1 << 16, owner="ZeroShotPolicy.build")
         target = ActorCritic(obs_dim, act_dim, self.hidden)
         self.model = HyperModel(target, condition=Continuous(self.ctx_dim, self.embedding_dim), generator=self.generator_name)
         self.obs_dim, self.act_dim = obs_dim, act_dim
@@ -191,7 +206,10 @@ class ZeroShotPolicy(nn.Module):
         contexts = np.asarray(train_contexts, dtype=np.float64)
         normalized = self.normalize(contexts)
         if normalized.dim() != 2 or len(normalized) < 1:
-            raise ConfigError(f"expected a list of training contexts (N, {self.ctx_dim}), got {contexts.shape}")
+            raise ConfigError(
+                f"expected a list of training contexts (N, {self.ctx_dim}), got {contexts.shape}; "
+                f"pass a list of training contexts (N, {self.ctx_dim})"
+            )
         probe = env_fn(contexts[0])
         if not isinstance(probe.action_space, gym.spaces.Box) or probe.observation_space.shape is None:
             raise ConfigError(f"expected a continuous (Box) action space, got {probe.action_space}; HyperZero imitates SAC experts")
@@ -208,6 +226,9 @@ class ZeroShotPolicy(nn.Module):
         self, data: dict[str, torch.Tensor], obs_dim: int, act_dim: int, progress: Callable[[int, float], None] | None = None
     ) -> ZeroShotPolicy:
         """Train the hypernetwork on collected expert data (``ctx`` column already normalised)."""
+        check_int(obs_dim, "obs_dim", low=1, high=1 << 16, owner="ZeroShotPolicy.fit_data")
+        check_int(act_dim, "act_dim", low=1, high=1 << 16, owner="ZeroShotPolicy.fit_data")
+        _check_data(data, {"ctx": self.ctx_dim, "obs": obs_dim, "next_obs": obs_dim, "action": act_dim, "executed": act_dim})
         torch.manual_seed(self.seed)
         self.build(obs_dim, act_dim)
         self.q_scale.fill_(float(data["q"].abs().mean().clamp_min(1e-6)))
@@ -231,6 +252,30 @@ class ZeroShotPolicy(nn.Module):
 
     def evaluate(self, env_fn: EnvFn, contexts: Any, episodes: int = 5, seed: int = 0) -> list[float]:
         """Mean return over ``episodes`` of the generated policy of each context (no training)."""
+        check_episodes(episodes, seed, "ZeroShotPolicy.evaluate")
+        if not callable(env_fn):
+            raise ConfigError(
+                f"expected env_fn to be a function context -> gymnasium.Env, got {describe(env_fn)}; pass e.g. a ContextFamily"
+            )
         rows = np.asarray(contexts, dtype=np.float64).reshape(-1, self.ctx_dim)
         self.normalize(rows)  # all contexts checked before any episode runs
         return [actor_returns(env_fn(c), self.policy(c), episodes, seed) for c in rows]
+
+
+def _box(low: Any, high: Any) -> bool:
+    """``low`` and ``high``: equally long non-empty sequences of finite numbers with ``low < high`` per coordinate."""
+    seqs = all(isinstance(v, (list, tuple, np.ndarray)) and len(v) > 0 for v in (low, high))
+    return seqs and len(low) == len(high) and all(is_number(a) and is_number(b) and a < b for a, b in zip(low, high, strict=True))
+
+
+def _check_data(data: Any, widths: dict[str, int]) -> None:
+    """Expert data: float tensors of N finite rows, ``widths`` columns where given, ``reward`` / ``discount`` / ``q`` of N values."""
+    keys = [*widths, "reward", "discount", "q"]
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), torch.Tensor) for k in keys):
+        raise ConfigError(f"expected data as a dict of tensors {keys}, got {describe(data)}; pass the data fit collects")
+    n = len(data["obs"])
+    for k in keys:
+        t = data[k]
+        shape = (n, widths[k]) if k in widths else (n,)
+        if tuple(t.shape) != shape or not t.is_floating_point() or not bool(t.isfinite().all()) or n == 0:
+            raise ConfigError(f"expected data[{k!r}] as finite floats of shape {shape}, got {describe(t)}; pass the data fit collects")

@@ -32,6 +32,8 @@ from collections.abc import Callable
 
 import torch
 
+from ..._boundary import guarded_function
+from ..._validation import is_number
 from ...errors import ConfigError, describe
 
 CONTRASTS = ("shuffle", "gaussian")
@@ -45,13 +47,21 @@ def check_contrast(contrast: Contrast | None) -> None:
     raise ConfigError(f"expected contrast in {CONTRASTS}, a callable fn(x) -> x_tilde, or None, got {contrast!r}; pass one of them")
 
 
+@guarded_function
 def contrast_inputs(x: torch.Tensor, contrast: Contrast, scale: float = 1.0) -> torch.Tensor:
     """Off-data inputs made from the batch ``x`` (see the module docstring); same shape as ``x``."""
     check_contrast(contrast)
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 1 or x.numel() < 2:
+        raise ConfigError(f"expected x to be a float batch of at least 2 values, got {describe(x)}; pass a training batch")
+    if not is_number(scale) or scale < 0:
+        raise ConfigError(f"expected scale to be a finite number >= 0, got {scale!r}; pass e.g. scale=1.0")
     if callable(contrast):
         out = contrast(x)
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-            raise ConfigError(f"expected the contrast function to return a tensor of shape {tuple(x.shape)}, got {describe(out)}")
+            raise ConfigError(
+                f"expected the contrast function to return a tensor of shape {tuple(x.shape)}, got {describe(out)}; "
+                "return a tensor like x from the function"
+            )
         return out
     if contrast == "gaussian":
         return x + scale * x.detach().std() * torch.randn_like(x)
@@ -65,13 +75,16 @@ def entropy_of_log_probs(log_p: torch.Tensor) -> torch.Tensor:
     return -(log_p.exp() * log_p).sum(-1)
 
 
+@guarded_function
 def draw_disagreement(logits: torch.Tensor) -> torch.Tensor:
     """``(B,)`` mutual information ``H[mean_k p_k] - mean_k H[p_k]`` of ``(K, B, C)`` logits, differentiable.
 
     Computed from log-probabilities, so its gradient stays finite when a probability underflows.
     """
     if not isinstance(logits, torch.Tensor) or logits.dim() != 3 or logits.shape[0] < 2:
-        raise ConfigError(f"expected logits (K, B, C) from K >= 2 draws, got {describe(logits)}")
+        raise ConfigError(
+            f"expected logits (K, B, C) from K >= 2 draws, got {describe(logits)}; pass stacked logits of several weight draws"
+        )
     log_p = logits.log_softmax(-1)
     log_mean = torch.logsumexp(log_p, 0) - math.log(logits.shape[0])
     return entropy_of_log_probs(log_mean) - entropy_of_log_probs(log_p).mean(0)

@@ -15,21 +15,27 @@ from dataclasses import dataclass
 
 import torch
 
+from ..._boundary import guarded_function
 from ..._validation import check_int
 from ...errors import ConfigError, describe
 
 
 def _check_probs(probs: torch.Tensor, min_dim: int, what: str) -> None:
     if not isinstance(probs, torch.Tensor) or not probs.dtype.is_floating_point or probs.dim() < min_dim:
-        raise ConfigError(f"expected {what} as a float tensor with at least {min_dim} dims (classes last), got {describe(probs)}")
+        raise ConfigError(
+            f"expected {what} as a float tensor with at least {min_dim} dims (classes last), got {describe(probs)}; "
+            f"pass a float tensor with at least {min_dim} dims (classes last)"
+        )
 
 
+@guarded_function
 def entropy(probs: torch.Tensor) -> torch.Tensor:
     """Entropy ``-sum_c p_c log p_c`` over the last dimension (``0 log 0 = 0``)."""
     _check_probs(probs, 1, "probabilities")
     return -torch.special.xlogy(probs, probs).sum(-1)
 
 
+@guarded_function
 def mutual_information(sample_probs: torch.Tensor) -> torch.Tensor:
     """Epistemic uncertainty ``H[E_k p_k] - E_k H[p_k]`` of ``(K, ..., C)`` per-draw probabilities.
 
@@ -43,9 +49,13 @@ def mutual_information(sample_probs: torch.Tensor) -> torch.Tensor:
 def _check_labels(probs: torch.Tensor, labels: torch.Tensor) -> None:
     _check_probs(probs, 2, "probabilities (N, C)")
     if not isinstance(labels, torch.Tensor) or labels.dtype.is_floating_point or labels.shape != probs.shape[:1]:
-        raise ConfigError(f"expected integer labels of shape ({probs.shape[0]},), got {describe(labels)}")
+        raise ConfigError(
+            f"expected integer labels of shape ({probs.shape[0]},), got {describe(labels)}; "
+            f"pass integer labels of shape ({probs.shape[0]},)"
+        )
 
 
+@guarded_function
 def negative_log_likelihood(probs: torch.Tensor, labels: torch.Tensor, eps: float = 1e-12) -> float:
     """Mean ``-log p_y`` of ``(N, C)`` probabilities (clamped at ``eps``)."""
     _check_labels(probs, labels)
@@ -68,6 +78,7 @@ class Reliability:
         return float((weight * (self.accuracy - self.confidence).abs()).sum())
 
 
+@guarded_function
 def reliability(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> Reliability:
     """Bin predictions by confidence (max probability) into ``bins`` equal-width bins of ``(0, 1]``.
 
@@ -90,11 +101,13 @@ def reliability(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> Re
     return Reliability(edges, conf_sum / safe, acc_sum / safe, count)
 
 
+@guarded_function
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
     """ECE with ``bins`` equal-width confidence bins (15 as in Guo et al., 2017)."""
     return reliability(probs, labels, bins).ece
 
 
+@guarded_function
 def auroc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
     """Area under the ROC curve for telling ``positives`` (e.g. out-of-distribution scores) from ``negatives``.
 
@@ -108,7 +121,9 @@ def auroc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
     """
     for name, t in (("negatives", negatives), ("positives", positives)):
         if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.numel() == 0:
-            raise ConfigError(f"expected {name} as a non-empty 1-d tensor of scores, got {describe(t)}")
+            raise ConfigError(
+                f"expected {name} as a non-empty 1-d tensor of scores, got {describe(t)}; pass a non-empty 1-d tensor of scores"
+            )
     scores = torch.cat([negatives, positives]).double()
     order = scores.argsort()
     ranks = torch.empty_like(scores)

@@ -158,7 +158,10 @@ def predictive(
         raise ConfigError(f"expected draws only for a HyperModel with a Noise condition, got a {type(model).__name__}")
     elif isinstance(model, (list, tuple, nn.ModuleList)):
         if not model or not all(isinstance(m, nn.Module) for m in model):
-            raise ConfigError(f"expected a non-empty sequence of nn.Modules (an ensemble), got {describe(model)}")
+            raise ConfigError(
+                f"expected a non-empty sequence of nn.Modules (an ensemble), got {describe(model)}; "
+                "pass a non-empty sequence of nn.Modules (an ensemble)"
+            )
         if samples is not None and samples != len(model):
             raise ConfigError(
                 f"expected samples=None or {len(model)} for an ensemble of {len(model)}, got samples={samples}; pass samples=None"
@@ -266,7 +269,7 @@ class NoiseStep:
     def __call__(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, Mapping[str, torch.Tensor]]:
         hyper = getattr(model, "module", model)  # inside DistributedDataParallel under torchrun
         if not isinstance(hyper, HyperModel) or not isinstance(hyper.condition, Noise):
-            raise ConfigError(f"expected a HyperModel with a Noise condition, got {describe(hyper)}")
+            raise ConfigError(f"expected a HyperModel with a Noise condition, got {describe(hyper)}; build it with condition=hn.Noise(dim)")
         x, y = batch
         draws = hyper.condition.split(None, self.samples).values
         off_data: torch.Tensor | None = None
