@@ -34,6 +34,7 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("training/checkpoint.py", "{} is not a number JSON allows"): "inner error of the JSON parser, wrapped by _read_meta's corrupt()",
     ("recipes/graph/graph_hypernetwork.py", "its metadata says {}"): "inner error, wrapped by GraphHyperNetwork.load's CheckpointError",
     ("recipes/retrieval/_search.py", "empty index"): "unreachable guard (callers check for an empty index first)",
+    ("recipes/federated/_inputs.py", "client {}: {}"): "re-raise naming the client, around a ConfigError that has the wording",
 }
 
 
