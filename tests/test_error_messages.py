@@ -35,6 +35,10 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("recipes/graph/graph_hypernetwork.py", "its metadata says {}"): "inner error, wrapped by GraphHyperNetwork.load's CheckpointError",
     ("recipes/retrieval/_search.py", "empty index"): "unreachable guard (callers check for an empty index first)",
     ("recipes/federated/_inputs.py", "client {}: {}"): "re-raise naming the client, around a ConfigError that has the wording",
+    (
+        "recipes/graph/_graph.py",
+        "{} Or give example inputs",
+    ): "re-raise adding a second fix to an 'unsupported ...' ConfigError that has the wording",
 }
 
 

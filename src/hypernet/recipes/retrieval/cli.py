@@ -73,9 +73,7 @@ def _task(config: RetrievalConfig) -> RetrievalTask:
 
 def _model(model: nn.Module) -> Hypencoder:
     if not isinstance(model, Hypencoder):
-        raise UsageError(
-            f"expected a run of the retrieval recipe (a Hypencoder), got a {type(model).__name__}; pass a retrieval run"
-        )
+        raise UsageError(f"expected a run of the retrieval recipe (a Hypencoder), got a {type(model).__name__}; pass a retrieval run")
     return model
 
 
