@@ -35,10 +35,9 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("recipes/graph/graph_hypernetwork.py", "its metadata says {}"): "inner error, wrapped by GraphHyperNetwork.load's CheckpointError",
     ("recipes/retrieval/_search.py", "empty index"): "unreachable guard (callers check for an empty index first)",
     ("recipes/federated/_inputs.py", "client {}: {}"): "re-raise naming the client, around a ConfigError that has the wording",
-    (
-        "recipes/graph/_graph.py",
-        "{} Or give example inputs",
-    ): "re-raise adding a second fix to an 'unsupported ...' ConfigError that has the wording",
+    ("recipes/graph/_graph.py", "{} Or give example inputs"): "re-raise adding a fix to a ConfigError that has the wording",
+    ("cli/config.py", "invalid config {}: {}"): "joins the schema's problems, each worded by _describe_error",
+    ("cli/hypermodel.py", "invalid config: key '{}': {}"): "re-raise naming the key, around a HypernetError that has the wording",
 }
 
 

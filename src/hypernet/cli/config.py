@@ -180,14 +180,15 @@ def _describe_error(root: type[BaseModel], err: Any) -> str:
         allowed = sorted(parent.model_fields) if parent is not None else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"unknown key '{key}'{hint}; expected one of: {', '.join(allowed)}"
+        return f"unknown key '{key}'{hint}; expected one of: {', '.join(allowed)}, got '{loc[-1]}'; rename or remove it"
     if err["type"] == "missing":
-        return f"missing key '{key}'; add it"
+        return f"missing key '{key}': expected it, got none; add it"
     msg = str(err["msg"]).removeprefix("Value error, ")
     msg = re.sub(r"^Input should be ", "expected ", msg)
     msg = msg[:1].lower() + msg[1:]
     got = f", got {_short(describe(err['input']))}" if "input" in err and err["type"] != "value_error" else ""
-    return f"key '{key}': {msg}{got}"
+    fix = "; set it as expected" if got else ""  # a value_error's message (our validators') names its own fix
+    return f"key '{key}': {msg}{got}{fix}"
 
 
 def _short(text: str, limit: int = 80) -> str:
