@@ -1,7 +1,7 @@
 """Every error message written in ``src/hypernet`` says what was expected, what was got, and the fix.
 
 The scan reads the source with :mod:`ast` (no import of the modules): each
-``raise <Name>Error(<string or f-string>)`` has its literal parts checked (an f-string's
+``raise <Name>Error(<string or f-string>)`` (or such an error built to be raised elsewhere) has its literal parts checked (an f-string's
 fields count as ``{}``) with the same rule as the bad-input sweep
 (:func:`tests.test_bad_input_sweep.check_message`): "expected" and "got", then after "got" a
 fix, an imperative ("pass", "call", "use", ...) or a "; ..." clause. Messages built elsewhere
@@ -61,12 +61,15 @@ def _error_name(func: ast.expr) -> str | None:
 
 
 def messages(source: str) -> list[tuple[int, str, str]]:
-    """``(line, error class, literal text)`` of every ``raise <Name>Error("...")`` in ``source``."""
+    """``(line, error class, literal text)`` of every ``<Name>Error("...")`` in ``source``.
+
+    Raised (``raise ConfigError("...")``) or built to be raised elsewhere (``return CheckpointError("...")``).
+    """
     found = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
-            name = _error_name(node.exc.func)
-            text = _literal(node.exc.args[0])
+        if isinstance(node, ast.Call) and node.args:
+            name = _error_name(node.func)
+            text = _literal(node.args[0])
             if name is not None and text is not None:
                 found.append((node.lineno, name, text))
     return found
@@ -119,6 +122,7 @@ def test_every_exemption_is_still_needed() -> None:
         ('raise ConfigError(f"TextToLoRA is not fitted yet; call fit(tasks, ...) first")', False),
         ('raise ConfigError(f"expected a positive int, got {n}")', False),
         ('raise CheckpointError(f"checkpoint {p} does not fit this model: {why}")', False),
+        ('return CheckpointError(f"checkpoint {p} is truncated ({why}); use an earlier checkpoint")', False),
     ],
 )
 def test_the_scan_tells_good_from_bad_messages(source: str, ok: bool) -> None:

@@ -146,7 +146,7 @@ def _optimizer_from_parts(
     """The optimizer ``state_dict`` stored in a checkpoint, checked against ``optimizer`` (raises :class:`~hypernet.CheckpointError`)."""
 
     def bad(why: str) -> CheckpointError:
-        return CheckpointError(f"checkpoint {path} has an unusable optimizer state ({why}); use an earlier checkpoint")
+        return CheckpointError(f"expected a usable optimizer state in checkpoint {path}, got {why}; use an earlier checkpoint")
 
     groups_meta, state_meta = meta.get("param_groups"), meta.get("state")
     if not isinstance(groups_meta, list) or not isinstance(state_meta, dict):
@@ -366,7 +366,9 @@ def _read_meta(path: Path) -> dict[str, Any]:
     """The checked JSON document of a checkpoint; raises :class:`~hypernet.CheckpointError` naming ``path``."""
 
     def corrupt(why: str) -> CheckpointError:
-        return CheckpointError(f"checkpoint file {path} is truncated or corrupted ({why}); use an earlier checkpoint")
+        return CheckpointError(
+            f"expected an intact checkpoint file {path}, got a truncated or corrupted one ({why}); use an earlier checkpoint"
+        )
 
     try:
         size = path.stat().st_size
