@@ -12,7 +12,7 @@ Example:
     >>> validate({"recipe": "hypermodel", "name": "demo", "train": {"epochs": "three"}}, "demo.yaml")
     Traceback (most recent call last):
     ...
-    hypernet.errors.ConfigError: invalid config demo.yaml: key 'train.epochs': expected a valid integer, got str 'three'
+    hypernet.errors.ConfigError: invalid config demo.yaml: key 'train.epochs': expected a valid integer, got str 'three'; fix the value
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def _describe_error(root: type[BaseModel], err: Any) -> str:
     msg = re.sub(r"^Input should be ", "expected ", msg)
     msg = msg[:1].lower() + msg[1:]
     got = f", got {_short(describe(err['input']))}" if "input" in err and err["type"] != "value_error" else ""
-    fix = "; set it as expected" if got else ""  # a value_error's message (our validators') names its own fix
+    fix = "; fix the value" if got else ""  # a value_error's message (our validators') names its own fix
     return f"key '{key}': {msg}{got}{fix}"
 
 
