@@ -127,7 +127,7 @@ def test_generator_bound_twice_is_refused() -> None:
 
 
 def test_unbound_generator_explains_itself() -> None:
-    with pytest.raises(hn.ConfigError, match="not bound"):
+    with pytest.raises(hn.ConfigError, match="bound to a target, got it unbound"):
         hn.create_generator("chunked").spec  # noqa: B018
 
 

@@ -51,5 +51,5 @@ class Registry(Generic[C]):
     def get(self, name: str, hint: str = "") -> C:
         """The class registered under ``name``; an unknown name raises :class:`ConfigError` listing the known ones."""
         if not isinstance(name, str) or name not in self._classes:
-            raise ConfigError(f"expected a {self.kind} name in {self.names()}, got {name!r}{hint}")
+            raise ConfigError(f"expected a {self.kind} name in {self.names()}, got {name!r}; pass one of these names{hint}")
         return self._classes[name]

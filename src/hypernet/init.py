@@ -60,7 +60,7 @@ def output_affine(spec: ParamSpec, init: str, parametrization: str) -> tuple[tor
     fills it from the target's weights.
     """
     if init not in INITS:
-        raise ConfigError(f"expected init in {INITS}, got {init!r}")
+        raise ConfigError(f"expected init in {INITS}, got {init!r}; pass one of them")
     if init == "default":
         return torch.ones(spec.numel), torch.zeros(spec.numel)
     fan_mode = "out" if init == "hyperfan_out" else "in"

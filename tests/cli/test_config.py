@@ -38,7 +38,7 @@ def test_yaml_toml_and_json_give_the_same_config(tmp_path: Path) -> None:
         ("recipe: hypermodel\nmodel: 3\n", r"key 'model': "),
         (
             "recipe: hypermodel\ndata:\n  name: mnist\n  path: /no/such/file.pkl.gz\n",
-            r"key 'data\.path': file not found: '/no/such/file\.pkl\.gz'",
+            r"key 'data\.path': expected an existing file, got '/no/such/file\.pkl\.gz'",
         ),
         ("recipe: hypermodel\ndata:\n  pairs: [[0, 0]]\n", r"key 'data\.pairs': expected pairs of distinct digits"),
         (

@@ -87,5 +87,5 @@ def test_fetch_takes_a_gguf_or_a_converted_directory_and_refuses_anything_else(t
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"none of them; pass one of them with --path"):
         fetch_smol.fetch_smollm2(tmp_path / "empty")
-    with pytest.raises(DataError, match=r"SmolLM2 not found at .*hypernet data fetch smollm2"):
+    with pytest.raises(DataError, match=r"expected SmolLM2 at .*hypernet data fetch smollm2"):
         smollm2.load_smollm2(tmp_path / "empty")

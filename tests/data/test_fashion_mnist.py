@@ -113,7 +113,7 @@ def test_apt_failures_are_data_errors_with_a_fix(tmp_path: Path, monkeypatch: py
         fm.apt_download(tmp_path)
 
     monkeypatch.setattr(_download.subprocess, "run", lambda cmd, **kw: _completed(0))
-    with pytest.raises(DataError, match=r"wrote no \.deb"):
+    with pytest.raises(DataError, match=r"to write a \.deb into .*, got none"):
         fm.apt_download(tmp_path)
 
     def missing(cmd: list[str], **kw: object) -> None:

@@ -135,7 +135,7 @@ def test_missing_and_mismatched(tmp_path: Path) -> None:
     with pytest.raises(hn.CheckpointError, match="got none"):
         load_checkpoint(tmp_path)
     path = save_checkpoint(tmp_path, step=1, model=nn.Linear(2, 2))
-    with pytest.raises(hn.CheckpointError, match="does not fit this model"):
+    with pytest.raises(hn.CheckpointError, match="to fit this model, got a mismatch"):
         load_checkpoint(path).restore(nn.Linear(3, 3))
     with pytest.raises(hn.CheckpointError, match="JSON-serialisable"):
         save_checkpoint(tmp_path, step=2, model=nn.Linear(2, 2), config={"x": object()})

@@ -110,7 +110,7 @@ def test_a_frozen_peer_ends_the_run_with_a_clear_error_after_the_timeout(tmp_pat
         procs[1].wait()
     assert procs[0].returncode == 3, out
     kind, seconds, message = out.split(" ", 2)
-    assert kind == "TrainingError" and "another training process stopped answering" in message and "timeout of 3s" in message
+    assert kind == "TrainingError" and "expected every training process to answer" in message and "timeout of 3s" in message
     assert int(seconds) < 60
 
 

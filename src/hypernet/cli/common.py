@@ -62,7 +62,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *args: Any) -> 
 def parse_int_cond(text: str | None, n: int, what: str) -> int:
     """``--cond`` as an int in ``0..n-1``; a :class:`~hypernet.training.UsageError` saying so otherwise."""
     if text is None or not text.strip().isdigit() or not 0 <= int(text) < n:
-        raise UsageError(f"expected --cond to be {what} 0..{n - 1}, got {text!r}")
+        raise UsageError(f"expected --cond to be {what} 0..{n - 1}, got {text!r}; pass e.g. --cond 0")
     return int(text)
 
 
@@ -71,7 +71,7 @@ def parse_float_cond(text: str | None, what: str) -> float:
     try:
         return float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise UsageError(f"expected --cond to be {what} (a number such as 0.001), got {text!r}") from None
+        raise UsageError(f"expected --cond to be {what} (a number), got {text!r}; pass e.g. --cond 0.001") from None
 
 
 def no_cond(text: str | None, recipe: str) -> None:

@@ -12,7 +12,7 @@ Example:
     >>> validate({"recipe": "hypermodel", "name": "demo", "train": {"epochs": "three"}}, "demo.yaml")
     Traceback (most recent call last):
     ...
-    hypernet.errors.ConfigError: invalid config demo.yaml: key 'train.epochs': expected a valid integer, got str 'three'
+    hypernet.errors.ConfigError: invalid config demo.yaml: key 'train.epochs': expected a valid integer, got str 'three'; fix the value
 """
 
 from __future__ import annotations
@@ -87,9 +87,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             )
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {str(path)!r}; check the path (relative to the current directory)") from None
+        raise ConfigError(
+            f"expected a config file at {str(path)!r}, got none (config file not found); check the path (relative to the current directory)"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+        raise ConfigError(f"expected a readable config file at {str(path)!r}, got {exc.strerror}; check its permissions") from None
     except UnicodeDecodeError:
         raise ConfigError(f"expected a UTF-8 text config file, got {str(path)!r} holding binary data; check the path") from None
     if "\0" in text:
@@ -109,11 +111,16 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             data = yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass: builds only plain data
     except Exception as exc:  # every parser has its own error types
         detail = " ".join(str(exc).split())
-        raise ConfigError(f"cannot parse config file {str(path)!r}: {detail}") from None
+        raise ConfigError(
+            f"cannot parse config file {str(path)!r}: expected YAML or JSON, got {detail}; correct the syntax where it says"
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"expected config file {str(path)!r} to hold a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"expected config file {str(path)!r} to hold a mapping of keys, got {type(data).__name__}; "
+            "write `key: value` lines at its top level"
+        )
     check_tree(data, str(path))
     return data
 
@@ -141,11 +148,14 @@ def check_tree(data: Any, source: str) -> None:
         count += 1
         if depth > MAX_DEPTH or count > MAX_NODES:
             what = f"nested more than {MAX_DEPTH} levels deep" if depth > MAX_DEPTH else f"more than {MAX_NODES} values"
-            raise ConfigError(f"invalid config {source}: key '{key or '<top>'}': expected a small config, got {what}")
+            raise ConfigError(f"invalid config {source}: key '{key or '<top>'}': expected a small config, got {what}; reduce it")
         if isinstance(value, dict):
             for k, v in value.items():
                 if not isinstance(k, str):
-                    raise ConfigError(f"invalid config {source}: key {k!r} under '{key or '<top>'}': expected keys that are strings")
+                    raise ConfigError(
+                        f"invalid config {source}: key {k!r} under '{key or '<top>'}': expected keys that are strings, "
+                        f"got {describe(k)}; quote it"
+                    )
                 stack.append((v, depth + 1, f"{key}.{k}" if key else k))
         elif isinstance(value, list):
             stack.extend((v, depth + 1, key) for v in value)
@@ -170,14 +180,15 @@ def _describe_error(root: type[BaseModel], err: Any) -> str:
         allowed = sorted(parent.model_fields) if parent is not None else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"unknown key '{key}'{hint}; expected one of: {', '.join(allowed)}"
+        return f"unknown key '{key}'{hint}; expected one of: {', '.join(allowed)}, got '{loc[-1]}'; rename or remove it"
     if err["type"] == "missing":
-        return f"missing key '{key}'; add it"
+        return f"missing key '{key}': expected it, got none; add it"
     msg = str(err["msg"]).removeprefix("Value error, ")
     msg = re.sub(r"^Input should be ", "expected ", msg)
     msg = msg[:1].lower() + msg[1:]
     got = f", got {_short(describe(err['input']))}" if "input" in err and err["type"] != "value_error" else ""
-    return f"key '{key}': {msg}{got}"
+    fix = "; fix the value" if got else ""  # a value_error's message (our validators') names its own fix
+    return f"key '{key}': {msg}{got}{fix}"
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -197,9 +208,15 @@ def validate(data: dict[str, Any], source: str = "<config>") -> RunConfig:
     """Validate a config dict with the schema of the recipe it names."""
     recipe = data.get("recipe")
     if recipe is None:
-        raise ConfigError(f"invalid config {source}: missing key 'recipe'; expected one of: {', '.join(list_recipes())}")
+        raise ConfigError(
+            f"invalid config {source}: missing key 'recipe'; expected one of: {', '.join(list_recipes())}, got none; "
+            "add e.g. `recipe: hypermodel`"
+        )
     if not isinstance(recipe, str) or recipe not in list_recipes():
-        raise ConfigError(f"invalid config {source}: key 'recipe': expected one of: {', '.join(list_recipes())}, got {describe(recipe)}")
+        raise ConfigError(
+            f"invalid config {source}: key 'recipe': expected one of: {', '.join(list_recipes())}, "
+            f"got {describe(recipe)}; set it to one of them"
+        )
     return validate_as(get_recipe_class(recipe).config_class, data, source)
 
 

@@ -57,14 +57,14 @@ class ModelSection(Section):
     @classmethod
     def _known_generator(cls, value: str) -> str:
         if value not in list_generators():
-            raise ValueError(f"expected a registered generator: one of {', '.join(list_generators())}, got {value!r}")
+            raise ValueError(f"expected a registered generator: one of {', '.join(list_generators())}, got {value!r}; use one of them")
         return value
 
     @field_validator("hidden")
     @classmethod
     def _positive_widths(cls, value: list[int]) -> list[int]:
         if any(not 1 <= w <= MAX_WIDTH for w in value):
-            raise ValueError(f"expected hidden widths 1..{MAX_WIDTH}, got {value}")
+            raise ValueError(f"expected hidden widths 1..{MAX_WIDTH}, got {value}; pass widths in that range")
         return value
 
     @field_validator("generator_kwargs")
@@ -75,15 +75,19 @@ class ModelSection(Section):
                 return
             if isinstance(item, (int, float)):
                 if not (math.isfinite(item) and abs(item) <= MAX_WIDTH):
-                    raise ValueError(f"expected numbers within ±{MAX_WIDTH} in generator_kwargs, got {where} = {item}")
+                    raise ValueError(
+                        f"expected numbers within ±{MAX_WIDTH} in generator_kwargs, got {where} = {item}; pass a smaller number"
+                    )
             elif isinstance(item, str):
                 if len(item) > 100:
-                    raise ValueError(f"expected short strings in generator_kwargs, got {where} of {len(item)} characters")
+                    raise ValueError(f"expected short strings in generator_kwargs, got {where} of {len(item)} characters; pass at most 100")
             elif isinstance(item, list) and len(item) <= 32:
                 for i, v in enumerate(item):
                     check(v, f"{where}[{i}]")
             else:
-                raise ValueError(f"expected numbers, strings or short lists in generator_kwargs, got {where} = {str(item)[:40]}")
+                raise ValueError(
+                    f"expected numbers, strings or short lists in generator_kwargs, got {where} = {str(item)[:40]}; pass one of those"
+                )
 
         for key, item in value.items():
             check(item, key)
@@ -108,7 +112,7 @@ class DataSection(Section):
     def _valid_pairs(cls, value: list[list[int]]) -> list[list[int]]:
         flat = [d for p in value for d in p]
         if not value or any(len(p) != 2 for p in value) or any(not 0 <= d <= 9 for d in flat) or len(set(flat)) != len(flat):
-            raise ValueError(f"expected pairs of distinct digits 0-9 such as [[0, 1], [2, 3]], got {value}")
+            raise ValueError(f"expected pairs of distinct digits 0-9, got {value}; pass e.g. [[0, 1], [2, 3]]")
         return value
 
 
@@ -167,7 +171,10 @@ class HyperModelRecipe(Recipe):
             key = "model.generator_kwargs" if m.generator_kwargs and "argument" in str(exc) else "model"
             raise ConfigError(f"invalid config: key '{key}': {exc}") from None
         except (TypeError, ValueError, RuntimeError) as exc:  # e.g. an argument the generator does not take
-            raise ConfigError(f"invalid config: key 'model.generator_kwargs': {' '.join(str(exc).split())[:200]}") from None
+            raise ConfigError(
+                f"invalid config: key 'model.generator_kwargs': expected arguments the generator takes, "
+                f"got {' '.join(str(exc).split())[:200]}; remove or rename them"
+            ) from None
 
     def train(self, config: HyperModelConfig, ctx: RunContext) -> FitResult:
         seed_everything(config.seed)
@@ -194,7 +201,7 @@ class HyperModelRecipe(Recipe):
                 raise UsageError(f"expected no --cond for a static hypernetwork (one weight set), got {text!r}; leave --cond out")
             return None
         if text is None or not re.fullmatch(r"\s*[0-9]{1,6}\s*", text) or not 0 <= int(text) < n:
-            raise UsageError(f"expected --cond to be a task id 0..{n - 1} (pairs {config.data.pairs}), got {text!r}")
+            raise UsageError(f"expected --cond to be a task id 0..{n - 1} (pairs {config.data.pairs}), got {text!r}; pass e.g. --cond 0")
         return int(text)
 
 

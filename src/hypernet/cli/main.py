@@ -179,7 +179,7 @@ def _bench(args: argparse.Namespace) -> int:
     dirs = [d for d in _benchmark_dirs(args.dir) if d.is_dir()]
     if not dirs and args.dir is None:
         raise UsageError(
-            "the benchmarks are scripts in the hypernet source repository, not part of the installed package; "
+            "expected the benchmark scripts of the hypernet source repository (not part of the installed package), got none; "
             "run `hypernet bench` from a checkout of the repository (or pass --dir DIR)"
         )
     scripts = {p.stem: p for d in reversed(dirs) for p in sorted(d.glob("*.py")) if not p.name.startswith("_")}
@@ -189,7 +189,7 @@ def _bench(args: argparse.Namespace) -> int:
     name = args.name.removesuffix(".py")
     if name not in scripts:
         where = ", ".join(str(d) for d in _benchmark_dirs(args.dir))
-        raise UsageError(f"expected a benchmark in {sorted(scripts)} (scripts in {where}), got {args.name!r}")
+        raise UsageError(f"expected a benchmark in {sorted(scripts)} (scripts in {where}), got {args.name!r}; pass one of them")
     done = subprocess.run([sys.executable, str(scripts[name]), *args.args], check=False)
     return EXIT_OK if done.returncode == 0 else EXIT_FAILURE
 

@@ -86,13 +86,18 @@ class Recipe:
 
     def parse_cond(self, config: Any, text: str | None) -> Any:
         """Turn ``hypernet export --cond TEXT`` into a condition for ``model.materialize``."""
-        raise UsageError(f"recipe {self.name!r} does not support export; expected a recipe that materializes plain weights")
+        raise UsageError(
+            f"expected a recipe that materializes plain weights, got recipe {self.name!r}, which does not support export; "
+            "export a run of another recipe"
+        )
 
     def materialize(self, config: Any, model: nn.Module, cond: Any) -> nn.Module:
         """The plain module ``hypernet export`` writes: by default ``model.materialize(cond)``."""
         materialize = getattr(model, "materialize", None)
         if materialize is None:
-            raise UsageError(f"expected a run of a HyperModel recipe to export, got a {type(model).__name__}")
+            raise UsageError(
+                f"expected a run of a HyperModel recipe to export, got a {type(model).__name__}; pass the run directory of such a run"
+            )
         return materialize(cond)
 
 

@@ -100,7 +100,8 @@ def check_runs_dir(runs_dir: Path) -> None:
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(
-            f"invalid config: key 'runs_dir': cannot create {str(runs_dir)!r} ({exc.strerror}); choose a writable place"
+            f"invalid config: key 'runs_dir': expected a directory that can be created, got {str(runs_dir)!r} ({exc.strerror}); "
+            "choose a writable place"
         ) from None
     probe = runs_dir / f".hypernet-write-test-{id(runs_dir)}"
     try:
@@ -108,7 +109,8 @@ def check_runs_dir(runs_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise UsageError(
-            f"invalid config: key 'runs_dir': cannot write in {str(runs_dir)!r} ({exc.strerror}); choose a writable place"
+            f"invalid config: key 'runs_dir': expected a writable directory, got {str(runs_dir)!r} ({exc.strerror}); "
+            "choose a writable place"
         ) from None
 
 
@@ -142,8 +144,8 @@ def check_resume(run_dir: Path, config: RunConfig, world_size: int) -> Checkpoin
         how = f"torchrun --nproc_per_node={written} -m hypernet train CONFIG --resume" if written > 1 else "hypernet train CONFIG --resume"
         plural = "es" if world_size > 1 else ""
         raise UsageError(
-            f"cannot resume {run_dir} with {world_size} process{plural}: its checkpoints were written by {written}, "
-            f"and resuming needs the same number (bitwise-identical continuation); run `{how}`"
+            f"cannot resume {run_dir} with {world_size} process{plural}: its checkpoints were written by {written}; "
+            f"expected the same number (bitwise-identical continuation), got {world_size}; run `{how}`"
         )
     old = stored_config(ckpt, run_dir)
     if old is not None:
@@ -152,7 +154,8 @@ def check_resume(run_dir: Path, config: RunConfig, world_size: int) -> Checkpoin
         if diff:
             shown = ", ".join(f"{k} ({_short(a)} -> {_short(b)})" for k, (a, b) in list(diff.items())[:6])
             raise UsageError(
-                f"--resume got a config that differs from the run's in {shown}; resume with the run's own config "
+                f"--resume got a config that differs from the run's in {shown} (expected the run's own config); "
+                "resume with the run's own config "
                 f"({run_dir / 'config.json'}, unchanged), or start a new run (another name, or --overwrite). "
                 f"Keys that may change on resume: {', '.join(may_change)}"
             )
@@ -183,12 +186,13 @@ def prepare_run_dir(run_dir: Path, config_path: Path, config: RunConfig, *, resu
     elif has_files:
         if not is_run_dir(run_dir):
             raise UsageError(
-                f"{run_dir} exists and is not a hypernet run (no {MARKER} file, no config.json with checkpoints/); "
+                f"{run_dir} exists and is not a hypernet run (expected a {MARKER} file or a config.json with checkpoints/, got neither); "
                 "nothing was deleted: change `name:` or `runs_dir:`, or remove it yourself"
             )
         if has_checkpoints and not overwrite:
             raise UsageError(
-                f"run directory {run_dir} already exists; pass --resume to continue it, --overwrite to start over, "
+                f"expected a new run directory, got {run_dir}, which already exists; "
+                "pass --resume to continue it, --overwrite to start over, "
                 "or change `name:` in the config"
             )
         shutil.rmtree(run_dir)  # a run, and either --overwrite or no checkpoint (nothing to lose)

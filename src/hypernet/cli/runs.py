@@ -117,7 +117,10 @@ def _check_export_target(out: Path) -> None:
         raise UsageError(f"expected --out in an existing directory, got {str(out)!r} ({parent} does not exist); create it first")
     resolved = parent.resolve()
     if resolved.name == "checkpoints" and (list_checkpoints(resolved) or is_run_dir(resolved.parent)):
-        raise UsageError(f"refused to write --out {str(out)!r} into a run's checkpoints/ directory; choose a path outside it")
+        raise UsageError(
+            f"refused to write --out {str(out)!r}: expected a path outside a run's checkpoints/ directory, got one inside it; "
+            "choose a path outside it"
+        )
 
 
 def export_run(run_dir: str | Path, cond: str | None, out: str | Path) -> dict[str, Any]:
@@ -126,7 +129,7 @@ def export_run(run_dir: str | Path, cond: str | None, out: str | Path) -> dict[s
 
     out = Path(out)
     if out.suffix != ".safetensors":
-        raise UsageError(f"expected --out to end in .safetensors, got {str(out)!r}")
+        raise UsageError(f"expected --out to end in .safetensors, got {str(out)!r}; pass e.g. --out model.safetensors")
     _check_export_target(out)
     config, recipe, model = load_run(run_dir)
     try:
@@ -134,12 +137,16 @@ def export_run(run_dir: str | Path, cond: str | None, out: str | Path) -> dict[s
     except HypernetError:
         raise
     except (ValueError, TypeError) as exc:
-        raise UsageError(f"expected a valid --cond for recipe {config.recipe!r}, got {cond!r} ({exc})") from None
+        raise UsageError(
+            f"expected a valid --cond for recipe {config.recipe!r}, got {cond!r} ({exc}); pass a condition the recipe accepts"
+        ) from None
     net = recipe.materialize(config, model, condition)
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
     meta = {"run": str(run_dir), "cond": "" if cond is None else cond, "recipe": config.recipe}
     try:
         atomic_write_bytes(out, save(state, metadata=meta))
     except OSError as exc:
-        raise UsageError(f"cannot write --out {str(out)!r} ({exc.strerror}); choose a writable file path") from None
+        raise UsageError(
+            f"cannot write --out {str(out)!r}: expected a writable file path, got {exc.strerror}; choose a writable file path"
+        ) from None
     return {"path": str(out), "tensors": len(state), "parameters": int(sum(v.numel() for v in state.values() if v.is_floating_point()))}

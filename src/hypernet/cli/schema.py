@@ -19,7 +19,9 @@ MAX_COUNT = 10**9
 
 def _existing_file(value: str) -> str:
     if not Path(value).expanduser().is_file():
-        raise ValueError(f"file not found: {value!r} (relative paths start from the current directory)")
+        raise ValueError(
+            f"expected an existing file, got {value!r} (file not found); check the path (relative paths start from the current directory)"
+        )
     return value
 
 

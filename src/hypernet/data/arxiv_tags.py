@@ -47,7 +47,7 @@ class ArxivTags:
     def without(self, uri: str = ARXIV_DOC) -> ArxivTags:
         """The same set with one tag removed from the documents and from every relevant set."""
         if uri not in self.uris:
-            raise DataError(f"expected a tag uri of the set, got {uri!r}")
+            raise DataError(f"expected a tag uri of the set, got {uri!r}; pass one of its tags")
         drop = self.uris.index(uri)
         keep = [i for i in range(len(self.uris)) if i != drop]
         new = {old: n for n, old in enumerate(keep)}
@@ -87,7 +87,10 @@ def load_arxiv_tags(path: str | Path | None = None) -> ArxivTags:
         except (tarfile.TarError, KeyError, OSError) as exc:
             raise DataError(f"expected {root} to be the {SDIST} sdist, got: {exc}; fetch it again") from None
     else:
-        raise DataError(f"arXiv tags not found at {root}; run `hypernet data fetch arxiv-tags` (or pass the {SDIST_NAME} sdist)")
+        raise DataError(
+            f"expected the arXiv tags at {root}, got no such file (not found); run `hypernet data fetch arxiv-tags` "
+            f"(or pass the {SDIST_NAME} sdist)"
+        )
     order: dict[str, int] = {}
     queries, relevant = [], []
     for doc in arxiv:

@@ -87,7 +87,8 @@ def _read(root: Path, split: str, check: bool = False) -> tuple[torch.Tensor, to
         path = root / f"{split}-{kind}-ubyte.gz"
         if not path.is_file():
             raise DataError(
-                f"Fashion-MNIST file {path} not found; run `hypernet data fetch fashion-mnist` (or pass the directory of your own copy)"
+                f"expected the Fashion-MNIST file {path}, got no such file; run `hypernet data fetch fashion-mnist` "
+                "(or pass the directory of your own copy)"
             )
         raw = path.read_bytes()
         if check and sha256(raw) != SHA256[path.name]:  # the cache is checked on every load, not only when fetched
@@ -98,11 +99,16 @@ def _read(root: Path, split: str, check: bool = False) -> tuple[torch.Tensor, to
         try:
             blob = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"cannot read {path}: {exc}; fetch it again with `hypernet data fetch fashion-mnist`") from None
+            raise DataError(
+                f"cannot read {path}: expected a gzip IDX file, got {exc}; fetch it again with `hypernet data fetch fashion-mnist`"
+            ) from None
         arrays.append(read_idx(blob, magic, str(path)))
     images, labels = arrays
     if images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
-        raise DataError(f"expected {split} images (N, 28, 28) and labels (N,), got {images.shape} and {labels.shape} in {root}")
+        raise DataError(
+            f"expected {split} images (N, 28, 28) and labels (N,), got {images.shape} and {labels.shape} in {root}; "
+            "fetch them again with `hypernet data fetch fashion-mnist`"
+        )
     x = torch.from_numpy(images.reshape(len(images), 784).astype(np.float32) / 255.0)
     return x, torch.from_numpy(labels.astype(np.int64))
 

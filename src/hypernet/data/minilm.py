@@ -36,11 +36,13 @@ def load_minilm(path: str | Path | None = None) -> tuple[Any, Any]:
     """
     root = Path(path) if path is not None else default_dir()
     if not (root / "config.json").is_file() or not (root / "model.safetensors").is_file():
-        raise DataError(f"MiniLM not found at {root}; run `hypernet data fetch minilm` (or pass the directory of your own copy)")
+        raise DataError(
+            f"expected MiniLM at {root}, got no such files; run `hypernet data fetch minilm` (or pass the directory of your own copy)"
+        )
     try:
         from transformers import AutoModel, AutoTokenizer
     except ImportError:  # pragma: no cover - the hf extra is part of dev
-        raise DataError("loading MiniLM needs transformers: pip install 'hypernet[hf]'") from None
+        raise DataError("expected transformers to load MiniLM, got an ImportError; install it: pip install 'hypernet[hf]'") from None
     model = AutoModel.from_pretrained(str(root), local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(str(root), local_files_only=True)
     return model.eval(), tokenizer

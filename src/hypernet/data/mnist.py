@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import describe
 from .cache import data_dir, sha256
 from .digits import PAIRS, DigitsTasks, pair_tasks
 from .errors import DataError
@@ -78,7 +79,10 @@ class _ArraysOnly(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.allowed:
-            raise DataError(f"refused to unpickle {module}.{name}: an MNIST file holds only NumPy arrays")
+            raise DataError(
+                f"refused to unpickle {module}.{name}: expected only NumPy arrays in an MNIST file, got that; "
+                "fetch it again with `hypernet data fetch mnist`"
+            )
         return self.allowed[(module, name)]
 
 
@@ -87,9 +91,15 @@ def _split(obj: Any, name: str, path: Path) -> tuple[torch.Tensor, torch.Tensor]
         x, y = obj
         x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64)
     except (TypeError, ValueError):
-        raise DataError(f"expected {path} to hold (x, y) arrays for the {name} split, got {type(obj).__name__}") from None
+        raise DataError(
+            f"expected {path} to hold (x, y) arrays for the {name} split, got {describe(obj)}; "
+            "fetch it again with `hypernet data fetch mnist`"
+        ) from None
     if x.ndim != 2 or x.shape[1] != 784 or y.shape != (x.shape[0],):
-        raise DataError(f"expected {name} split of {path} with x (N, 784) and y (N,), got x {x.shape} and y {y.shape}")
+        raise DataError(
+            f"expected {name} split of {path} with x (N, 784) and y (N,), got x {x.shape} and y {y.shape}; "
+            "fetch it again with `hypernet data fetch mnist`"
+        )
     return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
 
 
@@ -105,7 +115,9 @@ def load_mnist(path: str | Path | None = None) -> MNIST:
     cached = path is None
     path = Path(path) if path is not None else default_path()
     if not path.is_file():
-        raise DataError(f"MNIST not found at {path}; run `hypernet data fetch mnist` (or pass the path of your own mnist.pkl.gz)")
+        raise DataError(
+            f"expected MNIST at {path}, got no such file; run `hypernet data fetch mnist` (or pass the path of your own mnist.pkl.gz)"
+        )
     try:
         blob = path.read_bytes()
         if cached and sha256(blob) != MNIST_SHA256:  # the cache is checked on every load, not only when fetched
@@ -118,9 +130,14 @@ def load_mnist(path: str | Path | None = None) -> MNIST:
     except DataError:
         raise
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as exc:
-        raise DataError(f"cannot read MNIST file {path}: {exc}; fetch it again with `hypernet data fetch mnist`") from None
+        raise DataError(
+            f"cannot read MNIST file {path}: expected a gzip pickle, got {exc}; fetch it again with `hypernet data fetch mnist`"
+        ) from None
     if not isinstance(splits, tuple) or len(splits) != 3:
-        raise DataError(f"expected {path} to hold 3 splits (train, valid, test), got {type(splits).__name__}")
+        raise DataError(
+            f"expected {path} to hold 3 splits (train, valid, test), got {describe(splits)}; "
+            "fetch it again with `hypernet data fetch mnist`"
+        )
     (xtr, ytr), (xva, yva), (xte, yte) = (_split(s, n, path) for s, n in zip(splits, ("train", "valid", "test"), strict=True))
     return MNIST(xtr, ytr, xva, yva, xte, yte)
 

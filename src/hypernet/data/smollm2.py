@@ -13,7 +13,7 @@ Example:
     >>> load_smollm2("/nowhere")
     Traceback (most recent call last):
     ...
-    hypernet.data.errors.DataError: SmolLM2 not found at /nowhere; run `hypernet data fetch smollm2` ...
+    hypernet.data.errors.DataError: expected SmolLM2 at /nowhere, got no such files; run `hypernet data fetch smollm2` ...
 """
 
 from __future__ import annotations
@@ -49,11 +49,14 @@ def load_smollm2(path: str | Path | None = None) -> tuple[Any, Any]:
     root = Path(path) if path is not None else default_dir()
     missing = [f for f in FILES if not (root / f).is_file()]
     if missing:
-        raise DataError(f"SmolLM2 not found at {root}; run `hypernet data fetch smollm2` (or pass the directory of your converted copy)")
+        raise DataError(
+            f"expected SmolLM2 at {root}, got no such files; "
+            "run `hypernet data fetch smollm2` (or pass the directory of your converted copy)"
+        )
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError:  # pragma: no cover - the hf extra is part of dev
-        raise DataError("loading SmolLM2 needs transformers: pip install 'hypernet[llm]'") from None
+        raise DataError("expected transformers to load SmolLM2, got an ImportError; install it: pip install 'hypernet[llm]'") from None
     model = AutoModelForCausalLM.from_pretrained(str(root), local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(str(root), local_files_only=True)
     return model.eval(), tokenizer

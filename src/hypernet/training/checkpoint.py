@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from .._io import TMP_MARK, atomic_write_bytes, atomic_write_text
-from ..errors import CheckpointError
+from ..errors import CheckpointError, describe
 
 FORMAT = "hypernet-checkpoint/1"
 _NAME = re.compile(r"^step-(\d+)\.json$")
@@ -86,14 +86,22 @@ class Checkpoint:
         opt_state = None
         if optimizer is not None:
             if not isinstance(self.meta.get("optimizer"), dict):
-                raise CheckpointError(f"checkpoint {self.path} holds no optimizer state; expected one to resume training from it")
+                raise CheckpointError(
+                    f"expected checkpoint {self.path} to hold an optimizer state to resume training from, got none; "
+                    "resume from a checkpoint written by fit(), or load it without an optimizer"
+                )
             opt_state = _optimizer_from_parts(self.path, self.section("optimizer"), self.meta["optimizer"], optimizer)
         if scheduler is not None and self.meta.get("scheduler") is not None and not isinstance(self.meta["scheduler"], dict):
-            raise CheckpointError(f"checkpoint {self.path} has an unreadable scheduler state (expected a JSON object)")
+            raise CheckpointError(
+                f"expected checkpoint {self.path} to hold its scheduler state as a JSON object, got {describe(self.meta['scheduler'])}; "
+                "use an earlier checkpoint, or resume without a scheduler"
+            )
         try:
             getattr(model, "module", model).load_state_dict(state)
         except RuntimeError as exc:  # pragma: no cover - _check_fits found every mismatch already
-            raise CheckpointError(f"checkpoint {self.path} does not fit this model: {exc}") from None
+            raise CheckpointError(
+                f"expected checkpoint {self.path} to fit this model, got {exc}; use the config the run was trained with"
+            ) from None
         if optimizer is not None and opt_state is not None:
             optimizer.load_state_dict(opt_state)
         if scheduler is not None and self.meta.get("scheduler") is not None:
@@ -109,7 +117,7 @@ def _check_fits(path: Path, model: nn.Module, state: Mapping[str, torch.Tensor])
         parts = [f"missing {missing[:5]}" if missing else "", f"unexpected {unexpected[:5]}" if unexpected else ""]
         parts.append(f"shapes (checkpoint vs model) {wrong[:5]}" if wrong else "")
         raise CheckpointError(
-            f"checkpoint {path} does not fit this model ({'; '.join(p for p in parts if p)}); "
+            f"expected checkpoint {path} to fit this model, got a mismatch ({', '.join(p for p in parts if p)}); "
             "use the config the run was trained with (the run directory's config.json)"
         )
 
@@ -138,7 +146,7 @@ def _optimizer_from_parts(
     """The optimizer ``state_dict`` stored in a checkpoint, checked against ``optimizer`` (raises :class:`~hypernet.CheckpointError`)."""
 
     def bad(why: str) -> CheckpointError:
-        return CheckpointError(f"checkpoint {path} has an unusable optimizer state ({why}); use an earlier checkpoint")
+        return CheckpointError(f"expected a usable optimizer state in checkpoint {path}, got {why}; use an earlier checkpoint")
 
     groups_meta, state_meta = meta.get("param_groups"), meta.get("state")
     if not isinstance(groups_meta, list) or not isinstance(state_meta, dict):
@@ -241,7 +249,10 @@ def save_checkpoint(
     try:
         text = json.dumps(meta, indent=1)
     except TypeError as exc:
-        raise CheckpointError(f"expected JSON-serialisable checkpoint metadata (config, scheduler, extra), got {exc}") from None
+        raise CheckpointError(
+            f"expected JSON-serialisable checkpoint metadata (config, scheduler, extra), got {exc}; "
+            "pass only numbers, strings, lists and dicts"
+        ) from None
     atomic_write_bytes(directory / f"{stem}.safetensors", blob)
     path = directory / f"{stem}.json"
     atomic_write_text(path, text)  # written last: its presence marks a complete checkpoint
@@ -282,9 +293,14 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             loaded = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # any failure means an unusable file
-            raise CheckpointError(f"refused to load {path}: not a plain tensor file ({type(exc).__name__}: {str(exc)[:200]})") from None
+            raise CheckpointError(
+                f"refused to load {path}: expected a plain tensor file, got {type(exc).__name__}: {str(exc)[:200]}; "
+                "pass a file saved from a dict of tensors (torch.save)"
+            ) from None
         if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
-            raise CheckpointError(f"expected {path} to hold a dict of tensors, got {type(loaded).__name__}")
+            raise CheckpointError(
+                f"expected {path} to hold a dict of tensors, got {describe(loaded)}; pass a file saved from a dict of tensors"
+            )
         return dict(loaded)
     from safetensors.torch import load as st_load
 
@@ -292,7 +308,8 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         return dict(st_load(path.read_bytes()))
     except Exception as exc:  # safetensors raises several error types
         raise CheckpointError(
-            f"checkpoint file {path} is truncated or corrupted (not a valid safetensors file: {str(exc)[:200]}); use an earlier checkpoint"
+            f"expected checkpoint file {path} to be a valid safetensors file, got a truncated or corrupted one ({str(exc)[:200]}); "
+            "use an earlier checkpoint"
         ) from None
 
 
@@ -315,7 +332,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     info = meta["tensors"]
     tensor_path = path.with_name(info["file"])
     if not tensor_path.is_file():
-        raise CheckpointError(f"checkpoint file {tensor_path} is missing (listed by {path}); use an earlier checkpoint")
+        raise CheckpointError(f"expected checkpoint file {tensor_path} (listed by {path}), got no such file; use an earlier checkpoint")
     data = tensor_path.read_bytes()
     if len(data) != info["bytes"] or hashlib.sha256(data).hexdigest() != info["sha256"]:
         raise CheckpointError(
@@ -327,7 +344,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         k for k, v in tensors.items() if k.startswith(("model/", "optimizer/")) and v.is_floating_point() and not bool(v.isfinite().all())
     ]
     if bad:
-        raise CheckpointError(f"checkpoint file {tensor_path} holds non-finite values (NaN or inf) in {bad[:5]}; use an earlier checkpoint")
+        raise CheckpointError(
+            f"expected finite values in checkpoint file {tensor_path}, got NaN or inf in {bad[:5]}; use an earlier checkpoint"
+        )
     return Checkpoint(path, step, epoch, batch, meta, tensors)
 
 
@@ -347,7 +366,9 @@ def _read_meta(path: Path) -> dict[str, Any]:
     """The checked JSON document of a checkpoint; raises :class:`~hypernet.CheckpointError` naming ``path``."""
 
     def corrupt(why: str) -> CheckpointError:
-        return CheckpointError(f"checkpoint file {path} is truncated or corrupted ({why}); use an earlier checkpoint")
+        return CheckpointError(
+            f"expected an intact checkpoint file {path}, got a truncated or corrupted one ({why}); use an earlier checkpoint"
+        )
 
     try:
         size = path.stat().st_size

@@ -86,9 +86,11 @@ def timeout_seconds(timeout: float | None = None) -> float:
         try:
             timeout = float(text) if text else DEFAULT_TIMEOUT
         except ValueError:
-            raise ConfigError(f"expected $HYPERNET_DIST_TIMEOUT to be a number of seconds, got {text!r}") from None
+            raise ConfigError(f"expected $HYPERNET_DIST_TIMEOUT to be a number of seconds, got {text!r}; set it to e.g. 600") from None
     if not (math.isfinite(timeout) and timeout > 0):
-        raise ConfigError(f"expected a positive, finite process-group timeout in seconds, got {timeout!r}")
+        raise ConfigError(
+            f"expected a positive, finite process-group timeout in seconds, got {timeout!r}; set $HYPERNET_DIST_TIMEOUT to e.g. 600"
+        )
     return float(timeout)
 
 

@@ -37,7 +37,7 @@ from typing import Any, ParamSpec, TypeVar
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, describe
 from . import distributed
 from .checkpoint import Checkpoint, latest_checkpoint, save_checkpoint
 from .errors import TrainingError
@@ -201,7 +201,10 @@ def check_gradients_flow(parameters: Iterable[torch.Tensor], loss: float, what: 
 def _split(result: StepResult) -> tuple[torch.Tensor, dict[str, float]]:
     loss, metrics = result if isinstance(result, tuple) else (result, {})
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        raise TrainingError(f"expected the step function to return a scalar loss tensor (or (loss, metrics)), got {type(loss).__name__}")
+        raise TrainingError(
+            f"expected the step function to return a scalar loss tensor (or (loss, metrics)), got {describe(loss)}; "
+            "return loss.mean() (or (loss.mean(), metrics))"
+        )
     return loss, {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in metrics.items()}
 
 
@@ -256,7 +259,10 @@ class _Checkpointer:
                 if ckpt.meta["extra"][kind][distributed.current().rank]:
                     restore_rng(*self.rng_of(ckpt, kind), self.generators)
         except Exception as exc:  # any failure means unusable RNG bookkeeping
-            raise CheckpointError(f"checkpoint {ckpt.path} has unusable RNG states ({type(exc).__name__}: {str(exc)[:120]})") from None
+            raise CheckpointError(
+                f"expected usable RNG states in checkpoint {ckpt.path}, got {type(exc).__name__}: {str(exc)[:120]}; "
+                "use an earlier checkpoint"
+            ) from None
         finally:
             restore_rng(*before, self.generators)
 
@@ -272,10 +278,15 @@ def check_world_size(ckpt: Checkpoint, world_size: int) -> None:
     """Raise :class:`TrainingError` unless ``ckpt`` was written by ``world_size`` processes."""
     written = checkpoint_world_size(ckpt)
     if written is None:
-        raise CheckpointError(f"checkpoint {ckpt.path} has no RNG states per process; it was not written by fit()")
+        raise CheckpointError(
+            f"expected checkpoint {ckpt.path} to hold RNG states per process, got none (it was not written by fit()); "
+            "resume from a checkpoint written by fit()"
+        )
     if written != world_size:
         how = f"torchrun --nproc_per_node={written} ..." if written > 1 else "one process, without torchrun"
-        raise TrainingError(f"checkpoint {ckpt.path} was written by {written} process(es), this run has {world_size}; resume with {how}")
+        raise TrainingError(
+            f"expected checkpoint {ckpt.path} to be resumed by the {written} process(es) that wrote it, got {world_size}; resume with {how}"
+        )
 
 
 P = ParamSpec("P")
@@ -293,8 +304,9 @@ def _peer_failures_as_errors(func: Callable[P, T]) -> Callable[P, T]:
             if not (distributed.running() and distributed.is_peer_failure(exc)):
                 raise
             raise TrainingError(
-                f"another training process stopped answering (rank {distributed.current().rank} of {distributed.current().world_size} "
-                f"waited up to the process-group timeout of {distributed.timeout_used():g}s): {' '.join(str(exc).split())[:160]}; "
+                f"expected every training process to answer within the process-group timeout of {distributed.timeout_used():g}s, "
+                f"got no answer (rank {distributed.current().rank} of {distributed.current().world_size} waited): "
+                f"{' '.join(str(exc).split())[:160]}; "
                 "check the other processes' output; resume from the last checkpoint with --resume"
             ) from None
 
@@ -549,7 +561,8 @@ class Trainer:
             raise TrainingError(f"expected a usable checkpoint to resume from in {self.ckpt_dir}, got none; start the run without resume")
         if self.per_epoch is not None and ckpt.batch > self.per_epoch:
             raise TrainingError(
-                f"checkpoint {ckpt.path} is {ckpt.batch} batches into an epoch of {self.per_epoch}; resume with the same data"
+                f"expected an epoch of at least {ckpt.batch} batches (checkpoint {ckpt.path} is that far into one), "
+                f"got {self.per_epoch}; resume with the same data"
             )
         self.state.step, self.state.epoch, self.state.batch = ckpt.step, ckpt.epoch, ckpt.batch
         self.saver.last, self.saver.last_step = ckpt.path, ckpt.step

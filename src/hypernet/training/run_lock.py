@@ -108,7 +108,7 @@ def _acquire(path: Path, run_dir: Path) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise UsageError(
-            f"cannot create the lock file {path} of run {run_dir} ({exc.strerror}); check that runs_dir is a writable directory"
+            f"expected to create the lock file {path} of run {run_dir}, got {exc.strerror}; check that runs_dir is a writable directory"
         ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -117,7 +117,8 @@ def _acquire(path: Path, run_dir: Path) -> int:
         pid = _read_pid(path)
         who = f"process {pid}" if pid else "another process"
         raise RunLockedError(
-            f"run {run_dir} is in use by {who} (lock {path}); wait for it to finish, stop it, or change `name:` in the config"
+            f"expected run {run_dir} to be free, got it in use by {who} (lock {path}); "
+            "wait for it to finish, stop it, or change `name:` in the config"
         ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())

@@ -128,7 +128,7 @@ def test_training_lowers_the_loss_and_bad_input_is_refused() -> None:
         model.fit(TASKS, steps=0)
     with pytest.raises(hn.ConfigError, match="pairs"):
         TextToLoRA(base, tok, condition="task").fit({"t": ("d", ["not a pair"])}, steps=1)
-    with pytest.raises(hn.ConfigError, match="condition='text' needs a description"):
+    with pytest.raises(hn.ConfigError, match="expected a description with condition='text'"):
         TextToLoRA(base, tok).fit({"t": (None, [("a", "b")])}, steps=1)
     with pytest.raises(hn.ConfigError, match="condition in"):
         TextToLoRA(base, tok, condition="id")

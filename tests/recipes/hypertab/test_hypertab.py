@@ -201,7 +201,7 @@ def test_not_fitted_is_sklearns_error(data: tuple[np.ndarray, np.ndarray]) -> No
         ("batch_size", True, "batch_size"),
         ("n_jobs", 0, "n_jobs"),
         ("class_weight", "equal", "class_weight"),
-        ("class_weight", {7: 1.0}, "not in y"),
+        ("class_weight", {7: 1.0}, "to name labels of y"),
         ("class_weight", {0: -1.0}, ">= 0"),
         ("label_smoothing", -0.1, "label_smoothing"),
         ("label_smoothing", 1.0, "< 1.0"),

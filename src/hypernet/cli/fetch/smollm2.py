@@ -43,7 +43,9 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
         import gguf as _gguf  # noqa: F401  (transformers needs it to read the file)
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError:
-        raise DataError("converting SmolLM2's GGUF file needs transformers and gguf: pip install 'hypernet[llm]'") from None
+        raise DataError(
+            "expected transformers and gguf to convert SmolLM2's GGUF file, got an ImportError; install them: pip install 'hypernet[llm]'"
+        ) from None
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
     fresh = AutoModelForCausalLM.from_config(loaded.config)

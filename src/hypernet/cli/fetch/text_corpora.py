@@ -77,7 +77,9 @@ def fetch_fortunes(
         elif origin.is_dir():
             root = origin / FORTUNES_DIR if (origin / FORTUNES_DIR).is_dir() else origin
         else:
-            raise DataError(f"expected the {FORTUNES_PACKAGE} .deb or a directory of its category files at {origin}, got no such file")
+            raise DataError(
+                f"expected the {FORTUNES_PACKAGE} .deb or a directory of its category files at {origin}, got no such file; check the path"
+            )
         blobs = read_pinned(
             root,
             FORTUNE_SHA256,

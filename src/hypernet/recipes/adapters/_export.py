@@ -23,9 +23,12 @@ def peft_lora(wrapper: nn.Module, generated: Mapping[str, torch.Tensor], prefix:
     try:
         from peft import PeftModel
     except ImportError:  # pragma: no cover - the hf extra is part of dev
-        raise ConfigError("exporting a PEFT adapter needs peft: pip install 'hypernet[hf]'") from None
+        raise ConfigError("expected peft to export a PEFT adapter, got an ImportError; install it: pip install 'hypernet[hf]'") from None
     if not isinstance(wrapper, PeftModel):
-        raise ConfigError("PEFT has no bottleneck adapters: expected kind='lora' to export a PEFT adapter, got kind='adapter'")
+        raise ConfigError(
+            "expected kind='lora' to export a PEFT adapter, got kind='adapter' (PEFT has no bottleneck adapters); "
+            "build the model with kind='lora'"
+        )
     model = copy.deepcopy(wrapper)
     with torch.no_grad():
         for name, value in generated.items():

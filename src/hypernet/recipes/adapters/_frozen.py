@@ -94,7 +94,10 @@ class FrozenBase:
         """Cache the hidden states entering layer ``start``; raises :class:`ConfigError` if the base does not allow it."""
         found = find_layers(self.base)
         if found is None:
-            raise ConfigError("cache=True needs a base with a stack of layers (an nn.ModuleList); pass cache=False")
+            raise ConfigError(
+                f"cache=True: expected a base with a stack of layers (an nn.ModuleList), got {type(self.base).__name__} without one; "
+                "pass cache=False"
+            )
         self._layers_name, self._layers = found
         parent_name, _, self._attr = self._layers_name.rpartition(".")
         self._parent = self.base.get_submodule(parent_name) if parent_name else self.base
@@ -124,7 +127,9 @@ class FrozenBase:
         for name, out in seen.items():
             if first and isinstance(out, torch.Tensor) and out.shape == first[0].shape and torch.equal(out, first[0]):
                 return self.base.get_submodule(name)
-        raise ConfigError("cache=True: could not find the module whose output enters the first layer of this base; pass cache=False")
+        raise ConfigError(
+            "cache=True: expected to find the module whose output enters the first layer of this base, got none; pass cache=False"
+        )
 
     def lower(self, texts: Sequence[str]) -> list[torch.Tensor]:
         """Hidden states entering layer ``start`` per text, ``(T_i, H)``, computed once (memoised)."""
@@ -208,5 +213,7 @@ class FrozenBase:
         err = float((mean_pool(cached, cmask) - mean_pool(full, mask)).abs().max())
         if cached.shape != full.shape or err > 1e-4:
             self.start = None
-            raise ConfigError(f"cache=True does not reproduce this base's forward (difference {err:.2e}); pass cache=False")
+            raise ConfigError(
+                f"cache=True: expected the cache to reproduce this base's forward, got a difference of {err:.2e}; pass cache=False"
+            )
         return err

@@ -121,7 +121,7 @@ def adapt(base: nn.Module, slots: Sequence[Slot], kind: str, rank: int, alpha: f
         try:
             from peft import LoraConfig, get_peft_model
         except ImportError:  # pragma: no cover - the hf extra is part of dev
-            raise ConfigError("kind='lora' needs peft: pip install 'hypernet[hf]'") from None
+            raise ConfigError("expected peft for kind='lora', got an ImportError; install it: pip install 'hypernet[hf]'") from None
         pattern = "^(" + "|".join(re.escape(s.name) for s in slots) + ")$"
         config = LoraConfig(r=rank, lora_alpha=cast(Any, alpha), target_modules=pattern, lora_dropout=0.0, bias="none")
         with warnings.catch_warnings():  # peft 0.21 reads an attribute transformers 5 deprecates

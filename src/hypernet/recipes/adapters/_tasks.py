@@ -48,7 +48,9 @@ def as_task(obj: Any) -> AdapterTask:
         try:
             obj = AdapterTask(**obj)
         except TypeError as exc:
-            raise ConfigError(f"expected a task mapping with keys name, texts, labels, description, label_names, got: {exc}") from None
+            raise ConfigError(
+                f"expected a task mapping with keys name, texts, labels, description, label_names, got: {exc}; pass only those keys"
+            ) from None
     if not isinstance(obj, AdapterTask):
         raise ConfigError(
             f"expected an AdapterTask or a mapping, got {type(obj).__name__}; build tasks with hn.AdapterTask(name, texts, labels, ...)"
@@ -65,11 +67,19 @@ def as_task(obj: Any) -> AdapterTask:
     if bad_texts:
         raise ConfigError(f"task {obj.name!r}: expected every text to be a string, got {type(bad_texts[0]).__name__}; pass strings")
     if len(obj.texts) != len(obj.labels):
-        raise ConfigError(f"task {obj.name!r}: expected as many labels as texts, got {len(obj.labels)} labels for {len(obj.texts)} texts")
+        raise ConfigError(
+            f"task {obj.name!r}: expected as many labels as texts, got {len(obj.labels)} labels for {len(obj.texts)} texts; "
+            "pass one label per text"
+        )
     if obj.description is not None and not obj.description.strip():
-        raise ConfigError(f"task {obj.name!r}: expected a non-empty description or None, got {obj.description!r}")
+        raise ConfigError(
+            f"task {obj.name!r}: expected a non-empty description or None, got {obj.description!r}; pass a description, or None"
+        )
     if obj.label_names is not None and (len(obj.label_names) < 2 or not all(isinstance(n, str) and n.strip() for n in obj.label_names)):
-        raise ConfigError(f"task {obj.name!r}: expected at least 2 non-empty label names, got {list(obj.label_names)!r}")
+        raise ConfigError(
+            f"task {obj.name!r}: expected at least 2 non-empty label names, got {list(obj.label_names)!r}; "
+            "pass a short text per class, or None"
+        )
     k = obj.num_classes
     bad = [y for y in obj.labels if not isinstance(y, int | np.integer) or isinstance(y, bool) or not 0 <= y < max(k, 2)]
     if bad:
@@ -87,12 +97,15 @@ def check_tasks(tasks: Sequence[Any], *, need_description: bool, need_label_name
     names = [t.name for t in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ConfigError(f"expected unique task names, got duplicates {dup}")
+        raise ConfigError(f"expected unique task names, got duplicates {dup}; rename them, or merge their texts into one task")
     for t in out:
         if need_description and t.description is None:
-            raise ConfigError(f"task {t.name!r}: condition='text' needs a description; give one, or use condition='task'")
+            raise ConfigError(f"task {t.name!r}: expected a description with condition='text', got None; give one, or use condition='task'")
         if need_label_names and t.label_names is None:
-            raise ConfigError(f"task {t.name!r}: head='labels' needs label_names (a short text per class); give them, or use head='task'")
+            raise ConfigError(
+                f"task {t.name!r}: expected label_names (a short text per class) with head='labels', got None; "
+                "give them, or use head='task'"
+            )
         if t.num_classes < 2:
-            raise ConfigError(f"task {t.name!r}: expected at least 2 classes, got {t.num_classes}")
+            raise ConfigError(f"task {t.name!r}: expected at least 2 classes, got {t.num_classes}; pass labels of 2 classes or more")
     return out

@@ -173,7 +173,9 @@ class AdapterHypernet(nn.Module):
             layers_of = [s.layer for s in self.slots]
             start = None if any(i is None for i in layers_of) else min(i for i in layers_of if i is not None)
             if start is None:
-                raise ConfigError("cache=True needs every adapted module inside the base's layer stack; pass cache=False")
+                raise ConfigError(
+                    "cache=True: expected every adapted module inside the base's layer stack, got some outside it; pass cache=False"
+                )
             self.frozen.enable_cache(start)
             self.frozen.check_cache()
         self.tasks_: dict[str, _TaskInfo] = {}
@@ -262,7 +264,8 @@ class AdapterHypernet(nn.Module):
             emb = torch.as_tensor(self.text_encoder(descriptions), dtype=torch.float32)
         if emb.ndim != 2 or emb.shape[0] != len(descriptions):
             raise ConfigError(
-                f"expected text_encoder to return a (n, d) tensor for n={len(descriptions)} texts, got shape {tuple(emb.shape)}"
+                f"expected text_encoder to return a (n, d) tensor for n={len(descriptions)} texts, got shape {tuple(emb.shape)}; "
+                "pass an encoder mapping a list of texts to one row each"
             )
         return emb
 
@@ -278,7 +281,7 @@ class AdapterHypernet(nn.Module):
         if self.frozen.start != other.frozen.start or self.frozen.max_length != other.frozen.max_length:
             raise ConfigError(
                 f"expected a model caching the same layer and max_length, got start {other.frozen.start} / {other.frozen.max_length} "
-                f"vs {self.frozen.start} / {self.frozen.max_length}"
+                f"vs {self.frozen.start} / {self.frozen.max_length}; build both with the same adapted modules and max_length"
             )
         self.frozen.share(other.frozen)
 
@@ -286,7 +289,7 @@ class AdapterHypernet(nn.Module):
     def _resolve(self, task: Any, label_names: Sequence[str] | None) -> tuple[str, _TaskInfo]:
         """``(condition key, task info)`` for a task name, or (condition='text') a description."""
         if not self.is_built:
-            raise ConfigError("the model has no tasks yet: call fit(tasks) (or build(tasks)) first")
+            raise ConfigError("expected a fitted AdapterHypernet, got one with no tasks yet; call fit(tasks) (or build(tasks)) first")
         if isinstance(task, AdapterTask):
             task, label_names = task.description or task.name, task.label_names or label_names
         label_names = _label_names(label_names)
@@ -298,7 +301,8 @@ class AdapterHypernet(nn.Module):
             info = self.tasks_[task]
             if label_names is not None and info.label_names is not None and list(label_names) != info.label_names:
                 raise ConditionError(
-                    f"task {task!r} was fitted with label_names {info.label_names}, got {list(label_names)}; leave label_names out for it"
+                    f"expected label_names {info.label_names} (task {task!r} was fitted with them), got {list(label_names)}; "
+                    "leave label_names out for it"
                 )
             return (task if self.condition_kind == "task" else str(info.description)), info
         if not task.strip():
@@ -464,7 +468,9 @@ class AdapterHypernet(nn.Module):
         checked = check_tasks(tasks, need_description=self.condition_kind == "text", need_label_names=self.head_kind == "labels")
         empty = [t.name for t in checked if not t.texts]
         if empty:
-            raise ConfigError(f"expected labelled texts for every task to fit, got none for {empty}")
+            raise ConfigError(
+                f"expected labelled texts for every task to fit, got none for {empty}; give them texts and labels, or leave them out"
+            )
         if not self.is_built or sorted(self.tasks_) != sorted(t.name for t in checked):
             self.build(checked)
         if self.frozen.start is not None:
@@ -531,7 +537,9 @@ def _frozen_copy(base: Any) -> nn.Module:
     try:
         frozen = copy.deepcopy(base)
     except Exception as exc:
-        raise ConfigError(f"the base {type(base).__name__} cannot be copied to be frozen ({exc}); pass a plain nn.Module") from None
+        raise ConfigError(
+            f"expected a base that can be copied to be frozen, got {type(base).__name__} ({exc}); pass a plain nn.Module"
+        ) from None
     frozen.requires_grad_(False)
     return frozen.eval()
 

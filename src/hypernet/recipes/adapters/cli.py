@@ -187,7 +187,7 @@ class AdaptersRecipe(Recipe):
         """``--cond`` is a task name of the run (or, with ``condition: text``, one of their descriptions)."""
         if text is None or not text.strip():
             names = ", ".join(t.name for t in _tasks(config)[0])
-            raise UsageError(f"expected --cond to name a task of the run ({names}), got {text!r}")
+            raise UsageError(f"expected --cond to name a task of the run ({names}), got {text!r}; pass one of those names")
         return text
 
     def materialize(self, config: AdaptersConfig, model: nn.Module, cond: Any) -> nn.Module:
@@ -202,5 +202,8 @@ class AdaptersRecipe(Recipe):
 
 def _adapter_model(model: nn.Module) -> AdapterHypernet:
     if not isinstance(model, AdapterHypernet):
-        raise UsageError(f"expected a run of the adapters recipe (an AdapterHypernet), got a {type(model).__name__}")
+        raise UsageError(
+            f"expected a run of the adapters recipe (an AdapterHypernet), got a {type(model).__name__}; "
+            "pass the run directory of an adapters run"
+        )
     return model

@@ -117,7 +117,9 @@ class TextToLoRA(nn.Module):
         try:
             from peft import LoraConfig, get_peft_model
         except ImportError:  # pragma: no cover - peft is part of the dev extra
-            raise ConfigError("TextToLoRA needs peft and transformers: pip install 'hypernet[hf]'") from None
+            raise ConfigError(
+                "expected peft and transformers for TextToLoRA, got an ImportError; install them: pip install 'hypernet[hf]'"
+            ) from None
         torch.manual_seed(seed)
         targets = [target_modules] if isinstance(target_modules, str) else list(target_modules)
         config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank, target_modules=targets, lora_dropout=0.0)
@@ -159,7 +161,7 @@ class TextToLoRA(nn.Module):
     def _conditions(self, tasks: Sequence[str]) -> tuple[torch.Tensor, list[str | None]]:
         """The condition tensor of each task name or description, and the description each prompt shows."""
         if self.hyper is None:
-            raise ConfigError("TextToLoRA is not fitted yet; call fit(tasks, ...) first")
+            raise ConfigError("expected a fitted TextToLoRA, got one not fitted yet; call fit(tasks, ...) first")
         shown: list[str | None] = []
         for t in tasks:
             if not isinstance(t, str) or not t.strip():
@@ -193,7 +195,9 @@ class TextToLoRA(nn.Module):
                 )
             descs, examples = _descriptions(spec[0]), list(spec[1])
             if self.condition_kind == "text" and not descs:
-                raise ConfigError(f"task {name!r}: condition='text' needs a description; give one, or use condition='task'")
+                raise ConfigError(
+                    f"task {name!r}: expected a description with condition='text', got none; give one, or use condition='task'"
+                )
             bad = [e for e in examples if not (isinstance(e, tuple | list) and len(e) == 2 and all(isinstance(s, str) for s in e))]
             if not examples or bad:
                 raise ConfigError(

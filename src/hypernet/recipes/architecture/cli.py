@@ -79,7 +79,7 @@ class ArchitectureRecipe(Recipe):
 
     def evaluate(self, config: ArchitectureConfig, model: nn.Module) -> dict[str, float]:
         if not isinstance(model, ArchitectureSearch):
-            raise UsageError(f"expected an ArchitectureSearch, got {type(model).__name__}")
+            raise UsageError(f"expected an ArchitectureSearch, got {type(model).__name__}; pass the run directory of an architecture run")
         data = _data(config)
         candidates = model.sample(min(config.candidates, model.space.num_architectures), seed=config.seed)
         ranking = model.rank(candidates, [data["val"]])
@@ -96,7 +96,7 @@ class ArchitectureRecipe(Recipe):
         layers = re.findall(r"(\d+)\((\w+)\)", text or "")
         if not layers or "-".join(f"{w}({a})" for w, a in layers) != (text or "").strip():
             raise UsageError(
-                f"expected --cond to be an architecture such as '32(relu)-16(tanh)' (width(activation) per layer), got {text!r}"
+                f"expected --cond to be an architecture (width(activation) per layer), got {text!r}; pass e.g. --cond '32(relu)-16(tanh)'"
             )
         arch = Architecture(tuple(int(w) for w, _ in layers), tuple(a for _, a in layers))
         return _space(config).validate(arch)

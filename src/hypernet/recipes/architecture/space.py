@@ -109,7 +109,7 @@ class MLPSpace:
         self.widths = tuple(sorted(_tuple_of(int, "widths", widths)))
         self.activations = _tuple_of(str, "activations", activations)
         if self.depths[0] < 1 or self.widths[0] < 1:
-            raise ConfigError(f"expected depths and widths >= 1, got depths={depths!r}, widths={widths!r}")
+            raise ConfigError(f"expected depths and widths >= 1, got depths={depths!r}, widths={widths!r}; pass positive sizes")
         unknown = [a for a in self.activations if a not in ACTIVATIONS]
         if unknown:
             raise ConfigError(f"expected activations among {sorted(ACTIVATIONS)}, got {unknown}; pass only those")
@@ -153,7 +153,9 @@ class MLPSpace:
             )
         if len(arch.widths) != len(arch.activations):
             raise ConfigError(
-                f"expected one activation per hidden layer, got {len(arch.widths)} widths and {len(arch.activations)} activations in {arch}"
+                f"expected one activation per hidden layer, got {len(arch.widths)} widths and {len(arch.activations)} activations "
+                f"in {arch}; "
+                "pass as many of each"
             )
         if arch.depth not in self.depths:
             raise ConfigError(f"expected a depth in {self.depths}, got {arch.depth} ({arch}); pick one of the space's depths")

@@ -54,7 +54,10 @@ class CompressionRecipe(Recipe):
 
     def train(self, config: CompressionConfig, ctx: RunContext) -> FitResult:
         if config.train.optimizer != "adam" or config.train.weight_decay:
-            raise ConfigError("expected train.optimizer 'adam' without weight_decay for the compression recipe (Adam, one-cycle schedule)")
+            raise ConfigError(
+                f"expected train.optimizer 'adam' without weight_decay for the compression recipe (Adam, one-cycle schedule), "
+                f"got {config.train.optimizer!r} with weight_decay={config.train.weight_decay}; set train.optimizer: adam, weight_decay: 0"
+            )
         seed_everything(config.seed)
         x, y, _, _ = digits(config.seed)
         options = fit_options(config, ctx)

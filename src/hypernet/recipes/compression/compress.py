@@ -127,7 +127,8 @@ def static_hypernet(
         as_tuple = False
     if size_arg in kwargs:
         raise ConfigError(
-            f"expected generator_kwargs without {size_arg!r} (static_hypernet chooses it to meet the ratio), got {kwargs[size_arg]!r}"
+            f"expected generator_kwargs without {size_arg!r} (static_hypernet chooses it to meet the ratio), got {kwargs[size_arg]!r}; "
+            "remove it"
         )
     budget = trainable_parameters(target) / ratio
     build = _builder(target, generator, kwargs, size_arg, as_tuple, cond_dim, generate, init)

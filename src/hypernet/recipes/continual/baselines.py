@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...errors import ConfigError, HypernetError
+from ...errors import ConfigError, HypernetError, describe
 from ...training.loop import FitResult, fit
 from .learner import TaskPrediction
 from .metrics import Loaders, accuracy_matrix, as_mapping, backward_transfer, batch_xy, evaluate_loader, predictive_entropy
@@ -155,11 +155,13 @@ class SequentialBaseline:
     ) -> FitResult:
         """Train on batches ``(x, y, task)`` mixing all tasks (each sample through its own head)."""
         if self.method != "joint":
-            raise ConfigError(f"expected method='joint' for fit_joint, got method={self.method!r}")
+            raise ConfigError(f"expected method='joint' for fit_joint, got method={self.method!r}; build the learner with method='joint'")
 
         def step(model: nn.Module, batch: Any) -> torch.Tensor:
             if not isinstance(batch, (tuple, list)) or len(batch) != 3:
-                raise HypernetError("expected joint batches of (x, y, task), e.g. a DataLoader over TensorDataset(x, y, task)")
+                raise HypernetError(
+                    f"expected joint batches of (x, y, task), got {describe(batch)}; pass e.g. a DataLoader over TensorDataset(x, y, task)"
+                )
             x, y, task = batch
             out = model(x).reshape(x.shape[0], self.num_tasks, self.c)
             heads = out.gather(1, task.view(-1, 1, 1).expand(-1, 1, self.c)).squeeze(1)

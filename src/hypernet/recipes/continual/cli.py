@@ -63,7 +63,10 @@ class ContinualConfig(RunConfig):
 def _learner(config: ContinualConfig) -> ContinualLearner:
     m = config.model
     if config.train.optimizer != "adam":
-        raise ConfigError(f"expected train.optimizer 'adam' for the continual recipe (a new Adam per task), got {config.train.optimizer!r}")
+        raise ConfigError(
+            f"expected train.optimizer 'adam' for the continual recipe (a new Adam per task), got {config.train.optimizer!r}; "
+            "set train.optimizer: adam"
+        )
     return ContinualLearner(
         mlp([64, *m.hidden, 2], kaiming=False),
         embedding_dim=m.embedding_dim,

@@ -306,12 +306,15 @@ class ContinualLearner:
         ckpt = load_checkpoint(path)
         saved = ckpt.meta.get("config", {})
         if saved.get("recipe") != RECIPE:
-            raise CheckpointError(f"expected a ContinualLearner checkpoint at {ckpt.path}, got recipe {saved.get('recipe')!r}")
+            raise CheckpointError(
+                f"expected a ContinualLearner checkpoint at {ckpt.path}, got recipe {saved.get('recipe')!r}; "
+                "load it with that recipe's class"
+            )
         diff = {k: (saved.get(k), v) for k, v in self.config.items() if saved.get(k) != v}
         if diff:
             detail = ", ".join(f"{k}: saved {a!r} vs this {b!r}" for k, (a, b) in diff.items())
             raise CheckpointError(
-                f"checkpoint {ckpt.path} was written by a differently configured ContinualLearner ({detail}); "
+                f"expected checkpoint {ckpt.path} of a ContinualLearner configured as this one, got a different one ({detail}); "
                 "build it with the saved arguments"
             )
         ckpt.restore(self.model)

@@ -20,9 +20,12 @@ def check_client_data(x: torch.Tensor, y: torch.Tensor, who: str = "client") -> 
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise ConfigError(f"expected {who} data as tensors x (N, ...) and y (N,), got {describe(x)} and {describe(y)}; pass torch tensors")
     if y.dim() != 1 or x.shape[0] != y.shape[0] or y.dtype.is_floating_point:
-        raise ConfigError(f"expected {who} x (N, ...) and integer y (N,) with the same N, got x {describe(x)} and y {describe(y)}")
+        raise ConfigError(
+            f"expected {who} x (N, ...) and integer y (N,) with the same N, got x {describe(x)} and y {describe(y)}; "
+            "pass integer labels, one per sample"
+        )
     if y.numel() == 0:
-        raise ConfigError(f"{who} has no training samples (empty client); drop it or give it data")
+        raise ConfigError(f"expected training samples for {who}, got none (empty client); drop it or give it data")
 
 
 def local_sgd(

@@ -104,7 +104,9 @@ def build_target(config: FederatedConfig) -> nn.Module:
     m, side = config.model, 8 if config.data.name == "digits" else 28
     if m.target == "cnn":
         if side != 28:
-            raise UsageError(f"expected model.target 'mlp' for {config.data.name} ({side}x{side} images), got 'cnn' (needs 28x28)")
+            raise UsageError(
+                f"expected model.target 'mlp' for {config.data.name} ({side}x{side} images), got 'cnn' (needs 28x28); set model.target: mlp"
+            )
         return SmallCNN(n_kernels=m.n_kernels, hidden=(64, 32))
     layers = [side * side, m.hidden, 10]
     mods: list[nn.Module] = []
@@ -209,7 +211,11 @@ class FederatedRecipe(Recipe):
     def parse_cond(self, config: FederatedConfig, text: str | None) -> int:
         n = config.data.num_clients
         if config.model.embedding != "learned":
-            raise UsageError("expected model.embedding 'learned' to export by client id; a 'data' server generates from a client's data")
+            raise UsageError(
+                f"expected model.embedding 'learned' to export by client id, got {config.model.embedding!r} "
+                "(a server that generates from a client's data); "
+                "train with model.embedding: learned"
+            )
         if text is None or not text.strip().isdigit() or not 0 <= int(text) < n:
-            raise UsageError(f"expected --cond to be a client id 0..{n - 1}, got {text!r}")
+            raise UsageError(f"expected --cond to be a client id 0..{n - 1}, got {text!r}; pass e.g. --cond 0")
         return int(text)

@@ -208,7 +208,7 @@ class FederatedHypernet:
                 if x_dim is None or n_classes is None:
                     raise ConfigError(
                         f"expected x_dim and n_classes with embedding='data' (the set encoder reads flattened inputs and labels), "
-                        f"got x_dim={x_dim!r}, n_classes={n_classes!r}"
+                        f"got x_dim={x_dim!r}, n_classes={n_classes!r}; pass both"
                     )
                 condition: Embedding | SetEncoder = SetEncoder(x_dim=x_dim, n_classes=n_classes, dim=dim)
             else:
@@ -257,7 +257,9 @@ class FederatedHypernet:
     def generated(self, client: int) -> dict[str, torch.Tensor]:
         """``embedding="learned"``: the weights the server generates for client id ``client`` (in the autograd graph)."""
         if self.embedding != "learned":
-            raise ConfigError("expected embedding='learned' for weights by client id; with 'data' use personalize(data)")
+            raise ConfigError(
+                f"expected embedding='learned' for weights by client id, got embedding={self.embedding!r}; use personalize(data) instead"
+            )
         (cid,) = self._check_ids([client])
         return {k: v[0] for k, v in self.model.spec.unflatten(self.model.flat_weights(cid)).items()}
 
@@ -667,7 +669,8 @@ class FederatedHypernet:
         extra = ckpt.meta.get("extra", {})
         if extra.get("embedding") != self.embedding:
             raise CheckpointError(
-                f"checkpoint {ckpt.path} is of embedding={extra.get('embedding')!r}, this server is {self.embedding!r}; "
+                f"expected a checkpoint of embedding={self.embedding!r} (this server's), "
+                f"got {ckpt.path} of embedding={extra.get('embedding')!r}; "
                 "build the FederatedHypernet with the run's settings"
             )
         ckpt.restore(self.model, self.optimizer)

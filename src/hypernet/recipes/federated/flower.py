@@ -122,10 +122,16 @@ def flower_exchange(grid: Any, node_of: dict[int, int], timeout: float | None = 
         replies: dict[int, Message] = {}
         for reply in grid.send_and_receive(out, timeout=timeout):
             if reply.has_error():
-                raise HypernetError(f"Flower client on node {reply.metadata.src_node_id} failed: {reply.error.reason}")
+                raise HypernetError(
+                    f"expected a reply from the Flower client on node {reply.metadata.src_node_id}, got its error: {reply.error.reason}; "
+                    "check that client's output and restart it"
+                )
             replies[client_of[reply.metadata.src_node_id]] = decode(reply.content)
         if set(replies) != set(messages):
-            raise HypernetError(f"expected replies from clients {sorted(messages)}, got {sorted(replies)} (timeout?)")
+            raise HypernetError(
+                f"expected replies from clients {sorted(messages)}, got {sorted(replies)} (timeout?); "
+                "check that every client is running, or pass a longer timeout="
+            )
         return replies
 
     return exchange
@@ -145,7 +151,10 @@ def discover_clients(grid: Any, timeout: float | None = None, min_nodes: int = 1
     found: dict[int, int] = {}
     for reply in grid.send_and_receive(msgs, timeout=timeout):
         if reply.has_error():
-            raise HypernetError(f"Flower client on node {reply.metadata.src_node_id} failed: {reply.error.reason}")
+            raise HypernetError(
+                f"expected a reply from the Flower client on node {reply.metadata.src_node_id}, got its error: {reply.error.reason}; "
+                "check that client's output and restart it"
+            )
         found[int(decode(reply.content)["client"])] = reply.metadata.src_node_id
     return found
 

@@ -137,7 +137,7 @@ def autograd_nodes(module: nn.Module, custom: dict[Any, str], leaves: tuple[type
     except Exception as exc:
         raise ConfigError(
             f"expected {type(module).__name__} to run on the example inputs to read its autograd graph, "
-            f"but it raised {type(exc).__name__}: {exc}; fix: pass inputs= that its forward accepts"
+            f"got {type(exc).__name__}: {exc}; pass inputs= that its forward accepts"
         ) from exc
     finally:
         for h in handles:
@@ -195,8 +195,9 @@ def _walk(outs: list[torch.Tensor], calls: list[_Call], name_of: dict[int, str],
             category = AUTOGRAD_OPS[op]
         else:
             raise ConfigError(
-                f"unsupported operation {full!r} (autograd node of {op!r}) in the forward pass; the GHN knows {len(AUTOGRAD_OPS)} "
-                f"autograd operations. Fix: map it to a category, e.g. custom_ops={{{full!r}: 'other'}}"
+                f"unsupported operation {full!r} (autograd node of {op!r}) in the forward pass: expected one of the "
+                f"{len(AUTOGRAD_OPS)} autograd operations the GHN knows, got this one; "
+                f"map it to a category, e.g. custom_ops={{{full!r}: 'other'}}"
             )
         nexts = [g for g, _ in fn.next_functions if g is not None]
         nodes[fn] = [category, full, [by_output.get(g, g) for g in nexts] or ["input"], fn._sequence_nr(), None]

@@ -79,7 +79,7 @@ class GPT2Sampler:
 
     def __init__(self, vocab: int, context: int) -> None:
         if vocab < 2 or context < 1:
-            raise ConfigError(f"expected vocab >= 2 and context >= 1, got vocab={vocab}, context={context}")
+            raise ConfigError(f"expected vocab >= 2 and context >= 1, got vocab={vocab}, context={context}; pass larger sizes")
         self.vocab, self.context = vocab, context
 
     def spec(self, generator: torch.Generator) -> GPT2Spec:

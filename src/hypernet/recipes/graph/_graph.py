@@ -146,8 +146,8 @@ def _category(node: fx.Node, module: nn.Module, custom: Mapping[Any, str]) -> st
             has_params = any(True for _ in sub.parameters())
             what = "has parameters the GHN does not know how to predict" if has_params else "is an operation the GHN does not know"
             raise ConfigError(
-                f"unsupported module {node.target!r} ({type(sub).__name__}): it {what}; supported modules with parameters: "
-                f"{', '.join(sorted(c.__name__ for c in PARAMETRIC))}. Fix: map it to a category, e.g. "
+                f"unsupported module {node.target!r} ({type(sub).__name__}): expected a module the GHN knows (with parameters: "
+                f"{', '.join(sorted(c.__name__ for c in PARAMETRIC))}), got one that {what}; map it to a category, e.g. "
                 f"GraphHyperNetwork(..., custom_ops={{{type(sub).__name__}: 'linear'}})"
             )
         return check_category(found, f"module {node.target!r}")
@@ -164,8 +164,8 @@ def _category(node: fx.Node, module: nn.Module, custom: Mapping[Any, str]) -> st
             return METHOD_OPS[str(node.target)]
         name = f"Tensor.{node.target}"
     raise ConfigError(
-        f"unsupported operation {name!r} (graph node {node.name!r}); the GHN knows {len(FUNCTION_OPS)} functions and "
-        f"{len(METHOD_OPS)} tensor methods. Fix: map it to a category, e.g. custom_ops={{{name!r}: 'other'}}"
+        f"unsupported operation {name!r} (graph node {node.name!r}): expected one of the {len(FUNCTION_OPS)} functions and "
+        f"{len(METHOD_OPS)} tensor methods the GHN knows, got this one; map it to a category, e.g. custom_ops={{{name!r}: 'other'}}"
         + (" (use the function object itself as the key)" if node.op == "call_function" else "")
     )
 

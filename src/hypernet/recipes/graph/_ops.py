@@ -224,5 +224,5 @@ def autograd_name(fn: Any) -> str:
 def check_category(category: str, where: str) -> str:
     """``category`` if it is a known one, else a :class:`ValueError` naming ``where``."""
     if category not in OPS and category not in PASS_THROUGH:
-        raise ValueError(f"expected a category in {sorted({*OPS, *PASS_THROUGH})} for {where}, got {category!r}")
+        raise ValueError(f"expected a category in {sorted({*OPS, *PASS_THROUGH})} for {where}, got {category!r}; pass one of them")
     return category

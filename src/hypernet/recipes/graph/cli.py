@@ -149,7 +149,7 @@ class GHNRecipe(Recipe):
 def _unwrap(model: nn.Module) -> GraphHyperNetwork:
     inner = getattr(model, "module", model)  # DistributedDataParallel keeps the GHN as .module
     if not isinstance(inner, GraphHyperNetwork):
-        raise TypeError(f"expected a GraphHyperNetwork, got {type(inner).__name__}")
+        raise TypeError(f"expected a GraphHyperNetwork, got {type(inner).__name__}; pass the run directory of a ghn run")
     return inner
 
 

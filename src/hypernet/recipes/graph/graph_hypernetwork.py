@@ -234,8 +234,8 @@ class GraphHyperNetwork(nn.Module):
                         groups.setdefault(key, []).append((gi, v, full))
                     else:
                         raise ConfigError(
-                            f"unsupported parameter {full!r} of shape {tuple(shape)}: expected at most 4 dimensions; "
-                            "fix: reshape it in a module the GHN can map with custom_ops"
+                            f"unsupported parameter {full!r} of shape {tuple(shape)}: expected at most 4 dimensions, "
+                            f"got {len(shape)}; reshape it in a module the GHN can map with custom_ops"
                         )
         for (kh, kw), items in groups.items():
             x = torch.stack([states[gi, v] for gi, v, _ in items])
@@ -308,8 +308,8 @@ class GraphHyperNetwork(nn.Module):
         except Exception as exc:
             module.load_state_dict(saved)
             raise ConfigError(
-                f"expected calibration batches that {type(module).__name__} accepts, but a forward pass raised "
-                f"{type(exc).__name__}: {exc}; the module is unchanged. Fix: pass input batches of the model's input shape"
+                f"expected calibration batches that {type(module).__name__} accepts, got {type(exc).__name__} from a forward pass: "
+                f"{exc}; the module is unchanged. Pass input batches of the model's input shape"
             ) from exc
         return module
 

@@ -43,7 +43,7 @@ class RangeSection(Section):
     @model_validator(mode="after")
     def _ordered(self) -> RangeSection:
         if self.low >= self.high:
-            raise ValueError(f"expected low < high, got low={self.low}, high={self.high}")
+            raise ValueError(f"expected low < high, got low={self.low}, high={self.high}; swap them, or widen the range")
         return self
 
 

@@ -81,7 +81,10 @@ class FittedHyperTab(nn.Module):
 def _params(config: HyperTabConfig) -> dict[str, Any]:
     t = config.train
     if t.optimizer == "sgd":
-        raise ConfigError("expected train.optimizer 'adamw' (or 'adam') for the hypertab recipe (AdamW, cosine schedule), got 'sgd'")
+        raise ConfigError(
+            "expected train.optimizer 'adamw' (or 'adam') for the hypertab recipe (AdamW, cosine schedule), got 'sgd'; "
+            "set train.optimizer: adamw"
+        )
     subset = config.subset_size
     return {
         "n_members": config.n_members,
@@ -140,7 +143,7 @@ class HyperTabRecipe(Recipe):
 
     def evaluate(self, config: HyperTabConfig, model: nn.Module) -> dict[str, float]:
         if not isinstance(model, FittedHyperTab):
-            raise UsageError(f"expected a fitted HyperTab model, got {type(model).__name__}")
+            raise UsageError(f"expected a fitted HyperTab model, got {type(model).__name__}; pass the run directory of a hypertab run")
         _, _, x_test, y_test = _data(config)
         est = model.estimator(_params(config), TABLES[config.table][1])
         return {"test_acc": float(est.score(x_test, y_test))}
@@ -150,5 +153,5 @@ class HyperTabRecipe(Recipe):
 
     def materialize(self, config: HyperTabConfig, model: nn.Module, cond: Any) -> nn.Module:
         if not isinstance(model, FittedHyperTab):
-            raise UsageError(f"expected a fitted HyperTab model, got {type(model).__name__}")
+            raise UsageError(f"expected a fitted HyperTab model, got {type(model).__name__}; pass the run directory of a hypertab run")
         return model.model.materialize(model.masks[cond])

@@ -136,7 +136,9 @@ def class_weights(value: Any, classes: np.ndarray, y: np.ndarray) -> np.ndarray:
         known = set(classes.tolist())
         unknown = [k for k in value if k not in known]
         if unknown:
-            raise ConfigError(f"class_weight names labels that are not in y: {unknown}; the classes are {classes.tolist()}")
+            raise ConfigError(
+                f"expected class_weight to name labels of y ({classes.tolist()}), got {unknown}; remove them, or fix their spelling"
+            )
     weights = np.asarray(compute_class_weight(value, classes=classes, y=y), dtype=np.float64)
     if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
         given = dict(zip(classes.tolist(), weights.tolist(), strict=True))

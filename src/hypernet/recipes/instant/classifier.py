@@ -275,7 +275,7 @@ class InstantClassifier(nn.Module):
                 "merge classes or meta-train a model with a larger max_classes"
             )
         if self.standardize and xs.shape[1] == 0:
-            raise ConditionError(f"expected at least one feature, got X {describe(xs)}")
+            raise ConditionError(f"expected at least one feature, got X {describe(xs)}; pass X of shape (n_samples, n_features >= 1)")
         ys = torch.as_tensor(codes, dtype=torch.long, device=xs.device)
         with eval_mode(self), torch.no_grad():
             xs_scaled, _, scaler = self._scale(xs, xs[:0])
@@ -286,7 +286,7 @@ class InstantClassifier(nn.Module):
 
     def _check_fitted(self) -> Layers:
         if self._layers is None:
-            raise ConfigError("this InstantClassifier has no support set yet: call fit(X_support, y_support) first")
+            raise ConfigError("expected a fitted InstantClassifier, got one with no support set yet; call fit(X_support, y_support) first")
         return self._layers
 
     def decision_function(self, X: Any) -> torch.Tensor:
@@ -312,7 +312,7 @@ class InstantClassifier(nn.Module):
         codes = self.decision_function(X).argmax(1).cpu().numpy()  # raises if not fitted
         classes = self.classes_
         if classes is None:  # pragma: no cover - decision_function checked it
-            raise ConfigError("call fit(X_support, y_support) first")
+            raise ConfigError("expected a fitted InstantClassifier, got one with no classes_; call fit(X_support, y_support) first")
         return classes[codes]
 
     def score(self, X: Any, y: Any) -> float:

@@ -98,7 +98,7 @@ class InstantRecipe(Recipe):
 
     def evaluate(self, config: InstantConfig, model: nn.Module) -> dict[str, float]:
         if not isinstance(model, InstantClassifier):
-            raise UsageError(f"expected an InstantClassifier, got {type(model).__name__}")
+            raise UsageError(f"expected an InstantClassifier, got {type(model).__name__}; pass the run directory of an instant run")
         tasks, g = _tasks(config), torch.Generator().manual_seed(config.seed + 1)
         correct = []
         with torch.no_grad():
@@ -114,6 +114,6 @@ class InstantRecipe(Recipe):
 
     def materialize(self, config: InstantConfig, model: nn.Module, cond: object) -> nn.Module:
         if not isinstance(model, InstantClassifier):
-            raise UsageError(f"expected an InstantClassifier, got {type(model).__name__}")
+            raise UsageError(f"expected an InstantClassifier, got {type(model).__name__}; pass the run directory of an instant run")
         x, y, _, _ = digits(config.seed)
         return model.fit(x, y).materialize()

@@ -96,7 +96,7 @@ class MoERecipe(Recipe):
 
     def evaluate(self, config: MoEConfig, model: nn.Module) -> dict[str, float]:
         if not isinstance(model, MoEClassifier):
-            raise UsageError(f"expected a MoEClassifier, got {type(model).__name__}")
+            raise UsageError(f"expected a MoEClassifier, got {type(model).__name__}; pass the run directory of a moe run")
         _, _, x_test, y_test = digits(config.seed)
         out: dict[str, float] = {}
         trained_k = model.moe.top_k
@@ -117,5 +117,5 @@ class MoERecipe(Recipe):
 
     def materialize(self, config: MoEConfig, model: nn.Module, cond: Any) -> nn.Module:
         if not isinstance(model, MoEClassifier):
-            raise UsageError(f"expected a MoEClassifier, got {type(model).__name__}")
+            raise UsageError(f"expected a MoEClassifier, got {type(model).__name__}; pass the run directory of a moe run")
         return model.materialize()

@@ -22,7 +22,9 @@ def _libs() -> tuple[Any, Any]:
         import bm25s
         import Stemmer
     except ImportError:  # pragma: no cover - the retrieval extra is part of dev
-        raise ConfigError("BM25 needs the packages bm25s and PyStemmer: pip install 'hypernet[retrieval]'") from None
+        raise ConfigError(
+            "expected the packages bm25s and PyStemmer for BM25, got an ImportError; install them: pip install 'hypernet[retrieval]'"
+        ) from None
     return bm25s, Stemmer
 
 

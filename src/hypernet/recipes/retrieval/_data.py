@@ -122,7 +122,9 @@ def synthetic_relevance(
     gen = torch.Generator().manual_seed(seed)
     basis = torch.linalg.qr(torch.randn(d, d, generator=gen))[0].T  # rows: orthonormal directions
     if clusters + features > d:
-        raise ValueError(f"expected clusters + features <= d, got {clusters} + {features} > {d}")
+        raise ValueError(
+            f"expected clusters + features <= d, got {clusters} + {features} > {d}; reduce clusters or features, or increase d"
+        )
     places: list[tuple[str, torch.Tensor, bool]] = []  # (query, centre, relevant)
     for k in range(clusters):
         places += [(f"opposite c{k}", sign * basis[k], True) for sign in (1.0, -1.0)]

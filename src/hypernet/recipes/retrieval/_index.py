@@ -145,7 +145,9 @@ class DocumentIndex:
             )
         blob = ten_file.read_bytes()
         if hashlib.sha256(blob).hexdigest() != manifest["tensors"]["sha256"]:
-            raise ConfigError(f"{ten_file} does not match the sha256 in {man_file}; the index is corrupted: build it again")
+            raise ConfigError(
+                f"expected {ten_file} to match the sha256 in {man_file}, got another (the index is corrupted); build it again"
+            )
         tensors = st_load(blob)
         vectors = tensors["vectors"]
         if tuple(vectors.shape) != (manifest["count"], manifest["width"]):

@@ -61,7 +61,8 @@ def fit_dual(
         raise ConfigError("expected the corpus texts or precomputed document features to fit on, got neither; pass corpus= or features=")
     if features is not None and not model.freeze_documents:
         raise ConfigError(
-            "precomputed document features need freeze_documents=True (else the document side trains); pass the corpus instead"
+            "expected freeze_documents=True with precomputed document features (else the document side trains), "
+            "got freeze_documents=False; pass the corpus instead"
         )
     n_docs = len(corpus) if corpus is not None else int(features[0].shape[0])  # type: ignore[index]
     if n_docs == 0:
@@ -74,7 +75,7 @@ def fit_dual(
         relevant.setdefault(q, set()).add(d)
     if negatives == "bm25":
         if corpus is None:
-            raise ConfigError("BM25 negatives need the corpus texts; pass corpus= or negatives=None")
+            raise ConfigError("expected the corpus texts for BM25 negatives, got corpus=None; pass corpus= or negatives=None")
         from ._bm25 import hard_negatives
 
         uniq = sorted(relevant)

@@ -73,7 +73,7 @@ def _task(config: RetrievalConfig) -> RetrievalTask:
 
 def _model(model: nn.Module) -> Hypencoder:
     if not isinstance(model, Hypencoder):
-        raise UsageError(f"expected a run of the retrieval recipe (a Hypencoder), got a {type(model).__name__}")
+        raise UsageError(f"expected a run of the retrieval recipe (a Hypencoder), got a {type(model).__name__}; pass a retrieval run")
     return model
 
 
@@ -165,7 +165,7 @@ def search_run(run_dir: str | Path, query: str, *, k: int = 10, approximate: boo
         raise UsageError(f"expected the run's index in {run_dir / 'index'}, got none; train the run to its end first")
     index = DocumentIndex.load(run_dir / "index")
     if not query.strip():
-        raise UsageError("expected a non-empty query, got an empty string")
+        raise UsageError("expected a non-empty query, got an empty string; pass the text to search for")
     hits = hyp.search([query], index, k=k, approximate=approximate)
     texts = index.texts or [""] * len(index)
     return [(float(s), int(i), texts[int(i)]) for s, i in zip(hits.scores[0].tolist(), hits.ids[0].tolist(), strict=True)]

@@ -169,7 +169,7 @@ class RLRecipe(Recipe):
 
     def evaluate(self, config: RLConfig, model: nn.Module) -> dict[str, float]:
         if not isinstance(model, RLRun):
-            raise UsageError(f"expected an RLRun, got {type(model).__name__}")
+            raise UsageError(f"expected an RLRun, got {type(model).__name__}; pass the run directory of an rl run")
         z, m = config.zero_shot, config.multi_arch
         _, test_ctx = _contexts(config)
         returns = model.zero_shot.evaluate(family(z.family), test_ctx, z.episodes, config.seed)
@@ -183,12 +183,15 @@ class RLRecipe(Recipe):
             values = []
         fam = family(config.zero_shot.family)
         if len(values) != fam.dim:
-            raise UsageError(f"expected --cond to be a context of {fam.dim} comma-separated numbers ({', '.join(fam.names)}), got {text!r}")
+            raise UsageError(
+                f"expected --cond to be a context of {fam.dim} comma-separated numbers ({', '.join(fam.names)}), got {text!r}; "
+                f"pass e.g. --cond {','.join(['1.0'] * fam.dim)}"
+            )
         return values
 
     def materialize(self, config: RLConfig, model: nn.Module, cond: Any) -> nn.Module:
         if not isinstance(model, RLRun):
-            raise UsageError(f"expected an RLRun, got {type(model).__name__}")
+            raise UsageError(f"expected an RLRun, got {type(model).__name__}; pass the run directory of an rl run")
         return model.zero_shot.policy(cond)
 
 

@@ -97,12 +97,14 @@ class UncertaintyRecipe(Recipe):
 
     def parse_cond(self, config: UncertaintyConfig, text: str | None) -> int:
         if text is None or not text.strip().isdigit():
-            raise UsageError(f"expected --cond to be a seed (a non-negative int) choosing one weight draw, got {text!r}")
+            raise UsageError(
+                f"expected --cond to be a seed (a non-negative int) choosing one weight draw, got {text!r}; pass e.g. --cond 0"
+            )
         return int(text)
 
     def materialize(self, config: UncertaintyConfig, model: nn.Module, cond: Any) -> nn.Module:
         if not isinstance(model, HyperModel):
-            raise UsageError(f"expected a HyperModel, got {type(model).__name__}")
+            raise UsageError(f"expected a HyperModel, got {type(model).__name__}; pass the run directory of an uncertainty run")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cond)
             return model.materialize(None)  # one draw z ~ N(0, I), fixed by the seed

@@ -155,7 +155,7 @@ def predictive(
             draws = model.condition.split(None, samples).values
         logits = torch.cat([model(part, draws) for part in _chunks(x, batch_size)], dim=1)
     elif draws is not None:
-        raise ConfigError(f"expected draws only for a HyperModel with a Noise condition, got a {type(model).__name__}")
+        raise ConfigError(f"expected draws only for a HyperModel with a Noise condition, got a {type(model).__name__}; leave draws=None")
     elif isinstance(model, (list, tuple, nn.ModuleList)):
         if not model or not all(isinstance(m, nn.Module) for m in model):
             raise ConfigError(
@@ -258,10 +258,16 @@ class NoiseStep:
         ):
             check_float(value, name, low=0, kind="a number >= 0")
         if diversity_weight > 0 and samples < 2:
-            raise ConfigError(f"expected samples >= 2 with a diversity term (it compares draws), got samples={samples}")
+            raise ConfigError(
+                f"expected samples >= 2 with a diversity term (it compares draws), got samples={samples}; "
+                "pass samples >= 2 or diversity_weight=0"
+            )
         check_contrast(contrast)
         if contrast is not None and samples < 2:
-            raise ConfigError(f"expected samples >= 2 with a contrast (it measures how draws disagree), got samples={samples}")
+            raise ConfigError(
+                f"expected samples >= 2 with a contrast (it measures how draws disagree), got samples={samples}; "
+                "pass samples >= 2 or contrast=None"
+            )
         self.samples, self.diversity, self.diversity_weight = samples, diversity, float(diversity_weight)
         self.likelihood = likelihood
         self.contrast, self.contrast_weight, self.contrast_scale = contrast, float(contrast_weight), float(contrast_scale)
