@@ -170,3 +170,29 @@ def test_applied_refuses_per_sample_weights_without_the_linear_path_and_restores
     with pytest.raises(KeyError), fast.applied(fast.weights(IDS)):
         raise KeyError("inside the block")
     assert fast.target[0].weight is own and "forward" not in vars(fast.target[0])
+
+
+def test_a_call_or_a_nested_applied_inside_applied_is_refused_and_leaves_the_model_intact() -> None:
+    fast, _ = pair(mlp())
+    x = torch.randn(5, 3)
+    expected = fast(x, IDS)
+    for inner in (lambda: fast(x, IDS), lambda: fast(x, 1), lambda: fast.applied(fast.weights(1)).__enter__()):
+        with fast.applied(fast.weights(IDS)) as target:
+            with pytest.raises(hn.ConfigError, match="one call of the HyperModel at a time"):
+                inner()
+            torch.testing.assert_close(target(x), expected, atol=1e-6, rtol=1e-5)  # the block still works
+    torch.testing.assert_close(fast(x, IDS), expected)
+    assert all(isinstance(p, nn.Parameter) for p in fast.target.parameters()) and fast.state_dict()
+    single = hn.HyperModel(mlp(), condition=hn.Embedding(3, 4), generator="mlp")  # the one-set swap is guarded too
+    with single.applied(single.weights(1)), pytest.raises(hn.ConfigError, match="at a time"):
+        single(x, 2)
+
+
+def test_a_forward_set_on_the_layer_instance_rules_out_the_linear_path_and_is_kept() -> None:
+    net = mlp()
+    layer = net[0]
+    hooked = layer.forward
+    layer.forward = hooked  # as accelerate's hooks do: a forward on the instance
+    with pytest.raises(hn.ConfigError, match=r"nn\.Linear"):
+        hn.HyperModel(net, condition=hn.Embedding(3, 4), generator="mlp", per_sample="linear")
+    assert vars(layer)["forward"] is hooked

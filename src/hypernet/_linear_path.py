@@ -68,6 +68,8 @@ class LinearPath:
             module = target.get_submodule(owner)
             if not isinstance(module, nn.Linear) or type(module).forward is not nn.Linear.forward or attr not in ("weight", "bias"):
                 return None
+            if "forward" in vars(module) or hasattr(module, "_hf_hook"):  # a forward set on the instance (accelerate hooks)
+                return None
             found.setdefault(owner, {})[attr] = name
         layers = tuple(_Layer(_linear(target, o), a.get("weight"), a.get("bias")) for o, a in found.items())
         return cls(layers)
@@ -85,7 +87,7 @@ class LinearPath:
     def installed(self, params: Mapping[str, torch.Tensor], inverse: torch.Tensor) -> Iterator[None]:
         """Inside the block, calls of the target give sample ``i`` the weight set ``inverse[i]`` (see :meth:`run`)."""
         saved: list[tuple[nn.Linear, str, Any]] = []
-        patched: list[nn.Linear] = []
+        patched: list[tuple[nn.Linear, Any]] = []
         try:
             for layer in self.layers:
                 m = layer.module
@@ -99,14 +101,20 @@ class LinearPath:
                         m._parameters[attr] = _StandIn.like(own)  # type: ignore[assignment]
                 own_weight = None if weight is not None else m._parameters["weight"]
                 own_bias = None if layer.bias else m._parameters.get("bias")
+                patched.append((m, vars(m).get("forward", _NONE)))
                 m.forward = _per_sample_forward(weight, bias, own_weight, own_bias, inverse)  # type: ignore[method-assign,assignment]
-                patched.append(m)
             yield
-        finally:
-            for m in patched:
-                del m.forward
-            for m, attr, own in saved:
+        finally:  # parameters first, then the forwards, each put back exactly as found
+            for m, attr, own in reversed(saved):
                 m._parameters[attr] = own
+            for m, forward in reversed(patched):
+                if forward is _NONE:
+                    vars(m).pop("forward", None)
+                else:
+                    m.forward = forward
+
+
+_NONE = object()  # no forward set on the instance
 
 
 class _StandIn(torch.Tensor):

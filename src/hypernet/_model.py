@@ -77,7 +77,9 @@ class HyperModel(nn.Module):
             ``nn.Linear`` (LoRA factors, heads) does a batched matmul with its samples' weights.
             ``"linear"`` needs every generated parameter to belong to an ``nn.Linear`` and a target
             whose samples do not interact (true of transformers; the inputs are given whole, not
-            split by the rule below); it is much faster than vmap on large targets.
+            split by the rule below), which feeds those layers batch-first inputs (a sequence-first
+            ``(T, B, d)`` input with T equal to B is not caught); it is much faster than vmap on large
+            targets.
         sets_per_block: how many weight sets the target runs on at once when a
             call needs several; ``None`` picks as many as fit in about 8 MiB. A small
             generator also runs once per block, so the weights stay in cache between
@@ -217,6 +219,7 @@ class HyperModel(nn.Module):
         self._slots = [(n, target.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in spec.names]
         self._buffer_slots = [(m, b) for m in target.modules() for b in m._buffers]
         # Generated parameters that all belong to linear layers: per-sample weights in one batched call, no vmap
+        self._busy = False  # a call is swapping generated weights into the target (see _exclusive)
         self._linear_path = LinearPath.of(target, spec.names, batch_dim=batch_dim, tied=self._tied) if per_sample == "linear" else None
         if per_sample == "linear" and self._linear_path is None:
             raise ConfigError(
@@ -373,19 +376,36 @@ class HyperModel(nn.Module):
             return self.target(*args, **kwargs)
 
     @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One swap of generated weights into the target at a time: a call made while another one (or an
+        :meth:`applied` block) has the target would run on the wrong weights, so it is refused."""
+        if self._busy:
+            raise ConfigError(
+                "expected one call of the HyperModel at a time, got a call while its target already holds generated weights "
+                "(inside model.applied(...), or from another thread); call the target that applied() yields, or leave the "
+                "block first, and use one model per thread"
+            )
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._busy = False
+
+    @contextmanager
     def _swapped(self, generated: dict[str, torch.Tensor]) -> Iterator[None]:
         """Each generated tensor takes its parameter's place in its module's ``_parameters`` (as
         ``torch.func.functional_call`` does); the originals are put back whatever happens."""
         saved: list[tuple[dict[str, Any], str, Any]] = []
-        try:
-            for name, module, attr in self._slots:
-                params = module._parameters
-                saved.append((params, attr, params[attr]))
-                params[attr] = generated[name]  # type: ignore[assignment]  # a plain tensor, as functional_call puts there
-            yield
-        finally:
-            for params, attr, original in saved:
-                params[attr] = original
+        with self._exclusive():
+            try:
+                for name, module, attr in self._slots:
+                    params = module._parameters
+                    saved.append((params, attr, params[attr]))
+                    params[attr] = generated[name]  # type: ignore[assignment]  # a plain tensor, as functional_call puts there
+                yield
+            finally:
+                for params, attr, original in saved:
+                    params[attr] = original
 
     @contextmanager
     def applied(self, weights: GeneratedWeights) -> Iterator[nn.Module]:
@@ -418,8 +438,14 @@ class HyperModel(nn.Module):
                 f"expected one weight set, or per-sample weights of a model built with per_sample='linear', got {split.count} sets "
                 f"({split.mode}, per_sample={self.per_sample!r}); build the HyperModel with per_sample='linear' or call it per set"
             )
-        with self._linear_path.installed(self.spec.unflatten(weights.flat), split.inverse):
-            yield self.target
+        with self._exclusive(), self._linear_path.installed(self.spec.unflatten(weights.flat), split.inverse):
+            try:
+                yield self.target
+            except LinearPathUnsupported as err:
+                raise ConfigError(
+                    f"expected the target to use its generated linear layers only by calling them on batch-first inputs "
+                    f"inside applied(), got: {err}; use one weight set per call instead"
+                ) from err
 
     def _needs_loop(self) -> bool:
         if self.per_sample != "auto":
@@ -609,7 +635,8 @@ class HyperModel(nn.Module):
         assert self._linear_path is not None
         args, kwargs = inputs.rebuild()
         try:
-            return self._linear_path.run(lambda: self.target(*args, **kwargs), params, inverse)
+            with self._exclusive():
+                return self._linear_path.run(lambda: self.target(*args, **kwargs), params, inverse)
         except LinearPathUnsupported as err:
             raise ConfigError(
                 f"expected a target that only uses its generated linear layers by calling them on batch-first inputs "

@@ -132,3 +132,17 @@ def test_training_lowers_the_loss_and_bad_input_is_refused() -> None:
         TextToLoRA(base, tok).fit({"t": (None, [("a", "b")])}, steps=1)
     with pytest.raises(hn.ConfigError, match="condition in"):
         TextToLoRA(base, tok, condition="id")
+
+
+def test_lora_on_an_embedding_takes_the_vmap_path_and_mixed_generation_still_equals_alone() -> None:
+    base, tok = tiny_llama(seed=0, words=WORDS)
+    with pytest.warns(UserWarning, match="tie_word_embeddings"):  # PEFT's warning about LoRA on a tied embedding
+        model = TextToLoRA(
+            base, tok, condition="task", rank=2, cond_dim=8, hidden=(16,), layer_dim=4, target_modules=("q_proj", "embed_tokens")
+        )
+    model.build(TASKS)
+    assert model.hyper is not None and model.hyper.per_sample == "auto"  # lora_embedding_A / _B are not nn.Linear
+    _perturb(model)
+    prompts, tasks = ["a b c", "x y", "d e"], ["copy", "last", "copy"]
+    mixed = model.generate(prompts, tasks, max_new_tokens=5)
+    assert [model.generate([p], [t], max_new_tokens=5)[0] for p, t in zip(prompts, tasks, strict=True)] == mixed

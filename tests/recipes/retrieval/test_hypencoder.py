@@ -244,3 +244,11 @@ def test_skip_parameters_train() -> None:
     model.scores(model.encode_queries(QUERIES), docs).logsumexp(1).sum().backward()
     assert model.log_skip_scale.grad is not None and model.log_skip_scale.grad.abs() > 0
     assert model.qnet_gain.grad is not None and model.qnet_gain.grad.abs() > 0
+
+
+def test_skip_scores_in_bfloat16_rank_as_float32() -> None:
+    model = _perturbed_skip_model()
+    index = model.index(CORPUS)
+    exact = model.search(QUERIES, index, k=5)
+    half = model.search(QUERIES, index, k=5, dtype=torch.bfloat16)  # the skip term (near 20) is summed in float32
+    assert torch.equal(half.ids[:, :3], exact.ids[:, :3])

@@ -39,8 +39,10 @@ import torch
 from torch import nn
 
 from ..._boundary import guarded
+from ..._linear_path import LinearPath
 from ..._model import HyperModel
 from ..._peft import export_peft
+from ..._spec import ParamSpec
 from ..._validation import check_float, check_int, is_int
 from ...conditions import Continuous, Embedding
 from ...errors import ConfigError, describe
@@ -222,13 +224,16 @@ class TextToLoRA(nn.Module):
         else:
             condition = Embedding(len(self.tasks_), self.cond_dim)
         generator = SharedHeadGenerator(layer_dim=self.layer_dim, hidden=self.hidden)
-        self.hyper = HyperModel(  # PEFT's LoRA factors are nn.Linear: a mixed-task batch runs the LM once, with fused attention
+        # PEFT's LoRA factors of linear layers are nn.Linear: a mixed-task batch runs the LM once, with fused attention.
+        # LoRA on an embedding (lora_embedding_A / _B are plain tensors) needs the vmap path.
+        linear = LinearPath.of(self.lm, ParamSpec.from_module(self.lm, "*lora_*").names, batch_dim=0, tied=False) is not None
+        self.hyper = HyperModel(
             self.lm,
             condition=condition,  # type: ignore[arg-type]
             generator=generator,
             generate="*lora_*",
             parametrization="residual",
-            per_sample="linear",
+            per_sample="linear" if linear else "auto",
         )
         self.hyper.generator.zero_output_()
         return self
@@ -322,7 +327,8 @@ class TextToLoRA(nn.Module):
         """Answers to ``prompts``, each from the LM adapted to its task (a name, or a new description with ``condition="text"``).
 
         One ``generate()`` for the whole batch, tasks mixed (each prompt's LoRA factors applied to its own
-        rows, :meth:`HyperModel.applied`), with the KV cache; greedy unless ``do_sample``.
+        rows, :meth:`HyperModel.applied`; one per distinct task when LoRA adapts an embedding), with the KV
+        cache; greedy unless ``do_sample``.
         """
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         tasks = [tasks] * len(prompts) if isinstance(tasks, str) else list(tasks)
@@ -336,24 +342,25 @@ class TextToLoRA(nn.Module):
         cond, shown = self._conditions(tasks)
         end = end_of_answer(self.tokenizer)
         texts = [format_prompt(self.tokenizer, p, d) for p, d in zip(prompts, shown, strict=True)]
-        ids, mask = prompt_batch(self.tokenizer, texts, self.max_length)
-        kwargs = {
-            "input_ids": ids,
-            "attention_mask": mask,
-            "max_new_tokens": max_new_tokens,
-            "do_sample": do_sample,
-            "use_cache": use_cache,
-            "pad_token_id": pad_id(self.tokenizer),
-            "eos_token_id": end,
-        }
+        options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": do_sample, "use_cache": use_cache}
+        options.update({"pad_token_id": pad_id(self.tokenizer), "eos_token_id": end})
         if do_sample:
-            kwargs.update(temperature=temperature, top_p=top_p)
+            options.update(temperature=temperature, top_p=top_p)
         if seed is not None:
             torch.manual_seed(seed)
         assert self.hyper is not None
-        with self.hyper.applied(self.hyper.weights(cond)) as lm:  # every prompt with its own task's LoRA, one generate()
-            out = lm.generate(**kwargs)  # type: ignore[operator]
-        answers = [cut_answer(self.tokenizer, row.tolist(), end) for row in out[:, ids.shape[1] :]]
+        if self.hyper.per_sample == "linear":  # every prompt with its own task's LoRA, one generate()
+            groups = [(list(range(len(prompts))), cond)]
+        else:  # LoRA on embeddings: one generate() per distinct task
+            firsts = {t: i for i, t in reversed(list(enumerate(tasks)))}
+            groups = [([i for i, t in enumerate(tasks) if t == task], cond[first]) for task, first in firsts.items()]
+        answers = [""] * len(prompts)
+        for rows, c in groups:
+            ids, mask = prompt_batch(self.tokenizer, [texts[i] for i in rows], self.max_length)
+            with self.hyper.applied(self.hyper.weights(c)) as lm:
+                out = lm.generate(input_ids=ids, attention_mask=mask, **options)  # type: ignore[operator]
+            for i, row in zip(rows, out[:, ids.shape[1] :], strict=True):
+                answers[i] = cut_answer(self.tokenizer, row.tolist(), end)
         return answers
 
     def exact_match(self, examples: Sequence[tuple[str, str]], task: str, *, batch_size: int = 16, max_new_tokens: int = 24) -> float:

@@ -84,8 +84,9 @@ def qnet_scores(weights: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
     """
     n_hidden = len(weights.biases)
     linear = None
-    if weights.skip is not None:
-        linear = (docs @ weights.skip.T).T if docs.dim() == 2 else torch.einsum("qnd,qd->qn", docs, weights.skip)
+    if weights.skip is not None:  # in float32 even for bfloat16 scoring: skip scores sit near 20, where bf16 steps are 0.125
+        d32, s32 = docs.float(), weights.skip.float()
+        linear = (d32 @ s32.T).T if docs.dim() == 2 else torch.einsum("qnd,qd->qn", d32, s32)
     x = docs
     for j in range(n_hidden):
         w = weights.weights[j]
@@ -99,4 +100,4 @@ def qnet_scores(weights: QNetWeights, docs: torch.Tensor) -> torch.Tensor:
     if x.dim() == 2:  # no hidden block
         x = x.unsqueeze(0)
     out = (x @ weights.weights[-1]).squeeze(-1)
-    return out if linear is None else out + linear
+    return out if linear is None else out.float() + linear
