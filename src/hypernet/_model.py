@@ -371,9 +371,26 @@ class HyperModel(nn.Module):
         )
 
     def _swapped_call(self, generated: dict[str, torch.Tensor], args: Args, kwargs: Kwargs) -> Any:
-        """What ``functional_call(target, generated, strict=False)`` does for untied parameters, with the slots found once."""
-        with self._swapped(generated):
+        """What ``functional_call(target, generated, strict=False)`` does for untied parameters, with the slots found once.
+
+        The hot path of a one-set call: :meth:`_swapped` and :meth:`_exclusive` written out, without context managers.
+        """
+        state = self.__dict__  # nn.Module.__setattr__ costs microseconds per call: set the flag in the dict
+        if state["_busy"]:
+            with self._exclusive():  # raises the error
+                pass
+        state["_busy"] = True
+        saved: list[tuple[dict[str, Any], str, Any]] = []
+        try:
+            for name, module, attr in self._slots:
+                params = module._parameters
+                saved.append((params, attr, params[attr]))
+                params[attr] = generated[name]  # type: ignore[assignment]  # a plain tensor, as functional_call puts there
             return self.target(*args, **kwargs)
+        finally:
+            for params, attr, original in saved:
+                params[attr] = original
+            state["_busy"] = False
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -385,11 +402,11 @@ class HyperModel(nn.Module):
                 "(inside model.applied(...), or from another thread); call the target that applied() yields, or leave the "
                 "block first, and use one model per thread"
             )
-        self._busy = True
+        self.__dict__["_busy"] = True
         try:
             yield
         finally:
-            self._busy = False
+            self.__dict__["_busy"] = False
 
     @contextmanager
     def _swapped(self, generated: dict[str, torch.Tensor]) -> Iterator[None]:
