@@ -363,6 +363,7 @@ HF_VARIANTS = {
     "a": "(a) HyperModel, per-sample LoRA generated",
     "b": "(b) PEFT, 8 adapters, adapter_names",
     "c": "(c) PEFT, loop over task groups",
+    "d": "(d) HyperModel per_sample='linear'",
 }
 
 
@@ -381,6 +382,7 @@ class HFWorkload:
     """A MiniLM-sized BERT, per-sample LoRA three ways on the same weights and inputs."""
 
     hyper: hn.HyperModel  # (a) target: get_peft_model(bert, LoRA r=8 on query/value); generates the LoRA factors
+    linear: hn.HyperModel  # (d) the same model (same weights) with per_sample="linear": one batched call, no vmap
     mixed: nn.Module  # (b) PeftModel with adapters task0..task7 holding the generated factors, called with adapter_names
     looped: nn.Module  # (c) the same adapters in a second PeftModel, one call per task group after set_adapter
     input_ids: torch.Tensor
@@ -391,8 +393,8 @@ class HFWorkload:
 
     def step(self, variant: str, mode: str) -> Callable[[], object]:
         """One call of ``variant`` in ``mode`` (no_grad / grad / train); train adds ``last_hidden_state.mean().backward()``."""
-        run = {"a": self.run_hyper, "b": self.run_mixed, "c": self.run_looped}[variant]
-        model = {"a": self.hyper, "b": self.mixed, "c": self.looped}[variant]
+        run = {"a": self.run_hyper, "b": self.run_mixed, "c": self.run_looped, "d": self.run_linear}[variant]
+        model = {"a": self.hyper, "b": self.mixed, "c": self.looped, "d": self.linear}[variant]
 
         def fn() -> object:
             if mode == "no_grad":
@@ -409,6 +411,9 @@ class HFWorkload:
 
     def run_hyper(self) -> torch.Tensor:
         return self.hyper(self.input_ids, self.ids, attention_mask=self.mask).last_hidden_state
+
+    def run_linear(self) -> torch.Tensor:
+        return self.linear(self.input_ids, self.ids, attention_mask=self.mask).last_hidden_state
 
     def run_mixed(self) -> torch.Tensor:
         names = [f"task{t}" for t in self.ids.tolist()]
@@ -441,6 +446,12 @@ def hf_workload(seed: int = 0) -> HFWorkload:
         return LoraConfig(r=HF_RANK, target_modules=["query", "value"], lora_alpha=16, lora_dropout=0.0)
 
     hyper = hn.HyperModel(get_peft_model(bert, lora()), condition=hn.Embedding(HF_TASKS, 16), generator="mlp", generate="*lora_*").eval()
+    twin = BertModel(config).eval()
+    twin.load_state_dict(state)
+    linear = hn.HyperModel(
+        get_peft_model(twin, lora()), condition=hn.Embedding(HF_TASKS, 16), generator="mlp", generate="*lora_*", per_sample="linear"
+    ).eval()
+    linear.load_state_dict(hyper.state_dict())
     peft_models = []
     for _ in range(2):
         twin = BertModel(config).eval()
@@ -465,7 +476,7 @@ def hf_workload(seed: int = 0) -> HFWorkload:
     ids = (torch.arange(HF_BATCH) % HF_TASKS)[torch.randperm(HF_BATCH, generator=g)]
     groups = [(ids == t).nonzero().squeeze(1) for t in range(HF_TASKS)]
     looped_lora = [p for n, p in peft_models[1].named_parameters() if "lora_" in n]
-    return HFWorkload(hyper, peft_models[0], peft_models[1], input_ids, mask, ids, groups, looped_lora)
+    return HFWorkload(hyper, linear, peft_models[0], peft_models[1], input_ids, mask, ids, groups, looped_lora)
 
 
 def section_hf(reps: int) -> list[Row]:
@@ -476,7 +487,7 @@ def section_hf(reps: int) -> list[Row]:
     w = hf_workload()
     with torch.no_grad():  # the three variants compute the same function
         ref = w.run_hyper()
-        for variant, run in (("b", w.run_mixed), ("c", w.run_looped)):
+        for variant, run in (("b", w.run_mixed), ("c", w.run_looped), ("d", w.run_linear)):
             err = (run() - ref).abs().max().item()
             if err > 1e-4:
                 raise AssertionError(f"hf section: variant {variant} differs from (a) by {err:.2e}")
@@ -486,7 +497,7 @@ def section_hf(reps: int) -> list[Row]:
         for variant, name in HF_VARIANTS.items():
             fns[f"{mode_name}: {name}"] = w.step(variant, mode)
             info[f"{mode_name}: {name}"] = {"mode": mode}
-    for variant, model in (("b", w.mixed), ("c", w.looped)):  # backward reaches every adapter's factors
+    for variant, model in (("b", w.mixed), ("c", w.looped), ("d", w.linear)):  # backward reaches every adapter's factors
         fns[f"{HF_MODES['train']}: {HF_VARIANTS[variant]}"]()
         missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
         if missing:
@@ -498,7 +509,7 @@ def section_hf(reps: int) -> list[Row]:
     # On a shared machine load comes in bursts of seconds: calls of one repetition (adjacent in time) see
     # the same load, so the per-repetition ratio is steadier than the ratio of two medians.
     for mode_name in HF_MODES.values():
-        for num, den in (("a", "b"), ("c", "a")):
+        for num, den in (("a", "b"), ("c", "a"), ("d", "b")):
             ts = [x / y for x, y in zip(raw[f"{mode_name}: {HF_VARIANTS[num]}"], raw[f"{mode_name}: {HF_VARIANTS[den]}"], strict=True)]
             q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
             name = f"{mode_name}: ({num}) / ({den})"
@@ -624,9 +635,10 @@ def _hf_versions(rows: list[Row]) -> list[str]:
     return [
         f"Section 7: transformers {transformers.__version__}, peft {peft.__version__}; BertConfig(hidden_size=384, num_hidden_layers=6, "
         "num_attention_heads=12, intermediate_size=1536), random weights, eval mode, default attention implementation "
-        "(HyperModel runs the target under vmap, which uses the math SDPA kernel); LoRA r=8, alpha=16 on query/value; "
+        "((a) HyperModel runs the target under vmap, which uses the math SDPA kernel; (d) per_sample='linear' runs it "
+        "once, fused SDPA kept); LoRA r=8, alpha=16 on query/value; "
         "condition hn.Embedding(8, 16), generator 'mlp' (hidden 64). Forward with grad and forward + backward (loss = "
-        "last_hidden_state.mean()) reach the hypernetwork for (a) and every adapter's LoRA factors for (b) and (c); "
+        "last_hidden_state.mean()) reach the hypernetwork for (a) and (d) and every adapter's LoRA factors for (b) and (c); "
         "PEFT refuses adapter_names in training mode, so (b) runs in eval mode (no dropout, as all variants here).",
         "Section 7 on a shared machine: 7a gives each variant's fastest repetition (min_ms) next to the median; 7c gives the "
         "ratio of two variants within each repetition (calls adjacent in time see the same load), median and IQR over repetitions.",
@@ -660,6 +672,16 @@ def _claims(have: dict[str, bool]) -> list[tuple[str, str, Callable[[list[Row]],
     ]
     hf = [f"{HF_MODES[m]}: {HF_VARIANTS[v]}" for m in ("no_grad", "grad", "train") for v in "abc"]
     no_grad_a, no_grad_b, no_grad_c, grad_a, grad_b, grad_c, train_a, train_b, train_c = hf
+    no_grad_d, grad_d, train_d = (f"{HF_MODES[m]}: {HF_VARIANTS['d']}" for m in ("no_grad", "grad", "train"))
+    spec += [
+        ("BERT per-sample LoRA, forward no grad: (d) linear path / (b) PEFT adapter_names", "-", "7a", no_grad_d, no_grad_b),
+        ("BERT per-sample LoRA, forward with grad: (d) linear path / (b) PEFT adapter_names", "-", "7a", grad_d, grad_b),
+        ("BERT per-sample LoRA, forward + backward: (d) linear path / (b) PEFT adapter_names (eval mode)", "-", "7a", train_d, train_b),
+        ("BERT per-sample LoRA, forward + backward: (a) vmap / (d) linear path", "-", "7a", train_a, train_d),
+        ("BERT per-sample LoRA, forward no grad: (d) / (b), median per-rep ratio", "-", "7c", "forward, no grad: (d) / (b)", ""),
+        ("BERT per-sample LoRA, forward + backward: (d) / (b), median per-rep ratio", "-", "7c", "forward + backward: (d) / (b)", ""),
+        ("BERT peak memory, forward no grad: (d) linear path / (b) PEFT adapter_names", "-", "7b", no_grad_d, no_grad_b),
+    ]
     spec += [
         ("BERT per-sample LoRA, forward no grad: (a) HyperModel / (b) PEFT adapter_names", "<= 1.25", "7a", no_grad_a, no_grad_b),
         ("BERT per-sample LoRA, forward with grad: (a) HyperModel / (b) PEFT adapter_names", "<= 1.25", "7a", grad_a, grad_b),
