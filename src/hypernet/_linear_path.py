@@ -37,7 +37,7 @@ from torch import nn
 
 
 class LinearPathUnsupported(RuntimeError):
-    """The target used a generated linear layer in a way the batched path cannot serve (the caller falls back to vmap)."""
+    """The target used a generated linear layer in a way the batched path cannot serve (HyperModel raises a ConfigError)."""
 
 
 @dataclass(frozen=True)
