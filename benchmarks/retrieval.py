@@ -197,7 +197,7 @@ def run_bbc(args: argparse.Namespace, seed: int, rows: list[dict[str, Any]]) -> 
         frozen = BiEncoder(*load_minilm(), freeze_documents=True)
         record("frozen-minilm", {s: rank(frozen, [q for q, _ in v], feats) for s, v in sets.items()})
     models = {}
-    for name in [m for m in TRAINED if m in args.models.split(",")]:
+    for name in [m for m in TRAINED if m in args.models]:
         model = build(name, seed, query_len=64, skip=args.skip)
         secs = train(model, task.train, task.corpus, feats, args, args.steps, seed)
         record(name, {s: rank(model, [q for q, _ in v], feats) for s, v in sets.items()}, secs)
@@ -285,7 +285,7 @@ def run_arxiv(args: argparse.Namespace, seed: int, bbc_models: dict[str, DualEnc
         _arxiv_eval(name, model_rank(model), data, everyone, seed, "out of domain, all queries", rows)
     pairs = [(data.queries[i], d) for i in train_q for d in sorted(data.relevant[i])]
     arg2 = argparse.Namespace(**{**vars(args), "batch_size": args.arxiv_batch_size})
-    for name in [m for m in TRAINED if m in args.models.split(",")]:
+    for name in [m for m in TRAINED if m in args.models]:
         model = build(name, seed, query_len=args.arxiv_query_len, skip=args.skip)
         train(model, pairs, data.texts, feats_all, arg2, args.arxiv_steps, seed)
         _arxiv_eval(name, model_rank(model), data, test_q, seed, "fine-tuned, test half", rows)
@@ -297,7 +297,7 @@ def run_synthetic(args: argparse.Namespace, seed: int, rows: list[dict[str, Any]
     test_ids = torch.arange(n // 2, n)
     tok = WordTokenizer(data.vocab)
     feats = {"pooled": data.vectors}
-    for name in [m for m in ("hypencoder", "bi-encoder") if m in args.models.split(",")]:
+    for name in [m for m in ("hypencoder", "bi-encoder") if m in args.models]:
         encoder = tiny_bert(tok.vocab_size, 32, seed=seed)
         torch.manual_seed(seed)
         model: DualEncoder = (
@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--head-lr", type=float, default=1e-3)
     p.add_argument("--seeds-with-fixed-baselines", type=int, default=0, help="the seed whose run also measures BM25 and frozen MiniLM")
     p.add_argument("--no-skip", dest="skip", action="store_false", help="Hypencoder(skip=False): the paper's q-net exactly")
-    p.add_argument("--models", default=",".join(TRAINED), help="the trained models to run (comma-separated)")
+    p.add_argument("--models", type=lambda v: v.split(","), default=list(TRAINED), help="the trained models to run (comma-separated)")
     p.add_argument("--stem", default="retrieval")
     p.add_argument("--merge", action="store_true")
     args = p.parse_args(argv)

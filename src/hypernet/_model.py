@@ -373,35 +373,42 @@ class HyperModel(nn.Module):
     def _swapped_call(self, generated: dict[str, torch.Tensor], args: Args, kwargs: Kwargs) -> Any:
         """What ``functional_call(target, generated, strict=False)`` does for untied parameters, with the slots found once.
 
-        The hot path of a one-set call: :meth:`_swapped` and :meth:`_exclusive` written out, without context managers.
+        The hot path of a one-set call: :meth:`_swapped` without context managers, and the busy flag set in the
+        instance dict (``nn.Module.__setattr__`` costs microseconds per call).
         """
-        state = self.__dict__  # nn.Module.__setattr__ costs microseconds per call: set the flag in the dict
+        state = self.__dict__
         if state["_busy"]:
-            with self._exclusive():  # raises the error
-                pass
+            raise self._busy_error()
         state["_busy"] = True
         saved: list[tuple[dict[str, Any], str, Any]] = []
         try:
-            for name, module, attr in self._slots:
-                params = module._parameters
-                saved.append((params, attr, params[attr]))
-                params[attr] = generated[name]  # type: ignore[assignment]  # a plain tensor, as functional_call puts there
+            self._swap_in(generated, saved)
             return self.target(*args, **kwargs)
         finally:
-            for params, attr, original in saved:
-                params[attr] = original
+            _swap_out(saved)
             state["_busy"] = False
+
+    def _swap_in(self, generated: dict[str, torch.Tensor], saved: list[tuple[dict[str, Any], str, Any]]) -> None:
+        """Each generated tensor takes its parameter's place in its module's ``_parameters`` (as
+        ``torch.func.functional_call`` does); ``saved`` records the originals as it goes, for :func:`_swap_out`."""
+        for name, module, attr in self._slots:
+            params = module._parameters
+            saved.append((params, attr, params[attr]))
+            params[attr] = generated[name]  # type: ignore[assignment]  # a plain tensor, as functional_call puts there
+
+    def _busy_error(self) -> ConfigError:
+        return ConfigError(
+            "expected one call of the HyperModel at a time, got a call while its target already holds generated weights "
+            "(inside model.applied(...), or from another thread); call the target that applied() yields, or leave the "
+            "block first, and use one model per thread"
+        )
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
         """One swap of generated weights into the target at a time: a call made while another one (or an
         :meth:`applied` block) has the target would run on the wrong weights, so it is refused."""
         if self._busy:
-            raise ConfigError(
-                "expected one call of the HyperModel at a time, got a call while its target already holds generated weights "
-                "(inside model.applied(...), or from another thread); call the target that applied() yields, or leave the "
-                "block first, and use one model per thread"
-            )
+            raise self._busy_error()
         self.__dict__["_busy"] = True
         try:
             yield
@@ -410,19 +417,14 @@ class HyperModel(nn.Module):
 
     @contextmanager
     def _swapped(self, generated: dict[str, torch.Tensor]) -> Iterator[None]:
-        """Each generated tensor takes its parameter's place in its module's ``_parameters`` (as
-        ``torch.func.functional_call`` does); the originals are put back whatever happens."""
+        """:meth:`_swap_in` for the block; the originals are put back whatever happens."""
         saved: list[tuple[dict[str, Any], str, Any]] = []
         with self._exclusive():
             try:
-                for name, module, attr in self._slots:
-                    params = module._parameters
-                    saved.append((params, attr, params[attr]))
-                    params[attr] = generated[name]  # type: ignore[assignment]  # a plain tensor, as functional_call puts there
+                self._swap_in(generated, saved)
                 yield
             finally:
-                for params, attr, original in saved:
-                    params[attr] = original
+                _swap_out(saved)
 
     @contextmanager
     def applied(self, weights: GeneratedWeights) -> Iterator[nn.Module]:
@@ -667,3 +669,9 @@ class HyperModel(nn.Module):
         return (
             f"generated={self.spec.numel}, parametrization={self.parametrization!r}, init={self.init!r}, compression={self.compression:.3f}"
         )
+
+
+def _swap_out(saved: list[tuple[dict[str, Any], str, Any]]) -> None:
+    """Put back the parameters :meth:`HyperModel._swap_in` replaced."""
+    for params, attr, original in saved:
+        params[attr] = original

@@ -305,12 +305,6 @@ class TextToLoRA(nn.Module):
         return self
 
     # ----------------------------------------------------------------------------- using it
-    def _lora(self, cond: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The generated LoRA factors of one condition, by the target's parameter names."""
-        assert self.hyper is not None
-        w = self.hyper.weights(cond)
-        return {name: t[0] for name, t in self.hyper.spec.unflatten(w.flat).items()}
-
     @torch.no_grad()
     def generate(
         self,
