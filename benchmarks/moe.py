@@ -443,8 +443,11 @@ def part_name(args: argparse.Namespace) -> str:
     return f"lm_{args.router}_s{args.seed}{args.tag}.json"
 
 
-def run_queue(tag: str, jobs: int) -> int:
-    """Run every process of :func:`plan` whose part file is missing, at most ``jobs`` at a time (logs in moe_parts/logs/)."""
+def run_queue(tag: str, jobs: int, only: str | None = None) -> int:
+    """Run every process of :func:`plan` whose part file is missing, at most ``jobs`` at a time (logs in moe_parts/logs/).
+
+    ``only="dg"`` or ``"lm"`` keeps that part's processes, so two queues over disjoint parts can run side by side.
+    """
     import shlex
     import subprocess
     import sys
@@ -455,7 +458,7 @@ def run_queue(tag: str, jobs: int) -> int:
     for cmd in plan(tag):
         argv = shlex.split(cmd)[2:]
         name = part_name(parse(argv))
-        if not (PARTS / name).exists():
+        if not (PARTS / name).exists() and only in (None, argv[0]):
             todo.append((argv, name))
     print(f"{len(todo)} of {len(plan(tag))} processes to run, {jobs} at a time", flush=True)
     running: list[tuple[subprocess.Popen[bytes], str]] = []
@@ -499,13 +502,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--merge", action="store_true", help="combine the part files into moe<tag>.{md,png} and moe_dg/moe_lm<tag>.csv")
     p.add_argument("--plan", action="store_true", help="print the processes of the full benchmark")
     p.add_argument("--queue", type=int, metavar="JOBS", help="run the plan's missing parts, JOBS processes at a time")
+    p.add_argument("--only", choices=("dg", "lm"), help="with --queue: only this part's processes")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.queue:
-        return run_queue(args.tag, args.queue)
+        return run_queue(args.tag, args.queue, args.only)
     if args.plan:
         print("\n".join(plan(args.tag)))
         return 0
