@@ -349,7 +349,7 @@ def main() -> None:
     minutes = (time.time() - t0) / 60
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
+    with open(out.with_name(out.name + ".csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -374,7 +374,7 @@ def merge(args: argparse.Namespace) -> None:
     rows.sort(key=lambda r: r["seed"])
     args.seeds = sorted({r["seed"] for r in rows})
     out = Path(args.out)
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
+    with open(out.with_name(out.name + ".csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -499,7 +499,7 @@ def write_report(rows: list[dict[str, Any]], args: argparse.Namespace, minutes: 
         "hypernetwork at a fraction of their parameters; Text-to-LoRA (Sakana, 2025) reports zero-shot LoRAs for unseen tasks",
         "from their descriptions. Numbers here are on a different, much smaller setting (MiniLM, topic tasks).",
     ]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_name(out.name + ".md").write_text("\n".join(lines) + "\n")
     plot(rows, methods, params, out)
 
 
@@ -522,7 +522,7 @@ def plot(rows: list[dict[str, Any]], methods: list[str], params: dict[str, int],
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out.with_suffix(".png"), dpi=120)
+    fig.savefig(out.with_name(out.name + ".png"), dpi=120)
 
 
 if __name__ == "__main__":

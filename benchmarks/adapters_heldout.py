@@ -283,7 +283,16 @@ def merge(args: argparse.Namespace) -> None:
     methods = list(dict.fromkeys(r["method"] for r in rows))
     options = [m for m in methods if m.startswith("ours_text:")]
     val_mean = {m: statistics.mean(group_means(rows, m, "val")) for m in options}
-    chosen = max(options, key=lambda m: val_mean[m])
+    eligible = [m for m in options if not args.qualified or m.removeprefix("ours_text:") in args.qualified]
+    if not eligible:
+        raise SystemExit(f"expected --qualified to name merged options, got {args.qualified}; merged: {options}")
+    chosen = max(eligible, key=lambda m: val_mean[m])
+    rule = "highest mean over the validation categories' tasks"
+    if args.qualified:
+        rule += (
+            f", among the options whose seen-task validation accuracy stays within 0.5 of the default ({', '.join(args.qualified)}; "
+            "`adapters_issue32_select.md`)"
+        )
     sim_test = group_means(rows, "zero_shot_cosine", "test")
     lines = [
         "# Adapters on unseen kinds of task: whole categories held out of every training task",
@@ -291,14 +300,16 @@ def merge(args: argparse.Namespace) -> None:
         f"Command: `python benchmarks/adapters_heldout.py --seeds {' '.join(map(str, seeds))} --steps {args.steps} "
         f"--batch-size {args.batch_size} --lr {args.lr} --hidden {args.hidden} --max-length {args.max_length} --threads {args.threads} "
         f"--out benchmarks/results/adapters_heldout` (one process, per-seed CSVs); merged with `python benchmarks/adapters_heldout.py "
-        f"--merge {' '.join(args.merge)} --minutes {args.minutes} --out {args.out}` ({args.minutes} min wall clock on a shared "
+        f"--merge {' '.join(args.merge)} --minutes {args.minutes} --out {args.out}"
+        + (f" --qualified {' '.join(args.qualified)}" if args.qualified else "")
+        + f"` ({args.minutes} min wall clock on a shared "
         "2-core machine under heavy load from other jobs, 1 thread).",
         "",
         "Split per seed (`heldout_split`, declared in the script before running): test categories = 1 BBC topic + 2 fortunes "
         "categories, validation categories = 1 + 2 others, training = the remaining 3 + 3. Accuracy (%) = mean over a group's tasks, "
         "then mean ± std over seeds. Held-out tasks use a description wording no training task uses.",
         "",
-        f"**Selection (rule fixed before running): highest mean over the validation categories' tasks → `{chosen}`.**",
+        f"**Selection (rule fixed before running): {rule} → `{chosen}`.**",
         "",
         "| method | val categories (selection) | test categories (reported) | test: pairs | test: one-vs-rest "
         "| test − similarity, per seed |",
@@ -346,11 +357,11 @@ def merge(args: argparse.Namespace) -> None:
             cells.append(f"{statistics.mean(v):.1f}" if v else "–")
         lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
     out = Path(args.out)
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
+    with open(out.with_name(out.name + ".csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_name(out.name + ".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:20]))
 
 
@@ -368,6 +379,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "adapters_heldout"))
     parser.add_argument("--merge", nargs="+", metavar="CSV", help="no training: write the report from per-seed CSVs")
     parser.add_argument("--minutes", type=float, help="with --merge: wall clock of the per-seed runs (first start to last end)")
+    parser.add_argument(
+        "--qualified", nargs="+", choices=list(OPTIONS), help="with --merge: choose only among these options (those that pass a constraint)"
+    )
     args = parser.parse_args()
     if args.merge:
         merge(args)
