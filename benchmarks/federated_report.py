@@ -116,7 +116,7 @@ def merge(results: Path, splits: dict[str, Any], protocol: dict[str, Any], budge
         *sorted({f"    {r['command']}" for r in runs}),
         "    python benchmarks/federated.py --split SPLIT --seed SEED --method {pfedhn,baselines,pefll}   # each missing run",
         "",
-        *_in_progress(),
+        *_in_progress(done={f.stem.removeprefix("federated_") for f in files}),
         "## Protocol",
         "",
         "```",
@@ -140,10 +140,12 @@ def merge(results: Path, splits: dict[str, Any], protocol: dict[str, Any], budge
 WORK = Path.home() / ".cache" / "hypernet" / "federated_work"
 
 
-def _in_progress(work: Path = WORK) -> list[str]:
-    """Validation progress of unfinished pFedHN / PeFLL runs (their checkpoints' rows; no test numbers)."""
+def _in_progress(done: set[str], work: Path = WORK) -> list[str]:
+    """Validation progress of unfinished pFedHN / PeFLL runs (their checkpoints' rows; no test numbers); ``done``: finished runs."""
     out = []
     for rows_file in sorted(work.glob("*/rows.json")):
+        if rows_file.parent.name in done:
+            continue
         rows = json.loads(rows_file.read_text())
         if rows:
             last, best = rows[-1], max(rows, key=lambda r: r["val_acc"])
