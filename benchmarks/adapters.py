@@ -276,7 +276,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--split", choices=["test", "val"], default="test", help="evaluate on val (for choosing settings) or test")
     parser.add_argument("--quick", action="store_true", help="small corpora (a smoke test, not the reported run)")
-    parser.add_argument("--out", default=str(RESULTS / "adapters"))
+    parser.add_argument("--out", default=str(RESULTS / "adapters"), help="output stem: writes <stem>.csv / .md / .png")
     parser.add_argument(
         "--methods", nargs="+", default=["per_task_lora", "shared_lora_task_heads", "shared_lora_shared_head", "ours_task", "ours_text"]
     )

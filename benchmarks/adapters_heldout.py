@@ -376,7 +376,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--options", nargs="+", default=["pairs", "varied_para", "varied_para_reg"], choices=list(OPTIONS))
-    parser.add_argument("--out", default=str(RESULTS / "adapters_heldout"))
+    parser.add_argument("--out", default=str(RESULTS / "adapters_heldout"), help="stem: <stem>_s<seed>.csv, merged <stem>.csv / .md")
     parser.add_argument("--merge", nargs="+", metavar="CSV", help="no training: write the report from per-seed CSVs")
     parser.add_argument("--minutes", type=float, help="with --merge: wall clock of the per-seed runs (first start to last end)")
     parser.add_argument(
