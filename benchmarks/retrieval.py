@@ -24,6 +24,9 @@ One process per seed writes ``results/retrieval_s<seed>.json``; ``--merge`` writ
 Usage:
     python benchmarks/retrieval.py --seed 0      # then --seed 1, --seed 2 (one at a time)
     python benchmarks/retrieval.py --merge
+    # choose the synthetic steps on validation (a third drawn part), then rerun only that part into the seed files
+    python benchmarks/retrieval.py --parts synthetic --synthetic-split val --synthetic-steps N --stem retrieval-synval-N --seed S
+    python benchmarks/retrieval.py --parts synthetic --synthetic-steps N --update --seed S
 """
 
 from __future__ import annotations
@@ -292,9 +295,11 @@ def run_arxiv(args: argparse.Namespace, seed: int, bbc_models: dict[str, DualEnc
 
 
 def run_synthetic(args: argparse.Namespace, seed: int, rows: list[dict[str, Any]]) -> None:
-    data = synthetic_relevance(32, seed=0)
-    n = data.vectors.shape[0]
-    test_ids = torch.arange(n // 2, n)
+    val = args.synthetic_split == "val"
+    data = synthetic_relevance(32, seed=0, validation=val)
+    part = 2 if val else 1  # the third drawn part (validation) or the second (test); see synthetic_relevance
+    n = data.vectors.shape[0] // (3 if val else 2)
+    eval_ids = torch.arange(part * n, (part + 1) * n)
     tok = WordTokenizer(data.vocab)
     feats = {"pooled": data.vectors}
     for name in [m for m in ("hypencoder", "bi-encoder") if m in args.models]:
@@ -316,8 +321,8 @@ def run_synthetic(args: argparse.Namespace, seed: int, rows: list[dict[str, Any]
             head_lr=1e-3,
             seed=seed,
         )
-        for qset, queries in data.test.items():
-            ranked = rank(model, [q for q, _ in queries], feats, keep=test_ids)
+        for qset, queries in (data.val if val else data.test).items():
+            ranked = rank(model, [q for q, _ in queries], feats, keep=eval_ids)
             rel = [r for _, r in queries]
             rows.append(
                 {
@@ -327,6 +332,8 @@ def run_synthetic(args: argparse.Namespace, seed: int, rows: list[dict[str, Any]
                     "seed": seed,
                     "recall@10": recall(ranked, rel),
                     "train_s": time.time() - t,
+                    "steps": args.synthetic_steps,
+                    "split": args.synthetic_split,
                 }
             )
         log(f"  synthetic {name}: " + "  ".join(f"{r['set']} {r['recall@10']:.3f}" for r in rows[-2:]))
@@ -367,7 +374,9 @@ def merge(files: list[Path], stem: str) -> None:
         f"Seeds: {sorted({r['seed'] for r in rows})} (seed-independent baselines, BM25 and frozen MiniLM, once). Settings: "
         + json.dumps({k: v for k, v in meta[0]["args"].items() if k not in ("merge", "seed")}),
         "",
-        "Commands: " + "; ".join(sorted({m["command"] for m in meta})) + f"; `python benchmarks/retrieval.py --merge --stem {stem}`",
+        "Commands: "
+        + "; ".join(sorted({c["command"] for m in meta for c in [*m.get("earlier", []), m]}))
+        + f"; `python benchmarks/retrieval.py --merge --stem {stem}`",
         "",
         "| task | query set | model | metric | mean ± std | seeds | index bytes / doc |",
         "|---|---|---|---|---|---|---|",
@@ -407,6 +416,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=300, help="BBC training steps (every trained model)")
     p.add_argument("--arxiv-steps", type=int, default=100)
     p.add_argument("--synthetic-steps", type=int, default=1000)
+    p.add_argument(
+        "--synthetic-split", choices=["test", "val"], default="test", help="val: evaluate on a third drawn part, to choose settings on"
+    )
+    p.add_argument(
+        "--update", action="store_true", help="keep the rows of other parts already in this seed's file; replace only the parts run"
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--arxiv-batch-size", type=int, default=16)
     p.add_argument("--arxiv-query-len", type=int, default=128)
@@ -426,6 +441,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     parts = set(args.parts.split(","))
     out = RESULTS / f"{args.stem}_s{args.seed}.json"
+    earlier: list[dict[str, Any]] = []  # --update: the meta of the runs whose rows are kept
+    if args.update and out.exists():
+        old = json.loads(out.read_text())
+        rows = [r for r in old["rows"] if r["task"].split("-")[0] not in parts]  # "bbc-speed" belongs to "bbc"
+        earlier = [*old["meta"].get("earlier", []), {k: v for k, v in old["meta"].items() if k != "earlier"}]
     models: dict[str, DualEncoder] = {}
 
     def save() -> None:
@@ -433,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
             "args": vars(args),
             "seconds": time.time() - start,
             "command": "python benchmarks/retrieval.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "earlier": earlier,
         }
         out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
         log(f"wrote {out} ({time.time() - start:.0f}s)")

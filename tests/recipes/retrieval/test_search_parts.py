@@ -46,6 +46,20 @@ def test_synthetic_set_has_two_clusters_per_query_no_inner_product_ranks_first()
     assert WordTokenizer(data.vocab)(["xor f0 f1", "zzz"])["input_ids"].tolist() == [[1, 5, 8, 9, 2], [1, 3, 2, 0, 0]]
 
 
+def test_synthetic_validation_part_leaves_train_and_test_unchanged() -> None:
+    plain = synthetic_relevance(32, clusters=2, features=3, per_cluster=4)
+    both = synthetic_relevance(32, clusters=2, features=3, per_cluster=4, validation=True)
+    n = plain.vectors.shape[0]
+    assert torch.equal(both.vectors[:n], plain.vectors) and both.vectors.shape[0] == n * 3 // 2
+    assert both.train == plain.train and both.test == plain.test and both.train_negatives == plain.train_negatives
+    assert plain.val == {} and sorted(both.val) == ["opposite", "xor"]
+    for (name_t, rel_t), (name_v, rel_v) in zip(both.test["xor"], both.val["xor"], strict=True):
+        assert name_t == name_v and len(rel_v) == len(rel_t) == 8
+        assert min(rel_v) >= n  # validation documents come from the third part only
+        centre_v, centre_t = both.vectors[sorted(rel_v)[:4]].mean(0), both.vectors[sorted(rel_t)[:4]].mean(0)
+        assert torch.cosine_similarity(centre_v, centre_t, dim=0) > 0.9  # the same cluster, drawn again
+
+
 def test_metrics_against_hand_computed_values() -> None:
     ranked, rel = [[4, 2, 9], [1, 2, 3]], [{2, 9}, {7}]
     assert mrr(ranked, rel) == pytest.approx(0.25)

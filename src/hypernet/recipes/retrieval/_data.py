@@ -103,10 +103,18 @@ class SyntheticSet:
     test: dict[str, list[tuple[str, set[int]]]]
     vocab: list[str]
     train_negatives: list[list[int]] = field(default_factory=list)
+    val: dict[str, list[tuple[str, set[int]]]] = field(default_factory=dict)
 
 
 def synthetic_relevance(
-    d: int = 32, *, clusters: int = 8, features: int = 8, per_cluster: int = 5, noise: float = 0.1, seed: int = 0
+    d: int = 32,
+    *,
+    clusters: int = 8,
+    features: int = 8,
+    per_cluster: int = 5,
+    noise: float = 0.1,
+    seed: int = 0,
+    validation: bool = False,
 ) -> SyntheticSet:
     """The synthetic non-linear relevance set; every query has ``2 * per_cluster`` relevant test documents in two clusters.
 
@@ -117,7 +125,15 @@ def synthetic_relevance(
       (exclusive or of the two signs: not linearly separable).
 
     Documents are drawn twice, alike: the first half gives the training pairs, the second half the test
-    sets (search all of ``vectors``; relevant ids are second-half ids).
+    sets (search all of ``vectors``; relevant ids are second-half ids). ``validation=True`` draws a third
+    part after those two (so the first two are unchanged) for the ``val`` sets, to choose settings on.
+
+    Example:
+        >>> data = synthetic_relevance(32, clusters=2, features=3, per_cluster=4, validation=True)
+        >>> data.vectors.shape[0] == 3 * 4 * (2 * 2 + 4 * 3)
+        True
+        >>> sorted(data.val) == sorted(data.test)
+        True
     """
     gen = torch.Generator().manual_seed(seed)
     basis = torch.linalg.qr(torch.randn(d, d, generator=gen))[0].T  # rows: orthonormal directions
@@ -135,7 +151,7 @@ def synthetic_relevance(
                 for sb in (1.0, -1.0):
                     places.append((f"xor f{a} f{b}", (sa * ua + sb * ub) / 2**0.5, sa != sb))
     vectors, owners = [], []
-    for half in range(2):
+    for half in range(3 if validation else 2):
         for name, centre, rel in places:
             vectors.append(centre + noise * torch.randn(per_cluster, d, generator=gen))
             owners += [(half, name, rel)] * per_cluster
@@ -145,10 +161,14 @@ def synthetic_relevance(
     first = [i for i, (half, _, _) in enumerate(owners) if half == 0]
     negatives = [own[name] or [i for i in first if owners[i][1] != name] for name, _ in train]
     test: dict[str, list[tuple[str, set[int]]]] = {"opposite": [], "xor": []}
+    val: dict[str, list[tuple[str, set[int]]]] = {"opposite": [], "xor": []} if validation else {}
     for name in dict.fromkeys(n for n, _, _ in places):
-        test[name.split()[0]].append((name, {i for i, (half, n, rel) in enumerate(owners) if half == 1 and rel and n == name}))
+        for part, sets in ((1, test), (2, val)):
+            if sets:
+                relevant = {i for i, (half, n, rel) in enumerate(owners) if half == part and rel and n == name}
+                sets[name.split()[0]].append((name, relevant))
     vocab = ["opposite", "xor", *[f"c{k}" for k in range(clusters)], *[f"f{a}" for a in range(features)]]
-    return SyntheticSet(torch.cat(vectors), train, test, vocab, negatives)
+    return SyntheticSet(torch.cat(vectors), train, test, vocab, negatives, val)
 
 
 class WordTokenizer:
