@@ -12,10 +12,10 @@ import hypernet as hn
 from hypernet.recipes.moe._dispatch import run_experts
 
 
-def _reference(layer: hn.HyperMoE, x: torch.Tensor) -> torch.Tensor:
+def _reference(layer: hn.HyperMoE, x: torch.Tensor, route: torch.Tensor | None = None) -> torch.Tensor:
     """Each token through its top-k experts, one token and one expert at a time (plain modules)."""
     params = layer.experts.params()
-    logits = layer.logits(x)
+    logits = layer.logits(x if route is None else route)
     out = []
     for n in range(x.shape[0]):
         top, idx = torch.topk(logits[n], layer.top_k)
@@ -219,3 +219,38 @@ def test_copy_after_a_training_call() -> None:
     x = torch.randn(6, 4)
     with torch.no_grad():
         torch.testing.assert_close(twin(x), layer(x))
+
+
+@pytest.mark.parametrize("experts,router", [("hyper", "embedding"), ("plain", "learned"), ("hyper", "hyper")])
+def test_route_input_chooses_the_experts_and_the_tokens_run_through_them(experts: str, router: str) -> None:
+    torch.manual_seed(10)
+    layer = hn.HyperMoE(6, 4, num_experts=5, top_k=2, experts=experts, router=router, hidden=7, route_dim=3)  # type: ignore[arg-type]
+    x, r = torch.randn(11, 6), torch.randn(11, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x, route=r), _reference(layer, x, r), atol=1e-5, rtol=1e-5)
+        chosen = layer.last_experts.clone()
+        layer(torch.randn(11, 6), route=r)  # other tokens, same routing input: same experts
+        assert torch.equal(layer.last_experts, chosen)
+        layer(x, route=torch.randn(11, 3))
+        assert not torch.equal(layer.last_experts, chosen)
+        plain = layer.materialize()
+        torch.testing.assert_close(plain(x, route=r), layer(x, route=r), atol=1e-5, rtol=1e-5)
+    y = layer(torch.randn(2, 3, 6), route=torch.randn(2, 3, 3))  # leading dims
+    assert y.shape == (2, 3, 4)
+
+
+def test_route_input_errors_name_the_fix_and_leave_the_layer_unchanged() -> None:
+    torch.manual_seed(11)
+    routed = hn.HyperMoE(4, num_experts=3, top_k=1, hidden=4, route_dim=2)
+    plain = hn.HyperMoE(4, num_experts=3, top_k=1, hidden=4)
+    before = copy.deepcopy(routed.state_dict())
+    x = torch.randn(5, 4)
+    with pytest.raises(hn.ConfigError, match=r"expected route of shape \(5, 2\).*got None"):
+        routed(x)
+    with pytest.raises(hn.ConfigError, match=r"expected route of shape \(5, 2\)"):
+        routed(x, route=torch.randn(5, 3))
+    with pytest.raises(hn.ConfigError, match="expected no route="):
+        plain(x, route=torch.randn(5, 2))
+    with pytest.raises(hn.ConfigError, match="route_dim"):
+        hn.HyperMoE(4, num_experts=3, top_k=1, route_dim=0)
+    assert all(torch.equal(v, routed.state_dict()[k]) for k, v in before.items())

@@ -51,6 +51,10 @@ class HyperMoE(nn.Module):
         generator, generator_kwargs: the hypernetwork generating the experts (any registered generator).
         router_dim, router_hidden: HyperRouter's embedding size and frozen hypernetwork width.
         dispatch: ``"auto"``, ``"padded"`` or ``"loop"`` (see :mod:`._dispatch`; same results).
+        route_dim: width of a separate routing input (default: none, the router scores the tokens
+            themselves). With it, each call takes ``layer(x, route=r)``, ``r`` of shape ``(..., route_dim)``
+            with ``x``'s leading dims, and the router scores ``r`` while the experts run on ``x``: e.g.
+            HMOE's gate on its own embedding of the input, apart from the classifier's features.
 
     Attributes (after each call):
         balance_loss: the load-balancing loss ``E * sum_j f_j * P_j`` of that call (Switch Transformer;
@@ -67,6 +71,9 @@ class HyperMoE(nn.Module):
         >>> layer.top_k = 1                     # fewer experts at inference, no retraining
         >>> layer(torch.randn(3, 16)).shape
         torch.Size([3, 16])
+        >>> routed = hn.HyperMoE(16, 4, num_experts=4, top_k=1, route_dim=3)   # route on another input
+        >>> routed(torch.randn(6, 16), route=torch.randn(6, 3)).shape
+        torch.Size([6, 4])
     """
 
     def __init__(
@@ -87,6 +94,7 @@ class HyperMoE(nn.Module):
         router_dim: int = 16,
         router_hidden: int = 64,
         dispatch: Dispatch = "auto",
+        route_dim: int | None = None,
     ) -> None:
         super().__init__()
         d_in = _positive_int("d_in", d_in, "pass the width of the tokens")
@@ -103,6 +111,8 @@ class HyperMoE(nn.Module):
             raise ConfigError(
                 "expected experts='hyper' with router='embedding' (it routes by the expert embeddings), got 'plain'; use router='learned'"
             )
+        if route_dim is not None:
+            route_dim = _positive_int("route_dim", route_dim, "pass the width of the routing input (or None to route on the tokens)")
         if dispatch not in DISPATCH:
             raise ConfigError(f"expected dispatch in {DISPATCH}, got {dispatch!r}; pass one of them")
         if isinstance(expert, str):
@@ -116,6 +126,8 @@ class HyperMoE(nn.Module):
             raise ConfigError(f"expected expert 'mlp' or an nn.Module, got {describe(expert)}; pass one of them")
 
         self.d_in, self.d_out, self.num_experts = d_in, d_out, num_experts
+        self.route_dim = route_dim
+        gate_in = d_in if route_dim is None else route_dim
         self._top_k = top_k
         self.experts_kind, self.router_kind, self.dispatch = experts, router, dispatch
         self.experts: HyperExperts | PlainExperts = (
@@ -125,11 +137,11 @@ class HyperMoE(nn.Module):
         )
         self.router: nn.Module
         if router == "hyper":
-            self.router = HyperRouter(d_in, num_experts, embed_dim=router_dim, hidden=router_hidden)
+            self.router = HyperRouter(gate_in, num_experts, embed_dim=router_dim, hidden=router_hidden)
         elif router == "embedding":
-            self.router = EmbeddingRouter(d_in, embed_dim)
+            self.router = EmbeddingRouter(gate_in, embed_dim)
         else:
-            self.router = LearnedRouter(d_in, num_experts, frozen=router == "random")
+            self.router = LearnedRouter(gate_in, num_experts, frozen=router == "random")
         self.balance_loss: torch.Tensor = torch.zeros(())
         self.last_experts: torch.Tensor = torch.zeros(0, top_k, dtype=torch.long)
 
@@ -152,7 +164,7 @@ class HyperMoE(nn.Module):
         self._top_k = value
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Router logits ``(N, E)`` of ``(N, d_in)`` tokens."""
+        """Router logits ``(N, E)`` of ``(N, d_in)`` tokens (or ``(N, route_dim)`` routing inputs)."""
         if isinstance(self.router, EmbeddingRouter):
             assert isinstance(self.experts, HyperExperts)
             return self.router(x, self.experts.embeddings())
@@ -163,14 +175,25 @@ class HyperMoE(nn.Module):
         out: torch.Tensor = torch.func.functional_call(self.experts.template, params, (rows,), strict=True)
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _check_route(self, x: torch.Tensor, route: torch.Tensor | None) -> None:
+        if self.route_dim is None:
+            if route is not None:
+                raise ConfigError(f"expected no route= (this layer routes on its tokens), got {describe(route)}; build it with route_dim=")
+            return
+        want = (*x.shape[:-1], self.route_dim)
+        if not isinstance(route, torch.Tensor) or tuple(route.shape) != want:
+            fix = "pass route= with the tokens' leading dims and route_dim features"
+            raise ConfigError(f"expected route of shape {want} (route_dim={self.route_dim}), got {describe(route)}; {fix}")
+
+    def forward(self, x: torch.Tensor, route: torch.Tensor | None = None) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[-1] != self.d_in:
             got = describe(x)
             fix = f"pass tokens of width {self.d_in} or build HyperMoE with d_in matching them"
             raise ConfigError(f"expected tokens of shape (..., {self.d_in}) (d_in={self.d_in}), got {got}; {fix}")
+        self._check_route(x, route)
         lead = x.shape[:-1]
         tokens = x.reshape(-1, self.d_in)
-        logits = self.logits(tokens)
+        logits = self.logits(tokens if route is None else route.reshape(-1, route.shape[-1]))
         probs = F.softmax(logits, dim=-1, dtype=torch.float32)
         top, idx = torch.topk(logits, self.top_k, dim=-1)
         gates = F.softmax(top, dim=-1, dtype=torch.float32)
@@ -193,7 +216,17 @@ class HyperMoE(nn.Module):
         the same outputs without any hypernetwork.
         """
         template = copy.deepcopy(self.experts.template)
-        plain = HyperMoE(self.d_in, self.d_out, self.num_experts, self.top_k, template, "plain", "learned", dispatch=self.dispatch)
+        plain = HyperMoE(
+            self.d_in,
+            self.d_out,
+            self.num_experts,
+            self.top_k,
+            template,
+            "plain",
+            "learned",
+            dispatch=self.dispatch,
+            route_dim=self.route_dim,
+        )
         assert isinstance(plain.experts, PlainExperts) and isinstance(plain.router, LearnedRouter)
         for name, value in self.experts.params().items():
             plain.experts.stacked[plain.experts.names.index(name)].copy_(value)
