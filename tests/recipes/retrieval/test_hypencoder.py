@@ -99,7 +99,7 @@ def test_exhaustive_search_is_the_top_k_of_all_scores() -> None:
     assert torch.equal(res.ids, full.topk(4, dim=1).indices)
 
 
-@pytest.mark.parametrize("seeds", ["random", "linear"])
+@pytest.mark.parametrize("seeds", ["random", "linear", "quadratic"])
 def test_approximate_search_with_a_complete_graph_equals_exhaustive(seeds: str) -> None:
     model = _model(8)
     torch.manual_seed(1)
