@@ -4,9 +4,10 @@
   embeddings) on all 1,000,000 vectors in chunks of 65,536, top-10; h = 384 (the paper's width) and 128,
   float32 and bfloat16;
 * approximate: the graph search (k-NN graph of 16 neighbours per vector, k-means-cell approximate
-  construction; seeds: the best ``entry_points`` by the q-net gradient averaged over 1,024 documents), for a few
-  ``(entry_points, ef)`` settings; recall@10 against the exhaustive top-10 of the same q-net and dtype,
-  averaged over ``QUERIES`` queries; time per query.
+  construction; seeds: the best ``entry_points`` by a surrogate of the q-net, ``linear`` or ``quadratic``, see
+  ``hypernet.recipes.retrieval._proxy``), for a few ``(seeds, entry_points, ef)`` settings; recall@10 against
+  the exhaustive top-10 of the same q-net and dtype, averaged over ``QUERIES`` queries; time per query
+  (surrogate included).
 
 Run alone: ``python benchmarks/perf.py --sections retrieval --output perf_retrieval`` (the graph build,
 about a minute, is timed once and reported, not repeated).
@@ -25,8 +26,8 @@ from hypernet.recipes.retrieval._qnet import QNetWeights, qnet_scores
 from hypernet.recipes.retrieval._search import clustered_knn_graph, exhaustive_topk, graph_search
 from hypernet.recipes.retrieval.hypencoder import Hypencoder, _one_query
 
-N, D, QUERIES = int(os.environ.get("RETRIEVAL_PERF_DOCS", 1_000_000)), 384, 6
-SETTINGS = ((10000, 32), (25000, 32), (50000, 64))
+N, D, QUERIES = int(os.environ.get("RETRIEVAL_PERF_DOCS", 1_000_000)), 384, 20
+SETTINGS = (("linear", 10000, 32), ("quadratic", 10000, 32), ("quadratic", 20000, 32), ("quadratic", 50000, 32))
 
 
 def _qnets(hidden: int, n: int, seed: int = 0) -> QNetWeights:
@@ -70,11 +71,11 @@ def section_retrieval(reps: int) -> list:  # list[Row]
                 t = time.perf_counter()
                 truth.append(exhaustive_topk(_one_query_2d(q.select([i])), vec, 10)[1][0])
                 exact_ms.append((time.perf_counter() - t) * 1e3)
-            for entry, ef in SETTINGS:
+            for how, entry, ef in SETTINGS:
                 times, recalls = [], []
                 for i in range(QUERIES):
                     t = time.perf_counter()
-                    seeds = Hypencoder._seeds(q.select([i]), vec, entry, "linear")[0]
+                    seeds = Hypencoder._seeds(q.select([i]), vec, entry, how)[0]
                     _, ids = graph_search(_one_query(q.select([i])), vec, graph, seeds, k=10, ef=ef, max_iter=64)
                     times.append((time.perf_counter() - t) * 1e3)
                     recalls.append(len(set(ids.tolist()) & set(truth[i].tolist())) / 10)
@@ -83,7 +84,7 @@ def section_retrieval(reps: int) -> list:  # list[Row]
                 rows.append(
                     Row(
                         "retrieval",
-                        f"approximate {N:,} x {D}, h={hidden}, {str(dtype)[6:]}, entry {entry}, ef {ef}",
+                        f"approximate {N:,} x {D}, h={hidden}, {str(dtype)[6:]}, {how} seeds {entry}, ef {ef}",
                         med,
                         min(times),
                         max(times),
@@ -96,7 +97,7 @@ def section_retrieval(reps: int) -> list:  # list[Row]
                     )
                 )
                 print(
-                    f"  approx h={hidden} entry={entry} ef={ef}: {med:.0f} ms vs {ex:.0f} ms, recall {statistics.mean(recalls):.3f}",
+                    f"  approx h={hidden} {how} entry={entry} ef={ef}: {med:.0f} ms vs {ex:.0f} ms, recall {statistics.mean(recalls):.3f}",
                     flush=True,
                 )
     return rows
