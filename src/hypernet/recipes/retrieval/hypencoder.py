@@ -318,7 +318,8 @@ class Hypencoder(DualEncoder):
 
     @staticmethod
     def _seeds(qnets: QNetWeights, vectors: torch.Tensor, n: int, how: str) -> torch.Tensor:
-        """``(Q, n)`` entry documents per query."""
+        """``(Q, min(n, N))`` entry documents per query."""
+        n = min(n, vectors.shape[0])
         if how == "random":
             gen = torch.Generator().manual_seed(0)
             return torch.randperm(vectors.shape[0], generator=gen)[:n].unsqueeze(0).expand(qnets.num_queries, -1)
