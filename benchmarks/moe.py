@@ -87,7 +87,13 @@ def gate_encoder(width: int = 16) -> nn.Sequential:
     Pooled oriented-filter energies see how strokes are oriented more than which digit they draw.
     """
     return nn.Sequential(
-        nn.Conv2d(1, width, 5, 2, 2), nn.ReLU(), nn.Conv2d(width, width, 5, 2, 2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        nn.Conv2d(1, width, 5, 2, 2),
+        nn.ReLU(),
+        nn.Conv2d(width, width, 5, 2, 2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.LayerNorm(width),  # unit-scale routing inputs: without it the pilot's routers collapsed onto one expert
     )
 
 
