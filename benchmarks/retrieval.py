@@ -372,8 +372,16 @@ def merge(files: list[Path], stem: str) -> None:
         "# Hypencoder retrieval (issue 33)",
         "",
         f"Seeds: {sorted({r['seed'] for r in rows})} (seed-independent baselines, BM25 and frozen MiniLM, once). Settings: "
-        + json.dumps({k: v for k, v in meta[0]["args"].items() if k not in ("merge", "seed")}),
+        + json.dumps({k: v for k, v in [*meta[0].get("earlier", []), meta[0]][0]["args"].items() if k not in ("merge", "seed")}),
         "",
+        *(
+            [
+                f"Synthetic rows rerun with `--update` (later settings): {sorted({r['steps'] for r in rows if 'steps' in r})} steps.",
+                "",
+            ]
+            if any("steps" in r for r in rows)
+            else []
+        ),
         "Commands: "
         + "; ".join(sorted({c["command"] for m in meta for c in [*m.get("earlier", []), m]}))
         + f"; `python benchmarks/retrieval.py --merge --stem {stem}`",
