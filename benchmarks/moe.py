@@ -125,6 +125,17 @@ class DGNet(nn.Module):
         return out
 
 
+def routing_information(probs: torch.Tensor) -> torch.Tensor:
+    """Mutual information between a token and its expert under the router: H(mean p) - mean H(p).
+
+    Maximising it asks for confident routes per token and a balanced use of experts over the batch:
+    a clustering objective for the router, as in latent-domain discovery.
+    """
+    eps = 1e-9
+    mean = probs.mean(0)
+    return -(mean * (mean + eps).log()).sum() + (probs * (probs + eps).log()).sum(1).mean()
+
+
 @torch.no_grad()
 def accuracy_and_experts(net: DGNet, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> tuple[float, torch.Tensor | None]:
     net.eval()
@@ -158,6 +169,7 @@ def run_dg(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
         "experts": args.experts,
         "top_k": args.top_k,
         "gate": args.gate,
+        "route_mi": args.route_mi,
     }
     methods: dict[str, Any] = {}
     for method in [m for m in DG_METHODS if m in args.methods]:
@@ -175,6 +187,8 @@ def run_dg(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
             loss = F.cross_entropy(net(x), y)
             if isinstance(net.head, hn.HyperMoE):
                 loss = loss + args.balance * net.head.balance_loss
+                if args.route_mi:
+                    loss = loss - args.route_mi * routing_information(net.head.router_probs)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -523,6 +537,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, default=2)
     p.add_argument("--balance", type=float, default=0.01)
     p.add_argument("--gate", choices=("features", "input"), default="features", help="dg: what the MoEs route on (see gate_encoder)")
+    p.add_argument("--route-mi", type=float, default=0.0, help="dg: weight of the routing mutual-information loss (both MoEs)")
     p.add_argument("--methods", type=lambda v: v.split(","), default=list(DG_METHODS), help="dg: comma-separated subset of the methods")
     p.add_argument("--router", choices=tuple(LM_ROUTERS), default="hyper")
     p.add_argument("--lm-steps", type=int, default=1600)

@@ -254,3 +254,17 @@ def test_route_input_errors_name_the_fix_and_leave_the_layer_unchanged() -> None
     with pytest.raises(hn.ConfigError, match="route_dim"):
         hn.HyperMoE(4, num_experts=3, top_k=1, route_dim=0)
     assert all(torch.equal(v, routed.state_dict()[k]) for k, v in before.items())
+
+
+def test_router_probs_are_the_softmax_of_the_calls_logits_and_carry_gradients() -> None:
+    torch.manual_seed(12)
+    layer = hn.HyperMoE(6, num_experts=4, top_k=2, experts="hyper", router="embedding", hidden=5)
+    x = torch.randn(9, 6)
+    layer(x)
+    torch.testing.assert_close(layer.router_probs, torch.softmax(layer.logits(x), -1))
+    assert layer.router_probs.shape == (9, 4) and layer.router_probs.requires_grad
+    mean = layer.router_probs.mean(0)
+    (mean * mean.log()).sum().backward()  # a loss on the routing alone reaches the router and the embeddings
+    assert layer.router.query.weight.grad is not None and layer.router.query.weight.grad.abs().sum() > 0
+    twin = copy.deepcopy(layer)
+    assert not twin.router_probs.requires_grad

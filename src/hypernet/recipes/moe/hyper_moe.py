@@ -61,6 +61,8 @@ class HyperMoE(nn.Module):
             ``f_j`` the fraction of routed slots on expert j, ``P_j`` its mean router probability; 1 when
             balanced). Add ``coef * layer.balance_loss`` to the training loss.
         last_experts: the ``(N, top_k)`` experts chosen for the call's N tokens (detached).
+        router_probs: the ``(N, E)`` softmax of the router logits of that call (float32, with its graph), for
+            losses on the routing itself (e.g. confident per-token, balanced overall assignments).
 
     Example:
         >>> import torch, hypernet as hn
@@ -144,11 +146,13 @@ class HyperMoE(nn.Module):
             self.router = LearnedRouter(gate_in, num_experts, frozen=router == "random")
         self.balance_loss: torch.Tensor = torch.zeros(())
         self.last_experts: torch.Tensor = torch.zeros(0, top_k, dtype=torch.long)
+        self.router_probs: torch.Tensor = torch.zeros(0, num_experts)
 
     def __getstate__(self) -> dict[str, Any]:
         """Copy and pickle without the last call's autograd graph (``balance_loss`` detached)."""
         state = self.__dict__.copy()
         state["balance_loss"] = self.balance_loss.detach()
+        state["router_probs"] = self.router_probs.detach()
         return state
 
     @property
@@ -205,6 +209,7 @@ class HyperMoE(nn.Module):
             counts = torch.bincount(idx.reshape(-1), minlength=self.num_experts).to(probs.dtype)
             self.balance_loss = self.num_experts * (counts / idx.numel() * probs.mean(0)).sum()
         self.last_experts = idx.detach()
+        self.router_probs = probs
         return out.reshape(*lead, self.d_out)
 
     @torch.no_grad()
