@@ -249,6 +249,8 @@ def test_route_input_errors_name_the_fix_and_leave_the_layer_unchanged() -> None
         routed(x)
     with pytest.raises(hn.ConfigError, match=r"expected route of shape \(5, 2\)"):
         routed(x, route=torch.randn(5, 3))
+    with pytest.raises(hn.ConfigError, match="a float route="):
+        routed(x, route=torch.ones(5, 2, dtype=torch.long))
     with pytest.raises(hn.ConfigError, match="expected no route="):
         plain(x, route=torch.randn(5, 2))
     with pytest.raises(hn.ConfigError, match="route_dim"):

@@ -185,8 +185,8 @@ class HyperMoE(nn.Module):
                 raise ConfigError(f"expected no route= (this layer routes on its tokens), got {describe(route)}; build it with route_dim=")
             return
         want = (*x.shape[:-1], self.route_dim)
-        if not isinstance(route, torch.Tensor) or tuple(route.shape) != want:
-            fix = "pass route= with the tokens' leading dims and route_dim features"
+        if not isinstance(route, torch.Tensor) or tuple(route.shape) != want or not route.is_floating_point():
+            fix = "pass a float route= with the tokens' leading dims and route_dim features"
             raise ConfigError(f"expected route of shape {want} (route_dim={self.route_dim}), got {describe(route)}; {fix}")
 
     def forward(self, x: torch.Tensor, route: torch.Tensor | None = None) -> torch.Tensor:
