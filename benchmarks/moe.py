@@ -103,8 +103,9 @@ class DGNet(nn.Module):
     def __init__(self, method: str, experts: int, top_k: int, gate: str = "features") -> None:
         super().__init__()
         self.features = backbone()
-        self.gate = gate_encoder() if gate == "input" and method != "ERM" else None
-        route = None if self.gate is None else 16
+        width = 16  # of the routing input, with gate="input"
+        self.gate = gate_encoder(width) if gate == "input" and method != "ERM" else None
+        route = None if self.gate is None else width
         self.head: nn.Module
         if method == "ERM":
             self.head = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 10))

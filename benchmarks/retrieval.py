@@ -372,7 +372,7 @@ def merge(files: list[Path], stem: str) -> None:
         "# Hypencoder retrieval (issue 33)",
         "",
         f"Seeds: {sorted({r['seed'] for r in rows})} (seed-independent baselines, BM25 and frozen MiniLM, once). Settings: "
-        + json.dumps({k: v for k, v in [*meta[0].get("earlier", []), meta[0]][0]["args"].items() if k not in ("merge", "seed")}),
+        + json.dumps({k: v for k, v in (meta[0].get("earlier") or [meta[0]])[0]["args"].items() if k not in ("merge", "seed")}),
         "",
         *(
             [
