@@ -319,6 +319,7 @@ def run_synthetic(args: argparse.Namespace, seed: int, rows: list[dict[str, Any]
             batch_size=32,
             lr=1e-3,
             head_lr=1e-3,
+            weight_decay=args.synthetic_weight_decay,
             seed=seed,
         )
         for qset, queries in (data.val if val else data.test).items():
@@ -333,6 +334,7 @@ def run_synthetic(args: argparse.Namespace, seed: int, rows: list[dict[str, Any]
                     "recall@10": recall(ranked, rel),
                     "train_s": time.time() - t,
                     "steps": args.synthetic_steps,
+                    "weight_decay": args.synthetic_weight_decay,
                     "split": args.synthetic_split,
                 }
             )
@@ -424,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=300, help="BBC training steps (every trained model)")
     p.add_argument("--arxiv-steps", type=int, default=100)
     p.add_argument("--synthetic-steps", type=int, default=1000)
+    p.add_argument("--synthetic-weight-decay", type=float, default=0.0, help="AdamW weight decay of the synthetic part (both models)")
     p.add_argument(
         "--synthetic-split", choices=["test", "val"], default="test", help="val: evaluate on a third drawn part, to choose settings on"
     )
