@@ -44,6 +44,27 @@ def test_fit_and_rank_tiny_run() -> None:
         hp.policy(hn.Architecture((5,), ("tanh",)))
 
 
+def test_critic_arch_reads_the_architecture_code_and_trains() -> None:
+    torch.set_num_threads(1)
+    settings = {"n_envs": 2, "n_steps": 32, "n_epochs": 1, "batch_size": 32}
+    hp = hn.MultiArchPolicy(widths=(4, 16), depths=(1, 2), embedding_dim=8, critic_arch=True, **settings)
+    hp.build(_cartpole())
+    assert hp.critic is not None
+    first = next(m for m in hp.critic if isinstance(m, nn.Linear))
+    assert first.in_features == 4 + hp.space.code_dim
+    obs = torch.randn(3, 4)
+    a, b = hn.Architecture((4,), ("tanh",)), hn.Architecture((16, 4), ("tanh", "tanh"))
+    va = hp._value(obs, hp.space.encode(a).expand(3, -1))
+    vb = hp._value(obs, hp.space.encode(b).expand(3, -1))
+    assert va.shape == (3,) and not torch.allclose(va, vb)  # one value function per architecture
+    torch.testing.assert_close(va, hp.critic(torch.cat([obs, hp.space.encode(a).expand(3, -1)], -1)).squeeze(-1))
+    before = [p.clone() for p in hp.critic.parameters()]
+    hp.fit(_cartpole, total_steps=64)
+    assert any(not torch.equal(p0, p1) for p0, p1 in zip(before, hp.critic.parameters(), strict=True))
+    with pytest.raises(hn.ConfigError, match="critic_arch"):
+        hn.MultiArchPolicy(critic_arch="yes")  # type: ignore[arg-type]
+
+
 def test_gae_matches_stable_baselines3() -> None:
     from stable_baselines3.common.buffers import RolloutBuffer
 

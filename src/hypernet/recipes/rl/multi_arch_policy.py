@@ -5,8 +5,9 @@ At every rollout each of the ``n_envs`` environments gets a freshly sampled MLP 
 :class:`~hypernet.HyperModel` (a ``Continuous`` condition over the architecture code, the
 largest MLP of the space as its target, sliced per architecture as in SMASH) generates that
 policy, which acts for the rollout. The PPO update (:mod:`._ppo`) back-propagates through the
-generated weights; the value function is one shared plain MLP, and a Gaussian policy's
-log-std is one shared vector. ``policy(arch)`` is a plain ``nn.Sequential`` of exactly that
+generated weights; the value function is one plain MLP shared by every architecture (with
+``critic_arch=True`` it also reads the acting architecture's code, as HyperPPO's own code does), and
+a Gaussian policy's log-std is one shared vector. ``policy(arch)`` is a plain ``nn.Sequential`` of exactly that
 architecture; ``rank(archs, env_fn)`` evaluates several.
 
 Example:
@@ -66,7 +67,9 @@ class MultiArchPolicy(nn.Module):
             (stable-baselines3's names and defaults, except ``lr=3e-3`` and ``batch_size=256``: chosen on validation
             architectures of CartPole in a 1-seed pilot, where SB3's 3e-4 / 64 learned far more slowly through the
             hypernetwork; see ``benchmarks/results/rl_plan.md``).
-        critic_hidden: the shared value MLP; seed: seeds sampling, environments and initialisation.
+        critic_hidden: the shared value MLP; critic_arch: feed it the acting architecture's code as well as the
+            observation (a value function per policy, as in HyperPPO's code; default ``False``, one value for all).
+        seed: seeds sampling, environments and initialisation.
     """
 
     log_std: nn.Parameter | None
@@ -91,6 +94,7 @@ class MultiArchPolicy(nn.Module):
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
         critic_hidden: Sequence[int] = (64, 64),
+        critic_arch: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -100,7 +104,9 @@ class MultiArchPolicy(nn.Module):
         self.n_envs, self.n_steps, self.batch_size, self.n_epochs = n_envs, n_steps, batch_size, n_epochs
         self.lr, self.gamma, self.gae_lambda, self.clip_range = lr, gamma, gae_lambda, clip_range
         self.ent_coef, self.vf_coef, self.max_grad_norm = ent_coef, vf_coef, max_grad_norm
-        self.critic_hidden, self.seed = tuple(critic_hidden), seed
+        if not isinstance(critic_arch, bool):
+            raise ConfigError(f"expected critic_arch to be True or False, got {describe(critic_arch)}; pass a bool")
+        self.critic_hidden, self.critic_arch, self.seed = tuple(critic_hidden), critic_arch, seed
         self.model: HyperModel | None = None
         self.critic: nn.Module | None = None
         self.log_std = None
@@ -123,13 +129,19 @@ class MultiArchPolicy(nn.Module):
         self.model = HyperModel(
             MLPSupernet(self.space), condition=Continuous(self.space.code_dim, self.embedding_dim), generator=self.generator_name
         )
-        critic = actor_layers([self.space.in_features, *self.critic_hidden, 1], None)
+        critic_in = self.space.in_features + (self.space.code_dim if self.critic_arch else 0)
+        critic = actor_layers([critic_in, *self.critic_hidden, 1], None)
         for i, layer in enumerate(critic):  # tanh hidden layers like SB3's default value net
             if isinstance(layer, nn.ReLU):
                 critic[i] = nn.Tanh()
         self.critic = critic
         self.log_std = None if self.discrete else nn.Parameter(torch.zeros(out))
         return self
+
+    def _value(self, obs: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` values of observations ``(N, obs_dim)`` acted on by architectures with codes ``(N, code_dim)``."""
+        assert self.critic is not None
+        return self.critic(torch.cat([obs, codes], -1) if self.critic_arch else obs).squeeze(-1)
 
     def _model(self) -> HyperModel:
         if self.model is None:
@@ -197,8 +209,7 @@ class MultiArchPolicy(nn.Module):
         envs = [env_fn() for _ in range(self.n_envs)]
         if self.model is None:
             self.build(envs[0])
-        model, critic = self._model(), self.critic
-        assert critic is not None
+        model = self._model()
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(params, lr=self.lr, eps=1e-5)
         gen = torch.Generator().manual_seed(self.seed)
@@ -209,12 +220,13 @@ class MultiArchPolicy(nn.Module):
         while done_steps < total_steps:
             archs = self.sample(self.n_envs, seed=self.seed * 100_003 + rollout)
             nets = [self.policy(a) for a in archs]
+            codes = torch.stack([self.space.encode(a) for a in archs])
             buf: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "rew", "start", "logp", "val")}
             for _ in range(self.n_steps):
                 o = np.stack(obs).astype(np.float32)
                 with torch.no_grad():
                     ot = torch.as_tensor(o)
-                    values = critic(ot).squeeze(-1)
+                    values = self._value(ot, codes)
                     drawn = [self._sample(net, ot[i : i + 1], gen) for i, net in enumerate(nets)]
                 acts = np.stack([a.numpy() for a, _ in drawn])
                 logp = torch.stack([lp for _, lp in drawn])
@@ -226,7 +238,8 @@ class MultiArchPolicy(nn.Module):
                     totals[i] += r
                     if truncated and not terminated:  # bootstrap the time limit, as SB3 does
                         with torch.no_grad():
-                            rewards[i] += self.gamma * float(critic(torch.as_tensor(nxt, dtype=torch.float32)[None])[0, 0])
+                            nxt_t = torch.as_tensor(nxt, dtype=torch.float32)[None]
+                            rewards[i] += self.gamma * float(self._value(nxt_t, codes[i : i + 1])[0])
                     if terminated or truncated:
                         self.curve_.append((done_steps + 1, float(totals[i])))
                         totals[i] = 0.0
@@ -238,7 +251,7 @@ class MultiArchPolicy(nn.Module):
                 starts = new_starts
                 done_steps += self.n_envs
             with torch.no_grad():
-                last = critic(torch.as_tensor(np.stack(obs), dtype=torch.float32)).squeeze(-1)
+                last = self._value(torch.as_tensor(np.stack(obs), dtype=torch.float32), codes)
             adv, ret = gae(
                 torch.stack(buf["rew"]), torch.stack(buf["val"]), torch.stack(buf["start"]), last, torch.as_tensor(starts),
                 self.gamma, self.gae_lambda,
@@ -264,12 +277,11 @@ class MultiArchPolicy(nn.Module):
         gen: torch.Generator,
         params: list[nn.Parameter],
     ) -> None:
-        model, critic = self._model(), self.critic
-        assert critic is not None
+        model = self._model()
         steps, n = obs.shape[:2]
         env_of = torch.arange(n).repeat(steps)
         flat = {"obs": obs.flatten(0, 1), "act": acts.flatten(0, 1), "logp": logp.flatten(), "adv": adv.flatten(), "ret": ret.flatten()}
-        codes = [self.space.encode(a) for a in archs]
+        codes = torch.stack([self.space.encode(a) for a in archs])
         for _ in range(self.n_epochs):
             order = torch.randperm(steps * n, generator=gen)
             for begin in range(0, steps * n, self.batch_size):
@@ -282,7 +294,7 @@ class MultiArchPolicy(nn.Module):
                     lp, ent = self._log_prob(self._distribution(out), flat["act"][idx[rows]])
                     log_prob = log_prob.index_put((rows,), lp)
                     entropy = entropy.index_put((rows,), ent)
-                values = critic(flat["obs"][idx]).squeeze(-1)
+                values = self._value(flat["obs"][idx], codes[env_of[idx]])
                 loss, _ = ppo_loss(
                     log_prob, flat["logp"][idx], flat["adv"][idx], values, flat["ret"][idx], entropy,
                     clip_range=self.clip_range, vf_coef=self.vf_coef, ent_coef=self.ent_coef,
