@@ -299,6 +299,8 @@ class TextToLoRA(nn.Module):
             if step == 0:
                 check_gradients_flow(params, loss.detach().item(), "the first step of TextToLoRA.fit")
             optimizer.step()
+            if not all(bool(torch.isfinite(p).all()) for p in params):  # a finite loss can still take a step to NaN
+                raise TrainingError(f"expected finite weights, got NaN or inf after step {step + 1}; lower lr or weight_decay")
             if log is not None:
                 log(step, loss.detach().item())
         self.eval()
