@@ -209,7 +209,6 @@ class MultiArchPolicy(nn.Module):
         envs = [env_fn() for _ in range(self.n_envs)]
         if self.model is None:
             self.build(envs[0])
-        model = self._model()
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(params, lr=self.lr, eps=1e-5)
         gen = torch.Generator().manual_seed(self.seed)
@@ -257,17 +256,26 @@ class MultiArchPolicy(nn.Module):
                 self.gamma, self.gae_lambda,
             )  # fmt: skip
             self._update(
-                archs, torch.stack(buf["obs"]), torch.stack(buf["act"]), torch.stack(buf["logp"]), adv, ret, optimizer, gen, params
+                archs,
+                codes,
+                torch.stack(buf["obs"]),
+                torch.stack(buf["act"]),
+                torch.stack(buf["logp"]),
+                adv,
+                ret,
+                optimizer,
+                gen,
+                params,
             )
             rollout += 1
             if progress is not None and self.curve_:
                 progress(done_steps, float(np.mean([r for _, r in self.curve_[-20:]])))
-        del model
         return self
 
     def _update(
         self,
         archs: list[Architecture],
+        codes: torch.Tensor,
         obs: torch.Tensor,
         acts: torch.Tensor,
         logp: torch.Tensor,
@@ -281,7 +289,6 @@ class MultiArchPolicy(nn.Module):
         steps, n = obs.shape[:2]
         env_of = torch.arange(n).repeat(steps)
         flat = {"obs": obs.flatten(0, 1), "act": acts.flatten(0, 1), "logp": logp.flatten(), "adv": adv.flatten(), "ret": ret.flatten()}
-        codes = torch.stack([self.space.encode(a) for a in archs])
         for _ in range(self.n_epochs):
             order = torch.randperm(steps * n, generator=gen)
             for begin in range(0, steps * n, self.batch_size):
