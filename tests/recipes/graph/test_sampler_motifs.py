@@ -7,7 +7,7 @@ import torch
 
 from hypernet.recipes.graph import ArchitectureSampler, ArchSpec, build_graph
 from hypernet.recipes.graph._handwritten import HAND_WRITTEN, held_out_signatures, shape_signature
-from hypernet.recipes.graph._sampler import CNN_OPS
+from hypernet.recipes.graph._sampler import CNN_OPS, VALID_OPS
 
 MIXER = ArchSpec("mixer", (32, 32, 32), ("mixer", "mixer"), "ln", "gelu", "residual", (False, False), pool=7, expansion=2)
 VGG = ArchSpec(
@@ -41,7 +41,7 @@ def test_no_hand_written_net_is_generated_in_many_draws() -> None:
 def test_training_split_covers_the_motifs_of_standard_families() -> None:
     specs = ArchitectureSampler("train").specs(200)
     cnn = [s for s in specs if s.family == "cnn"]
-    assert {o for s in cnn for o in s.ops} == set(CNN_OPS)  # plain, depthwise-separable, basic and bottleneck blocks
+    assert {o for s in cnn for o in s.ops} == set(CNN_OPS) | set(VALID_OPS)  # plain (padded, valid), separable, residual
     assert {s.family for s in specs} == {"cnn", "mlp", "mixer"}
     assert {s.head for s in cnn} == {"global", "flatten"} and {s.stem for s in cnn} == {"plain", "stride"}
     assert {s.down for s in cnn if any(s.downsample)} == {"pool", "avg", "stride"}
@@ -50,6 +50,27 @@ def test_training_split_covers_the_motifs_of_standard_families() -> None:
     assert vgg_like
     ops = {op for s in specs[:60] for op in build_graph(s.build()).ops}
     assert {"max_pool", "avg_pool", "dwconv", "transpose", "sum", "concat", "global_pool", "mean"} <= ops
+
+
+def test_valid_convolutions_shrink_the_map_like_lenet_and_take_no_skip() -> None:
+    # LeNet-5's second stage: a padded 5x5 convolution, pool, an unpadded 5x5 one, pool: a 5x5 map into the head
+    spec = ArchSpec("cnn", (6, 6, 16), ("conv5", "conv5v"), "none", "relu", "residual", (True, True), stem="plain",
+                    stem_kernel=5, head="flatten", head_hidden=(96, 48))  # fmt: skip
+    net = spec.build()
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert net.head[1].in_features == 16 * 5 * 5  # 28 -> pool 14 -> valid 10 -> pool 5
+    assert net.skips == ("residual", "none")  # a valid convolution changes the size: no residual around it
+    assert net.blocks[1][0].padding == (0, 0) and net.blocks[0][0].padding == (2, 2)
+
+
+def test_sampled_valid_convolutions_keep_maps_of_at_least_3x3() -> None:
+    specs = [s for s in ArchitectureSampler("train").specs(400) if any(o in VALID_OPS for o in s.ops)]
+    assert len(specs) >= 10
+    for spec in specs:
+        h = spec.build()(torch.zeros(1, 1, 28, 28))
+        assert h.shape == (1, 10)
+    shapes = {spec.build().head[1].in_features // spec.widths[-1] for spec in specs if spec.head == "flatten"}
+    assert len(shapes - {49}) >= 2  # flatten heads over maps other than 7x7 (e.g. 5x5, 4x4)
 
 
 def test_strided_and_residual_blocks_build_with_the_right_resolution() -> None:

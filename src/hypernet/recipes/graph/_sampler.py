@@ -5,7 +5,8 @@ each block, normalisation (BatchNorm / LayerNorm / none), activation, skip conne
 (``residual``: ``h + f(h)`` where widths match; ``dense``: ``cat(h, f(h))``), where and how to
 downsample, and the head. The ``cnn`` family covers the motifs of the networks people write (GHN-3's
 lesson: a wider training distribution): plain convolutions, VGG-style stacks of 3x3 convolutions with
-max-pooling, LeNet-style conv-pool stages feeding wide fully connected layers, ResNet basic and
+max-pooling, LeNet-style conv-pool stages (padded or, as LeNet's, unpadded ``valid`` convolutions, so flatten
+heads see 7x7, 5x5, 4x4 or smaller maps) feeding wide fully connected layers, ResNet basic and
 bottleneck blocks, depthwise-separable blocks; stride-2 or stride-1 stems; downsampling by max- or
 average-pooling or by strided convolutions; global-average or flatten heads with 0-2 hidden layers.
 The ``mixer`` family has token- and channel-mixing MLPs over 4x4 or 7x7 patches. The five hand-written
@@ -53,7 +54,7 @@ class ArchSpec:
 
     family: str  # "cnn" | "mlp" | "mixer"
     widths: tuple[int, ...]  # stem/first width, then one per block
-    ops: tuple[str, ...]  # per block: cnn: see CNN_OPS; mlp: "linear"; mixer: "mixer"
+    ops: tuple[str, ...]  # per block: cnn: see CNN_OPS and VALID_OPS; mlp: "linear"; mixer: "mixer"
     norm: str  # "bn" | "ln" | "none"
     act: str  # "relu" | "gelu" | "tanh" | "leaky_relu"
     skip: str  # "none" | "residual" | "dense" (between blocks; basic / bottleneck blocks have their own)
@@ -78,6 +79,13 @@ class ArchSpec:
 CNN_OPS = ("conv1", "conv3", "conv5", "sep3", "dwsep", "basic", "bottleneck")
 """Block types of the ``cnn`` family: plain convolutions, depthwise-separable (``sep3``: dw + pw;
 ``dwsep``: MobileNet's dw-norm-act-pw-norm-act), residual ``basic`` and ``bottleneck`` blocks."""
+VALID_OPS = ("conv3v", "conv5v")
+"""Convolutions without padding (LeNet's ``valid`` convolutions): each shrinks the map by ``k - 1``."""
+
+
+def _shrink(op: str) -> int:
+    """How many rows and columns a block of type ``op`` removes (``k - 1`` for a valid convolution, else 0)."""
+    return int(op[4]) - 1 if op in VALID_OPS else 0
 
 
 def _act(name: str) -> nn.Module:
@@ -126,8 +134,8 @@ def _block(spec: ArchSpec, op: str, c_in: int, c_out: int, stride: int) -> nn.Mo
         layers = [nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False), _norm(norm, c_in, True), _act(act),
                   nn.Conv2d(c_in, c_out, 1, bias=bias)]  # fmt: skip
     else:
-        k = int(op[-1])
-        layers = [nn.Conv2d(c_in, c_out, k, stride, k // 2)]
+        k = int(op[4])
+        layers = [nn.Conv2d(c_in, c_out, k, stride, 0 if op in VALID_OPS else k // 2)]
     return nn.Sequential(*layers, _norm(norm, c_out, True), _act(act))
 
 
@@ -166,7 +174,7 @@ class SampledNet(nn.Module):
             down = conv and spec.downsample[i]
             strided = down and spec.down == "stride"
             blocks.append(_block(spec, op, width, out, 2 if strided else 1))
-            skip = "none" if op in ("basic", "bottleneck") or strided else spec.skip
+            skip = "none" if op in ("basic", "bottleneck", *VALID_OPS) or strided else spec.skip
             if skip == "residual" and out != width:
                 skip = "none"
             skips.append(skip)
@@ -175,6 +183,7 @@ class SampledNet(nn.Module):
                 pools.append(nn.MaxPool2d(2) if spec.down == "pool" else nn.AvgPool2d(2))
             else:
                 pools.append(nn.Identity())
+            size -= _shrink(op) if conv else 0
             if down:
                 size = (size + 1) // 2 if strided else size // 2
         self.blocks = nn.ModuleList(blocks)
@@ -298,7 +307,7 @@ class ArchitectureSampler:
             down = [i % 2 == 1 or (stem == "plain" and i == 0) for i in range(depth)]
             down_kind, head = "pool", "flatten" if coin(0.7) else head
         elif style == "lenet":  # conv-pool stages feeding wide fully connected layers
-            ops = tuple(pick(("conv3", "conv5")) for _ in range(depth))
+            ops = tuple(pick(("conv3", "conv5", "conv3v", "conv5v")) for _ in range(depth))
             down = [i < 2 for i in range(depth)]
             down_kind, head, skip = "pool", "flatten", skip if split == "dense" else "none"
             hidden = pick(((64, 32), (128, 64), (96, 48), (128,)))
@@ -309,12 +318,16 @@ class ArchitectureSampler:
             if stem == "plain":
                 down[0] = True  # full-resolution maps are costly: downsample at the first block
         spatial = 14 if stem == "stride" else 28
+        block_ops = list(ops)
         for i, d in enumerate(down):  # keep maps of at least 3x3
+            if spatial - _shrink(block_ops[i]) < 3:
+                block_ops[i] = block_ops[i].removesuffix("v")  # too small for a valid convolution: pad it
+            spatial -= _shrink(block_ops[i])
             down[i] = d and spatial >= 6
             spatial = spatial // 2 if down[i] else spatial
         if head == "flatten" and widths[-1] * max(spatial, 1) ** 2 > 4096:
             head = "global"
-        return ArchSpec("cnn", tuple(widths), ops, norm, act, skip, tuple(down), classes=self.classes, stem=stem,
+        return ArchSpec("cnn", tuple(widths), tuple(block_ops), norm, act, skip, tuple(down), classes=self.classes, stem=stem,
                         stem_kernel=stem_kernel, down=down_kind, head=head, head_hidden=hidden)  # fmt: skip
 
     def sample(self, generator: torch.Generator) -> nn.Module:
