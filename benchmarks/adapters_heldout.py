@@ -18,7 +18,10 @@ as ``benchmarks/adapters.py``), each trained in the same process on the same spl
 * ``varied_para``: ``varied`` with 3 paraphrased descriptions per task (Text-to-LoRA trains on many
   descriptions per task);
 * ``varied_para_reg``: ``varied_para`` + ``fit(base_reg=1.0)`` (adapted text embeddings regularised
-  toward the frozen base's, where the label names live).
+  toward the frozen base's, where the label names live);
+* ``<option>@mix<m>`` (``--mixes m ...``): the same trained model scored with ``unseen_label_mix=m``: tasks
+  whose label names include one no training task has (every task here) use ``m`` of the adapted
+  embedding plus ``1 - m`` of the frozen one (no retraining; tasks over trained labels are unaffected).
 Baselines on the same tasks: embedding similarity (zero-shot, what every ``head="labels"`` model starts
 from) and a linear probe trained on each evaluated task's own labelled train texts (not zero-shot: a
 reference with labels the zero-shot methods never see).
@@ -246,15 +249,18 @@ def run_seed(args: argparse.Namespace, seed: int, base: Any, tok: Any, corpora: 
         model.share_cache(shared)
         start = time.time()
         model.fit(tasks, steps=args.steps, batch_size=args.batch_size, lr=args.lr, base_reg=float(settings["base_reg"]))
-        for t in evaluated:
-            add(f"ours_text:{option}", t, accuracy(model.predict(t["texts"], t["desc"], label_names=t["label_names"]), t["labels"]))
-        mine = [r for r in rows if r["method"] == f"ours_text:{option}"]
-        print(
-            f"seed {seed} {option}: {len(tasks)} training tasks, {time.time() - start:.0f} s, "
-            + ", ".join(f"{g} {statistics.mean(r['accuracy'] for r in mine if r['group'] == g):.2f}" for g in ("val", "test"))
-            + f", elapsed {(time.time() - t0) / 60:.1f} min",
-            flush=True,
-        )
+        for mix in (1.0, *args.mixes):  # the same trained model, scored with AdapterHypernet(unseen_label_mix=mix)
+            model.unseen_label_mix = mix
+            method = f"ours_text:{option}" + ("" if mix == 1.0 else f"@mix{mix:g}")
+            for t in evaluated:
+                add(method, t, accuracy(model.predict(t["texts"], t["desc"], label_names=t["label_names"]), t["labels"]))
+            mine = [r for r in rows if r["method"] == method]
+            print(
+                f"seed {seed} {method}: {len(tasks)} training tasks, {time.time() - start:.0f} s, "
+                + ", ".join(f"{g} {statistics.mean(r['accuracy'] for r in mine if r['group'] == g):.2f}" for g in ("val", "test"))
+                + f", elapsed {(time.time() - t0) / 60:.1f} min",
+                flush=True,
+            )
     out = Path(f"{args.out}_s{seed}.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as f:
@@ -376,11 +382,15 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--options", nargs="+", default=["pairs", "varied_para", "varied_para_reg"], choices=list(OPTIONS))
+    parser.add_argument(
+        "--mixes", nargs="*", type=float, default=[],
+        help="also score each option's model with AdapterHypernet(unseen_label_mix=m) for these m (methods <option>@mix<m>)",
+    )  # fmt: skip
     parser.add_argument("--out", default=str(RESULTS / "adapters_heldout"), help="stem: <stem>_s<seed>.csv, merged <stem>.csv / .md")
     parser.add_argument("--merge", nargs="+", metavar="CSV", help="no training: write the report from per-seed CSVs")
     parser.add_argument("--minutes", type=float, help="with --merge: wall clock of the per-seed runs (first start to last end)")
     parser.add_argument(
-        "--qualified", nargs="+", choices=list(OPTIONS), help="with --merge: choose only among these options (those that pass a constraint)"
+        "--qualified", nargs="+", help="with --merge: choose only among these (options passing a constraint, e.g. varied_para@mix0.5)"
     )
     args = parser.parse_args()
     if args.merge:

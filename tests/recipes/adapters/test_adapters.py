@@ -345,3 +345,32 @@ def test_standardized_descriptions_are_centred_on_the_fitted_tasks() -> None:
     torch.testing.assert_close(model.description_std, emb.std(0).clamp_min(1e-3))
     raw = make(condition="text").build(tasks)
     assert torch.equal(raw.description_mean, torch.zeros(emb.shape[-1])) and torch.equal(raw.description_std, torch.ones(emb.shape[-1]))
+
+
+def test_unseen_label_mix_blends_only_tasks_with_unfitted_label_names() -> None:
+    tasks = flipped_tasks(8)  # fitted label names: yes / no
+    model = make(condition="text")
+    model.build(tasks)
+    randomize_(model)  # a real adapter, far from the frozen base
+    texts = ["alpha beta", "gamma", "delta eta theta"]
+    base = tiny_bert()  # the frozen base's similarity, computed independently of the model
+    torch.testing.assert_close(model.frozen.pooled(texts), frozen_pooled(base, texts), atol=1e-5, rtol=0)
+    seen_desc, new_desc = "Does it mention gamma?", "Is it about gamma or delta?"
+    with torch.no_grad():
+        adapted_seen = model.logits(texts, seen_desc, label_names=["yes", "no"])
+        adapted_new = model.logits(texts, new_desc, label_names=["gamma", "no"])
+        model.unseen_label_mix = 0.25
+        mixed_seen = model.logits(texts, seen_desc, label_names=["yes", "no"])
+        mixed_fitted = model.logits(texts, "has-alpha")
+        mixed_new = model.logits(texts, new_desc, label_names=["gamma", "no"])
+    # a new description over fitted label names, and a fitted task: untouched
+    torch.testing.assert_close(mixed_seen, adapted_seen, atol=0, rtol=0)
+    model.unseen_label_mix = 1.0
+    torch.testing.assert_close(mixed_fitted, model.logits(texts, "has-alpha").detach(), atol=0, rtol=0)
+    # an unseen label name ("gamma"): 0.25 of the adapted logits + 0.75 of the frozen base's zero-shot similarity
+    scale = model.log_temperature.exp().detach()
+    zero_shot = scale * model.frozen.pooled(texts) @ model.frozen.pooled(["gamma", "no"]).T
+    torch.testing.assert_close(mixed_new, 0.25 * adapted_new + 0.75 * zero_shot, atol=1e-5, rtol=0)
+    assert not torch.allclose(mixed_new, adapted_new, atol=1e-3)
+    with pytest.raises(hn.ConfigError, match="unseen_label_mix"):
+        make(unseen_label_mix=1.5)

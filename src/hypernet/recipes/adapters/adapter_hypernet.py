@@ -98,7 +98,22 @@ class AdapterHypernet(nn.Module):
         temperature: initial scale of the cosine logits.
         standardize: for ``condition="text"``, standardise description embeddings with the mean and std of the
             fitted tasks' descriptions (amplifies the few words that tell similar descriptions apart).
+        unseen_label_mix: for ``head="labels"``, how much of the adapted embedding a task keeps when one of its
+            label names appears in no fitted task (an unseen kind of task): its texts score with
+            ``mix * adapted + (1 - mix) * frozen`` embeddings, i.e. ``mix`` of the adapted model's logits plus
+            ``1 - mix`` of the frozen base's zero-shot similarity. ``1.0`` (default) uses the adapter alone; tasks
+            over fitted label names are never affected. May be changed after fitting.
         seed: seeds the parameters and the batch sampling.
+
+    Example:
+        >>> import torch, hypernet as hn
+        >>> from transformers import BertConfig, BertModel
+        >>> from hypernet.recipes.adapters._testing import tiny_tokenizer
+        >>> base = BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32))
+        >>> task = hn.AdapterTask("ab", ["alpha", "beta"], [0, 1], "Alpha or beta?", ["alpha", "beta"])
+        >>> model = hn.AdapterHypernet(base, tiny_tokenizer(), condition="text", unseen_label_mix=0.5).fit([task], steps=2)
+        >>> model.predict(["gamma"], "Gamma or delta?", label_names=["gamma", "delta"]).shape  # unseen labels: half frozen
+        (1,)
     """
 
     runner: Runner
@@ -124,6 +139,7 @@ class AdapterHypernet(nn.Module):
         max_length: int = 128,
         temperature: float = 20.0,
         standardize: bool = False,
+        unseen_label_mix: float = 1.0,
         seed: int = 0,
     ):
         super().__init__()
@@ -149,6 +165,7 @@ class AdapterHypernet(nn.Module):
             check_int(number, name, low=0 if name == "seed" else 1, owner="AdapterHypernet", hint=f"pass an int, e.g. {name}=32")
         alpha = check_float(alpha, "alpha", low=0.0, low_open=True, owner="AdapterHypernet", optional=True)
         temperature = check_float(temperature, "temperature", low=0.0, low_open=True, owner="AdapterHypernet")
+        self.unseen_label_mix = check_float(unseen_label_mix, "unseen_label_mix", low=0.0, high=1.0, owner="AdapterHypernet")
         for arg, fn in (("tokenizer", tokenizer), ("text_encoder", text_encoder)):
             if fn is not None and not callable(fn):
                 raise ConfigError(
@@ -373,13 +390,25 @@ class AdapterHypernet(nn.Module):
         pooled = F.normalize(mean_pool(hidden, mask), dim=-1)
         if self.head_kind == "labels":
             emb, valid = self._label_embeddings(infos)
-            out = self.log_temperature.exp() * torch.einsum("nh,nkh->nk", pooled, emb)
+            out = self.log_temperature.exp() * torch.einsum("nh,nkh->nk", self._mix_unseen(texts, pooled, infos), emb)
         else:
             index = torch.tensor([i.index for i in infos], dtype=torch.long)
             k_max = max(i.num_classes for i in infos)
             out = torch.einsum("nh,nkh->nk", pooled, self.head_weight[index, :k_max]) + self.head_bias[index, :k_max]
             valid = torch.arange(k_max)[None] < torch.tensor([i.num_classes for i in infos])[:, None]
         return out.masked_fill(~valid, _NEG), pooled
+
+    def _mix_unseen(self, texts: list[str], pooled: torch.Tensor, infos: list[_TaskInfo]) -> torch.Tensor:
+        """``pooled``, moved toward the frozen embeddings for samples whose task has a label name no fitted task has."""
+        mix = check_float(self.unseen_label_mix, "unseen_label_mix", low=0.0, high=1.0, owner="AdapterHypernet")
+        if mix == 1.0:
+            return pooled
+        known = {name for info in self.tasks_.values() for name in info.label_names or ()}
+        weight = torch.tensor([1.0 if set(info.label_names or ()) <= known else mix for info in infos], dtype=pooled.dtype)
+        if bool((weight == 1.0).all()):
+            return pooled
+        frozen = self.frozen.pooled(texts).to(pooled.dtype)
+        return weight[:, None] * pooled + (1.0 - weight[:, None]) * frozen
 
     def predict_proba(self, texts: Sequence[str], task: Any, label_names: Sequence[str] | None = None, batch_size: int = 64) -> np.ndarray:
         """Class probabilities ``(N, K)`` of ``texts`` for one task (a fitted task's name, or a description with ``label_names``).

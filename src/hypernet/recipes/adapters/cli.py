@@ -48,6 +48,9 @@ class AdapterModelSection(Section):
     cache: bool = True
     max_length: int = Field(default=32, ge=4)
     base_reg: float = Field(default=0.0, ge=0, description="fit(base_reg=): keep adapted embeddings near the frozen base (e.g. 1.0)")
+    unseen_label_mix: float = Field(
+        default=1.0, ge=0, le=1, description="tasks with label names no training task has: this share of the adapter, the rest frozen"
+    )
 
 
 class AdapterDataSection(Section):
@@ -145,6 +148,7 @@ class AdaptersRecipe(Recipe):
             hidden=m.hidden,
             cache=m.cache,
             max_length=m.max_length,
+            unseen_label_mix=m.unseen_label_mix,
             seed=config.seed,
         )
         return model.build(_tasks(config)[0])
