@@ -296,7 +296,7 @@ def merge(args: argparse.Namespace) -> None:
     rule = "highest mean over the validation categories' tasks"
     if args.qualified:
         rule += (
-            f", among the options whose seen-task validation accuracy stays within 0.5 of the default ({', '.join(args.qualified)}; "
+            f", among the options that meet the seen-task limit ({', '.join(args.qualified)}; the rounds and their rules are in "
             "`adapters_issue32_select.md`)"
         )
     sim_test = group_means(rows, "zero_shot_cosine", "test")

@@ -112,7 +112,8 @@ def run_seed(seed: int, args: argparse.Namespace, data: Any, log: Callable[[str]
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(x_tr), generator=g)
     loader = [(x_tr[perm[i : i + args.batch]], y_tr[perm[i : i + args.batch]]) for i in range(0, len(perm) - args.batch + 1, args.batch)]
-    ghn = hn.GraphHyperNetwork(hidden=args.hidden, rounds=args.rounds, encoder=args.encoder, layers=args.layers, heads=args.heads)
+    ghn = hn.GraphHyperNetwork(hidden=args.hidden, rounds=args.rounds, encoder=args.encoder, layers=args.layers, heads=args.heads,
+                               flatten_maps=not args.no_flatten_maps)  # fmt: skip
     curve: list[float] = []
     t0 = time.perf_counter()
     ghn.fit(ArchitectureSampler("train"), loader, steps=args.steps, meta_batch=args.meta_batch, lr=args.lr, seed=seed,
@@ -221,7 +222,9 @@ def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args
             if getattr(args, "encoder", "gated") == "graphormer"
             else f"virtual edges up to 50 hops, {getattr(args, 'rounds', 1)} forward+backward sweep(s), "
         )
-        + f"layer norm; sampler families cnn / mlp / mixer (issue 30 motifs); "
+        + "layer norm; "
+        + ("2-d heads tiled (GHN-2); " if getattr(args, "no_flatten_maps", False) else "flatten heads decoded as convolutions; ")
+        + "sampler families cnn / mlp / mixer (issue 30 motifs, valid convolutions); "
         f"trained {args.steps} steps × {args.meta_batch} architectures × {args.batch} images, Adam lr {args.lr}, cosine schedule "
         f"({statistics.mean(i['train_minutes'] for i in infos):.1f} min per seed). "
         f"Accuracy on the first {args.n_eval} Fashion-MNIST "
@@ -374,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ft-lr", type=float, default=0.02)
     p.add_argument("--hidden", type=int, default=32, help="GHN node embedding size")
     p.add_argument("--rounds", type=int, default=1, help="GHN forward+backward sweeps")
+    p.add_argument(
+        "--no-flatten-maps", action="store_true", help="GraphHyperNetwork(flatten_maps=False): tile flatten heads' 2-d weights as GHN-2"
+    )
     p.add_argument("--eval-on", choices=("test", "val"), default="test", help="val: train images 50,000+ (for choosing settings)")
     p.add_argument("--encoder", choices=("gated", "graphormer"), default="gated", help="GHN-2 gated GNN or GHN-3 Graphormer")
     p.add_argument("--layers", type=int, default=3, help="Graphormer layers")

@@ -236,7 +236,8 @@ def test_shipped_fashion_mnist_weights_load_and_predict() -> None:
     ghn = hn.GraphHyperNetwork.pretrained("fashion-mnist")
     assert not ghn.training
     info = json.loads((WEIGHTS / "ghn_fashion-mnist.json").read_text())
-    assert info["command"].startswith("python benchmarks/ghn.py") and info["config"] == ghn.config()
+    # files saved before flatten_maps existed load with the decoding they were trained with
+    assert info["command"].startswith("python benchmarks/ghn.py") and {"flatten_maps": False, **info["config"]} == ghn.config()
     net = ArchitectureSampler("test").specs(1)[0].build()
     with torch.no_grad():
         trained, untrained = ghn.predict(net), hn.GraphHyperNetwork(**ghn.config()).predict(net)  # type: ignore[arg-type]
@@ -282,3 +283,40 @@ def test_graphormer_encoder_predicts_trains_and_round_trips(tmp_path: Path) -> N
     assert all(torch.isfinite(p).all() and torch.equal(p, params[n]) for n, p in net.named_parameters())
     with pytest.raises(hn.ConfigError, match="hidden divisible by heads"):
         hn.GraphHyperNetwork(hidden=10, encoder="graphormer", heads=4)
+
+
+def test_flatten_map_finds_the_convolution_map_a_linear_head_reads() -> None:
+    from hypernet.recipes.graph import build_graph
+    from hypernet.recipes.graph._handwritten import HAND_WRITTEN
+
+    found = {}
+    for name, build in HAND_WRITTEN.items():
+        g = build_graph(build())
+        found[name] = {g.names[v]: g.flatten_map(v) for v in range(g.num_nodes) if g.flatten_map(v) is not None}
+    assert found == {"lenet5": {"classifier.0": (16, 5, 5)}, "vgg": {"11": (32, 7, 7)}, "resnet4": {}, "mixer": {}, "separable": {}}
+    global_head = build_graph(nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)))
+    assert [global_head.flatten_map(v) for v in range(global_head.num_nodes)] == [None] * global_head.num_nodes
+
+
+def test_flatten_maps_predicts_a_flatten_head_as_the_convolution_it_equals() -> None:
+    import torch.nn.functional as F
+
+    from hypernet.recipes.graph._decoder import normalize_weight
+
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 5 * 5, 6), nn.ReLU(), nn.Linear(6, 2))
+    assert net(torch.zeros(1, 1, 12, 12)).shape == (1, 2)  # 12 -> conv 10 -> pool 5: a 4 x 5 x 5 map into the head
+    for flatten_maps in (True, False):
+        ghn = tiny_ghn(flatten_maps=flatten_maps)  # block (8, 8, 3, 3)
+        g = ghn.graph(net)
+        v = g.names.index("4")
+        with torch.no_grad():
+            p = ghn.predict(net)["4.weight"]
+            block = ghn.decoder.weight(ghn._encode([g])[0, v][None], 3, 3)[0]  # (8, 8, 3, 3)
+        if flatten_maps:  # the 3 x 3 spatial block resized to the 5 x 5 map, channels sliced, then flattened as (C, H, W)
+            conv = F.interpolate(block, size=(5, 5), mode="bilinear", align_corners=True)[:6, :4]
+            torch.testing.assert_close(p, normalize_weight(conv.reshape(6, 100), g.gains[v]))
+        else:  # GHN-2: position (0, 0) of the block tiled to (6, 100)
+            tiled = block[:, :, 0, 0].repeat(1, 13)[:6, :100]
+            torch.testing.assert_close(p, normalize_weight(tiled, g.gains[v]))
+    with pytest.raises(hn.ConfigError, match="flatten_maps"):
+        tiny_ghn(flatten_maps="yes")

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ from ..._boundary import guarded_function
 from ..._validation import check_int
 from ...errors import ConfigError
 from ._ops import FUNCTION_OPS, METHOD_OPS, NORMS, PARAMETRIC, PASS_THROUGH, RELU_LIKE, check_category, is_transposed, module_category
+
+_MAP_PRESERVING = frozenset({*RELU_LIKE, "tanh", "sigmoid", "max_pool", "avg_pool", "bn", "gn"})
+"""Operations that keep a convolution map's channels (walked through by :meth:`ModelGraph.flatten_map`)."""
 
 
 @dataclass
@@ -63,6 +67,44 @@ class ModelGraph:
     @property
     def num_nodes(self) -> int:
         return len(self.ops)
+
+    def flatten_map(self, v: int) -> tuple[int, int, int] | None:
+        """``(C, H, W)`` if node ``v``'s 2-d weight reads a flattened ``C x H x W`` convolution map, else ``None``.
+
+        LeNet- and VGG-style heads: walking back from ``v`` through single-input activations, pools and
+        BatchNorm / GroupNorm reaches the convolution that made the map, ``C`` is its output channels and
+        ``H = W = sqrt(in_features / C)`` (square maps, ``H > 1``). Anything else (a global pool, a skip
+        connection, a transpose, token sequences) gives ``None``.
+
+        Example:
+            >>> from torch import nn
+            >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 2))
+            >>> g = build_graph(net)
+            >>> g.flatten_map(g.classifier[0])
+            (4, 3, 3)
+        """
+        weight = self.params[v].get("weight") if self.ops[v] == "linear" else None
+        if weight is None or len(self.layout(weight)) != 2:
+            return None
+        preds: dict[int, list[int]] = {}
+        for a, b in self.edges:
+            preds.setdefault(b, []).append(a)
+        u = v
+        while True:
+            before = preds.get(u, [])
+            if len(before) != 1:
+                return None
+            u = before[0]
+            if self.ops[u] in ("conv", "dwconv") and "weight" in self.params[u]:
+                channels = self.layout(self.params[u]["weight"])[0]
+                break
+            if self.ops[u] not in _MAP_PRESERVING:
+                return None
+        features = self.layout(weight)[1]
+        side = math.isqrt(features // channels)
+        if features % channels or side < 2 or side * side * channels != features:
+            return None
+        return channels, side, side
 
     def layout(self, full: str) -> tuple[int, ...]:
         """The shape of parameter ``full`` as ``(out, in, ...)`` (a transposed ``(in, out)`` weight reversed)."""

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
@@ -109,6 +110,10 @@ class GraphHyperNetwork(nn.Module):
         heads: Graphormer attention heads.
         weight_scale: multiplies every predicted weight after the fan-in normalisation (transformers fine-tune
             better from smaller weights: Hugging Face GPT-2 initialises with std 0.02).
+        flatten_maps: a linear layer that reads a flattened ``C x H x W`` convolution map (LeNet / VGG heads,
+            :meth:`~._graph.ModelGraph.flatten_map`) is predicted as the convolution it equals, ``(out, C, H, W)``:
+            the decoder's ``K x K`` spatial block resized (bilinear) to ``H x W``, then flattened. ``False`` tiles
+            its 2-d weight like any other (GHN-2; GHNs saved before this option load with ``False``).
 
     Raises:
         ConfigError: a size is not positive.
@@ -129,6 +134,7 @@ class GraphHyperNetwork(nn.Module):
         layers: int = 3,
         heads: int = 8,
         weight_scale: float = 1.0,
+        flatten_maps: bool = True,
     ) -> None:
         super().__init__()
         _check_arguments(hidden, block, virtual_edges, rounds, layernorm, custom_ops, leaf_modules)
@@ -147,6 +153,9 @@ class GraphHyperNetwork(nn.Module):
         self.lowrank, self.lowrank_rows = int(lowrank), int(lowrank_rows)
         self.encoder, self.layers, self.heads = encoder, int(layers), int(heads)
         self.weight_scale = float(weight_scale)
+        if not isinstance(flatten_maps, bool):
+            raise ConfigError(f"expected flatten_maps to be True or False, got {flatten_maps!r}; pass a bool")
+        self.flatten_maps = flatten_maps
         self.hidden, self.block = hidden, tuple(int(b) for b in block)
         self.virtual_edges, self.rounds, self.layernorm = virtual_edges, rounds, layernorm
         self.custom_ops = dict(custom_ops or {})
@@ -173,6 +182,7 @@ class GraphHyperNetwork(nn.Module):
             **({"lowrank": self.lowrank, "lowrank_rows": self.lowrank_rows} if self.lowrank else {}),
             **({"encoder": self.encoder, "layers": self.layers, "heads": self.heads} if self.encoder != "gated" else {}),
             **({"weight_scale": self.weight_scale} if self.weight_scale != 1.0 else {}),
+            "flatten_maps": self.flatten_maps,
         }
 
     # -- graphs -----------------------------------------------------------------------------
@@ -221,12 +231,16 @@ class GraphHyperNetwork(nn.Module):
         groups: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
         vectors: list[tuple[int, int, str, str]] = []
         matrices: dict[tuple[int, ...], list[tuple[int, int, str]]] = {}
+        maps: list[tuple[int, int, str, tuple[int, int, int]]] = []  # linear layers reading a flattened conv map
         for gi, g in enumerate(graphs):
             for v, params in enumerate(g.params):
                 for role, full in params.items():
                     shape = g.layout(full)
+                    chw = g.flatten_map(v) if self.flatten_maps and role == "weight" else None
                     if g.ops[v] in NORMS or len(shape) <= 1:
                         vectors.append((gi, v, role, full))
+                    elif chw is not None and self.lowrank_decoder is None:
+                        maps.append((gi, v, full, chw))
                     elif len(shape) == 2 and self.lowrank_decoder is not None:
                         matrices.setdefault(shape, []).append((gi, v, full))
                     elif len(shape) <= 4:
@@ -242,6 +256,15 @@ class GraphHyperNetwork(nn.Module):
             blocks = self.decoder.weight(x, kh, kw)
             for (gi, v, full), blk in zip(items, blocks, strict=True):
                 out[gi][full] = self._finish(graphs[gi], v, full, fit_shape(blk, graphs[gi].layout(full)))
+        if maps:
+            _, _, bh, bw = self.block
+            blocks = self.decoder.weight(torch.stack([states[gi, v] for gi, v, _, _ in maps]), bh, bw)
+            for (gi, v, full, (c, h, w)), blk in zip(maps, blocks, strict=True):
+                if blk.shape[-2:] != (h, w):
+                    blk = F.interpolate(blk, size=(h, w), mode="bilinear", align_corners=True)
+                out_features = graphs[gi].layout(full)[0]
+                conv = fit_shape(blk, (out_features, c, h, w))
+                out[gi][full] = self._finish(graphs[gi], v, full, conv.reshape(out_features, c * h * w))
         for shape, items in matrices.items():
             assert self.lowrank_decoder is not None
             mats = self.lowrank_decoder(torch.stack([states[gi, v] for gi, v, _ in items]), (shape[0], shape[1]))
@@ -439,7 +462,7 @@ class GraphHyperNetwork(nn.Module):
                 meta = f.metadata() or {}
             if meta.get("hypernet") != "GraphHyperNetwork":
                 raise ValueError(f"its metadata says {meta.get('hypernet')!r}")
-            config = json.loads(meta["config"])
+            config = {"flatten_maps": False, **json.loads(meta["config"])}  # saved before the option: the old decoding
             ghn = cls(**config, custom_ops=custom_ops, leaf_modules=leaf_modules)
             state = load_file(str(path))
             ops = state.get("op_embedding.weight")
