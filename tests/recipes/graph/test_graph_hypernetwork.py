@@ -296,6 +296,8 @@ def test_flatten_map_finds_the_convolution_map_a_linear_head_reads() -> None:
     assert found == {"lenet5": {"classifier.0": (16, 5, 5)}, "vgg": {"11": (32, 7, 7)}, "resnet4": {}, "mixer": {}, "separable": {}}
     global_head = build_graph(nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)))
     assert [global_head.flatten_map(v) for v in range(global_head.num_nodes)] == [None] * global_head.num_nodes
+    sequence = build_graph(nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 16, 2)))  # length 16, not 4 x 4
+    assert [sequence.flatten_map(v) for v in range(sequence.num_nodes)] == [None] * sequence.num_nodes
 
 
 def test_flatten_maps_predicts_a_flatten_head_as_the_convolution_it_equals() -> None:

@@ -23,6 +23,7 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -68,6 +69,14 @@ class ModelGraph:
     def num_nodes(self) -> int:
         return len(self.ops)
 
+    @cached_property
+    def _predecessors(self) -> dict[int, list[int]]:
+        """Node -> the nodes with an edge into it (computed once per graph)."""
+        preds: dict[int, list[int]] = {}
+        for a, b in self.edges:
+            preds.setdefault(b, []).append(a)
+        return preds
+
     def flatten_map(self, v: int) -> tuple[int, int, int] | None:
         """``(C, H, W)`` if node ``v``'s 2-d weight reads a flattened ``C x H x W`` convolution map, else ``None``.
 
@@ -86,9 +95,7 @@ class ModelGraph:
         weight = self.params[v].get("weight") if self.ops[v] == "linear" else None
         if weight is None or len(self.layout(weight)) != 2:
             return None
-        preds: dict[int, list[int]] = {}
-        for a, b in self.edges:
-            preds.setdefault(b, []).append(a)
+        preds = self._predecessors
         u = v
         while True:
             before = preds.get(u, [])
@@ -96,7 +103,10 @@ class ModelGraph:
                 return None
             u = before[0]
             if self.ops[u] in ("conv", "dwconv") and "weight" in self.params[u]:
-                channels = self.layout(self.params[u]["weight"])[0]
+                conv = self.layout(self.params[u]["weight"])
+                if len(conv) != 4:  # a 1-d convolution's sequence is not a square map
+                    return None
+                channels = conv[0]
                 break
             if self.ops[u] not in _MAP_PRESERVING:
                 return None
