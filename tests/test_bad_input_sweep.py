@@ -994,6 +994,7 @@ def recipe_rest_entries() -> list[Entry]:
         method(GR.ArchSpec, "as_dict", lambda: _sampler().spec(torch.Generator().manual_seed(0)), {}, name="graph.ArchSpec.as_dict"),
         method(GR.ModelGraph, "layout", lambda: ghn().graph(target()), {"full": "0.weight"}, name="graph.ModelGraph.layout"),
         method(GR.ModelGraph, "distances", lambda: ghn().graph(target()), {"cutoff": 5}, name="graph.ModelGraph.distances"),
+        method(GR.ModelGraph, "flatten_map", lambda: ghn().graph(target()), {"v": 1}, name="graph.ModelGraph.flatten_map"),
         function(GR.build_graph, {"module": target(), "custom_ops": None, "leaf_modules": (), "inputs": None, "method": "auto"},
                  name="graph.build_graph"),
         function(GR.recalibrate_batchnorm, {"module": nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), "data": XY[0]},

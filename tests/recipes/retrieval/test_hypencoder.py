@@ -164,7 +164,8 @@ def test_fit_learns_and_resumes_exactly(tmp_path: Path) -> None:
     assert half is not resumed and len(losses) == 6
     fresh = _model(8, freeze_documents=True)
     before = fresh.search([q for q, _ in pairs], fresh.index(CORPUS), k=1)
-    longer = fresh.fit(pairs, CORPUS, **{**kw, "steps": 150, "checkpoint_every": 1000})  # type: ignore[arg-type]
+    # batch 8: at batch 4 some seeds' q-nets die (every hidden unit off, scores equal, loss stuck at ln 4) on this machine
+    longer = fresh.fit(pairs, CORPUS, **{**kw, "steps": 150, "batch_size": 8, "checkpoint_every": 1000})  # type: ignore[arg-type]
     after = longer.search([q for q, _ in pairs], longer.index(CORPUS), k=1)
     hits = (before.ids[:, 0] == torch.arange(len(CORPUS))).float().mean(), (after.ids[:, 0] == torch.arange(len(CORPUS))).float().mean()
     assert hits[0] <= 0.3 and hits[1] >= 0.8, hits

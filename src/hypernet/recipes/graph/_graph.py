@@ -92,6 +92,7 @@ class ModelGraph:
             >>> g.flatten_map(g.classifier[0])
             (4, 3, 3)
         """
+        check_int(v, "v", low=0, high=self.num_nodes - 1, owner="ModelGraph.flatten_map", hint="pass a node index of the graph")
         weight = self.params[v].get("weight") if self.ops[v] == "linear" else None
         if weight is None or len(self.layout(weight)) != 2:
             return None
