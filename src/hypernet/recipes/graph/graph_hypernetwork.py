@@ -236,10 +236,11 @@ class GraphHyperNetwork(nn.Module):
             for v, params in enumerate(g.params):
                 for role, full in params.items():
                     shape = g.layout(full)
-                    chw = g.flatten_map(v) if self.flatten_maps and role == "weight" else None
+                    flat_head = self.flatten_maps and role == "weight" and len(shape) == 2 and self.lowrank_decoder is None
+                    chw = g.flatten_map(v) if flat_head else None  # only 2-d weights can read a flattened map
                     if g.ops[v] in NORMS or len(shape) <= 1:
                         vectors.append((gi, v, role, full))
-                    elif chw is not None and self.lowrank_decoder is None:
+                    elif chw is not None:
                         maps.append((gi, v, full, chw))
                     elif len(shape) == 2 and self.lowrank_decoder is not None:
                         matrices.setdefault(shape, []).append((gi, v, full))
