@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from hypernet.training import Callback, TrainingError, TrainState, fit, read_metrics, seed_everything
 from hypernet.training import logger as logger_module
+from hypernet.training.loop import gradient_norm
 
 
 def _problem() -> tuple[nn.Module, torch.optim.Optimizer, DataLoader[Any]]:
@@ -98,6 +99,43 @@ def test_nan_loss_is_a_training_error() -> None:
     model, opt, loader = _problem()
     with pytest.raises(TrainingError, match="loss became nan at step 1"):
         fit(model, lambda m, b: m(b[0]).sum() * float("nan"), loader, opt, progress=False)
+
+
+def test_non_finite_gradient_of_a_finite_loss_stops_before_the_step() -> None:
+    model = nn.Linear(3, 1)
+    data = [(torch.randn(4, 3),) for _ in range(5)]
+    calls = []
+
+    def step(m: nn.Module, batch: tuple[torch.Tensor]) -> torch.Tensor:
+        calls.append(1)
+        loss = m(batch[0]).square().mean()
+        if len(calls) == 3:  # value unchanged (sqrt(0) = 0), gradient NaN (sqrt'(0) = inf times abs'(0) = 0)
+            loss = loss + torch.sqrt((m.weight - m.weight.detach()).abs().sum())
+        return loss
+
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    class Snap(Callback):
+        def on_step_end(self, state: TrainState) -> None:
+            snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+
+    for clip in (None, 1.0):
+        calls.clear()
+        snapshots.clear()
+        with pytest.raises(TrainingError, match="expected finite gradients, got a gradient norm of nan at step 3"):
+            fit(model, step, data, opt, callbacks=[Snap()], progress=False, grad_clip=clip)
+        assert len(snapshots) == 2
+        for k, v in model.state_dict().items():
+            assert torch.isfinite(v).all() and torch.equal(v, snapshots[-1][k])
+
+
+def test_gradient_norm_equals_the_norm_of_all_gradients() -> None:
+    a, b = torch.randn(3, requires_grad=True), torch.randn(2, 2, requires_grad=True)
+    (a.sum() * 2 + (b * torch.arange(4.0).view(2, 2)).sum()).backward()
+    want = torch.cat([a.grad.flatten(), b.grad.flatten()]).norm()  # type: ignore[union-attr]
+    assert gradient_norm([a, b, torch.zeros(1, requires_grad=True)]) == pytest.approx(float(want), rel=1e-6)
+    assert gradient_norm([torch.zeros(1, requires_grad=True)]) == 0.0
 
 
 def test_bad_arguments(tmp_path: Path) -> None:

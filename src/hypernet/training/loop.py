@@ -198,6 +198,49 @@ def check_gradients_flow(parameters: Iterable[torch.Tensor], loss: float, what: 
     )
 
 
+def gradient_norm(parameters: Iterable[torch.Tensor], clip: float | None = None) -> float:
+    """The total L2 norm of the parameters' gradients (``inf`` / ``nan`` if one is not finite), clipped to ``clip`` if given.
+
+    Clipping leaves non-finite gradients as they are (the caller raises before the optimizer step).
+
+    Example:
+        >>> w = torch.ones(2, requires_grad=True)
+        >>> (3 * w).sum().backward()
+        >>> round(gradient_norm([w]), 4), round(gradient_norm([w], clip=1.0), 4), round(float(w.grad.norm()), 4)
+        (4.2426, 4.2426, 1.0)
+    """
+    params = [p for p in parameters if p.grad is not None]
+    if not params:
+        return 0.0
+    if clip is not None:
+        return float(nn.utils.clip_grad_norm_(params, clip))
+    norms = torch._foreach_norm([p.grad for p in params])  # type: ignore[misc]  # one fused pass, as clip_grad_norm_ does
+    return float(torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms])))
+
+
+def check_finite_gradients(parameters: Iterable[torch.Tensor], where: str, fix: str, *, clip: float | None = None) -> float:
+    """Raise :class:`TrainingError` if the gradient norm is NaN/inf; else return it (clipping to ``clip`` first if given).
+
+    Call it after ``backward`` and before ``optimizer.step()``: a finite loss can still overflow in the
+    backward pass, and the step would then write NaN into every weight. Raising here leaves the
+    parameters (and the optimizer's state) those of the step before. Every training loop uses it.
+
+    Example:
+        >>> w = torch.ones(2, requires_grad=True)
+        >>> torch.sqrt((w - w.detach()).abs()).sum().backward()  # the loss is 0, its gradient NaN
+        >>> check_finite_gradients([w], "step 1", "lower lr")
+        Traceback (most recent call last):
+        ...
+        hypernet.training.errors.TrainingError: expected finite gradients, got a gradient norm of nan at step 1; ...
+    """
+    norm = gradient_norm(parameters, clip)
+    if not math.isfinite(norm):
+        raise TrainingError(
+            f"expected finite gradients, got a gradient norm of {norm} at {where}; the parameters are those of the step before; {fix}"
+        )
+    return norm
+
+
 def _split(result: StepResult) -> tuple[torch.Tensor, dict[str, float]]:
     loss, metrics = result if isinstance(result, tuple) else (result, {})
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
@@ -367,8 +410,8 @@ def fit(
         summary: extra entries for ``summary.json``.
 
     Raises:
-        TrainingError: the loss became NaN/inf (checked before the optimizer step, so the
-            parameters stay those of the last good step), the first step gave every trainable
+        TrainingError: the loss or the gradient norm became NaN/inf (checked before the optimizer step,
+            so the parameters stay those of the last good step), the first step gave every trainable
             parameter exactly zero gradient or the loss has no gradient graph (before any update), ``resume`` found no usable checkpoint, or
             the checkpoint was written by another number of processes; another process stopped
             answering (see :func:`~hypernet.training.distributed.setup`'s timeout).
@@ -504,8 +547,12 @@ class Trainer:
         (loss if self.weight == 1.0 else loss * self.weight).backward()
         for cb in self.callbacks:
             cb.on_after_backward(self.state)
-        if self.grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.plain.parameters(), self.grad_clip)
+        check_finite_gradients(
+            self.plain.parameters(),
+            f"step {self.state.step + 1} (epoch {self.state.epoch}, loss {self.state.loss:.6g})",
+            "lower the learning rate, or set grad_clip, and start again",
+            clip=self.grad_clip,
+        )
 
     def check_gradients(self) -> None:
         """After the first step's backward pass of a run: raise :class:`TrainingError` if every trainable gradient is exactly zero."""

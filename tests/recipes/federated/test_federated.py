@@ -12,6 +12,7 @@ from torch import nn
 
 import hypernet as hn
 from hypernet.recipes.federated import ClientData, fedavg, local_only, pathological_partition, tensor_bytes
+from hypernet.training import TrainingError
 
 
 @pytest.fixture(autouse=True)
@@ -354,3 +355,22 @@ def test_fedavg_resumes_from_an_evaluation_state() -> None:
     assert resumed.rounds == whole.rounds and resumed.best_weights is not None and whole.best_weights is not None
     for k, v in whole.best_weights.items():
         torch.testing.assert_close(resumed.best_weights[k], v, rtol=0, atol=0)
+
+
+def test_a_nan_client_delta_stops_the_round_before_the_hypernetwork_moves() -> None:
+    clients = _clients()
+    fed = _fed()
+    inner = fed.local_exchange(clients)
+
+    def diverged(messages: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        replies = inner(messages)
+        for reply in replies.values():
+            for value in reply["delta"].values():
+                value.fill_(float("nan"))  # what a client whose local SGD diverged sends
+        return replies
+
+    before = {n: p.detach().clone() for n, p in _hyper_params(fed).items()}
+    with pytest.raises(TrainingError, match="expected finite gradients, got a gradient norm of nan at round 1"):
+        fed.server_round([1], diverged)
+    for name, p in _hyper_params(fed).items():
+        assert torch.equal(p.detach(), before[name]), name

@@ -253,3 +253,24 @@ def test_skip_scores_in_bfloat16_rank_as_float32() -> None:
     exact = model.search(QUERIES, index, k=5)
     half = model.search(QUERIES, index, k=5, dtype=torch.bfloat16)  # the skip term (near 20) is summed in float32
     assert torch.equal(half.ids[:, :3], exact.ids[:, :3])
+
+
+@pytest.mark.parametrize("broken", ["zero", "nan"])
+def test_fit_raises_on_dead_or_non_finite_gradients_and_keeps_the_weights(broken: str) -> None:
+    model = _model(8, freeze_documents=True)
+    scores = model.scores
+
+    def zero(q: QNet, d: torch.Tensor) -> torch.Tensor:  # every score equal: the loss is ln(batch), every gradient 0
+        return scores(q, d) * 0
+
+    def nan(q: QNet, d: torch.Tensor) -> torch.Tensor:  # the same scores, a NaN gradient (sqrt'(0) * abs'(0))
+        return scores(q, d) + torch.sqrt((q.biases[0] - q.biases[0].detach()).abs().sum())
+
+    model.scores = zero if broken == "zero" else nan  # type: ignore[method-assign]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    pairs = [(t.split()[0], i) for i, t in enumerate(CORPUS)]
+    match = "non-zero gradient .* first step of Hypencoder.fit" if broken == "zero" else "finite gradients, got a gradient norm of nan"
+    with pytest.raises(hn.training.TrainingError, match=match):
+        model.fit(pairs, CORPUS, steps=3, batch_size=4)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k

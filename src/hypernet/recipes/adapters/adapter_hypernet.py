@@ -479,7 +479,7 @@ class AdapterHypernet(nn.Module):
             callback: called as ``callback(step, loss)`` after each step.
         """
         from ...training.checkpoint import latest_checkpoint, save_checkpoint
-        from ...training.loop import check_gradients_flow
+        from ...training.loop import check_finite_gradients, check_gradients_flow
 
         steps = check_int(steps, "steps", low=0, owner="fit", hint="pass e.g. steps=300")
         batch_size = check_int(batch_size, "batch_size", low=1, high=1 << 16, owner="fit", hint="pass e.g. batch_size=32")
@@ -534,6 +534,7 @@ class AdapterHypernet(nn.Module):
             loss.backward()
             if step == start:  # the shared training path's check: no silent training on nothing
                 check_gradients_flow(params, loss.item(), "the first step of AdapterHypernet.fit")
+            check_finite_gradients(params, f"step {step + 1} of AdapterHypernet.fit", "lower lr, weight_decay or base_reg")
             optimizer.step()
             if callback is not None:
                 callback(step + 1, loss.item())

@@ -48,7 +48,7 @@ from ...conditions import Continuous, Embedding
 from ...errors import ConfigError, describe
 from ...generators.shared import SharedHeadGenerator
 from ...training.errors import TrainingError
-from ...training.loop import check_gradients_flow
+from ...training.loop import check_finite_gradients, check_gradients_flow
 from ._lm_batch import cut_answer, end_of_answer, format_prompt, pad_id, prompt_batch, target_loss, training_batch
 
 TaskSpec = tuple[str | Sequence[str] | None, Sequence[tuple[str, str]]]
@@ -298,9 +298,8 @@ class TextToLoRA(nn.Module):
             loss.backward()
             if step == 0:
                 check_gradients_flow(params, loss.detach().item(), "the first step of TextToLoRA.fit")
+            check_finite_gradients(params, f"step {step + 1} of TextToLoRA.fit", "lower lr or weight_decay")
             optimizer.step()
-            if not all(bool(torch.isfinite(p).all()) for p in params):  # a finite loss can still take a step to NaN
-                raise TrainingError(f"expected finite weights, got NaN or inf after step {step + 1}; lower lr or weight_decay")
             if log is not None:
                 log(step, loss.detach().item())
         self.eval()

@@ -47,6 +47,7 @@ from ..._boundary import guarded, guarded_function
 from ..._model import HyperModel
 from ...conditions import Embedding, SetEncoder
 from ...errors import ConfigError, describe
+from ...training.loop import check_finite_gradients
 from ._batched import ClientPool, batched_local_sgd, has_buffers
 from ._client import check_client_data, embed_subset, local_sgd
 from ._inputs import FIX, as_client, as_clients, nonnegative_float, positive_int
@@ -337,8 +338,12 @@ class FederatedHypernet:
             bytes_total += tensor_bytes(grads) + tensor_bytes(back)
             for name, p in self.model.condition.named_parameters():
                 p.grad = sum((torch.as_tensor(back[c]["encoder_grad"][name]) for c in ids), torch.zeros_like(p))
-        if self.grad_clip is not None:
-            nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.grad_clip)
+        check_finite_gradients(  # a diverged client's NaN delta would otherwise poison the hypernetwork
+            [p for p in self.model.parameters() if p.requires_grad],
+            f"round {self.round + 1} (clients {list(ids)})",
+            "lower the clients' inner_lr or the server lr, or set grad_clip",
+            clip=self.grad_clip,
+        )
         self.optimizer.step()
         self.round += 1
         return {"loss": float(np.mean([float(replies[c]["loss"]) for c in ids])), "bytes": bytes_total / k}

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import ConfigError
+from ...training.errors import TrainingError
+from ...training.loop import check_finite_gradients, check_gradients_flow
 
 # the DualEncoder that calls fit_dual (typed loosely: _dual imports this module, so this one may not import _dual)
 DualEncoder = Any
@@ -141,8 +143,14 @@ def fit_dual(
             for c, d in enumerate(doc_ids):
                 mask[r, c] = c != r and d in relevant[queries[i]]
         loss = F.cross_entropy(s.masked_fill(mask, float("-inf")), torch.arange(len(batch)))
+        if not torch.isfinite(loss):  # stop at the last finite weights
+            raise TrainingError(f"expected a finite loss, got {loss.item()} at step {step + 1}; lower lr or head_lr")
         optimizer.zero_grad()
         loss.backward()
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        if step == start:  # no silent training on nothing
+            check_gradients_flow(params, loss.item(), f"the first step of {type(model).__name__}.fit")
+        check_finite_gradients(params, f"step {step + 1} of {type(model).__name__}.fit", "lower lr or head_lr")
         optimizer.step()
         if callback is not None:
             callback(step + 1, float(loss.item()))

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...training.loop import check_finite_gradients
+
 __all__ = ["ActorCritic", "ContextMLP", "Solver", "actor_layers", "solver_losses", "train_solver"]
 
 Solver = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -109,6 +111,7 @@ def train_solver(
         loss = solver_losses(solver, batch, value_weight, td_weight, q_scale)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        check_finite_gradients(parameters, f"step {step + 1} of the zero-shot policy's training", "lower lr")
         optimizer.step()
         losses.append(loss.item())
         if progress is not None:

@@ -35,6 +35,7 @@ from ..._model import HyperModel
 from ..._validation import check_int
 from ...conditions import Continuous
 from ...errors import ConfigError, HypernetError, describe
+from ...training.loop import check_finite_gradients
 from ..architecture.space import Architecture, MLPSpace
 from ..architecture.supernet import MLPSupernet, plain_weights
 from ._ppo import gae, ppo_loss
@@ -308,7 +309,7 @@ class MultiArchPolicy(nn.Module):
                 )  # fmt: skip
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+                check_finite_gradients(params, "a PPO update of MultiArchPolicy.fit", "lower lr", clip=self.max_grad_norm)
                 optimizer.step()
 
     # --------------------------------------------------------------- evaluation
