@@ -138,6 +138,18 @@ def test_gradient_norm_equals_the_norm_of_all_gradients() -> None:
     assert gradient_norm([torch.zeros(1, requires_grad=True)]) == 0.0
 
 
+@pytest.mark.parametrize("clip", [None, 0.5])
+def test_gradient_norm_of_sparse_gradients_equals_the_dense_one(clip: float | None) -> None:
+    sparse, dense = nn.Embedding(6, 3, sparse=True), nn.Embedding(6, 3)
+    dense.load_state_dict(sparse.state_dict())
+    ids = torch.tensor([1, 1, 4])  # a repeated row: its gradients add up
+    for emb in (sparse, dense):
+        (emb(ids) * torch.arange(9.0).view(3, 3)).sum().backward()
+    assert sparse.weight.grad is not None and sparse.weight.grad.is_sparse
+    assert gradient_norm(sparse.parameters(), clip) == pytest.approx(gradient_norm(dense.parameters(), clip), rel=1e-6)
+    torch.testing.assert_close(sparse.weight.grad.to_dense(), dense.weight.grad)
+
+
 def test_bad_arguments(tmp_path: Path) -> None:
     model, opt, loader = _problem()
     with pytest.raises(TrainingError, match="keep_last"):

@@ -210,12 +210,21 @@ def gradient_norm(parameters: Iterable[torch.Tensor], clip: float | None = None)
         (4.2426, 4.2426, 1.0)
     """
     params = [p for p in parameters if p.grad is not None]
-    if not params:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
         return 0.0
-    if clip is not None:
-        return float(nn.utils.clip_grad_norm_(params, clip))
-    norms = torch._foreach_norm([p.grad for p in params])  # type: ignore[misc]  # one fused pass, as clip_grad_norm_ does
-    return float(torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms])))
+    if not any(g.is_sparse for g in grads):
+        if clip is not None:
+            return float(nn.utils.clip_grad_norm_(params, clip))
+        norms = torch._foreach_norm(grads)  # one fused pass, as clip_grad_norm_ does
+        return float(torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms])))
+    # sparse gradients (nn.Embedding(sparse=True)): the norm of their coalesced values; clipped by hand
+    parts = [torch.linalg.vector_norm(g.coalesce().values() if g.is_sparse else g).to(grads[0].device) for g in grads]
+    norm = float(torch.linalg.vector_norm(torch.stack(parts)))
+    if clip is not None and math.isfinite(norm) and norm > clip:
+        for g in grads:
+            g.mul_(clip / (norm + 1e-6))
+    return norm
 
 
 def check_finite_gradients(parameters: Iterable[torch.Tensor], where: str, fix: str, *, clip: float | None = None) -> float:
