@@ -67,19 +67,27 @@ def merge(results: Path, splits: dict[str, Any], protocol: dict[str, Any], budge
             if steps and byts
             else f"| {name} | {who} | " + " | ".join(cells) + " | | |"
         )
-    checks = []
+
+    def by_seed(split: str, name: str) -> dict[int, float]:
+        return {
+            int(r["seed"]): float(r["test_acc"]) for r in rows if r["split"] == split and r["method"] == name and r["test_acc"] is not None
+        }
+
+    checks = []  # each relation over the seeds that every method in it has (a mean of 2 seeds against 1 is not a comparison)
     for s in present:
-        hn_, ft, loc = (accs(s, n) for n in ("pFedHN", "FedAvg + FT", "Local only"))
-        if hn_ and ft and loc:
-            a, b, c = np.mean(hn_), np.mean(ft), np.mean(loc)
-            n_seeds = f"{len(hn_)}/{len(ft)}/{len(loc)}"
+        hn_, ft, loc = (by_seed(s, n) for n in ("pFedHN", "FedAvg + FT", "Local only"))
+        common = sorted(set(hn_) & set(ft) & set(loc))
+        if common:
+            a, b, c = (np.mean([d[k] for k in common]) for d in (hn_, ft, loc))
             checks.append(f"* {s}: pFedHN {100 * a:.2f} vs FedAvg + FT {100 * b:.2f} ({'met' if a >= b else 'MISSED'}), "
-                          f"vs local-only {100 * c:.2f} ({'met' if a > c else 'MISSED'}); seeds {n_seeds}")  # fmt: skip
-        seen_, unseen = accs(s, "PeFLL"), accs(s, "PeFLL, unseen clients (no training)")
-        if seen_ and unseen:
-            gap = 100 * (np.mean(seen_) - np.mean(unseen))
-            checks.append(f"* {s}: PeFLL seen {100 * np.mean(seen_):.2f} vs unseen {100 * np.mean(unseen):.2f}: gap {gap:.2f} points "
-                          f"({'met' if gap <= 3 else 'MISSED'}, target <= 3)")  # fmt: skip
+                          f"vs local-only {100 * c:.2f} ({'met' if a > c else 'MISSED'}); seeds {common}")  # fmt: skip
+        seen_, unseen = by_seed(s, "PeFLL"), by_seed(s, "PeFLL, unseen clients (no training)")
+        both = sorted(set(seen_) & set(unseen))
+        if both:
+            gap = 100 * (np.mean([seen_[k] for k in both]) - np.mean([unseen[k] for k in both]))
+            checks.append(f"* {s}: PeFLL seen {100 * np.mean([seen_[k] for k in both]):.2f} vs unseen "
+                          f"{100 * np.mean([unseen[k] for k in both]):.2f}: gap {gap:.2f} points "
+                          f"({'met' if gap <= 3 else 'MISSED'}, target <= 3); seeds {both}")  # fmt: skip
     expected = [f"{s}_s{k}_{m}" for s in splits for k in (0, 1, 2) for m in ("pfedhn", "baselines", "pefll")]
     have = {f"{r['split']}_s{r['seed']}_{r['method']}" for r in runs}
     missing = [e for e in expected if e not in have]
