@@ -1,0 +1,89 @@
+"""Why GHN-initialised GPT-2 models fine-tune slowly (issue 30 pilot; `results/ghn_lm_pilot_diagnosis.md`).
+
+Trains a LoGAH-style GHN for ``--steps`` steps as ``ghn_lm.py`` does, predicts one validation config, prints
+parameter statistics and gradient norms at default and GHN init, then fine-tunes variants of the prediction::
+
+    python benchmarks/ghn_lm_diagnosis.py --steps 200 --config 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+import torch
+from ghn_lm import CharCorpus, eval_specs, finetune, lm_loss, windows
+from torch import nn
+
+import hypernet as hn
+from hypernet.recipes.graph._gpt2 import GPT2Sampler
+
+
+def stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    model.train()
+    model.zero_grad()
+    loss = lm_loss(model, x, y)
+    loss.backward()
+    print(f"  loss {loss.item():.3f}")
+    for name, p in model.named_parameters():
+        if not any(k in name for k in ("h.0.", "wte", "wpe", "ln_f")):
+            continue
+        erank = float("nan")
+        if p.dim() == 2:
+            sv = torch.linalg.svdvals(p.detach())
+            erank = float(sv.sum() ** 2 / (sv**2).sum())
+        grad = p.grad.norm().item() if p.grad is not None else 0.0
+        print(f"  {name:36s} std {p.std().item():.4f} erank {erank:6.1f} grad {grad:.2e}")
+
+
+def variant(model: nn.Module, default: nn.Module, zero_bias: bool, default_embeddings: bool, mix: float) -> nn.Module:
+    out = copy.deepcopy(model)
+    with torch.no_grad():
+        for (name, p), p0 in zip(out.named_parameters(), default.parameters(), strict=True):
+            embedding = "wte" in name or "wpe" in name
+            if zero_bias and name.endswith(".bias") and "ln" not in name:
+                p.zero_()
+            if default_embeddings and embedding:
+                p.copy_(p0)
+            if mix and p.dim() == 2 and not embedding:
+                p.add_(mix * p0)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--config", type=int, default=2, help="which of the 4 validation configs")
+    p.add_argument("--ft-steps", type=int, default=200)
+    args = p.parse_args()
+    torch.manual_seed(0)
+    corpus = CharCorpus()
+    train = windows(corpus.train, args.steps, 8, 32, torch.Generator().manual_seed(0))
+    ghn = hn.GraphHyperNetwork(hidden=64, block=(256, 4, 1, 1), virtual_edges=50, lowrank=64, lowrank_rows=256, weight_scale=0.25)
+    ghn.fit(GPT2Sampler(corpus.vocab, 32), train, steps=args.steps, meta_batch=2, lr=1e-3, seed=0)
+    spec = eval_specs(argparse.Namespace(eval_set="val"))[args.config]
+    torch.manual_seed(5)
+    model = spec.build(corpus.vocab, 32)
+    default = copy.deepcopy(model)
+    ghn.initialize_(model)
+    for name, m in (("default init", default), ("GHN init", model)):
+        print(f"{spec}, {name}:")
+        stats(m, *train[0])
+    ft_args = argparse.Namespace(ft_lr=1e-3, ft_steps=args.ft_steps, eval_every=25)
+    val = windows(corpus.val, 8, 16, 32, torch.Generator().manual_seed(12345))
+    batches = windows(corpus.train, args.ft_steps, 8, 32, torch.Generator().manual_seed(7))
+    starts = {
+        "default init": default,
+        "GHN": model,
+        "GHN, biases zeroed": variant(model, default, True, False, 0.0),
+        "GHN, biases zeroed, + default matrices": variant(model, default, True, False, 1.0),
+        "GHN, biases zeroed, default embeddings": variant(model, default, True, True, 0.0),
+        "GHN, biases zeroed, default embeddings + matrices": variant(model, default, True, True, 1.0),
+    }
+    for name, m in starts.items():
+        curve, _ = finetune(m, batches, val, ft_args)
+        print(f"{name}: validation loss every 25 steps {[round(v, 3) for _, v in curve]}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
