@@ -546,7 +546,7 @@ class Trainer:
         return shown
 
     def backward(self, loss: torch.Tensor) -> None:
-        """Gradients of ``loss`` (then the callbacks' ``on_after_backward`` and gradient clipping)."""
+        """Gradients of ``loss``, then the callbacks' ``on_after_backward``, gradient clipping and the finite-gradient check."""
         self.optimizer.zero_grad(set_to_none=True)
         if not loss.requires_grad:
             raise TrainingError(
