@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,35 +102,6 @@ def test_nan_loss_is_a_training_error() -> None:
         fit(model, lambda m, b: m(b[0]).sum() * float("nan"), loader, opt, progress=False)
 
 
-def test_non_finite_gradient_of_a_finite_loss_stops_before_the_step() -> None:
-    model = nn.Linear(3, 1)
-    data = [(torch.randn(4, 3),) for _ in range(5)]
-    calls = []
-
-    def step(m: nn.Module, batch: tuple[torch.Tensor]) -> torch.Tensor:
-        calls.append(1)
-        loss = m(batch[0]).square().mean()
-        if len(calls) == 3:  # value unchanged (sqrt(0) = 0), gradient NaN (sqrt'(0) = inf times abs'(0) = 0)
-            loss = loss + torch.sqrt((m.weight - m.weight.detach()).abs().sum())
-        return loss
-
-    opt = torch.optim.Adam(model.parameters(), lr=0.1)
-    snapshots: list[dict[str, torch.Tensor]] = []
-
-    class Snap(Callback):
-        def on_step_end(self, state: TrainState) -> None:
-            snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
-
-    for clip in (None, 1.0):
-        calls.clear()
-        snapshots.clear()
-        with pytest.raises(TrainingError, match="expected finite gradients, got a gradient norm of nan at step 3"):
-            fit(model, step, data, opt, callbacks=[Snap()], progress=False, grad_clip=clip)
-        assert len(snapshots) == 2
-        for k, v in model.state_dict().items():
-            assert torch.isfinite(v).all() and torch.equal(v, snapshots[-1][k])
-
-
 def test_gradient_norm_equals_the_norm_of_all_gradients() -> None:
     a, b = torch.randn(3, requires_grad=True), torch.randn(2, 2, requires_grad=True)
     (a.sum() * 2 + (b * torch.arange(4.0).view(2, 2)).sum()).backward()
@@ -199,8 +171,26 @@ def test_progress_bar_draws_loss_and_rate(monkeypatch: pytest.MonkeyPatch, capsy
     assert capsys.readouterr() == ("", "")
 
 
-def test_non_finite_loss_raises_before_the_optimizer_step() -> None:
-    """The parameters stay those of the last good step: nothing is updated by the step whose loss is NaN."""
+def _nan_loss(m: nn.Module, loss: torch.Tensor) -> torch.Tensor:
+    return loss * float("nan")
+
+
+def _nan_gradient(m: nn.Module, loss: torch.Tensor) -> torch.Tensor:  # value unchanged (sqrt(0) = 0), gradient sqrt'(0) * abs'(0) = NaN
+    return loss + torch.sqrt((m.weight - m.weight.detach()).abs().sum())  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("poison", "match", "clip"),
+    [
+        (_nan_loss, "loss became nan at step 3", None),
+        (_nan_gradient, "expected finite gradients, got a gradient norm of nan at step 3", None),
+        (_nan_gradient, "expected finite gradients, got a gradient norm of nan at step 3", 1.0),
+    ],
+)
+def test_non_finite_loss_or_gradient_raises_before_the_optimizer_step(
+    poison: Callable[[nn.Module, torch.Tensor], torch.Tensor], match: str, clip: float | None
+) -> None:
+    """The parameters stay those of the last good step: nothing is updated by the step whose loss or gradient is NaN."""
     torch.manual_seed(0)
     model = nn.Linear(3, 1)
     data = [(torch.randn(4, 3),) for _ in range(5)]
@@ -209,7 +199,7 @@ def test_non_finite_loss_raises_before_the_optimizer_step() -> None:
     def step(m: nn.Module, batch: tuple[torch.Tensor]) -> torch.Tensor:
         calls.append(1)
         loss = m(batch[0]).square().mean()
-        return loss * float("nan") if len(calls) == 3 else loss
+        return poison(m, loss) if len(calls) == 3 else loss
 
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
     snapshots: list[dict[str, torch.Tensor]] = []
@@ -218,8 +208,8 @@ def test_non_finite_loss_raises_before_the_optimizer_step() -> None:
         def on_step_end(self, state: TrainState) -> None:
             snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
 
-    with pytest.raises(TrainingError, match="loss became nan at step 3"):
-        fit(model, step, data, opt, callbacks=[Snap()], progress=False)
+    with pytest.raises(TrainingError, match=match):
+        fit(model, step, data, opt, callbacks=[Snap()], progress=False, grad_clip=clip)
     assert len(snapshots) == 2
     for k, v in model.state_dict().items():
         assert torch.isfinite(v).all() and torch.equal(v, snapshots[-1][k])
