@@ -155,6 +155,7 @@ def run_seed(seed: int, args: argparse.Namespace, data: Any, log: Callable[[str]
         "seed": seed,
         "train_minutes": round(train_minutes, 2),
         "train_curve": [round(statistics.mean(curve[i : i + 100]), 4) for i in range(0, len(curve), 100)],
+        "settings": run_settings(sys.argv[1:]),
     }
     if args.save and seed == args.seeds[0]:
         test_acc = statistics.mean(r["predicted_acc"] for r in rows if r["set"] == "test")
@@ -336,6 +337,20 @@ def plot(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     fig.savefig(RESULTS / f"ghn{args.tag}.png", dpi=110)
 
 
+def run_settings(argv: list[str]) -> list[str]:
+    """A run's command-line settings without ``--seeds``, ``--tag``, ``--save`` and ``--merge`` (what its seeds share)."""
+    out: list[str] = []
+    skipping = False
+    for a in argv:
+        if a.startswith("--"):
+            skipping = a in ("--seeds", "--tag", "--merge")
+            if skipping or a == "--save":
+                continue
+        if not skipping:
+            out.append(a)
+    return out
+
+
 def merge(args: argparse.Namespace) -> int:
     """Combine per-seed result files (``--tag`` runs) into ``ghn<tag>.csv``, ``.md`` and ``.png`` (``--tag`` after the merged tags)."""
     rows: list[dict[str, Any]] = []
@@ -350,7 +365,16 @@ def merge(args: argparse.Namespace) -> int:
                     }
                 )
         infos += json.loads((RESULTS / f"ghn_training{tag}.json").read_text())
-    args.common = " ".join(a for a in sys.argv[1 : sys.argv.index("--merge")])
+    stored = [i.get("settings") for i in infos]
+    if all(stored):  # report the runs' own settings, not the merge command's
+        if any(st != stored[0] for st in stored):
+            raise SystemExit(f"expected per-seed runs with the same settings, got {stored}; merge runs of one configuration")
+        merged, tag = args.merge, args.tag
+        args = parser().parse_args(stored[0])
+        args.merge, args.tag = merged, tag
+        args.common = " ".join(stored[0])
+    else:  # runs from before the settings were stored: the merge command must repeat them
+        args.common = " ".join(a for a in sys.argv[1 : sys.argv.index("--merge")])
     keys = sorted({k for row in rows for k in row}, key=lambda k: (k not in ("seed", "set", "net"), k))
     with open(RESULTS / f"ghn{args.tag}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
@@ -361,7 +385,7 @@ def merge(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=600)
@@ -388,7 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save", action="store_true")
     p.add_argument("--tag", default="", help="suffix of the output files: ghn<tag>.csv/.md/.png")
     p.add_argument("--merge", nargs="+", default=None, help="only report: combine ghn<tag>.csv of these tags into ghn{--tag}.{csv,md,png}")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(exist_ok=True)
     start = time.perf_counter()
