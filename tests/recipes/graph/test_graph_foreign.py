@@ -174,3 +174,22 @@ def test_weight_scale_multiplies_predicted_weights_only() -> None:
         torch.testing.assert_close(scaled[name], factor * p)
     with pytest.raises(hn.ConfigError, match=r"weight_scale=\.\.\.\) to be a positive number, got 0\.0"):
         hn.GraphHyperNetwork(weight_scale=0.0)
+
+
+def test_bias_scale_multiplies_predicted_biases_only_and_round_trips(tmp_path: Path) -> None:
+    model = tiny("gpt2")
+    with torch.no_grad():
+        plain = ghn(lowrank=3).predict(model)
+        half = ghn(lowrank=3, bias_scale=0.5).predict(model)
+        none = ghn(lowrank=3, bias_scale=0.0)
+        zero = none.predict(model)
+    biases = [n for n in plain if n.endswith(".bias")]
+    assert biases and any(plain[n].abs().sum() > 0 for n in biases)
+    for name, p in plain.items():
+        factor = 0.5 if name.endswith(".bias") else 1.0  # linear and LayerNorm biases; weights and norm scales not
+        torch.testing.assert_close(half[name], factor * p)
+        assert not name.endswith(".bias") or not zero[name].any(), name
+    loaded = hn.GraphHyperNetwork.load(none.save(tmp_path / "g.safetensors"))
+    assert loaded.config()["bias_scale"] == 0.0
+    with pytest.raises(hn.ConfigError, match="bias_scale"):
+        hn.GraphHyperNetwork(bias_scale=-1.0)

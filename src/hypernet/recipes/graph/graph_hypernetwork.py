@@ -110,6 +110,9 @@ class GraphHyperNetwork(nn.Module):
         heads: Graphormer attention heads.
         weight_scale: multiplies every predicted weight after the fan-in normalisation (transformers fine-tune
             better from smaller weights: Hugging Face GPT-2 initialises with std 0.02).
+        bias_scale: multiplies every predicted bias (not norm scales); ``0`` keeps biases at zero, as transformers
+            initialise them (a GHN free to predict biases can encode a language model's unigram distribution in
+            them and swamp the token signal, see ``benchmarks/results/ghn_lm_pilot_diagnosis.md``).
         flatten_maps: a linear layer that reads a flattened ``C x H x W`` convolution map (LeNet / VGG heads,
             :meth:`~._graph.ModelGraph.flatten_map`) is predicted as the convolution it equals, ``(out, C, H, W)``:
             the decoder's ``K x K`` spatial block resized (bilinear) to ``H x W``, then flattened. ``False`` tiles
@@ -135,11 +138,13 @@ class GraphHyperNetwork(nn.Module):
         heads: int = 8,
         weight_scale: float = 1.0,
         flatten_maps: bool = True,
+        bias_scale: float = 1.0,
     ) -> None:
         super().__init__()
         _check_arguments(hidden, block, virtual_edges, rounds, layernorm, custom_ops, leaf_modules)
         owner = "GraphHyperNetwork"
         weight_scale = check_float(weight_scale, "weight_scale", low=0.0, low_open=True, owner=owner)
+        bias_scale = check_float(bias_scale, "bias_scale", low=0.0, owner=owner)
         check_choice(encoder, "encoder", ("gated", "graphormer"), owner=owner)
         layers = check_int(layers, "layers", low=1, owner=owner)
         heads = check_int(heads, "heads", low=1, owner=owner)
@@ -152,7 +157,7 @@ class GraphHyperNetwork(nn.Module):
             )
         self.lowrank, self.lowrank_rows = int(lowrank), int(lowrank_rows)
         self.encoder, self.layers, self.heads = encoder, int(layers), int(heads)
-        self.weight_scale = float(weight_scale)
+        self.weight_scale, self.bias_scale = float(weight_scale), float(bias_scale)
         if not isinstance(flatten_maps, bool):
             raise ConfigError(f"expected flatten_maps to be True or False, got {flatten_maps!r}; pass a bool")
         self.flatten_maps = flatten_maps
@@ -182,6 +187,7 @@ class GraphHyperNetwork(nn.Module):
             **({"lowrank": self.lowrank, "lowrank_rows": self.lowrank_rows} if self.lowrank else {}),
             **({"encoder": self.encoder, "layers": self.layers, "heads": self.heads} if self.encoder != "gated" else {}),
             **({"weight_scale": self.weight_scale} if self.weight_scale != 1.0 else {}),
+            **({"bias_scale": self.bias_scale} if self.bias_scale != 1.0 else {}),
             "flatten_maps": self.flatten_maps,
         }
 
@@ -277,7 +283,7 @@ class GraphHyperNetwork(nn.Module):
                 shape = graphs[gi].shapes[full]
                 is_scale = graphs[gi].ops[v] in NORMS and role == "weight"
                 flat = fit_shape(row[0 if is_scale else 1], (math.prod(shape),)).view(shape)
-                out[gi][full] = normalize_scale(flat) if is_scale else normalize_bias(flat)
+                out[gi][full] = normalize_scale(flat) if is_scale else normalize_bias(flat) * self.bias_scale
         return out
 
     def _finish(self, graph: ModelGraph, v: int, full: str, w: torch.Tensor) -> torch.Tensor:
