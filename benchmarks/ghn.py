@@ -155,7 +155,7 @@ def run_seed(seed: int, args: argparse.Namespace, data: Any, log: Callable[[str]
         "seed": seed,
         "train_minutes": round(train_minutes, 2),
         "train_curve": [round(statistics.mean(curve[i : i + 100]), 4) for i in range(0, len(curve), 100)],
-        "settings": run_settings(sys.argv[1:]),
+        "settings": run_settings(args.argv),
     }
     if args.save and seed == args.seeds[0]:
         test_acc = statistics.mean(r["predicted_acc"] for r in rows if r["set"] == "test")
@@ -343,8 +343,9 @@ def run_settings(argv: list[str]) -> list[str]:
     skipping = False
     for a in argv:
         if a.startswith("--"):
-            skipping = a in ("--seeds", "--tag", "--merge")
-            if skipping or a == "--save":
+            name = a.split("=", 1)[0]
+            skipping = name in ("--seeds", "--tag", "--merge") and "=" not in a
+            if skipping or name in ("--seeds", "--tag", "--merge", "--save"):
                 continue
         if not skipping:
             out.append(a)
@@ -417,6 +418,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     torch.set_num_threads(args.threads)
     RESULTS.mkdir(exist_ok=True)
     start = time.perf_counter()
