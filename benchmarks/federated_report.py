@@ -51,8 +51,14 @@ def merge(results: Path, splits: dict[str, Any], protocol: dict[str, Any], budge
     [r[2] for r in ROWS]
     present = [s for s in splits if any(r["split"] == s for r in rows)]
 
+    def picked(split: str, name: str, key: str) -> list[dict[str, Any]]:
+        return [r for r in rows if r["split"] == split and r["method"] == name and r[key] is not None]
+
     def accs(split: str, name: str, key: str = "test_acc") -> list[float]:
-        return [float(r[key]) for r in rows if r["split"] == split and r["method"] == name and r[key] is not None]
+        return [float(r[key]) for r in picked(split, name, key)]
+
+    def by_seed(split: str, name: str) -> dict[int, float]:
+        return {int(r["seed"]): float(r["test_acc"]) for r in picked(split, name, "test_acc")}
 
     lines = ["| method | clients scored | " + " | ".join(present) + " | client SGD steps | bytes per client |",
              "|---|---|" + "---|" * (len(present) + 2)]  # fmt: skip
@@ -67,11 +73,6 @@ def merge(results: Path, splits: dict[str, Any], protocol: dict[str, Any], budge
             if steps and byts
             else f"| {name} | {who} | " + " | ".join(cells) + " | | |"
         )
-
-    def by_seed(split: str, name: str) -> dict[int, float]:
-        return {
-            int(r["seed"]): float(r["test_acc"]) for r in rows if r["split"] == split and r["method"] == name and r["test_acc"] is not None
-        }
 
     checks = []  # each relation over the seeds that every method in it has (a mean of 2 seeds against 1 is not a comparison)
     for s in present:

@@ -110,7 +110,7 @@ class GraphHyperNetwork(nn.Module):
         heads: Graphormer attention heads.
         weight_scale: multiplies every predicted weight after the fan-in normalisation (transformers fine-tune
             better from smaller weights: Hugging Face GPT-2 initialises with std 0.02).
-        bias_scale: multiplies every predicted bias (not norm scales); ``0`` keeps biases at zero, as transformers
+        bias_scale: multiplies every predicted bias (every 1-d parameter but norm scales); ``0`` keeps them at zero, as transformers
             initialise them (a GHN free to predict biases can encode a language model's unigram distribution in
             them and swamp the token signal, see ``benchmarks/results/ghn_lm_pilot_diagnosis.md``).
         flatten_maps: a linear layer that reads a flattened ``C x H x W`` convolution map (LeNet / VGG heads,

@@ -102,6 +102,7 @@ def fit_dual(
         {"params": [p for p in model.head_parameters() if id(p) not in enc_ids], "lr": head_lr},
     ]
     optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=weight_decay)
+    params = [p for g in optimizer.param_groups for p in g["params"]]  # what the gradient checks look at
     start = 0
     if resume and checkpoint_dir is not None:
         ckpt = latest_checkpoint(checkpoint_dir)
@@ -147,7 +148,6 @@ def fit_dual(
             raise TrainingError(f"expected a finite loss, got {loss.item()} at step {step + 1}; lower lr or head_lr")
         optimizer.zero_grad()
         loss.backward()
-        params = [p for g in optimizer.param_groups for p in g["params"]]
         if step == start:  # no silent training on nothing
             check_gradients_flow(params, loss.item(), f"the first step of {type(model).__name__}.fit")
         check_finite_gradients(params, f"step {step + 1} of {type(model).__name__}.fit", "lower lr or head_lr")
