@@ -250,6 +250,46 @@ def check_finite_gradients(parameters: Iterable[torch.Tensor], where: str, fix: 
     return norm
 
 
+def checked_step(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    parameters: Sequence[torch.Tensor],
+    *,
+    where: str,
+    fix: str,
+    first: bool = False,
+    clip: float | None = None,
+) -> float:
+    """One optimiser step on ``loss`` with every check of the shared training path; returns the loss as a float.
+
+    For recipes with their own loop: a non-finite loss raises before ``backward``; on the ``first`` step an
+    all-zero gradient raises (:func:`check_gradients_flow`); a NaN/inf gradient norm raises before the step
+    (:func:`check_finite_gradients`, clipping to ``clip`` first if given). On any of these the parameters and
+    the optimizer's state stay those of the step before. ``where`` names the step (e.g. ``"step 3 of X.fit"``),
+    ``fix`` is the advice in the error.
+
+    Example:
+        >>> w = torch.ones(2, requires_grad=True)
+        >>> opt = torch.optim.SGD([w], lr=0.5)
+        >>> checked_step((w**2).sum(), opt, [w], where="step 1", fix="lower lr", first=True), w.tolist()
+        (2.0, [0.0, 0.0])
+        >>> checked_step((w * 0.0).sum(), opt, [w], where="step 1", fix="lower lr", first=True)
+        Traceback (most recent call last):
+        ...
+        hypernet.training.errors.TrainingError: expected a non-zero gradient ...
+    """
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise TrainingError(f"expected a finite loss, got {value} at {where}; the parameters are those of the step before; {fix}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if first:  # no silent training on nothing
+        check_gradients_flow(parameters, value, where)
+    check_finite_gradients(parameters, where, fix, clip=clip)
+    optimizer.step()
+    return value
+
+
 def _split(result: StepResult) -> tuple[torch.Tensor, dict[str, float]]:
     loss, metrics = result if isinstance(result, tuple) else (result, {})
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:

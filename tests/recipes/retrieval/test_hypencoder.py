@@ -269,7 +269,7 @@ def test_fit_raises_on_dead_or_non_finite_gradients_and_keeps_the_weights(broken
     model.scores = zero if broken == "zero" else nan  # type: ignore[method-assign]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     pairs = [(t.split()[0], i) for i, t in enumerate(CORPUS)]
-    match = "non-zero gradient .* first step of Hypencoder.fit" if broken == "zero" else "finite gradients, got a gradient norm of nan"
+    match = "non-zero gradient .* step 1 of Hypencoder.fit" if broken == "zero" else "finite gradients, got a gradient norm of nan"
     with pytest.raises(hn.training.TrainingError, match=match):
         model.fit(pairs, CORPUS, steps=3, batch_size=4)
     for k, v in model.state_dict().items():

@@ -53,7 +53,6 @@ from ..._boundary import guarded
 from ..._model import HyperModel
 from ..._validation import check_float, check_int
 from ...errors import ConditionError, ConfigError, HypernetError, describe
-from ...training.errors import TrainingError
 from ._condition import RowCondition
 from ._export import peft_lora
 from ._frozen import FrozenBase, mean_pool
@@ -479,7 +478,7 @@ class AdapterHypernet(nn.Module):
             callback: called as ``callback(step, loss)`` after each step.
         """
         from ...training.checkpoint import latest_checkpoint, save_checkpoint
-        from ...training.loop import check_finite_gradients, check_gradients_flow
+        from ...training.loop import checked_step
 
         steps = check_int(steps, "steps", low=0, owner="fit", hint="pass e.g. steps=300")
         batch_size = check_int(batch_size, "batch_size", low=1, high=1 << 16, owner="fit", hint="pass e.g. batch_size=32")
@@ -528,16 +527,12 @@ class AdapterHypernet(nn.Module):
             loss = F.cross_entropy(logits, labels)
             if base_reg > 0:
                 loss = loss + base_reg * (1.0 - (pooled * self.frozen.pooled(texts)).sum(-1)).mean()
-            if not torch.isfinite(loss):  # stop at the last finite weights
-                raise TrainingError(f"expected a finite loss, got {loss.item()} at step {step + 1}; lower lr, weight_decay or base_reg")
-            optimizer.zero_grad()
-            loss.backward()
-            if step == start:  # the shared training path's check: no silent training on nothing
-                check_gradients_flow(params, loss.item(), "the first step of AdapterHypernet.fit")
-            check_finite_gradients(params, f"step {step + 1} of AdapterHypernet.fit", "lower lr, weight_decay or base_reg")
-            optimizer.step()
+            step_loss = checked_step(
+                loss, optimizer, params, where=f"step {step + 1} of AdapterHypernet.fit", fix="lower lr, weight_decay or base_reg",
+                first=step == start,
+            )  # fmt: skip
             if callback is not None:
-                callback(step + 1, loss.item())
+                callback(step + 1, step_loss)
             done = step + 1
             if checkpoint_dir is not None and (done % checkpoint_every == 0 or done == steps):
                 save_checkpoint(

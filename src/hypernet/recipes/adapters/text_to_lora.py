@@ -47,8 +47,7 @@ from ..._validation import check_float, check_int, is_int
 from ...conditions import Continuous, Embedding
 from ...errors import ConfigError, describe
 from ...generators.shared import SharedHeadGenerator
-from ...training.errors import TrainingError
-from ...training.loop import check_finite_gradients, check_gradients_flow
+from ...training.loop import checked_step
 from ._lm_batch import cut_answer, end_of_answer, format_prompt, pad_id, prompt_batch, target_loss, training_batch
 
 TaskSpec = tuple[str | Sequence[str] | None, Sequence[tuple[str, str]]]
@@ -292,16 +291,11 @@ class TextToLoRA(nn.Module):
             else:
                 conds = picked
             loss = self.loss([p for p, _ in pairs], [t for _, t in pairs], conds)
-            if not torch.isfinite(loss):  # stop at the last finite weights
-                raise TrainingError(f"expected a finite loss, got {loss.item()} at step {step + 1}; lower lr or weight_decay")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if step == 0:
-                check_gradients_flow(params, loss.detach().item(), "the first step of TextToLoRA.fit")
-            check_finite_gradients(params, f"step {step + 1} of TextToLoRA.fit", "lower lr or weight_decay")
-            optimizer.step()
+            step_loss = checked_step(
+                loss, optimizer, params, where=f"step {step + 1} of TextToLoRA.fit", fix="lower lr or weight_decay", first=step == 0
+            )
             if log is not None:
-                log(step, loss.detach().item())
+                log(step, step_loss)
         self.eval()
         return self
 

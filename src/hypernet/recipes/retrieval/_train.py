@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import ConfigError
-from ...training.errors import TrainingError
-from ...training.loop import check_finite_gradients, check_gradients_flow
+from ...training.loop import checked_step
 
 # the DualEncoder that calls fit_dual (typed loosely: _dual imports this module, so this one may not import _dual)
 DualEncoder = Any
@@ -144,16 +143,10 @@ def fit_dual(
             for c, d in enumerate(doc_ids):
                 mask[r, c] = c != r and d in relevant[queries[i]]
         loss = F.cross_entropy(s.masked_fill(mask, float("-inf")), torch.arange(len(batch)))
-        if not torch.isfinite(loss):  # stop at the last finite weights
-            raise TrainingError(f"expected a finite loss, got {loss.item()} at step {step + 1}; lower lr or head_lr")
-        optimizer.zero_grad()
-        loss.backward()
-        if step == start:  # no silent training on nothing
-            check_gradients_flow(params, loss.item(), f"the first step of {type(model).__name__}.fit")
-        check_finite_gradients(params, f"step {step + 1} of {type(model).__name__}.fit", "lower lr or head_lr")
-        optimizer.step()
+        where = f"step {step + 1} of {type(model).__name__}.fit"
+        step_loss = checked_step(loss, optimizer, params, where=where, fix="lower lr or head_lr", first=step == start)
         if callback is not None:
-            callback(step + 1, float(loss.item()))
+            callback(step + 1, step_loss)
         done = step + 1
         if checkpoint_dir is not None and (done % checkpoint_every == 0 or done == steps):
             save_checkpoint(

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...training.loop import check_finite_gradients
+from ...training.loop import checked_step
 
 __all__ = ["ActorCritic", "ContextMLP", "Solver", "actor_layers", "solver_losses", "train_solver"]
 
@@ -109,11 +109,9 @@ def train_solver(
         idx = torch.randint(n, (min(batch_size, n),), generator=gen)
         batch = {k: v[idx] for k, v in data.items()}
         loss = solver_losses(solver, batch, value_weight, td_weight, q_scale)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        check_finite_gradients(parameters, f"step {step + 1} of the zero-shot policy's training", "lower lr")
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(
+            checked_step(loss, optimizer, parameters, where=f"step {step + 1} of the zero-shot policy's training", fix="lower lr")
+        )
         if progress is not None:
             progress(step, losses[-1])
     return losses
