@@ -308,7 +308,9 @@ def ma_seed(args: argparse.Namespace) -> int:
     lr = args.hyper_lr or HYPER_PPO["lr"]
     p["batch_size"] = args.hyper_batch or HYPER_PPO["batch_size"]
     torch.manual_seed(args.seed)
-    hp = hn.MultiArchPolicy(DEPTHS, WIDTHS, "tanh", lr=lr, seed=args.seed, critic_arch=args.critic_arch, **p)
+    hp = hn.MultiArchPolicy(
+        DEPTHS, WIDTHS, "tanh", lr=lr, seed=args.seed, critic_arch=args.critic_arch, fan_in_scaling=args.fan_in_scaling, **p
+    )
     t = time.perf_counter()
     last = [0.0]
 
@@ -459,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hyper-batch", type=int, default=None, help="HyperPPO minibatch size (default: HYPER_PPO)")
     p.add_argument("--hyper-lr", type=float, default=None, help="HyperPPO learning rate (default: HYPER_PPO; pick on --arch-seed 1)")
     p.add_argument("--critic-arch", action="store_true", help="HyperPPO's value function also reads the architecture code")
+    p.add_argument("--fan-in-scaling", action="store_true", help="HyperPPO: scale sliced weights by sqrt(max fan-in / fan-in)")
     p.add_argument("--arch-seed", type=int, default=0, help="0: the test architectures; 1: validation architectures (choose settings)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)

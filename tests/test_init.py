@@ -81,3 +81,23 @@ def test_norm_gains_start_near_one() -> None:
     with torch.no_grad():
         gain = model.generate(0)["1.weight"]
     assert abs(float(gain.mean()) - 1.0) < 0.1 and 0.05 < float(gain.std()) < 0.3
+
+
+@pytest.mark.parametrize("generator_name", ["mlp", "chunked"])
+def test_a_one_unit_bias_starts_at_pytorchs_bias_scale(generator_name: str) -> None:
+    """A value / regression head's one-element bias: its sample has no std, so its scale is PyTorch's bias std.
+
+    Before, the std fell back to 1 (``1/sqrt(numel)``): the generated bias of ``Linear(256, 1)`` started about
+    28x PyTorch's bias init, and a generated policy's action started far from zero.
+    """
+    target = nn.Sequential(nn.Linear(3, 256), nn.Tanh(), nn.Linear(256, 1))
+    model = hn.HyperModel(target, condition=hn.Embedding(64, 8), generator=generator_name, init="hyperfan")
+    spec = {t.name: t for t in model.spec.tensors}
+    assert spec["2.bias"].init_mean == 0.0
+    assert spec["2.bias"].init_std == pytest.approx(1 / math.sqrt(3 * 256))
+    assert spec["0.bias"].init_std == pytest.approx(1 / math.sqrt(3 * 3))  # PyTorch's, not the sample's
+    with torch.no_grad():
+        bias = model.generate(torch.arange(64))["2.bias"]
+    default = 1 / math.sqrt(3 * 256)
+    assert 0.3 * default <= float(bias.std()) <= 3 * default
+    assert float(bias.abs().max()) <= 6 * default

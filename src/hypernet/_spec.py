@@ -84,6 +84,27 @@ def _fans(module: nn.Module, name: str, tensor: torch.Tensor) -> tuple[int, int]
     return int(fan_in), int(fan_out)
 
 
+def _init_stats(module: nn.Module, name: str, tensor: torch.Tensor) -> tuple[float, float]:
+    """Mean and std of ``tensor``'s initial distribution: PyTorch's own for the bias of a Linear / ConvNd, else the sample's.
+
+    A Linear / ConvNd bias is drawn from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` of its weight: mean 0, std
+    ``1/sqrt(3 fan_in)``. The sample's statistics would be undefined for a one-unit output (a value or
+    regression head, a one-dimensional action) and noisy for a few units.
+    """
+    owner = _owner(module, name)
+    weight = getattr(owner, "weight", None)
+    if (
+        name.rpartition(".")[2] == "bias"
+        and isinstance(owner, (nn.Linear, nn.modules.conv._ConvNd))
+        and isinstance(weight, torch.Tensor)
+        and weight.dim() >= 2
+    ):
+        fan_in = int(nn.init._calculate_fan_in_and_fan_out(weight)[0])
+        if fan_in > 0:
+            return 0.0, 1.0 / math.sqrt(3 * fan_in)
+    return float(tensor.float().mean()), float(tensor.float().std()) if tensor.numel() > 1 else 0.0
+
+
 def select_names(module: nn.Module, generate: Selector) -> list[str]:
     """Names of the parameters of ``module`` chosen by ``generate``.
 
@@ -154,9 +175,9 @@ class ParamSpec:
         for name in names:
             p = params[name].detach()
             fan_in, fan_out = _fans(module, name, p)
-            std = float(p.float().std()) if p.numel() > 1 else 0.0
+            mean, std = _init_stats(module, name, p)
             transposed = p.dim() == 2 and name.rpartition(".")[2] == "weight" and isinstance(_owner(module, name), nn.Linear)
-            out.append(TensorSpec(name, tuple(p.shape), offset, fan_in, fan_out, float(p.float().mean()), std, transposed))
+            out.append(TensorSpec(name, tuple(p.shape), offset, fan_in, fan_out, mean, std, transposed))
             offset += p.numel()
         return cls(tuple(out))
 

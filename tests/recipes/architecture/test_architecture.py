@@ -122,6 +122,39 @@ def test_supernet_slices_match_a_plain_module() -> None:
     assert space.flops(arch) == 10 * 16 + 16 * 4 + 4 * 8 + 8 * 3
 
 
+def test_fan_in_scaling_keeps_narrow_layers_at_the_wide_scale_and_matches_the_plain_module() -> None:
+    space = hn.MLPSpace(10, 3, depths=(1, 2, 3), widths=(4, 8, 256), activations=("tanh",))
+    torch.manual_seed(0)
+    supernet = MLPSupernet(space, fan_in_scaling=True)
+    params = dict(supernet.named_parameters())
+    x = torch.randn(2048, 10)
+    for arch in (hn.Architecture((4, 4, 4), ("tanh",) * 3), hn.Architecture((256, 4, 8), ("tanh",) * 3)):
+        plain = space.build(arch)
+        plain.load_state_dict(plain_weights(params, space, arch, fan_in_scaling=True))
+        torch.testing.assert_close(plain(x), supernet(x, arch))
+        unscaled = plain_weights(params, space, arch)
+        scaled = plain_weights(params, space, arch, fan_in_scaling=True)
+        previous = 10
+        for i, width in enumerate(arch.widths):  # layer 0 reads every input: unchanged; the others by sqrt(256 / fan-in)
+            factor = (256 / previous) ** 0.5 if i else 1.0
+            torch.testing.assert_close(scaled[f"{2 * i}.weight"], unscaled[f"{2 * i}.weight"] * factor)
+            torch.testing.assert_close(scaled[f"{2 * i}.bias"], unscaled[f"{2 * i}.bias"])
+            previous = width
+        torch.testing.assert_close(scaled["6.weight"], unscaled["6.weight"] * (256 / previous) ** 0.5)
+    # the pre-activation of a 4-input layer has about the std of a 256-input one's (about 1/8 of it without scaling)
+    wide, narrow = hn.Architecture((256, 256), ("tanh",) * 2), hn.Architecture((4, 256), ("tanh",) * 2)
+    stds = {}
+    for scaling in (False, True):
+        for name, arch in (("wide", wide), ("narrow", narrow)):
+            w = plain_weights(params, space, arch, fan_in_scaling=scaling)
+            h = torch.tanh(x @ w["0.weight"].T + w["0.bias"])
+            stds[scaling, name] = float((h @ w["2.weight"].T).detach().std())
+    assert stds[True, "narrow"] / stds[True, "wide"] > 0.5
+    assert stds[False, "narrow"] / stds[False, "wide"] < 0.3
+    with pytest.raises(hn.ConfigError, match="fan_in_scaling"):
+        MLPSupernet(space, fan_in_scaling="yes")  # type: ignore[arg-type]
+
+
 def test_fit_and_rank_prefer_the_architecture_that_can_fit() -> None:
     """A label that needs several hidden units: width 16 relu must beat width 4 sigmoid after one-shot training."""
     g = torch.Generator().manual_seed(0)

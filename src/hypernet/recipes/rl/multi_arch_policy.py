@@ -70,6 +70,8 @@ class MultiArchPolicy(nn.Module):
             hypernetwork; see ``benchmarks/results/rl_plan.md``).
         critic_hidden: the shared value MLP; critic_arch: feed it the acting architecture's code as well as the
             observation (a value function per policy, as in HyperPPO's code; default ``False``, one value for all).
+        fan_in_scaling: multiply a weight sliced to ``k`` of the supernet's ``K`` inputs by ``sqrt(K / k)``
+            (:class:`~hypernet.recipes.architecture.supernet.MLPSupernet`), so narrow policies do not start near-constant.
         seed: seeds sampling, environments and initialisation.
     """
 
@@ -96,6 +98,7 @@ class MultiArchPolicy(nn.Module):
         max_grad_norm: float = 0.5,
         critic_hidden: Sequence[int] = (64, 64),
         critic_arch: bool = False,
+        fan_in_scaling: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -107,7 +110,10 @@ class MultiArchPolicy(nn.Module):
         self.ent_coef, self.vf_coef, self.max_grad_norm = ent_coef, vf_coef, max_grad_norm
         if not isinstance(critic_arch, bool):
             raise ConfigError(f"expected critic_arch to be True or False, got {describe(critic_arch)}; pass a bool")
+        if not isinstance(fan_in_scaling, bool):
+            raise ConfigError(f"expected fan_in_scaling to be True or False, got {describe(fan_in_scaling)}; pass a bool")
         self.critic_hidden, self.critic_arch, self.seed = tuple(critic_hidden), critic_arch, seed
+        self.fan_in_scaling = fan_in_scaling
         self.model: HyperModel | None = None
         self.critic: nn.Module | None = None
         self.log_std = None
@@ -128,7 +134,9 @@ class MultiArchPolicy(nn.Module):
         torch.manual_seed(self.seed)
         self.space = MLPSpace(int(obs_shape[0]), out, self.depths, self.widths, (self.activation,))
         self.model = HyperModel(
-            MLPSupernet(self.space), condition=Continuous(self.space.code_dim, self.embedding_dim), generator=self.generator_name
+            MLPSupernet(self.space, self.fan_in_scaling),
+            condition=Continuous(self.space.code_dim, self.embedding_dim),
+            generator=self.generator_name,
         )
         critic_in = self.space.in_features + (self.space.code_dim if self.critic_arch else 0)
         critic = actor_layers([critic_in, *self.critic_hidden, 1], None)
@@ -161,7 +169,9 @@ class MultiArchPolicy(nn.Module):
         with torch.no_grad():
             params = model.generate(self.space.encode(arch))
         net = self.space.build(arch)
-        net.load_state_dict({k: v.detach().clone() for k, v in plain_weights(params, self.space, arch).items()})
+        net.load_state_dict(
+            {k: v.detach().clone() for k, v in plain_weights(params, self.space, arch, fan_in_scaling=self.fan_in_scaling).items()}
+        )
         return net
 
     def _distribution(self, out: torch.Tensor) -> Distribution:
