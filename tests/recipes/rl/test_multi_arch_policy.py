@@ -16,10 +16,11 @@ def _cartpole() -> gym.Env:
     return gym.make("CartPole-v1")
 
 
+@pytest.mark.parametrize("fan_in_scaling", [False, True])
 @pytest.mark.parametrize("widths", [(4,), (256,), (8, 64), (256, 4, 32)])
-def test_policy_has_the_architectures_parameter_count_and_the_generated_weights(widths: tuple[int, ...]) -> None:
+def test_policy_has_the_architectures_parameter_count_and_the_generated_weights(widths: tuple[int, ...], fan_in_scaling: bool) -> None:
     torch.manual_seed(0)
-    hp = hn.MultiArchPolicy(embedding_dim=8).build(_cartpole())
+    hp = hn.MultiArchPolicy(embedding_dim=8, fan_in_scaling=fan_in_scaling).build(_cartpole())
     arch = hn.Architecture(widths, ("tanh",) * len(widths))
     net = hp.policy(arch)
     assert sum(p.numel() for p in net.parameters()) == hp.space.num_parameters(arch)
@@ -63,6 +64,22 @@ def test_critic_arch_reads_the_architecture_code_and_trains() -> None:
     assert any(not torch.equal(p0, p1) for p0, p1 in zip(before, hp.critic.parameters(), strict=True))
     with pytest.raises(hn.ConfigError, match="critic_arch"):
         hn.MultiArchPolicy(critic_arch="yes")  # type: ignore[arg-type]
+    with pytest.raises(hn.ConfigError, match="fan_in_scaling"):
+        hn.MultiArchPolicy(fan_in_scaling=1)  # type: ignore[arg-type]
+
+
+def test_fan_in_scaling_keeps_narrow_policies_from_starting_constant() -> None:
+    """At step 0 a 4-4-4 policy's output varies with the observation about as much as a 256-256-256 one's."""
+    obs = torch.randn(512, 4)
+    spread = {}
+    for scaling in (False, True):
+        torch.manual_seed(0)
+        hp = hn.MultiArchPolicy(embedding_dim=8, fan_in_scaling=scaling).build(_cartpole())
+        with torch.no_grad():
+            for widths in ((4, 4, 4), (256, 256, 256)):
+                spread[scaling, widths] = float(hp.policy(hn.Architecture(widths, ("tanh",) * 3))(obs).std(0).mean())
+    assert spread[False, (4, 4, 4)] < 0.1 * spread[False, (256, 256, 256)]
+    assert spread[True, (4, 4, 4)] > 0.25 * spread[True, (256, 256, 256)]
 
 
 def test_gae_matches_stable_baselines3() -> None:
