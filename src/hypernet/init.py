@@ -8,9 +8,11 @@ each generated tensor at step 0:
   ``Var = 1 / fan_in``, or ``1 / (2 fan_in)`` when the layer's bias is generated
   too (the paper's split of the variance between weight and bias); that is 1.7x
   or 1.2x the std of PyTorch's default uniform init. Recurrent weights use
-  PyTorch's own fan, the hidden size. 1-d tensors (biases, norm gains) keep
-  the mean and std of the target's own init (``1/sqrt(n)`` where that std is 0,
-  e.g. norm gains, so they can still vary with the condition).
+  PyTorch's own fan, the hidden size. The bias of a Linear / ConvNd keeps
+  PyTorch's bias distribution (mean 0, std ``1/sqrt(3 fan_in)``, also for a
+  one-unit output); other 1-d tensors keep the mean and std of the target's own
+  values (``1/sqrt(n)`` where that std is 0, e.g. norm gains, so they can still
+  vary with the condition).
 * ``"hyperfan_out"``: the same with ``Var = 1 / fan_out``.
 * ``"mip"``: magnitude-invariant parametrization (Ortiz et al. 2023, HyperLight):
   implies ``parametrization="residual"`` and the ``[x, 1-x]`` input encoding of a
