@@ -125,3 +125,29 @@ def test_ppo_loss_matches_stable_baselines3_on_a_fixed_batch() -> None:
     for p, b, g in zip(params, before, grads, strict=True):
         torch.testing.assert_close((b - p.detach()) / lr, g, rtol=1e-4, atol=1e-6)
     assert any(g.abs().max() > 1e-3 for g in grads)
+
+
+def test_residual_starts_every_architecture_at_the_shared_supernet_and_then_learns_a_delta() -> None:
+    torch.set_num_threads(1)
+    settings = {"n_envs": 2, "n_steps": 32, "n_epochs": 1, "batch_size": 32}
+    hp = hn.MultiArchPolicy(widths=(4, 16), depths=(1, 2), embedding_dim=8, residual=True, fan_in_scaling=True, **settings)
+    hp.build(_cartpole())
+    assert hp.model is not None and hp.model.parametrization == "residual"
+    a, b = hn.Architecture((16, 4), ("tanh", "tanh")), hn.Architecture((4,), ("tanh",))
+    with torch.no_grad():
+        for arch in (a, b):  # the generated delta is exactly zero: the weights are the supernet's own slices
+            generated = hp.model.generate(hp.space.encode(arch))
+            base = hp.model.spec.unflatten(hp.model.base[: hp.model.spec.numel])
+            for name, tensor in generated.items():
+                torch.testing.assert_close(tensor, base[name], rtol=0, atol=0)
+        obs = torch.randn(64, 4)
+        assert float(hp.policy(a)(obs).abs().max()) < 0.05  # near-zero logits / actions at step 0
+    head = [p.clone() for p in hp.model.generator.parameters()]
+    hp.fit(_cartpole, total_steps=128)
+    assert any(not torch.equal(p0, p1) for p0, p1 in zip(head, hp.model.generator.parameters(), strict=True))
+    with torch.no_grad():
+        generated = hp.model.generate(hp.space.encode(a))
+        base = hp.model.spec.unflatten(hp.model.base[: hp.model.spec.numel])
+    assert any(not torch.equal(generated[n], base[n]) for n in generated)  # a per-architecture delta now
+    with pytest.raises(hn.ConfigError, match="residual"):
+        hn.MultiArchPolicy(residual="yes")  # type: ignore[arg-type]

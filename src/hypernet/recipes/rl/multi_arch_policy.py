@@ -72,6 +72,9 @@ class MultiArchPolicy(nn.Module):
             observation (a value function per policy, as in HyperPPO's code; default ``False``, one value for all).
         fan_in_scaling: multiply a weight sliced to ``k`` of the supernet's ``K`` inputs by ``sqrt(K / k)``
             (:class:`~hypernet.recipes.architecture.supernet.MLPSupernet`), so narrow policies do not start near-constant.
+        residual: every architecture starts as a slice of one trainable supernet whose output layer starts at 1/100 of
+            PyTorch's init with a zero bias (near-zero actions, as stable-baselines3's policies start), and the
+            hypernetwork adds a per-architecture delta that is zero at step 0 (``HyperModel(parametrization="residual")``).
         seed: seeds sampling, environments and initialisation.
     """
 
@@ -99,6 +102,7 @@ class MultiArchPolicy(nn.Module):
         critic_hidden: Sequence[int] = (64, 64),
         critic_arch: bool = False,
         fan_in_scaling: bool = False,
+        residual: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -113,7 +117,9 @@ class MultiArchPolicy(nn.Module):
         if not isinstance(fan_in_scaling, bool):
             raise ConfigError(f"expected fan_in_scaling to be True or False, got {describe(fan_in_scaling)}; pass a bool")
         self.critic_hidden, self.critic_arch, self.seed = tuple(critic_hidden), critic_arch, seed
-        self.fan_in_scaling = fan_in_scaling
+        if not isinstance(residual, bool):
+            raise ConfigError(f"expected residual to be True or False, got {describe(residual)}; pass a bool")
+        self.fan_in_scaling, self.residual = fan_in_scaling, residual
         self.model: HyperModel | None = None
         self.critic: nn.Module | None = None
         self.log_std = None
@@ -133,11 +139,18 @@ class MultiArchPolicy(nn.Module):
             raise ConfigError(f"expected a Discrete or flat Box action space, got {action_space}; pass a Discrete or flat Box action space")
         torch.manual_seed(self.seed)
         self.space = MLPSpace(int(obs_shape[0]), out, self.depths, self.widths, (self.activation,))
+        supernet = MLPSupernet(self.space, self.fan_in_scaling)
+        if self.residual:
+            _small_head(supernet)
         self.model = HyperModel(
-            MLPSupernet(self.space, self.fan_in_scaling),
+            supernet,
             condition=Continuous(self.space.code_dim, self.embedding_dim),
             generator=self.generator_name,
+            parametrization="residual" if self.residual else None,
         )
+        if self.residual:
+            with torch.no_grad():
+                self.model.generator.zero_output_()
         critic_in = self.space.in_features + (self.space.code_dim if self.critic_arch else 0)
         critic = actor_layers([critic_in, *self.critic_hidden, 1], None)
         for i, layer in enumerate(critic):  # tanh hidden layers like SB3's default value net
@@ -338,6 +351,13 @@ class MultiArchPolicy(nn.Module):
         checked = [self.space.validate(a) for a in archs] if self.model is not None else list(archs)
         rows = [Ranked(a, self.space.num_parameters(a), self.evaluate(env_fn, a, episodes, seed)) for a in checked]
         return sorted(rows, key=lambda r: -r.mean_return)
+
+
+def _small_head(supernet: MLPSupernet) -> None:
+    """The output layer at 1/100 of its init and a zero bias: a policy that starts near zero, as stable-baselines3's do."""
+    with torch.no_grad():
+        supernet.head.weight.mul_(0.01)
+        supernet.head.bias.zero_()
 
 
 def _check_env_fn(env_fn: Any) -> None:
