@@ -309,7 +309,15 @@ def ma_seed(args: argparse.Namespace) -> int:
     p["batch_size"] = args.hyper_batch or HYPER_PPO["batch_size"]
     torch.manual_seed(args.seed)
     hp = hn.MultiArchPolicy(
-        DEPTHS, WIDTHS, "tanh", lr=lr, seed=args.seed, critic_arch=args.critic_arch, fan_in_scaling=args.fan_in_scaling, **p
+        DEPTHS,
+        WIDTHS,
+        "tanh",
+        lr=lr,
+        seed=args.seed,
+        critic_arch=args.critic_arch,
+        fan_in_scaling=args.fan_in_scaling,
+        residual=args.residual,
+        **p,
     )
     t = time.perf_counter()
     last = [0.0]
@@ -461,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hyper-batch", type=int, default=None, help="HyperPPO minibatch size (default: HYPER_PPO)")
     p.add_argument("--hyper-lr", type=float, default=None, help="HyperPPO learning rate (default: HYPER_PPO; pick on --arch-seed 1)")
     p.add_argument("--critic-arch", action="store_true", help="HyperPPO's value function also reads the architecture code")
+    p.add_argument("--residual", action="store_true", help="HyperPPO: shared supernet (near-zero output) + generated delta, zero at step 0")
     p.add_argument("--fan-in-scaling", action="store_true", help="HyperPPO: scale sliced weights by sqrt(max fan-in / fan-in)")
     p.add_argument("--arch-seed", type=int, default=0, help="0: the test architectures; 1: validation architectures (choose settings)")
     p.add_argument("--threads", type=int, default=1)
