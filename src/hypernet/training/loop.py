@@ -227,8 +227,13 @@ def gradient_norm(parameters: Iterable[torch.Tensor], clip: float | None = None)
     return norm
 
 
-def check_finite_gradients(parameters: Iterable[torch.Tensor], where: str, fix: str, *, clip: float | None = None) -> float:
+def check_finite_gradients(
+    parameters: Iterable[torch.Tensor], where: str | Callable[[], str], fix: str, *, clip: float | None = None
+) -> float:
     """Raise :class:`TrainingError` if the gradient norm is NaN/inf; else return it (clipping to ``clip`` first if given).
+
+    ``where`` names the step in the error; a function returning it is only called when raising (a hot loop
+    need not format it every step).
 
     Call it after ``backward`` and before ``optimizer.step()``: a finite loss can still overflow in the
     backward pass, and the step would then write NaN into every weight. Raising here leaves the
@@ -244,8 +249,9 @@ def check_finite_gradients(parameters: Iterable[torch.Tensor], where: str, fix: 
     """
     norm = gradient_norm(parameters, clip)
     if not math.isfinite(norm):
+        place = where() if callable(where) else where
         raise TrainingError(
-            f"expected finite gradients, got a gradient norm of {norm} at {where}; the parameters are those of the step before; {fix}"
+            f"expected finite gradients, got a gradient norm of {norm} at {place}; the parameters are those of the step before; {fix}"
         )
     return norm
 
@@ -598,7 +604,7 @@ class Trainer:
             cb.on_after_backward(self.state)
         check_finite_gradients(
             self.plain.parameters(),
-            f"step {self.state.step + 1} (epoch {self.state.epoch}, loss {self.state.loss:.6g})",
+            lambda: f"step {self.state.step + 1} (epoch {self.state.epoch}, loss {self.state.loss:.6g})",
             "lower the learning rate, or set grad_clip, and start again",
             clip=self.grad_clip,
         )
