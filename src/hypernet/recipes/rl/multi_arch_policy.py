@@ -112,13 +112,10 @@ class MultiArchPolicy(nn.Module):
         self.n_envs, self.n_steps, self.batch_size, self.n_epochs = n_envs, n_steps, batch_size, n_epochs
         self.lr, self.gamma, self.gae_lambda, self.clip_range = lr, gamma, gae_lambda, clip_range
         self.ent_coef, self.vf_coef, self.max_grad_norm = ent_coef, vf_coef, max_grad_norm
-        if not isinstance(critic_arch, bool):
-            raise ConfigError(f"expected critic_arch to be True or False, got {describe(critic_arch)}; pass a bool")
-        if not isinstance(fan_in_scaling, bool):
-            raise ConfigError(f"expected fan_in_scaling to be True or False, got {describe(fan_in_scaling)}; pass a bool")
+        for name, flag in (("critic_arch", critic_arch), ("fan_in_scaling", fan_in_scaling), ("residual", residual)):
+            if not isinstance(flag, bool):
+                raise ConfigError(f"expected {name} to be True or False, got {describe(flag)}; pass a bool")
         self.critic_hidden, self.critic_arch, self.seed = tuple(critic_hidden), critic_arch, seed
-        if not isinstance(residual, bool):
-            raise ConfigError(f"expected residual to be True or False, got {describe(residual)}; pass a bool")
         self.fan_in_scaling, self.residual = fan_in_scaling, residual
         self.model: HyperModel | None = None
         self.critic: nn.Module | None = None
