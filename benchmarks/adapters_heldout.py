@@ -87,6 +87,10 @@ OPTIONS = {
     # added in the third session for the same reason: the base_reg grid {0.1, 0.3, 1.0}, chosen under the rule of
     # benchmarks/results/adapters_issue32_select.md (validation categories, subject to seen-task validation accuracy)
     "varied_para_reg01": dict(varied=True, paraphrases=3, base_reg=0.1),
+    # round 5 (ninth session): base_reg without paraphrases, scored with unseen_label_mix; the rule is in
+    # benchmarks/results/adapters_issue32_select.md, written before these runs
+    "varied_reg01": dict(varied=True, paraphrases=1, base_reg=0.1),
+    "varied_reg03": dict(varied=True, paraphrases=1, base_reg=0.3),
 }
 Parts = dict[str, tuple[list[str], list[str], list[str]]]
 
