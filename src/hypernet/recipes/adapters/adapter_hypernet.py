@@ -100,8 +100,9 @@ class AdapterHypernet(nn.Module):
         unseen_label_mix: for ``head="labels"``, how much of the adapted embedding a task keeps when one of its
             label names appears in no fitted task (an unseen kind of task): its texts score with
             ``mix * adapted + (1 - mix) * frozen`` embeddings, i.e. ``mix`` of the adapted model's logits plus
-            ``1 - mix`` of the frozen base's zero-shot similarity. ``1.0`` (default) uses the adapter alone; tasks
-            over fitted label names are never affected. May be changed after fitting.
+            ``1 - mix`` of the frozen base's zero-shot similarity. ``1.0`` (default) uses the adapter alone; ``0.5``
+            with ``fit(base_reg=0.3)`` was chosen for new kinds of task (README). Tasks over fitted label names are
+            never affected. May be changed after fitting.
         seed: seeds the parameters and the batch sampling.
 
     Example:
@@ -470,7 +471,8 @@ class AdapterHypernet(nn.Module):
         Args:
             tasks: :class:`AdapterTask` objects (or mappings) with texts and labels.
             steps, batch_size, lr, weight_decay: AdamW optimisation.
-            base_reg: regularise toward the frozen base: adds ``base_reg * mean(1 - cos(adapted, frozen))`` over the
+            base_reg: regularise toward the frozen base (0.3 with ``unseen_label_mix=0.5`` for new kinds of task, chosen on
+                validation categories; see the README): adds ``base_reg * mean(1 - cos(adapted, frozen))`` over the
                 batch's text embeddings, so the adapted space stays close to the one the label names live in (what
                 descriptions of unseen kinds of task rely on). 0 turns it off.
             checkpoint_dir: write checkpoints there every ``checkpoint_every`` steps and at the end

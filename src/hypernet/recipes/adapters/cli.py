@@ -47,7 +47,9 @@ class AdapterModelSection(Section):
     hidden: int = Field(default=32, ge=1)
     cache: bool = True
     max_length: int = Field(default=32, ge=4)
-    base_reg: float = Field(default=0.0, ge=0, description="fit(base_reg=): keep adapted embeddings near the frozen base (e.g. 1.0)")
+    base_reg: float = Field(
+        default=0.0, ge=0, description="fit(base_reg=): keep adapted embeddings near the frozen base (0.3 for new kinds of task)"
+    )
     unseen_label_mix: float = Field(
         default=1.0, ge=0, le=1, description="tasks with label names no training task has: this share of the adapter, the rest frozen"
     )
