@@ -1,0 +1,52 @@
+"""Can the LoGAH-style GHN fit ONE GPT-2 config as fast as that model trains directly? (issue 30 diagnosis)
+
+Results in ``results/ghn_lm_pilot_diagnosis.md`` (validation config ``L2-d128-h8``; never a held-out one)::
+
+    python benchmarks/ghn_lm_single_config.py --mode direct
+    python benchmarks/ghn_lm_single_config.py --mode ghn --lr 1e-3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from ghn_lm import CharCorpus, lm_loss, windows
+
+import hypernet as hn
+from hypernet.recipes.graph._gpt2 import GPT2Spec
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mode", choices=("direct", "ghn"), default="ghn")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--lr", type=float, default=1e-3)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    corpus = CharCorpus()
+    spec = GPT2Spec(2, 128, 8)
+    train = windows(corpus.train, args.steps, 8, 32, torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    if args.mode == "direct":
+        model = spec.build(corpus.vocab, 32)
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+        losses = []
+        for x, y in train:
+            loss = lm_loss(model, x, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    else:
+        ghn = hn.GraphHyperNetwork(hidden=64, block=(256, 4, 1, 1), virtual_edges=50, lowrank=64, lowrank_rows=256, weight_scale=0.25)
+        losses = ghn.fit(lambda g: spec.build(corpus.vocab, 32), train, steps=args.steps, meta_batch=1, lr=args.lr, seed=0)
+    means = [round(statistics.mean(losses[i : i + 25]), 3) for i in range(0, args.steps, 25)]
+    print(f"{args.mode} lr {args.lr}: {time.perf_counter() - start:.0f} s; training loss per 25 steps {means}")
+
+
+if __name__ == "__main__":
+    main()
