@@ -33,7 +33,7 @@ processes (one thread each), resumes where it stopped and is merged at the end:
 tables and ``rl_zero_shot.png`` / ``rl_multi_arch.png``.
 
 Usage (the full run and its measured costs: ``benchmarks/results/rl_plan.md``):
-    python benchmarks/rl.py zs-experts --family pendulum
+    python benchmarks/rl.py zs-experts --family pendulum          # or two processes: --shard 0/2 and --shard 1/2
     python benchmarks/rl.py zs --family pendulum --seed 0     # and 1, 2
     python benchmarks/rl.py ma-baseline --env CartPole-v1
     python benchmarks/rl.py ma --env CartPole-v1 --seed 0      # and 1, 2
@@ -145,12 +145,26 @@ def _expert(name: str, context: np.ndarray, cache: Path, quick: bool) -> Expert:
     return expert
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N``."""
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 0/2, got {text!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"expected 0 <= I < N in I/N, got {text!r}")
+    return index, count
+
+
 def zs_experts(args: argparse.Namespace) -> int:
     """Train (or find cached) every expert of a family: training contexts, then oracles."""
     ctx = contexts(args.family)
     todo = [*ctx["train"], *ctx["in"], *ctx["out"]]
+    index, count = args.shard
     started = time.perf_counter()
     for i, c in enumerate(todo):
+        if i % count != index:  # another shard's expert (two processes split a family's experts)
+            continue
         t = time.perf_counter()
         e = _expert(args.family, c, args.cache, args.quick)
         print(f"[{i + 1}/{len(todo)}] {args.family} {np.round(c, 3).tolist()}: return {e.meta['eval_return']:.1f} "
@@ -458,6 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("unit", nargs="?", choices=["zs-experts", "zs", "ma-baseline", "ma"])
     help_family = "the plan's three: pendulum, ip_pole_mass, pendulum_target"
     p.add_argument("--family", choices=sorted(FAMILIES), default="pendulum", help=help_family)
+    p.add_argument(
+        "--shard", type=_shard, default=(0, 1), metavar="I/N", help="zs-experts: train only every N-th expert, from the I-th (0-based)"
+    )
     p.add_argument("--env", choices=sorted(ENVS), default="CartPole-v1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=CACHE)
