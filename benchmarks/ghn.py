@@ -202,6 +202,15 @@ def yes(ok: bool) -> str:
     return "yes" if ok else "no"
 
 
+def training_time_row(infos: list[dict[str, Any]], tag: str) -> str:
+    """The "≤ 60 min" target row: judged on CPU time when every seed recorded it (wall time counts other jobs too)."""
+    wall = f"{statistics.mean(i['train_minutes'] for i in infos):.1f} min wall on 1 thread of a shared machine"
+    if all("train_cpu_minutes" in i for i in infos):
+        cpu = max(i["train_cpu_minutes"] for i in infos)
+        return f"| GHN training ≤ 60 min on 2 cores | {wall}; at most {cpu:.1f} CPU min | {'yes' if cpu <= 60 else 'no'} |"
+    return f"| GHN training ≤ 60 min on 2 cores | {wall}; CPU time not recorded by every seed (see `ghn{tag}_timing.md` if present) | - |"
+
+
 def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args: argparse.Namespace, minutes: float) -> None:
     seeds = sorted({r["seed"] for r in rows})
     if args.merge:
@@ -301,8 +310,7 @@ def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args
         f"| GHN init beats default after {args.ft_steps} steps on ≥ 80 % of held-out nets | "
         f"{wins}/{total} = {100 * wins / max(total, 1):.0f} % | "
         f"{'yes' if wins >= 0.8 * total else 'no'} |",
-        f"| GHN training ≤ 60 min on 2 cores | {statistics.mean(i['train_minutes'] for i in infos):.1f} min on 1 thread | "
-        f"{'yes' if max(i['train_minutes'] for i in infos) <= 60 else 'no'} |",
+        training_time_row(infos, args.tag),
         "| Kendall τ on `MLPSpace` ≥ SMASH-style search | `benchmarks/architecture_search.py --ghn` (separate run) | - |",
         "",
         "Anchors, **different data set** (CIFAR-10, 32×32 colour; GHN-2 trained on 1M DeepNets architectures for many GPU-hours): "
