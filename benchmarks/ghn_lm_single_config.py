@@ -24,6 +24,8 @@ def main() -> None:
     p.add_argument("--mode", choices=("direct", "ghn"), default="ghn")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-scale", type=float, default=0.25, help="ghn: GraphHyperNetwork(weight_scale=) (ghn_lm.py's default)")
+    p.add_argument("--hidden", type=int, default=64, help="ghn: node embedding size (ghn_lm.py's default)")
     args = p.parse_args()
     torch.set_num_threads(1)
     corpus = CharCorpus()
@@ -42,10 +44,13 @@ def main() -> None:
             optimizer.step()
             losses.append(loss.item())
     else:
-        ghn = hn.GraphHyperNetwork(hidden=64, block=(256, 4, 1, 1), virtual_edges=50, lowrank=64, lowrank_rows=256, weight_scale=0.25)
+        ghn = hn.GraphHyperNetwork(
+            hidden=args.hidden, block=(256, 4, 1, 1), virtual_edges=50, lowrank=64, lowrank_rows=256, weight_scale=args.weight_scale
+        )
         losses = ghn.fit(lambda g: spec.build(corpus.vocab, 32), train, steps=args.steps, meta_batch=1, lr=args.lr, seed=0)
     means = [round(statistics.mean(losses[i : i + 25]), 3) for i in range(0, args.steps, 25)]
-    print(f"{args.mode} lr {args.lr}: {time.perf_counter() - start:.0f} s; training loss per 25 steps {means}")
+    setting = f"lr {args.lr}" + ("" if args.mode == "direct" else f", weight scale {args.weight_scale}, hidden {args.hidden}")
+    print(f"{args.mode} {setting}: {time.perf_counter() - start:.0f} s; training loss per 25 steps {means}")
 
 
 if __name__ == "__main__":
