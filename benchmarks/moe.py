@@ -224,14 +224,16 @@ def run_dg(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
 
 # ----------------------------------------------------------------------------- char language model
 class CharLM(nn.Module):
-    def __init__(self, vocab: int, context: int, router: str, width: int = 256, layers: int = 4, heads: int = 4) -> None:
+    def __init__(
+        self, vocab: int, context: int, router: str, width: int = 256, layers: int = 4, heads: int = 4, router_dim: int = 16
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, width)
         self.pos = nn.Parameter(torch.zeros(context, width))
         nn.init.normal_(self.pos, std=0.02)
         layer = nn.TransformerEncoderLayer(width, heads, 512, dropout=0.1, activation="relu", batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        swap_mlp(self.blocks, num_experts=16, top_k=2, experts="plain", router=router)
+        swap_mlp(self.blocks, num_experts=16, top_k=2, experts="plain", router=router, router_dim=router_dim)
         self.norm = nn.LayerNorm(width)
         self.out = nn.Linear(width, vocab)
         self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(context), persistent=False)
@@ -280,7 +282,7 @@ def run_lm(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
 
     corpus = bbc_fortunes_chars()
     torch.manual_seed(args.seed)
-    model = CharLM(len(corpus.vocab), args.lm_context, args.router)
+    model = CharLM(len(corpus.vocab), args.lm_context, args.router, router_dim=args.router_dim)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=args.lm_lr)
     warm = 100
@@ -318,7 +320,13 @@ def run_lm(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
         "method": LM_ROUTERS[args.router],
         "seed": args.seed,
         "steps": args.lm_steps,
-        "settings": {"batch": args.lm_batch, "context": args.lm_context, "lr": args.lm_lr, "eval_windows": args.lm_eval_windows},
+        "settings": {
+            "batch": args.lm_batch,
+            "context": args.lm_context,
+            "lr": args.lm_lr,
+            "eval_windows": args.lm_eval_windows,
+            "router_dim": args.router_dim,
+        },
         "bpc": bpc,
         "ngram_bpc": ngram_bpc(corpus.train, corpus.valid, len(corpus.vocab)),
         "train_bpc_last50": statistics.mean(losses[-50:]) / math.log(2),
@@ -545,6 +553,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lm-batch", type=int, default=8)
     p.add_argument("--lm-context", type=int, default=128)
     p.add_argument("--lm-lr", type=float, default=1e-3)
+    p.add_argument("--router-dim", type=int, default=16, help="lm, hyper router: its embedding size (paper: d_model)")
     p.add_argument("--lm-eval-windows", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tag", default="", help="suffix of the part files and of the merged report (pilots: --tag _pilot)")
