@@ -15,6 +15,8 @@ Example:
     0.5
     >>> check_choice("mean", "likelihood", ("mean", "mixture"))
     'mean'
+    >>> check_bool(True, "approximate", owner="Hypencoder.search")
+    True
 """
 
 from __future__ import annotations
@@ -115,6 +117,13 @@ def check_float(
         none = "None or " if optional else ""
         raise error(f"expected {_where(name, owner)} to be {none}{kind}, got {value!r}; pass {none}{kind}")
     return float(value)
+
+
+def check_bool(value: Any, name: str, *, owner: str | None = None, error: type[HypernetError] = ConfigError) -> bool:
+    """``value`` if it is a ``bool`` (not ``0`` / ``1`` / ``"yes"``), else ``error``."""
+    if not isinstance(value, bool):
+        raise error(f"expected {_where(name, owner)} to be True or False, got {describe(value)}; pass True or False")
+    return value
 
 
 def check_choice(value: T, name: str, choices: Sequence[Any], *, owner: str | None = None, error: type[HypernetError] = ConfigError) -> T:

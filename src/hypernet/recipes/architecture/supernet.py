@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..._boundary import guarded_function
+from ..._validation import check_bool
 from ...errors import ConfigError, describe
 from .space import ACTIVATIONS, Architecture, MLPSpace
 
@@ -43,8 +44,7 @@ class MLPSupernet(nn.Module):
     def __init__(self, space: MLPSpace, fan_in_scaling: bool = False) -> None:
         if not isinstance(space, MLPSpace):
             raise ConfigError(f"expected space to be an hn.MLPSpace, got {describe(space)}; pass hn.MLPSpace(in_features, num_classes)")
-        if not isinstance(fan_in_scaling, bool):
-            raise ConfigError(f"expected fan_in_scaling to be True or False, got {describe(fan_in_scaling)}; pass a bool")
+        check_bool(fan_in_scaling, "fan_in_scaling", owner="MLPSupernet")
         super().__init__()
         self.space, self.fan_in_scaling = space, fan_in_scaling
         wide = space.max_width

@@ -45,6 +45,7 @@ from torch import nn
 
 from ..._boundary import guarded, guarded_function
 from ..._model import HyperModel
+from ..._validation import check_bool
 from ...conditions import Embedding, SetEncoder
 from ...errors import ConfigError, describe
 from ...training.loop import check_finite_gradients
@@ -473,8 +474,7 @@ class FederatedHypernet:
         """
         if isinstance(clients, (str, bytes)) or not isinstance(clients, (Sequence, Mapping)):
             raise ConfigError(f"expected the clients' data as a sequence or a mapping by client id, got {describe(clients)}; {FIX}")
-        if not isinstance(batched, bool):
-            raise ConfigError(f"expected batched to be True or False, got {describe(batched)}; pass True or False")
+        check_bool(batched, "batched", owner="FederatedHypernet.local_exchange")
 
         def exchange(messages: dict[int, Message]) -> dict[int, Message]:
             for c in messages:
@@ -536,8 +536,7 @@ class FederatedHypernet:
             if value is not None:
                 positive_int(name, value, hint="or None")
         positive_int("keep_last", keep_last)
-        if not isinstance(test, bool):
-            raise ConfigError(f"expected test to be True or False, got {describe(test)}; pass True or False")
+        check_bool(test, "test", owner="FederatedHypernet.fit")
         if callback is not None and not callable(callback):
             raise ConfigError(
                 f"expected callback to be a function of the evaluation row, got {describe(callback)}; pass a function of the evaluation row"

@@ -49,7 +49,7 @@ from torch.func import functional_call
 from ..._boundary import guarded, guarded_function
 from ..._io import atomic_write_bytes, atomic_write_text
 from ..._limits import check_allocation
-from ..._validation import check_choice, check_float, check_int, check_path, is_int
+from ..._validation import check_bool, check_choice, check_float, check_int, check_path, is_int
 from ...errors import CheckpointError, ConfigError, describe
 from ...training.errors import TrainingError
 from ._decoder import LowRankDecoder, ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
@@ -158,8 +158,7 @@ class GraphHyperNetwork(nn.Module):
         self.lowrank, self.lowrank_rows = int(lowrank), int(lowrank_rows)
         self.encoder, self.layers, self.heads = encoder, int(layers), int(heads)
         self.weight_scale, self.bias_scale = float(weight_scale), float(bias_scale)
-        if not isinstance(flatten_maps, bool):
-            raise ConfigError(f"expected flatten_maps to be True or False, got {flatten_maps!r}; pass a bool")
+        check_bool(flatten_maps, "flatten_maps", owner="GraphHyperNetwork")
         self.flatten_maps = flatten_maps
         self.hidden, self.block = hidden, tuple(int(b) for b in block)
         self.virtual_edges, self.rounds, self.layernorm = virtual_edges, rounds, layernorm

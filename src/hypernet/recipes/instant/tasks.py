@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..._validation import check_int, is_int
+from ..._validation import check_bool, check_int, is_int
 from ...errors import ConfigError, describe
 
 
@@ -78,8 +78,7 @@ class ImageEpisodes:
             raise ConfigError(f"expected classes to be a non-empty list of int labels, got {describe(classes)}; pass e.g. [0, 1, 2]")
         check_int(ways, "ways", low=1, owner="ImageEpisodes")
         check_int(queries, "queries", low=1, owner="ImageEpisodes")
-        if not isinstance(rotations, bool):
-            raise ConfigError(f"expected ImageEpisodes(rotations=...) to be True or False, got {describe(rotations)}; pass a bool")
+        check_bool(rotations, "rotations", owner="ImageEpisodes")
         if is_int(shots):
             check_int(shots, "shots", low=1, owner="ImageEpisodes")
         elif not (isinstance(shots, tuple) and len(shots) == 2 and all(is_int(s) and s >= 1 for s in shots) and shots[0] <= shots[1]):

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..._boundary import guarded
-from ..._validation import check_float, check_int
+from ..._validation import check_bool, check_float, check_int
 from ...errors import ConfigError, describe
 from ._dual import DualEncoder, _check_width
 from ._encode import check_texts, pool
@@ -204,8 +204,7 @@ class Hypencoder(DualEncoder):
             raise ConfigError(f"expected either texts or vectors to index, got {got}; pass one of them")
         check_int(graph_neighbors, "graph_neighbors", low=0, owner="Hypencoder.index")
         check_int(batch_size, "batch_size", low=1, owner="Hypencoder.index")
-        if not isinstance(keep_texts, bool):
-            raise ConfigError(f"expected keep_texts to be True or False, got {describe(keep_texts)}; pass a bool")
+        check_bool(keep_texts, "keep_texts", owner="Hypencoder.index")
         if vectors is not None and (not isinstance(vectors, torch.Tensor) or not vectors.is_floating_point()):
             raise ConfigError(
                 f"expected vectors to be a float tensor (documents, {self.width}), got {describe(vectors)}; "
@@ -275,8 +274,7 @@ class Hypencoder(DualEncoder):
         check_int(k, "k", low=1, owner="Hypencoder.search")
         for name, value in (("ef", ef), ("entry_points", entry_points), ("max_iter", max_iter), ("chunk", chunk)):
             check_int(value, name, low=1, owner="Hypencoder.search")
-        if not isinstance(approximate, bool):
-            raise ConfigError(f"expected approximate to be True or False, got {describe(approximate)}; pass a bool")
+        check_bool(approximate, "approximate", owner="Hypencoder.search")
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise ConfigError(f"expected dtype to be None or a float torch.dtype, got {describe(dtype)}; pass e.g. torch.bfloat16")
         if index.pooling != self._index_pooling():

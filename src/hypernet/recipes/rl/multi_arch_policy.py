@@ -32,7 +32,7 @@ from torch.distributions import Categorical, Distribution, Normal
 
 from ..._boundary import guarded
 from ..._model import HyperModel
-from ..._validation import check_int
+from ..._validation import check_bool, check_int
 from ...conditions import Continuous
 from ...errors import ConfigError, HypernetError, describe
 from ...training.loop import check_finite_gradients
@@ -113,8 +113,7 @@ class MultiArchPolicy(nn.Module):
         self.lr, self.gamma, self.gae_lambda, self.clip_range = lr, gamma, gae_lambda, clip_range
         self.ent_coef, self.vf_coef, self.max_grad_norm = ent_coef, vf_coef, max_grad_norm
         for name, flag in (("critic_arch", critic_arch), ("fan_in_scaling", fan_in_scaling), ("residual", residual)):
-            if not isinstance(flag, bool):
-                raise ConfigError(f"expected {name} to be True or False, got {describe(flag)}; pass a bool")
+            check_bool(flag, name, owner="MultiArchPolicy")
         self.critic_hidden, self.critic_arch, self.seed = tuple(critic_hidden), critic_arch, seed
         self.fan_in_scaling, self.residual = fan_in_scaling, residual
         self.model: HyperModel | None = None
