@@ -120,7 +120,7 @@ DEPTHS, WIDTHS = (1, 2, 3), (4, 8, 16, 32, 64, 128, 256)
 
 # ----------------------------------------------------------------------------- contexts
 def contexts(name: str) -> dict[str, np.ndarray]:
-    """The fixed training grid, held-out (in range) and outside contexts of a family."""
+    """The fixed training grid, held-out (in range), outside and validation (in range, for settings) contexts of a family."""
     s, fam = FAMILIES[name], family(name)
     axes = [np.linspace(lo, hi, n) for lo, hi, n in zip(s["train_low"], s["train_high"], s["grid"], strict=True)]
     train = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, fam.dim)
@@ -128,7 +128,8 @@ def contexts(name: str) -> dict[str, np.ndarray]:
     outside = np.asarray(s["outside"], dtype=np.float64)
     for c in outside:
         fam.check(c)
-    return {"train": train, "in": held, "out": outside}
+    val = fam.sample(8, seed=2027, low=s["train_low"], high=s["train_high"])
+    return {"train": train, "in": held, "out": outside, "val": val}
 
 
 def _expert(name: str, context: np.ndarray, cache: Path, quick: bool) -> Expert:
@@ -154,6 +155,11 @@ def _shard(text: str) -> tuple[int, int]:
     if not 0 <= index < count:
         raise argparse.ArgumentTypeError(f"expected 0 <= I < N in I/N, got {text!r}")
     return index, count
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """``"256,256"`` -> ``(256, 256)``."""
+    return tuple(int(w) for w in text.split(","))
 
 
 def zs_experts(args: argparse.Namespace) -> int:
@@ -197,6 +203,8 @@ def _normalised(value: float, reference: float, random: float) -> float:
 def zs_seed(args: argparse.Namespace) -> int:
     """HyperZero, the context-conditioned MLP, nearest expert and oracle on one family, one seed."""
     out = RESULTS / f"rl_zs_{args.family}_s{args.seed}{args.tag}.csv"
+    if args.split == "val" and not args.tag.startswith("_val"):
+        raise SystemExit("--split val writes validation files: give a --tag starting with _val (kept out of the merge)")
     if out.exists():
         print(f"{out} exists: nothing to do")
         return 0
@@ -204,10 +212,11 @@ def zs_seed(args: argparse.Namespace) -> int:
     fam, s, ctx = family(args.family), FAMILIES[args.family], contexts(args.family)
     train_experts = [_expert(args.family, c, args.cache, args.quick) for c in ctx["train"]]
     started = time.perf_counter()
-    hyper = {**HYPER, **({"steps": 50} if args.quick else {})}
+    overrides = {k: v for k, v in (("steps", args.hyper_steps), ("hidden", args.hyper_hidden)) if v is not None}
+    hyper = {**HYPER, **overrides, **({"steps": 50} if args.quick else {})}
     transitions = 200 if args.quick else s["transitions"]
     _, parts = expert_data(fam, ctx["train"], train_experts, expert_steps=0, transitions=transitions, seed=args.seed)
-    zs = hn.ZeroShotPolicy(fam, seed=args.seed, **hyper)  # type: ignore[arg-type]
+    zs = hn.ZeroShotPolicy(fam, seed=args.seed, **hyper)
     data = stack_data(parts, zs.normalize(ctx["train"]).numpy())
     obs_dim, act_dim = data["obs"].shape[1], data["action"].shape[1]
     zs.fit_data(data, obs_dim, act_dim)
@@ -231,20 +240,21 @@ def zs_seed(args: argparse.Namespace) -> int:
 
     train_norm = zs.normalize(ctx["train"])
     rows: list[dict[str, Any]] = []
-    for split in ("in", "out"):
+    for split in ("val",) if args.split == "val" else ("in", "out"):
         for c in ctx[split]:
             norm = zs.normalize(c)
             nearest = train_experts[int(torch.cdist(norm[None], train_norm)[0].argmin())]
-            oracle = _expert(args.family, c, args.cache, args.quick)
             space = fam(c).action_space
             assert isinstance(space, gym.spaces.Box)
             returns = {
                 "hyperzero": actor_returns(fam(c), zs.policy(c), EPISODES, EVAL_SEED),
                 "context_mlp": actor_returns(fam(c), MLPActor(norm), EPISODES, EVAL_SEED),
                 "nearest_expert": float(np.mean(episode_returns(fam(c), nearest.env_act(space), EPISODES, EVAL_SEED))),
-                "oracle": float(np.mean(episode_returns(fam(c), oracle.env_act(space), EPISODES, EVAL_SEED))),
                 "random": _random_return(fam, c, args.seed),
             }
+            if split != "val":  # validation contexts have no oracle expert (none is trained for them)
+                oracle = _expert(args.family, c, args.cache, args.quick)
+                returns["oracle"] = float(np.mean(episode_returns(fam(c), oracle.env_act(space), EPISODES, EVAL_SEED)))
             for method, value in returns.items():
                 rows.append({"family": args.family, "seed": args.seed, "split": split, "context": json.dumps(np.round(c, 4).tolist()),
                              "method": method, "return": value})  # fmt: skip
@@ -490,6 +500,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fan-in-scaling", action="store_true", help="HyperPPO: scale sliced weights by sqrt(max fan-in / fan-in)")
     p.add_argument("--arch-seed", type=int, default=0, help="0: the test architectures; 1: validation architectures (choose settings)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--split", choices=("test", "val"), default="test", help="zs: test (held-out + outside) or val (8 other in-range contexts)"
+    )
+    p.add_argument("--hyper-steps", type=int, default=None, help="zs: training steps of HyperZero and the context MLP (default HYPER)")
+    p.add_argument("--hyper-hidden", type=_widths, default=None, help="zs: HyperZero's generated hidden widths, e.g. 256,256")
     args = p.parse_args(argv)
     if args.quick:
         global EPISODES
