@@ -418,6 +418,8 @@ def merge(tag: str) -> int:
         steps = sorted({r["steps"] for r in lm_rows})
         lines += [f"## Character LM, validation bits per character at inference top-k (trained at top-2; steps {steps})", ""]
         ngram = next((p["ngram_bpc"] for p in lm if "ngram_bpc" in p), None)
+        dims = sorted({p["settings"].get("router_dim", 16) for p in lm if p["router"] == "hyper"})
+        lines += [f"HyperRouter's trainable embedding: {dims} dimensions (`--router-dim`); commands in each part file.", ""]
         if ngram:
             lines += [
                 f"Reference points on the same validation split: unigram {ngram['unigram']:.3f}, bigram {ngram['bigram']:.3f} bits/char.",
