@@ -225,7 +225,7 @@ def run_dg(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
 # ----------------------------------------------------------------------------- char language model
 class CharLM(nn.Module):
     def __init__(
-        self, vocab: int, context: int, router: str, width: int = 256, layers: int = 4, heads: int = 4, router_dim: int = 16
+        self, vocab: int, context: int, router: str, width: int = 256, layers: int = 4, heads: int = 4, router_dim: int = 256
     ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, width)
@@ -555,7 +555,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lm-batch", type=int, default=8)
     p.add_argument("--lm-context", type=int, default=128)
     p.add_argument("--lm-lr", type=float, default=1e-3)
-    p.add_argument("--router-dim", type=int, default=16, help="lm, hyper router: its embedding size (paper: d_model)")
+    p.add_argument("--router-dim", type=int, default=256, help="lm, hyper router: embedding size (d_model as in HyperRouter; 16 at first)")
     p.add_argument("--lm-eval-windows", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tag", default="", help="suffix of the part files and of the merged report (pilots: --tag _pilot)")

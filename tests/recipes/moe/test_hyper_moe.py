@@ -96,6 +96,12 @@ def test_hyper_router_trains_the_embedding_only() -> None:
     assert all(not p.requires_grad for p in hyper.generator.parameters())
 
 
+@pytest.mark.parametrize(("kw", "dim"), [({}, 8), ({"route_dim": 5}, 5), ({"router_dim": 3}, 3)])
+def test_hyper_router_embedding_defaults_to_the_router_input_width(kw: dict[str, int], dim: int) -> None:
+    layer = hn.HyperMoE(8, num_experts=4, top_k=2, experts="plain", router="hyper", hidden=8, **kw)  # type: ignore[arg-type]
+    assert layer.router.hyper.condition.vector.shape == (1, dim)  # type: ignore[union-attr]
+
+
 def test_random_router_stays_frozen_and_learned_router_trains() -> None:
     torch.manual_seed(4)
     for router, moves in (("random", False), ("learned", True)):

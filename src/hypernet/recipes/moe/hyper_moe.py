@@ -49,7 +49,8 @@ class HyperMoE(nn.Module):
             module (default GELU).
         embed_dim: size of the expert embeddings (``experts="hyper"``).
         generator, generator_kwargs: the hypernetwork generating the experts (any registered generator).
-        router_dim, router_hidden: HyperRouter's embedding size and frozen hypernetwork width.
+        router_dim, router_hidden: HyperRouter's trainable embedding size (default: the router's input width,
+            ``d_in`` or ``route_dim``, as in HyperRouter's code) and its frozen hypernetwork's width.
         dispatch: ``"auto"``, ``"padded"`` or ``"loop"`` (see :mod:`._dispatch`; same results).
         route_dim: width of a separate routing input (default: none, the router scores the tokens
             themselves). With it, each call takes ``layer(x, route=r)``, ``r`` of shape ``(..., route_dim)``
@@ -93,7 +94,7 @@ class HyperMoE(nn.Module):
         embed_dim: int = 16,
         generator: str = "chunked",
         generator_kwargs: dict[str, Any] | None = None,
-        router_dim: int = 16,
+        router_dim: int | None = None,
         router_hidden: int = 64,
         dispatch: Dispatch = "auto",
         route_dim: int | None = None,
@@ -139,7 +140,8 @@ class HyperMoE(nn.Module):
         )
         self.router: nn.Module
         if router == "hyper":
-            self.router = HyperRouter(gate_in, num_experts, embed_dim=router_dim, hidden=router_hidden)
+            dim = gate_in if router_dim is None else router_dim
+            self.router = HyperRouter(gate_in, num_experts, embed_dim=dim, hidden=router_hidden)
         elif router == "embedding":
             self.router = EmbeddingRouter(gate_in, embed_dim)
         else:
