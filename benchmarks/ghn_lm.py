@@ -154,6 +154,7 @@ def run_seed(
     ghn = hn.GraphHyperNetwork(
         hidden=args.hidden, block=(args.rows, 4, 1, 1), virtual_edges=args.virtual_edges, lowrank=args.rank, lowrank_rows=args.rows,
         encoder=args.encoder, layers=args.layers, heads=args.heads, weight_scale=args.weight_scale, bias_scale=args.bias_scale,
+        positions=args.positions,
     )  # fmt: skip
     curve: list[float] = []
     t0 = time.perf_counter()
@@ -232,7 +233,8 @@ def write_markdown(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args
         "",
         f"Commands: {args.ran}. Seeds {seeds}; mean ± std over seeds.",
         f"GHN: hidden {args.hidden}, {args.encoder} encoder, low-rank decoder r = {args.rank} with {args.rows}-row factor blocks, "
-        f"weights × {args.weight_scale}, biases × {args.bias_scale}; trained {args.steps} steps × "
+        f"weights × {args.weight_scale}, biases × {args.bias_scale}{', node positions' if args.positions else ''}; "
+        f"trained {args.steps} steps × "
         f"{args.meta_batch} GPT-2 configs × {args.batch} windows of {args.context} characters, Adam lr {args.lr} "
         f"({statistics.mean(i['train_minutes'] for i in infos):.1f} min per seed). Vocabulary {infos[0]['vocab']} characters.",
         "GHN init: predicted parameters" + (f" + {args.init_mix} × default init (matrices)" if args.init_mix else "") + ". "
@@ -334,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--rank", type=int, default=64, help="low-rank decoder rank (chosen on a validation config, see the pilot)")
+    p.add_argument("--positions", action="store_true", help="GraphHyperNetwork(positions=True): node-order sinusoids")
     p.add_argument("--weight-scale", type=float, default=0.25, help="predicted weights x this (GPT-2 default init is std 0.02)")
     p.add_argument("--bias-scale", type=float, default=1.0, help="predicted biases x this (0: biases stay zero, as GPT-2 initialises them)")
     p.add_argument("--rows", type=int, default=256)

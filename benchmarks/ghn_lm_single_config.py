@@ -25,6 +25,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-scale", type=float, default=0.25, help="ghn: GraphHyperNetwork(weight_scale=) (ghn_lm.py's default)")
+    p.add_argument("--positions", action="store_true", help="ghn: GraphHyperNetwork(positions=True)")
     p.add_argument("--hidden", type=int, default=64, help="ghn: node embedding size (ghn_lm.py's default)")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -45,11 +46,19 @@ def main() -> None:
             losses.append(loss.item())
     else:
         ghn = hn.GraphHyperNetwork(
-            hidden=args.hidden, block=(256, 4, 1, 1), virtual_edges=50, lowrank=64, lowrank_rows=256, weight_scale=args.weight_scale
+            hidden=args.hidden,
+            block=(256, 4, 1, 1),
+            virtual_edges=50,
+            lowrank=64,
+            lowrank_rows=256,
+            weight_scale=args.weight_scale,
+            positions=args.positions,
         )
         losses = ghn.fit(lambda g: spec.build(corpus.vocab, 32), train, steps=args.steps, meta_batch=1, lr=args.lr, seed=0)
     means = [round(statistics.mean(losses[i : i + 25]), 3) for i in range(0, args.steps, 25)]
-    setting = f"lr {args.lr}" + ("" if args.mode == "direct" else f", weight scale {args.weight_scale}, hidden {args.hidden}")
+    setting = f"lr {args.lr}" + (
+        "" if args.mode == "direct" else f", weight scale {args.weight_scale}, hidden {args.hidden}, positions {args.positions}"
+    )
     print(f"{args.mode} {setting}: {time.perf_counter() - start:.0f} s; training loss per 25 steps {means}")
 
 

@@ -193,3 +193,25 @@ def test_bias_scale_multiplies_predicted_biases_only_and_round_trips(tmp_path: P
     assert loaded.config()["bias_scale"] == 0.0
     with pytest.raises(hn.ConfigError, match="bias_scale"):
         hn.GraphHyperNetwork(bias_scale=-1.0)
+
+
+def test_positions_add_node_order_sinusoids_and_round_trip(tmp_path: Path) -> None:
+    from hypernet.recipes.graph._encoder import sinusoid_positions
+
+    model = tiny("gpt2")
+    plain, placed = ghn(lowrank=3), ghn(lowrank=3, positions=True)  # same seed: the same weights
+    graph = plain.graph(model)
+    with torch.no_grad():
+        base, shifted = plain._encode([graph]), placed._encode([graph])
+        torch.testing.assert_close(shifted - base, sinusoid_positions(graph.num_nodes, 16).expand_as(base))
+        params = placed.predict(model)
+        unplaced = plain.predict(model)
+    assert any(not torch.equal(params[k], unplaced[k]) for k in params)
+    assert "positions" not in plain.config()  # GHNs saved before the option load unchanged
+    loaded = hn.GraphHyperNetwork.load(placed.save(tmp_path / "p.safetensors"))
+    assert loaded.config()["positions"] is True
+    with torch.no_grad():
+        again = loaded.predict(model)
+    assert all(torch.equal(again[k], params[k]) for k in params)
+    with pytest.raises(hn.ConfigError, match=r"GraphHyperNetwork\(positions=\.\.\.\) to be True or False"):
+        hn.GraphHyperNetwork(positions=1)  # type: ignore[arg-type]

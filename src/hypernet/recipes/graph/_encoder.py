@@ -34,6 +34,18 @@ def mlp(sizes: list[int], last_activation: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def sinusoid_positions(n: int, dim: int, base: float = 1000.0) -> torch.Tensor:
+    """``(n, dim)`` transformer-style sinusoids of the positions ``0 .. n-1`` (frequencies ``base ** (-2i / dim)``).
+
+    Example:
+        >>> sinusoid_positions(3, 4)[0]
+        tensor([0., 1., 0., 1.])
+    """
+    half = (dim + 1) // 2
+    angle = torch.arange(n, dtype=torch.float32)[:, None] * base ** (-torch.arange(half, dtype=torch.float32) / half)
+    return torch.stack([angle.sin(), angle.cos()], -1).flatten(1)[:, :dim]
+
+
 class GatedGNN(nn.Module):
     """Gated GNN with sequential forward and backward sweeps (GHN-1/GHN-2 propagation).
 

@@ -53,7 +53,7 @@ from ..._validation import check_bool, check_choice, check_float, check_int, che
 from ...errors import CheckpointError, ConfigError, describe
 from ...training.errors import TrainingError
 from ._decoder import LowRankDecoder, ShapeDecoder, fit_shape, normalize_bias, normalize_scale, normalize_weight
-from ._encoder import GatedGNN
+from ._encoder import GatedGNN, sinusoid_positions
 from ._graph import ModelGraph, build_graph
 from ._graphormer import GraphormerEncoder
 from ._ops import NORMS, OPS
@@ -117,6 +117,10 @@ class GraphHyperNetwork(nn.Module):
             :meth:`~._graph.ModelGraph.flatten_map`) is predicted as the convolution it equals, ``(out, C, H, W)``:
             the decoder's ``K x K`` spatial block resized (bilinear) to ``H x W``, then flattened. ``False`` tiles
             its 2-d weight like any other (GHN-2; GHNs saved before this option load with ``False``).
+        positions: add sinusoids of each node's index in topological order to its embedding before decoding, so
+            nodes of the same kind in different blocks (a transformer's repeated layers) can get different
+            parameters (the GNN alone gives them nearly the same embedding; see
+            ``benchmarks/results/ghn_lm_pilot_diagnosis.md``). GHNs saved without it load with ``False``.
 
     Raises:
         ConfigError: a size is not positive.
@@ -139,6 +143,7 @@ class GraphHyperNetwork(nn.Module):
         weight_scale: float = 1.0,
         flatten_maps: bool = True,
         bias_scale: float = 1.0,
+        positions: bool = False,
     ) -> None:
         super().__init__()
         _check_arguments(hidden, block, virtual_edges, rounds, layernorm, custom_ops, leaf_modules)
@@ -160,6 +165,7 @@ class GraphHyperNetwork(nn.Module):
         self.weight_scale, self.bias_scale = float(weight_scale), float(bias_scale)
         check_bool(flatten_maps, "flatten_maps", owner="GraphHyperNetwork")
         self.flatten_maps = flatten_maps
+        self.positions = check_bool(positions, "positions", owner="GraphHyperNetwork")
         self.hidden, self.block = hidden, tuple(int(b) for b in block)
         self.virtual_edges, self.rounds, self.layernorm = virtual_edges, rounds, layernorm
         self.custom_ops = dict(custom_ops or {})
@@ -188,6 +194,7 @@ class GraphHyperNetwork(nn.Module):
             **({"weight_scale": self.weight_scale} if self.weight_scale != 1.0 else {}),
             **({"bias_scale": self.bias_scale} if self.bias_scale != 1.0 else {}),
             "flatten_maps": self.flatten_maps,
+            **({"positions": True} if self.positions else {}),
         }
 
     # -- graphs -----------------------------------------------------------------------------
@@ -222,8 +229,10 @@ class GraphHyperNetwork(nn.Module):
                 d = g.distances(self.virtual_edges)
                 virtual[i, :k, :k] = torch.where(d > 0, 1.0 / d.clamp(min=1), torch.zeros(()))
         x = self.op_embedding(types.to(device)) + self.shape_encoder(feats.to(device, dtype))
-        x = self.gnn(x, adjacency.to(device, dtype), virtual.to(device, dtype), mask.to(device))
-        return self.norm(x)
+        x = self.norm(self.gnn(x, adjacency.to(device, dtype), virtual.to(device, dtype), mask.to(device)))
+        if self.positions:
+            x = x + sinusoid_positions(n, self.hidden).to(device, dtype)
+        return x
 
     def predict_graphs(self, graphs: Sequence[ModelGraph]) -> list[dict[str, torch.Tensor]]:
         """Predicted parameters (differentiable w.r.t. the GHN) for each graph, by full parameter name."""
