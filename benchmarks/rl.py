@@ -84,6 +84,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "ip_pole_mass": {
         "train_low": [3.0], "train_high": [12.0], "grid": [16], "outside": [[2.0], [16.0]],
         "expert_steps": 15_000, "transitions": 4000, "sac": {"policy_kwargs": {"net_arch": [64, 64]}}, "min_return": 900,
+        "hyper": {"steps": 20_000},  # chosen on validation contexts (results/rl_zs_ip_select.md); 5,000 in round 1
     },
     # Pendulum rewarded for holding a target angle: a reward family (HyperZero's target-speed idea, affordable)
     "pendulum_target": {
@@ -213,7 +214,7 @@ def zs_seed(args: argparse.Namespace) -> int:
     train_experts = [_expert(args.family, c, args.cache, args.quick) for c in ctx["train"]]
     started = time.perf_counter()
     overrides = {k: v for k, v in (("steps", args.hyper_steps), ("hidden", args.hyper_hidden)) if v is not None}
-    hyper = {**HYPER, **overrides, **({"steps": 50} if args.quick else {})}
+    hyper = {**HYPER, **s.get("hyper", {}), **overrides, **({"steps": 50} if args.quick else {})}
     transitions = 200 if args.quick else s["transitions"]
     _, parts = expert_data(fam, ctx["train"], train_experts, expert_steps=0, transitions=transitions, seed=args.seed)
     zs = hn.ZeroShotPolicy(fam, seed=args.seed, **hyper)
@@ -503,7 +504,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--split", choices=("test", "val"), default="test", help="zs: test (held-out + outside) or val (8 other in-range contexts)"
     )
-    p.add_argument("--hyper-steps", type=int, default=None, help="zs: training steps of HyperZero and the context MLP (default HYPER)")
+    p.add_argument(
+        "--hyper-steps",
+        type=int,
+        default=None,
+        help="zs: training steps of HyperZero and the context MLP (default: the family's, else HYPER)",
+    )
     p.add_argument("--hyper-hidden", type=_widths, default=None, help="zs: HyperZero's generated hidden widths, e.g. 256,256")
     args = p.parse_args(argv)
     if args.quick:
