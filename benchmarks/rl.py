@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import statistics
 import sys
 import time
@@ -388,6 +389,62 @@ def _ms(values: list[float], digits: int = 1) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
+ZS_METHODS = {"hyperzero": "HyperZero", "context_mlp": "context MLP", "nearest_expert": "nearest expert", "oracle": "oracle"}
+
+
+def plot_zero_shot(rows: list[dict[str, str]], path: Path) -> None:
+    """Return per held-out context (mean over seeds) of each method, one panel per family; outside contexts marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    families = sorted({r["family"] for r in rows})
+    fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 3.8), squeeze=False)
+    for ax, fam in zip(axes[0], families, strict=True):
+        sel = [r for r in rows if r["family"] == fam and r["split"] in ("in", "out")]
+        contexts = sorted({r["context"] for r in sel}, key=lambda c: json.loads(c))
+        outside = {r["context"] for r in sel if r["split"] == "out"}
+        for i, (method, label) in enumerate(ZS_METHODS.items()):
+            means = [statistics.mean(float(r["return"]) for r in sel if r["context"] == c and r["method"] == method) for c in contexts]
+            ax.plot(range(len(contexts)), means, marker="os^x"[i], linestyle="-" if method == "hyperzero" else ":", label=label)
+        for j, c in enumerate(contexts):
+            if c in outside:
+                ax.axvspan(j - 0.4, j + 0.4, color="0.9")
+        ax.set_xticks(range(len(contexts)), [", ".join(f"{v:g}" for v in json.loads(c)) for c in contexts], rotation=60, fontsize=7)
+        ax.set_title(f"{fam} (grey: outside the training box)", fontsize=9)
+        ax.set_ylabel("return (mean over seeds)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_multi_arch(curves: dict[str, dict[int, list[dict[str, str]]]], path: Path, window: int = 20) -> None:
+    """HyperPPO's training-episode returns (moving mean of ``window`` episodes) against environment steps, per env and seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted(curves)
+    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.5), squeeze=False)
+    for ax, env in zip(axes[0], envs, strict=True):
+        for seed, rows in sorted(curves[env].items()):
+            steps = np.array([float(r["step"]) for r in rows]) / 1000
+            returns = np.array([float(r["return"]) for r in rows])
+            if len(returns) >= window:
+                smooth = np.convolve(returns, np.ones(window) / window, mode="valid")
+                ax.plot(steps[window - 1 :], smooth, label=f"seed {seed}")
+        ax.set_title(f"HyperPPO on {env} (architecture sampled per rollout)", fontsize=9)
+        ax.set_xlabel("environment steps (thousands)")
+        ax.set_ylabel(f"training episode return ({window}-episode mean)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def merge(args: argparse.Namespace) -> int:
     tag = args.tag
     lines = [
@@ -473,6 +530,17 @@ def merge(args: argparse.Namespace) -> int:
                   "(from scratch - random), per seed, so that 100 % means as good as PPO from scratch on negative-reward tasks "
                   "too; the target is 90 %. \"Within 95 % of best\" is measured the same way, against the best generated "
                   "architecture."]  # fmt: skip
+    if zs_rows:
+        plot_zero_shot(zs_rows, RESULTS / f"rl_zero_shot{tag}.png")
+        lines += ["", f"![returns per held-out context](rl_zero_shot{tag}.png)"]
+    curves: dict[str, dict[int, list[dict[str, str]]]] = {}
+    for path in sorted(RESULTS.glob(f"rl_ma_curve_*_s*{tag}.csv")):
+        match = re.fullmatch(rf"rl_ma_curve_(.+)_s(\d+){re.escape(tag)}", path.stem)
+        if match:
+            curves.setdefault(match.group(1), {})[int(match.group(2))] = _read(path)
+    if curves:
+        plot_multi_arch(curves, RESULTS / f"rl_multi_arch{tag}.png")
+        lines += ["", f"![HyperPPO training returns](rl_multi_arch{tag}.png)"]
     (RESULTS / f"rl{tag}.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {RESULTS / f'rl{tag}.md'}")
     return 0
