@@ -100,6 +100,8 @@ def test_hyper_router_trains_the_embedding_only() -> None:
 def test_hyper_router_embedding_defaults_to_the_router_input_width(kw: dict[str, int], dim: int) -> None:
     layer = hn.HyperMoE(8, num_experts=4, top_k=2, experts="plain", router="hyper", hidden=8, **kw)  # type: ignore[arg-type]
     assert layer.router.hyper.condition.vector.shape == (1, dim)  # type: ignore[union-attr]
+    with pytest.raises(hn.ConfigError, match="expected router_dim to be a positive int, got 0"):
+        hn.HyperMoE(8, num_experts=4, router="hyper", router_dim=0)
 
 
 def test_random_router_stays_frozen_and_learned_router_trains() -> None:

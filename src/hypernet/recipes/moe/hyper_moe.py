@@ -116,6 +116,8 @@ class HyperMoE(nn.Module):
             )
         if route_dim is not None:
             route_dim = _positive_int("route_dim", route_dim, "pass the width of the routing input (or None to route on the tokens)")
+        if router_dim is not None:
+            router_dim = _positive_int("router_dim", router_dim, "pass e.g. router_dim=16, or None for the router's input width")
         if dispatch not in DISPATCH:
             raise ConfigError(f"expected dispatch in {DISPATCH}, got {dispatch!r}; pass one of them")
         if isinstance(expert, str):
