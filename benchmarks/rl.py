@@ -15,6 +15,8 @@ processes (one thread each), resumes where it stopped and is merged at the end:
      **context-conditioned MLP** (state and context concatenated, same data, same losses and
      steps) are trained; both, the **nearest training expert** (nearest in the normalised
      context) and the **oracle** are evaluated on every held-out context (10 episodes each);
+     ``--split val`` instead scores 8 other in-range contexts (drawn with seed 2027, no oracle) for
+     choosing settings, into ``_val``-tagged files that the merge leaves out;
    * targets (means over in-range held-out contexts and seeds): HyperZero >= 90 % of the
      oracle's return; HyperZero >= context-conditioned + 5 % of the oracle's return on >= 2 of 3
      families. Returns are normalised as ``mean(R - R_random) / mean(R_oracle - R_random)`` over the
