@@ -345,6 +345,7 @@ def ma_seed(args: argparse.Namespace) -> int:
         critic_arch=args.critic_arch,
         fan_in_scaling=args.fan_in_scaling,
         residual=args.residual,
+        arch_switch=args.arch_switch,
         **p,
     )
     t = time.perf_counter()
@@ -569,6 +570,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--critic-arch", action="store_true", help="HyperPPO's value function also reads the architecture code")
     p.add_argument("--residual", action="store_true", help="HyperPPO: shared supernet (near-zero output) + generated delta, zero at step 0")
     p.add_argument("--fan-in-scaling", action="store_true", help="HyperPPO: scale sliced weights by sqrt(max fan-in / fan-in)")
+    p.add_argument(
+        "--arch-switch", choices=("rollout", "step"), default="rollout", help="HyperPPO: a new acting architecture per rollout or per step"
+    )
     p.add_argument("--arch-seed", type=int, default=0, help="0: the test architectures; 1: validation architectures (choose settings)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(

@@ -151,3 +151,40 @@ def test_residual_starts_every_architecture_at_the_shared_supernet_and_then_lear
     assert any(not torch.equal(generated[n], base[n]) for n in generated)  # a per-architecture delta now
     with pytest.raises(hn.ConfigError, match="residual"):
         hn.MultiArchPolicy(residual="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("arch_switch", ["rollout", "step"])
+def test_arch_switch_decides_which_architecture_acts_and_the_update_scores_that_one(
+    arch_switch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollout's log-probabilities are those of the architecture recorded as acting, whichever mode draws it."""
+    torch.set_num_threads(1)
+    hp = hn.MultiArchPolicy(
+        widths=(4, 16), depths=(1, 2), embedding_dim=8, n_envs=3, n_steps=40, n_epochs=1, batch_size=40, arch_switch=arch_switch
+    )
+    seen: list[torch.Tensor] = []
+    original = hp._update
+
+    def recording_update(archs, codes, acting, obs, acts, logp, *rest):  # type: ignore[no-untyped-def]
+        assert hp.model is not None
+        with torch.no_grad():
+            for step in range(acting.shape[0]):
+                for env in range(acting.shape[1]):
+                    k = int(acting[step, env])
+                    out = hp.model(obs[step, env][None], codes[k], archs[k])
+                    expected = hp._log_prob(hp._distribution(out), acts[step, env][None])[0]
+                    torch.testing.assert_close(expected[0], logp[step, env], rtol=1e-5, atol=1e-5)
+        seen.append(acting.clone())
+        return original(archs, codes, acting, obs, acts, logp, *rest)
+
+    monkeypatch.setattr(hp, "_update", recording_update)
+    hp.fit(_cartpole, total_steps=120)
+    acting = seen[0]
+    assert acting.shape == (40, 3)
+    if arch_switch == "rollout":
+        assert torch.equal(acting, torch.arange(3).expand(40, 3))
+    else:
+        assert all(len(acting[:, env].unique()) > 1 for env in range(3))  # a new draw at every step
+        assert set(acting.flatten().tolist()) == {0, 1, 2}
+    with pytest.raises(hn.ConfigError, match=r"arch_switch.*'rollout'"):
+        hn.MultiArchPolicy(arch_switch="episode")

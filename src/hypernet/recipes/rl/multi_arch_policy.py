@@ -45,6 +45,7 @@ from ._solver import actor_layers
 __all__ = ["MultiArchPolicy", "Ranked"]
 
 EnvFn = Callable[[], gym.Env]
+ARCH_SWITCHES = ("rollout", "step")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,10 @@ class MultiArchPolicy(nn.Module):
         residual: every architecture starts as a slice of one trainable supernet whose output layer starts at 1/100 of
             PyTorch's init with a zero bias (near-zero actions, as stable-baselines3's policies start), and the
             hypernetwork adds a per-architecture delta that is zero at step 0 (``HyperModel(parametrization="residual")``).
+        arch_switch: when the acting architecture changes. ``"rollout"`` (default): each environment keeps its sampled
+            architecture for the whole rollout. ``"step"``: each rollout still samples ``n_envs`` architectures, and at
+            every environment step each environment draws one of them at random, as HyperPPO's code does (it changes the
+            graph after every step), so every architecture acts in states spread over the whole rollout.
         seed: seeds sampling, environments and initialisation.
     """
 
@@ -103,6 +108,7 @@ class MultiArchPolicy(nn.Module):
         critic_arch: bool = False,
         fan_in_scaling: bool = False,
         residual: bool = False,
+        arch_switch: str = "rollout",
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -116,6 +122,12 @@ class MultiArchPolicy(nn.Module):
             check_bool(flag, name, owner="MultiArchPolicy")
         self.critic_hidden, self.critic_arch, self.seed = tuple(critic_hidden), critic_arch, seed
         self.fan_in_scaling, self.residual = fan_in_scaling, residual
+        if arch_switch not in ARCH_SWITCHES:
+            raise ConfigError(
+                f"expected arch_switch to be one of {ARCH_SWITCHES}, got {describe(arch_switch)}; "
+                "pass 'rollout' (one architecture per environment per rollout) or 'step' (a new draw every step)"
+            )
+        self.arch_switch = arch_switch
         self.model: HyperModel | None = None
         self.critic: nn.Module | None = None
         self.log_std = None
@@ -211,6 +223,12 @@ class MultiArchPolicy(nn.Module):
         action = out + self.log_std.exp() * torch.randn(out.shape, generator=gen)
         return action, Normal(out, self.log_std.exp()).log_prob(action).sum()
 
+    def _acting(self, gen: torch.Generator) -> torch.Tensor:
+        """``(n_envs,)`` indices of the rollout's architectures acting at this step in each environment."""
+        if self.arch_switch == "step":
+            return torch.randint(self.n_envs, (self.n_envs,), generator=gen)
+        return torch.arange(self.n_envs)
+
     def _env_action(self, env: gym.Env, action: np.ndarray) -> Any:
         if self.discrete:
             return int(action)
@@ -240,13 +258,14 @@ class MultiArchPolicy(nn.Module):
             archs = self.sample(self.n_envs, seed=self.seed * 100_003 + rollout)
             nets = [self.policy(a) for a in archs]
             codes = torch.stack([self.space.encode(a) for a in archs])
-            buf: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "rew", "start", "logp", "val")}
+            buf: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "rew", "start", "logp", "val", "arch")}
             for _ in range(self.n_steps):
+                acting = self._acting(gen)
                 o = np.stack(obs).astype(np.float32)
                 with torch.no_grad():
                     ot = torch.as_tensor(o)
-                    values = self._value(ot, codes)
-                    drawn = [self._sample(net, ot[i : i + 1], gen) for i, net in enumerate(nets)]
+                    values = self._value(ot, codes[acting])
+                    drawn = [self._sample(nets[k], ot[i : i + 1], gen) for i, k in enumerate(acting.tolist())]
                 acts = np.stack([a.numpy() for a, _ in drawn])
                 logp = torch.stack([lp for _, lp in drawn])
                 rewards = np.zeros(self.n_envs, dtype=np.float32)
@@ -258,19 +277,20 @@ class MultiArchPolicy(nn.Module):
                     if truncated and not terminated:  # bootstrap the time limit, as SB3 does
                         with torch.no_grad():
                             nxt_t = torch.as_tensor(nxt, dtype=torch.float32)[None]
-                            rewards[i] += self.gamma * float(self._value(nxt_t, codes[i : i + 1])[0])
+                            rewards[i] += self.gamma * float(self._value(nxt_t, codes[acting[i : i + 1]])[0])
                     if terminated or truncated:
                         self.curve_.append((done_steps + 1, float(totals[i])))
                         totals[i] = 0.0
                         nxt, _ = env.reset()
                         new_starts[i] = 1.0
                     obs[i] = nxt
-                for k, v in (("obs", o), ("act", acts), ("rew", rewards), ("start", starts), ("logp", logp), ("val", values)):
+                columns = {"obs": o, "act": acts, "rew": rewards, "start": starts, "logp": logp, "val": values, "arch": acting}
+                for k, v in columns.items():
                     buf[k].append(torch.as_tensor(v))
                 starts = new_starts
                 done_steps += self.n_envs
             with torch.no_grad():
-                last = self._value(torch.as_tensor(np.stack(obs), dtype=torch.float32), codes)
+                last = self._value(torch.as_tensor(np.stack(obs), dtype=torch.float32), codes[acting])
             adv, ret = gae(
                 torch.stack(buf["rew"]), torch.stack(buf["val"]), torch.stack(buf["start"]), last, torch.as_tensor(starts),
                 self.gamma, self.gae_lambda,
@@ -278,6 +298,7 @@ class MultiArchPolicy(nn.Module):
             self._update(
                 archs,
                 codes,
+                torch.stack(buf["arch"]),
                 torch.stack(buf["obs"]),
                 torch.stack(buf["act"]),
                 torch.stack(buf["logp"]),
@@ -296,6 +317,7 @@ class MultiArchPolicy(nn.Module):
         self,
         archs: list[Architecture],
         codes: torch.Tensor,
+        acting: torch.Tensor,
         obs: torch.Tensor,
         acts: torch.Tensor,
         logp: torch.Tensor,
@@ -307,7 +329,7 @@ class MultiArchPolicy(nn.Module):
     ) -> None:
         model = self._model()
         steps, n = obs.shape[:2]
-        env_of = torch.arange(n).repeat(steps)
+        arch_of = acting.flatten()  # the architecture (index into archs) that acted at each flattened step
         flat = {"obs": obs.flatten(0, 1), "act": acts.flatten(0, 1), "logp": logp.flatten(), "adv": adv.flatten(), "ret": ret.flatten()}
         for _ in range(self.n_epochs):
             order = torch.randperm(steps * n, generator=gen)
@@ -315,13 +337,13 @@ class MultiArchPolicy(nn.Module):
                 idx = order[begin : begin + self.batch_size]
                 log_prob = torch.empty(len(idx))
                 entropy = torch.empty(len(idx))
-                for k in env_of[idx].unique().tolist():  # one generated policy per architecture in the minibatch
-                    rows = (env_of[idx] == k).nonzero().squeeze(-1)
+                for k in arch_of[idx].unique().tolist():  # one generated policy per architecture in the minibatch
+                    rows = (arch_of[idx] == k).nonzero().squeeze(-1)
                     out = model(flat["obs"][idx[rows]], codes[k], archs[k])
                     lp, ent = self._log_prob(self._distribution(out), flat["act"][idx[rows]])
                     log_prob = log_prob.index_put((rows,), lp)
                     entropy = entropy.index_put((rows,), ent)
-                values = self._value(flat["obs"][idx], codes[env_of[idx]])
+                values = self._value(flat["obs"][idx], codes[arch_of[idx]])
                 loss, _ = ppo_loss(
                     log_prob, flat["logp"][idx], flat["adv"][idx], values, flat["ret"][idx], entropy,
                     clip_range=self.clip_range, vf_coef=self.vf_coef, ent_coef=self.ent_coef,
