@@ -100,7 +100,7 @@ def test_hyper_router_trains_the_embedding_only() -> None:
 def test_hyper_router_embedding_defaults_to_the_router_input_width(kw: dict[str, int], dim: int) -> None:
     layer = hn.HyperMoE(8, num_experts=4, top_k=2, experts="plain", router="hyper", hidden=8, **kw)  # type: ignore[arg-type]
     assert layer.router.hyper.condition.vector.shape == (1, dim)  # type: ignore[union-attr]
-    with pytest.raises(hn.ConfigError, match="expected router_dim to be a positive int, got 0"):
+    with pytest.raises(hn.ConfigError, match=r"expected HyperMoE\(router_dim=...\) to be a positive int, got 0"):
         hn.HyperMoE(8, num_experts=4, router="hyper", router_dim=0)
 
 
@@ -171,7 +171,9 @@ def test_balance_loss_is_one_when_balanced_and_larger_when_collapsed() -> None:
 def test_bad_input_raises_config_error_and_leaves_the_layer_unchanged() -> None:
     with pytest.raises(hn.ConfigError, match=r"expected top_k <= num_experts \(4\), got top_k=5; lower top_k"):
         hn.HyperMoE(8, num_experts=4, top_k=5)
-    with pytest.raises(hn.ConfigError, match="expected num_experts to be a positive int, got 0; a mixture needs at least one expert"):
+    with pytest.raises(
+        hn.ConfigError, match=r"expected HyperMoE\(num_experts=...\) to be a positive int, got 0; a mixture needs at least one expert"
+    ):
         hn.HyperMoE(8, num_experts=0, top_k=1)
     with pytest.raises(hn.ConfigError, match="expected experts='hyper' with router='embedding'"):
         hn.HyperMoE(8, num_experts=2, top_k=1, experts="plain", router="embedding")
@@ -183,7 +185,7 @@ def test_bad_input_raises_config_error_and_leaves_the_layer_unchanged() -> None:
         layer(torch.randn(3, 7))
     with pytest.raises(hn.ConfigError, match=r"expected top_k <= num_experts \(4\), got top_k=9"):
         layer.top_k = 9
-    with pytest.raises(hn.ConfigError, match="expected top_k to be a positive int, got 0"):
+    with pytest.raises(hn.ConfigError, match=r"expected HyperMoE\(top_k=...\) to be a positive int, got 0"):
         layer.top_k = 0
     assert layer.top_k == 2
     for k, v in layer.state_dict().items():

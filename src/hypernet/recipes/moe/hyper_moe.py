@@ -10,18 +10,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..._boundary import guarded
+from ..._validation import check_int
 from ...errors import ConfigError, describe
 from ._dispatch import DISPATCH, Dispatch, run_experts
 from ._experts import HyperExperts, PlainExperts, expert_mlp
 from ._routers import ROUTERS, EmbeddingRouter, HyperRouter, LearnedRouter
 
 EXPERTS = ("hyper", "plain")
-
-
-def _positive_int(name: str, value: Any, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"expected {name} to be a positive int, got {value!r}; {fix}")
-    return value
 
 
 @guarded()
@@ -100,10 +95,16 @@ class HyperMoE(nn.Module):
         route_dim: int | None = None,
     ) -> None:
         super().__init__()
-        d_in = _positive_int("d_in", d_in, "pass the width of the tokens")
-        d_out = d_in if d_out is None else _positive_int("d_out", d_out, "pass the width of the outputs (or None for d_in)")
-        num_experts = _positive_int("num_experts", num_experts, "a mixture needs at least one expert, e.g. num_experts=8")
-        top_k = _positive_int("top_k", top_k, "e.g. top_k=2")
+        d_in = check_int(d_in, "d_in", low=1, owner="HyperMoE", hint="pass the width of the tokens")
+        d_out = (
+            d_in
+            if d_out is None
+            else check_int(d_out, "d_out", low=1, owner="HyperMoE", hint="pass the width of the outputs (or None for d_in)")
+        )
+        num_experts = check_int(
+            num_experts, "num_experts", low=1, owner="HyperMoE", hint="a mixture needs at least one expert: pass e.g. num_experts=8"
+        )
+        top_k = check_int(top_k, "top_k", low=1, owner="HyperMoE", hint="pass e.g. top_k=2")
         if top_k > num_experts:
             raise ConfigError(f"expected top_k <= num_experts ({num_experts}), got top_k={top_k}; lower top_k or add experts")
         if experts not in EXPERTS:
@@ -115,15 +116,23 @@ class HyperMoE(nn.Module):
                 "expected experts='hyper' with router='embedding' (it routes by the expert embeddings), got 'plain'; use router='learned'"
             )
         if route_dim is not None:
-            route_dim = _positive_int("route_dim", route_dim, "pass the width of the routing input (or None to route on the tokens)")
+            route_dim = check_int(
+                route_dim, "route_dim", low=1, owner="HyperMoE", hint="pass the width of the routing input (or None to route on the tokens)"
+            )
         if router_dim is not None:
-            router_dim = _positive_int("router_dim", router_dim, "pass e.g. router_dim=16, or None for the router's input width")
+            router_dim = check_int(
+                router_dim, "router_dim", low=1, owner="HyperMoE", hint="pass e.g. router_dim=16, or None for the router's input width"
+            )
         if dispatch not in DISPATCH:
             raise ConfigError(f"expected dispatch in {DISPATCH}, got {dispatch!r}; pass one of them")
         if isinstance(expert, str):
             if expert != "mlp":
                 raise ConfigError(f"expected expert 'mlp' or an nn.Module, got {expert!r}; pass one of them")
-            width = 4 * d_in if hidden is None else _positive_int("hidden", hidden, "the expert MLP's hidden width")
+            width = (
+                4 * d_in
+                if hidden is None
+                else check_int(hidden, "hidden", low=1, owner="HyperMoE", hint="pass the expert MLP's hidden width")
+            )
             module: nn.Module = expert_mlp(d_in, width, d_out, activation)
         elif isinstance(expert, nn.Module):
             module = expert
@@ -166,7 +175,7 @@ class HyperMoE(nn.Module):
 
     @top_k.setter
     def top_k(self, value: int) -> None:
-        value = _positive_int("top_k", value, "e.g. layer.top_k = 1")
+        value = check_int(value, "top_k", low=1, owner="HyperMoE", hint="set e.g. layer.top_k = 1")
         if value > self.num_experts:
             raise ConfigError(f"expected top_k <= num_experts ({self.num_experts}), got top_k={value}; lower top_k")
         self._top_k = value
