@@ -1034,6 +1034,7 @@ def recipe_rest_entries() -> list[Entry]:
         function(RL.TargetAngle, {"env": _pendulum(), "target": 0.2}, name="rl.TargetAngle"),
         method(RL.TargetAngle, "step", _target_angle, {"action": np.array([0.0], dtype=np.float32)}, name="rl.TargetAngle.step"),
         function(RL.TargetSpeed, {"env": _pendulum(), "target": 1.0}, name="rl.TargetSpeed"),
+        function(RL.TargetPosition, {"env": _pendulum(), "target": 0.2}, name="rl.TargetPosition"),
         # adapters
         function(A.heldout_split, {"categories": {"a": ["x", "y", "z", "w"], "b": ["p", "q", "r", "s"]}, "test": {"a": 1},
                  "val": {"b": 1}, "seed": 0, "min_train": 2}, name="adapters.heldout_split"),

@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 import hypernet as hn
-from hypernet.recipes.rl import CARTPOLE, CHEETAH_SPEED, CHEETAH_TORSO, IDP_GRAVITY, IP_POLE_MASS, PENDULUM, PENDULUM_TARGET, ContextFamily
+from hypernet.recipes.rl import (
+    CARTPOLE,
+    CHEETAH_SPEED,
+    CHEETAH_TORSO,
+    IDP_GRAVITY,
+    IP_POLE_MASS,
+    IP_TARGET,
+    PENDULUM,
+    PENDULUM_TARGET,
+    ContextFamily,
+)
 
 
 def _trajectory(family: ContextFamily, context: list[float], steps: int = 30) -> tuple[np.ndarray, np.ndarray]:
@@ -51,12 +61,18 @@ def test_cartpole_recomputes_its_derived_constants() -> None:
     assert env.polemass_length == pytest.approx(0.3 * 0.8)
 
 
-@pytest.mark.parametrize(("family", "a", "b"), [(CHEETAH_SPEED, [1.0], [6.0]), (PENDULUM_TARGET, [0.0], [0.3])])
+@pytest.mark.parametrize(("family", "a", "b"), [(CHEETAH_SPEED, [1.0], [6.0]), (PENDULUM_TARGET, [0.0], [0.3]), (IP_TARGET, [0.0], [0.5])])
 def test_reward_family_changes_rewards_not_dynamics(family: ContextFamily, a: list[float], b: list[float]) -> None:
     states_a, rewards_a = _trajectory(family, a)
     states_b, rewards_b = _trajectory(family, b)
     np.testing.assert_array_equal(states_a, states_b)
     assert np.abs(rewards_a - rewards_b).max() > 0.05
+
+
+def test_target_position_is_the_alive_reward_minus_the_distance_of_the_cart() -> None:
+    states, rewards = _trajectory(IP_TARGET, [0.4], steps=5)
+    _, own = _trajectory(IP_POLE_MASS, [5.02], steps=5)  # InvertedPendulum's own reward: 1 per step with the pole up
+    np.testing.assert_allclose(rewards, own - np.abs(states[1 : len(rewards) + 1, 0] - 0.4), rtol=1e-6, atol=1e-6)
 
 
 def test_target_angle_zero_is_pendulums_own_reward() -> None:

@@ -3,8 +3,8 @@
 A :class:`ContextFamily` makes a gymnasium environment for a context (``family(context)``),
 setting the physics on the new instance (Pendulum mass and length, CartPole gravity / pole
 mass / pole length with its derived constants recomputed, HalfCheetah torso mass) or the
-reward (HalfCheetah target speed, Pendulum target angle); InvertedDoublePendulum's gravity and
-InvertedPendulum's pole mass are cheaper MuJoCo dynamics families. A context outside the declared box raises
+reward (HalfCheetah target speed, Pendulum target angle, InvertedPendulum target cart position);
+InvertedDoublePendulum's gravity and InvertedPendulum's pole mass are cheaper MuJoCo dynamics families. A context outside the declared box raises
 :class:`~hypernet.ConfigError`.
 
 Example:
@@ -35,10 +35,12 @@ __all__ = [
     "FAMILIES",
     "IDP_GRAVITY",
     "IP_POLE_MASS",
+    "IP_TARGET",
     "PENDULUM",
     "PENDULUM_TARGET",
     "ContextFamily",
     "TargetAngle",
+    "TargetPosition",
     "TargetSpeed",
     "family",
 ]
@@ -214,6 +216,30 @@ def _target_angle(env: gym.Env, c: np.ndarray) -> gym.Env:
     return TargetAngle(env, float(c[0]))
 
 
+class TargetPosition(gym.Wrapper):
+    """InvertedPendulum rewarded for balancing with the cart at ``target``: ``r = r_alive - |x - target|``.
+
+    ``r_alive`` is the environment's own reward (1 while the pole is up); ``x`` is the cart's
+    position after the step (its rail spans [-1, 1]). Balancing at the wrong place loses
+    ``|x - target|`` per step, so a policy that ignores the context pays for it.
+    """
+
+    def __init__(self, env: gym.Env, target: float) -> None:
+        _check_wrapped(env, target, type(self).__name__)
+        super().__init__(env)
+        self.target = float(target)
+
+    def step(self, action: Any) -> Any:
+        action = _check_action(self.env, action)
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        x = float(self.env.unwrapped.data.qpos[0])  # type: ignore[attr-defined]
+        return obs, float(reward) - abs(x - self.target), terminated, truncated, info
+
+
+def _target_position(env: gym.Env, c: np.ndarray) -> gym.Env:
+    return TargetPosition(env, float(c[0]))
+
+
 PENDULUM = ContextFamily("pendulum", "Pendulum-v1", ("mass", "length"), (0.3, 0.3), (2.0, 2.0), (1.0, 1.0), _pendulum)
 CARTPOLE = ContextFamily(
     "cartpole", "CartPole-v1", ("gravity", "masspole", "length"), (4.0, 0.02, 0.2), (20.0, 0.5, 1.2), (9.8, 0.1, 0.5), _cartpole
@@ -223,7 +249,8 @@ CHEETAH_SPEED = ContextFamily("cheetah_speed", "HalfCheetah-v5", ("target_speed"
 PENDULUM_TARGET = ContextFamily("pendulum_target", "Pendulum-v1", ("target_angle",), (-0.4,), (0.4,), (0.0,), _target_angle)
 IDP_GRAVITY = ContextFamily("idp_gravity", "InvertedDoublePendulum-v5", ("gravity",), (2.0,), (20.0,), (9.81,), _gravity)
 IP_POLE_MASS = ContextFamily("ip_pole_mass", "InvertedPendulum-v5", ("pole_mass",), (1.0,), (30.0,), (5.02,), _body_mass("pole"))
-FAMILIES = {f.name: f for f in (PENDULUM, CARTPOLE, CHEETAH_TORSO, CHEETAH_SPEED, PENDULUM_TARGET, IDP_GRAVITY, IP_POLE_MASS)}
+IP_TARGET = ContextFamily("ip_target", "InvertedPendulum-v5", ("target_x",), (-0.9,), (0.9,), (0.0,), _target_position)
+FAMILIES = {f.name: f for f in (PENDULUM, CARTPOLE, CHEETAH_TORSO, CHEETAH_SPEED, PENDULUM_TARGET, IDP_GRAVITY, IP_POLE_MASS, IP_TARGET)}
 
 
 @guarded_function
