@@ -579,7 +579,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--residual", action="store_true", help="HyperPPO: shared supernet (near-zero output) + generated delta, zero at step 0")
     p.add_argument("--fan-in-scaling", action="store_true", help="HyperPPO: scale sliced weights by sqrt(max fan-in / fan-in)")
     p.add_argument(
-        "--arch-switch", choices=("rollout", "step"), default="rollout", help="HyperPPO: a new acting architecture per rollout or per step"
+        "--arch-switch",
+        choices=("rollout", "step", "step_then_rollout"),
+        default="rollout",
+        help="HyperPPO: when the acting architecture changes",
     )
     p.add_argument("--arch-seed", type=int, default=0, help="0: the test architectures; 1: validation architectures (choose settings)")
     p.add_argument("--threads", type=int, default=1)

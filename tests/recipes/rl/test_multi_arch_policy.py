@@ -188,3 +188,10 @@ def test_arch_switch_decides_which_architecture_acts_and_the_update_scores_that_
         assert set(acting.flatten().tolist()) == {0, 1, 2}
     with pytest.raises(hn.ConfigError, match=r"arch_switch.*'rollout'"):
         hn.MultiArchPolicy(arch_switch="episode")
+
+
+def test_step_then_rollout_switches_per_step_for_the_first_half_only() -> None:
+    hp = hn.MultiArchPolicy(arch_switch="step_then_rollout")
+    assert [hp._switches_per_step(done, 1000) for done in (0, 256, 499, 500, 744)] == [True, True, True, False, False]
+    assert all(hn.MultiArchPolicy(arch_switch="step")._switches_per_step(d, 1000) for d in (0, 999))
+    assert not any(hn.MultiArchPolicy()._switches_per_step(d, 1000) for d in (0, 999))

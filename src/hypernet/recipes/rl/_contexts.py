@@ -4,8 +4,8 @@ A :class:`ContextFamily` makes a gymnasium environment for a context (``family(c
 setting the physics on the new instance (Pendulum mass and length, CartPole gravity / pole
 mass / pole length with its derived constants recomputed, HalfCheetah torso mass) or the
 reward (HalfCheetah target speed, Pendulum target angle, InvertedPendulum target cart position);
-InvertedDoublePendulum's gravity and InvertedPendulum's pole mass are cheaper MuJoCo dynamics families. A context outside the declared box raises
-:class:`~hypernet.ConfigError`.
+InvertedDoublePendulum's gravity and InvertedPendulum's pole mass are cheaper MuJoCo dynamics families.
+A context outside the declared box raises :class:`~hypernet.ConfigError`.
 
 Example:
     >>> env = PENDULUM([1.5, 0.8])

@@ -45,7 +45,7 @@ from ._solver import actor_layers
 __all__ = ["MultiArchPolicy", "Ranked"]
 
 EnvFn = Callable[[], gym.Env]
-ARCH_SWITCHES = ("rollout", "step")
+ARCH_SWITCHES = ("rollout", "step", "step_then_rollout")
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,8 @@ class MultiArchPolicy(nn.Module):
             architecture for the whole rollout. ``"step"``: each rollout still samples ``n_envs`` architectures, and at
             every environment step each environment draws one of them at random, as HyperPPO's code does (it changes the
             graph after every step), so every architecture acts in states spread over the whole rollout.
+            ``"step_then_rollout"``: ``"step"`` for the first half of ``fit``'s ``total_steps``, then ``"rollout"``
+            (the mixture learns the task fast; each architecture then trains on the states it reaches alone).
         seed: seeds sampling, environments and initialisation.
     """
 
@@ -125,7 +127,8 @@ class MultiArchPolicy(nn.Module):
         if arch_switch not in ARCH_SWITCHES:
             raise ConfigError(
                 f"expected arch_switch to be one of {ARCH_SWITCHES}, got {describe(arch_switch)}; "
-                "pass 'rollout' (one architecture per environment per rollout) or 'step' (a new draw every step)"
+                "pass 'rollout' (one architecture per environment per rollout), 'step' (a new draw every step) "
+                "or 'step_then_rollout'"
             )
         self.arch_switch = arch_switch
         self.model: HyperModel | None = None
@@ -223,9 +226,13 @@ class MultiArchPolicy(nn.Module):
         action = out + self.log_std.exp() * torch.randn(out.shape, generator=gen)
         return action, Normal(out, self.log_std.exp()).log_prob(action).sum()
 
-    def _acting(self, gen: torch.Generator) -> torch.Tensor:
+    def _switches_per_step(self, done_steps: int, total_steps: int) -> bool:
+        """Whether the rollout starting after ``done_steps`` of ``total_steps`` draws a new architecture at every step."""
+        return self.arch_switch == "step" or (self.arch_switch == "step_then_rollout" and 2 * done_steps < total_steps)
+
+    def _acting(self, per_step: bool, gen: torch.Generator) -> torch.Tensor:
         """``(n_envs,)`` indices of the rollout's architectures acting at this step in each environment."""
-        if self.arch_switch == "step":
+        if per_step:
             return torch.randint(self.n_envs, (self.n_envs,), generator=gen)
         return torch.arange(self.n_envs)
 
@@ -259,8 +266,9 @@ class MultiArchPolicy(nn.Module):
             nets = [self.policy(a) for a in archs]
             codes = torch.stack([self.space.encode(a) for a in archs])
             buf: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "rew", "start", "logp", "val", "arch")}
+            per_step = self._switches_per_step(done_steps, total_steps)
             for _ in range(self.n_steps):
-                acting = self._acting(gen)
+                acting = self._acting(per_step, gen)
                 o = np.stack(obs).astype(np.float32)
                 with torch.no_grad():
                     ot = torch.as_tensor(o)
