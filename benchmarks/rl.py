@@ -447,7 +447,7 @@ def plot_multi_arch(curves: dict[str, dict[int, list[dict[str, str]]]], path: Pa
             if len(returns) >= window:
                 smooth = np.convolve(returns, np.ones(window) / window, mode="valid")
                 ax.plot(steps[window - 1 :], smooth, label=f"seed {seed}")
-        ax.set_title(f"HyperPPO on {env} (architecture sampled per rollout)", fontsize=9)
+        ax.set_title(f"HyperPPO on {env}", fontsize=9)
         ax.set_xlabel("environment steps (thousands)")
         ax.set_ylabel(f"training episode return ({window}-episode mean)")
         ax.legend(fontsize=7)
