@@ -41,3 +41,18 @@ def test_rl_example_trains_evaluates_and_exports(tmp_path: Path, capsys: pytest.
     assert sum(v.numel() for v in load_file(str(out)).values()) == (3 * 32 + 32) + (32 * 32 + 32) + (32 + 1)
     assert main(["export", str(run), "--out", str(out), "--cond", "1.1"]) == 2
     assert "2 comma-separated numbers" in capsys.readouterr().err
+
+
+def test_rl_config_passes_the_multi_arch_options_to_the_policy() -> None:
+    from hypernet.recipes.rl.cli import RLConfig, RLRecipe
+
+    cfg = RLConfig.model_validate(
+        {
+            "name": "rl",
+            "multi_arch": {"depths": [1], "widths": [4, 8], "arch_switch": "step_then_rollout", "fan_in_scaling": True, "residual": True},
+        }
+    )
+    hp = RLRecipe().build_model(cfg).multi_arch
+    assert (hp.arch_switch, hp.fan_in_scaling, hp.residual) == ("step_then_rollout", True, True)
+    with pytest.raises(ValueError, match="arch_switch"):
+        RLConfig.model_validate({"name": "rl", "multi_arch": {"arch_switch": "episode"}})

@@ -41,7 +41,9 @@ from .zero_shot_policy import ZeroShotPolicy
 class ZeroShotSection(Section):
     """``zero_shot:`` HyperZero on a context family."""
 
-    family: Literal["pendulum", "cheetah_torso", "cheetah_speed"] = "pendulum"
+    family: Literal["pendulum", "pendulum_target", "ip_pole_mass", "ip_target", "idp_gravity", "cheetah_torso", "cheetah_speed"] = (
+        "pendulum"
+    )
     train_low: list[float] = Field(default_factory=lambda: [0.8, 0.8])
     train_high: list[float] = Field(default_factory=lambda: [1.2, 1.2])
     train_contexts: int = Field(default=3, ge=1)
@@ -67,6 +69,11 @@ class MultiArchSection(Section):
     n_epochs: int = Field(default=4, ge=1)
     batch_size: int = Field(default=128, ge=1)
     embedding_dim: int = Field(default=16, ge=1)
+    arch_switch: Literal["rollout", "step", "step_then_rollout"] = Field(
+        default="rollout", description="when the acting architecture changes (MultiArchPolicy's arch_switch)"
+    )
+    fan_in_scaling: bool = False
+    residual: bool = False
     candidates: int = Field(default=4, ge=1)
     episodes: int = Field(default=2, ge=1)
 
@@ -119,7 +126,8 @@ class RLRecipe(Recipe):
         zs.build(int(probe.observation_space.shape[0]), int(probe.action_space.shape[0]))
         hp = MultiArchPolicy(
             tuple(m.depths), tuple(m.widths), embedding_dim=m.embedding_dim, n_envs=m.n_envs, n_steps=m.n_steps,
-            n_epochs=m.n_epochs, batch_size=m.batch_size, seed=config.seed,
+            n_epochs=m.n_epochs, batch_size=m.batch_size, arch_switch=m.arch_switch, fan_in_scaling=m.fan_in_scaling,
+            residual=m.residual, seed=config.seed,
         ).build(_ma_env(config))  # fmt: skip
         return RLRun(zs, hp)
 
