@@ -146,13 +146,26 @@ def _body_mass(body: str) -> Callable[[gym.Env, np.ndarray], gym.Env]:
     return apply
 
 
-class TargetSpeed(gym.Wrapper):
-    """HalfCheetah rewarded for running at ``target`` m/s: ``r = -|v - target| - 0.1 * |a|^2`` (HyperZero's reward family)."""
+class _TargetReward(gym.Wrapper):
+    """A reward wrapper whose reward depends on one target value (the context)."""
 
     def __init__(self, env: gym.Env, target: float) -> None:
         _check_wrapped(env, target, type(self).__name__)
         super().__init__(env)
         self.target = float(target)
+
+
+def _with_target(wrapper: type[_TargetReward]) -> Callable[[gym.Env, np.ndarray], gym.Env]:
+    """A family's ``apply``: ``wrapper(env, context[0])``."""
+
+    def apply(env: gym.Env, c: np.ndarray) -> gym.Env:
+        return wrapper(env, float(c[0]))
+
+    return apply
+
+
+class TargetSpeed(_TargetReward):
+    """HalfCheetah rewarded for running at ``target`` m/s: ``r = -|v - target| - 0.1 * |a|^2`` (HyperZero's reward family)."""
 
     def step(self, action: Any) -> Any:
         action = _check_action(self.env, action)
@@ -180,27 +193,18 @@ def _check_action(env: gym.Env, action: Any) -> np.ndarray:
     return np.clip(out, space.low, space.high).astype(np.float32)
 
 
-def _target_speed(env: gym.Env, c: np.ndarray) -> gym.Env:
-    return TargetSpeed(env, float(c[0]))
-
-
 def _gravity(env: gym.Env, c: np.ndarray) -> gym.Env:
     env.unwrapped.model.opt.gravity[2] = -float(c[0])  # type: ignore[attr-defined]
     return env
 
 
-class TargetAngle(gym.Wrapper):
+class TargetAngle(_TargetReward):
     """Pendulum rewarded for holding the angle ``target`` (radians from upright) instead of upright.
 
     ``r = -(angle(theta - target)^2 + 0.1 thetadot^2 + 0.001 u^2)``, Pendulum's own cost shifted
     by the target; holding needs a torque of ``m g l sin(target) / 2``, so ``|target| <= 0.4``
     stays reachable with the default mass, length and torque limit.
     """
-
-    def __init__(self, env: gym.Env, target: float) -> None:
-        _check_wrapped(env, target, type(self).__name__)
-        super().__init__(env)
-        self.target = float(target)
 
     def step(self, action: Any) -> Any:
         action = _check_action(self.env, action)
@@ -212,22 +216,13 @@ class TargetAngle(gym.Wrapper):
         return obs, -(error**2 + 0.1 * thetadot**2 + 0.001 * torque**2), terminated, truncated, info
 
 
-def _target_angle(env: gym.Env, c: np.ndarray) -> gym.Env:
-    return TargetAngle(env, float(c[0]))
-
-
-class TargetPosition(gym.Wrapper):
+class TargetPosition(_TargetReward):
     """InvertedPendulum rewarded for balancing with the cart at ``target``: ``r = r_alive - |x - target|``.
 
     ``r_alive`` is the environment's own reward (1 while the pole is up); ``x`` is the cart's
     position after the step (its rail spans [-1, 1]). Balancing at the wrong place loses
     ``|x - target|`` per step, so a policy that ignores the context pays for it.
     """
-
-    def __init__(self, env: gym.Env, target: float) -> None:
-        _check_wrapped(env, target, type(self).__name__)
-        super().__init__(env)
-        self.target = float(target)
 
     def step(self, action: Any) -> Any:
         action = _check_action(self.env, action)
@@ -236,20 +231,16 @@ class TargetPosition(gym.Wrapper):
         return obs, float(reward) - abs(x - self.target), terminated, truncated, info
 
 
-def _target_position(env: gym.Env, c: np.ndarray) -> gym.Env:
-    return TargetPosition(env, float(c[0]))
-
-
 PENDULUM = ContextFamily("pendulum", "Pendulum-v1", ("mass", "length"), (0.3, 0.3), (2.0, 2.0), (1.0, 1.0), _pendulum)
 CARTPOLE = ContextFamily(
     "cartpole", "CartPole-v1", ("gravity", "masspole", "length"), (4.0, 0.02, 0.2), (20.0, 0.5, 1.2), (9.8, 0.1, 0.5), _cartpole
 )
 CHEETAH_TORSO = ContextFamily("cheetah_torso", "HalfCheetah-v5", ("torso_mass",), (1.0,), (16.0,), (6.25,), _body_mass("torso"))
-CHEETAH_SPEED = ContextFamily("cheetah_speed", "HalfCheetah-v5", ("target_speed",), (0.0,), (10.0,), (5.0,), _target_speed)
-PENDULUM_TARGET = ContextFamily("pendulum_target", "Pendulum-v1", ("target_angle",), (-0.4,), (0.4,), (0.0,), _target_angle)
+CHEETAH_SPEED = ContextFamily("cheetah_speed", "HalfCheetah-v5", ("target_speed",), (0.0,), (10.0,), (5.0,), _with_target(TargetSpeed))
+PENDULUM_TARGET = ContextFamily("pendulum_target", "Pendulum-v1", ("target_angle",), (-0.4,), (0.4,), (0.0,), _with_target(TargetAngle))
 IDP_GRAVITY = ContextFamily("idp_gravity", "InvertedDoublePendulum-v5", ("gravity",), (2.0,), (20.0,), (9.81,), _gravity)
 IP_POLE_MASS = ContextFamily("ip_pole_mass", "InvertedPendulum-v5", ("pole_mass",), (1.0,), (30.0,), (5.02,), _body_mass("pole"))
-IP_TARGET = ContextFamily("ip_target", "InvertedPendulum-v5", ("target_x",), (-0.9,), (0.9,), (0.0,), _target_position)
+IP_TARGET = ContextFamily("ip_target", "InvertedPendulum-v5", ("target_x",), (-0.9,), (0.9,), (0.0,), _with_target(TargetPosition))
 FAMILIES = {f.name: f for f in (PENDULUM, CARTPOLE, CHEETAH_TORSO, CHEETAH_SPEED, PENDULUM_TARGET, IDP_GRAVITY, IP_POLE_MASS, IP_TARGET)}
 
 
