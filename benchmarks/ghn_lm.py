@@ -52,7 +52,7 @@ from torch import nn
 
 import hypernet as hn
 from hypernet.data.text_corpora import load_bbc, load_fortunes
-from hypernet.recipes.graph._gpt2 import HELD_OUT, GPT2Sampler, GPT2Spec
+from hypernet.recipes.graph._gpt2 import HELD_OUT, LAYERS, GPT2Sampler, GPT2Spec
 from hypernet.recipes.graph.graph_hypernetwork import WEIGHTS
 
 matplotlib.use("Agg")
@@ -145,6 +145,30 @@ def eval_specs(args: argparse.Namespace) -> list[GPT2Spec]:
 
 
 # ----------------------------------------------------------------------------- one seed
+class DepthCurriculum:
+    """``GPT2Sampler`` whose deepest allowed model grows linearly from 2 layers to 6 over the first ``samples`` draws.
+
+    Draws deeper than the current ceiling are rejected and redrawn, so at each depth ceiling the
+    configs keep the sampler's own distribution.
+    """
+
+    def __init__(self, base: GPT2Sampler, samples: int) -> None:
+        self.base, self.samples, self.drawn = base, max(1, samples), 0
+
+    def ceiling(self) -> int:
+        """The deepest number of layers allowed for the next draw."""
+        frac = min(1.0, self.drawn / self.samples)
+        return LAYERS[0] + int(frac * (LAYERS[-1] - LAYERS[0]) + 0.5)
+
+    def sample(self, generator: torch.Generator) -> nn.Module:
+        top = self.ceiling()
+        self.drawn += 1
+        while True:
+            spec = self.base.spec(generator)
+            if spec.layers <= top:
+                return spec.build(self.base.vocab, self.base.context)
+
+
 def run_seed(
     seed: int, args: argparse.Namespace, corpus: CharCorpus, log: Callable[[str], None]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -158,7 +182,9 @@ def run_seed(
     )  # fmt: skip
     curve: list[float] = []
     t0 = time.perf_counter()
-    sampler = GPT2Sampler(corpus.vocab, args.context)
+    sampler: GPT2Sampler | DepthCurriculum = GPT2Sampler(corpus.vocab, args.context)
+    if args.depth_curriculum > 0:  # the deepest allowed config grows over this fraction of the GHN's steps
+        sampler = DepthCurriculum(sampler, int(args.depth_curriculum * args.steps * args.meta_batch))
     ghn.fit(sampler, train, steps=args.steps, meta_batch=args.meta_batch, lr=args.lr, seed=seed,
             callback=lambda s, loss, acc: curve.append(loss))  # fmt: skip
     train_minutes = (time.perf_counter() - t0) / 60
@@ -349,6 +375,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-set", choices=("held-out", "val"), default="held-out")
     p.add_argument("--encoder", choices=("gated", "graphormer"), default="gated", help="GHN-2 gated GNN or GHN-3 Graphormer")
     p.add_argument("--layers", type=int, default=3, help="Graphormer layers")
+    p.add_argument(
+        "--depth-curriculum",
+        type=float,
+        default=0.0,
+        help="fraction of the GHN steps over which the deepest sampled config grows from 2 to 6",
+    )
     p.add_argument("--heads", type=int, default=8, help="Graphormer heads")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--save", action="store_true")
