@@ -882,6 +882,16 @@ def _target_angle() -> Any:
     return env
 
 
+def _target_position() -> Any:
+    import gymnasium as gym
+
+    from hypernet.recipes.rl import TargetPosition
+
+    env = TargetPosition(gym.make("InvertedPendulum-v5"), 0.2)
+    env.reset(seed=0)
+    return env
+
+
 def _swap_model() -> nn.Module:
     torch.manual_seed(0)
     return nn.TransformerEncoderLayer(8, 2, dim_feedforward=12, dropout=0.0, batch_first=True)
@@ -1033,6 +1043,7 @@ def recipe_rest_entries() -> list[Entry]:
         function(RL.family, {"name": "pendulum"}, name="rl.family"),
         function(RL.TargetAngle, {"env": _pendulum(), "target": 0.2}, name="rl.TargetAngle"),
         method(RL.TargetAngle, "step", _target_angle, {"action": np.array([0.0], dtype=np.float32)}, name="rl.TargetAngle.step"),
+        method(RL.TargetPosition, "step", _target_position, {"action": np.array([0.0], dtype=np.float32)}, name="rl.TargetPosition.step"),
         function(RL.TargetSpeed, {"env": _pendulum(), "target": 1.0}, name="rl.TargetSpeed"),
         function(RL.TargetPosition, {"env": _pendulum(), "target": 0.2}, name="rl.TargetPosition"),
         # adapters
