@@ -882,12 +882,16 @@ def _target_angle() -> Any:
     return env
 
 
-def _target_position() -> Any:
+def _inverted_pendulum() -> Any:
     import gymnasium as gym
 
+    return gym.make("InvertedPendulum-v5")
+
+
+def _target_position() -> Any:
     from hypernet.recipes.rl import TargetPosition
 
-    env = TargetPosition(gym.make("InvertedPendulum-v5"), 0.2)
+    env = TargetPosition(_inverted_pendulum(), 0.2)
     env.reset(seed=0)
     return env
 
@@ -1045,7 +1049,7 @@ def recipe_rest_entries() -> list[Entry]:
         method(RL.TargetAngle, "step", _target_angle, {"action": np.array([0.0], dtype=np.float32)}, name="rl.TargetAngle.step"),
         method(RL.TargetPosition, "step", _target_position, {"action": np.array([0.0], dtype=np.float32)}, name="rl.TargetPosition.step"),
         function(RL.TargetSpeed, {"env": _pendulum(), "target": 1.0}, name="rl.TargetSpeed"),
-        function(RL.TargetPosition, {"env": _pendulum(), "target": 0.2}, name="rl.TargetPosition"),
+        function(RL.TargetPosition, {"env": _inverted_pendulum(), "target": 0.2}, name="rl.TargetPosition"),
         # adapters
         function(A.heldout_split, {"categories": {"a": ["x", "y", "z", "w"], "b": ["p", "q", "r", "s"]}, "test": {"a": 1},
                  "val": {"b": 1}, "seed": 0, "min_train": 2}, name="adapters.heldout_split"),

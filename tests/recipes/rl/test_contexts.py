@@ -75,6 +75,15 @@ def test_target_position_is_the_alive_reward_minus_the_distance_of_the_cart() ->
     np.testing.assert_allclose(rewards, own - np.abs(states[1 : len(rewards) + 1, 0] - 0.4), rtol=1e-6, atol=1e-6)
 
 
+def test_target_position_refuses_an_environment_without_a_cart() -> None:
+    import gymnasium as gym
+
+    from hypernet.recipes.rl import TargetPosition
+
+    with pytest.raises(hn.ConfigError, match=r"first joint is the cart.*got Pendulum-v1.*InvertedPendulum-v5"):
+        TargetPosition(gym.make("Pendulum-v1"), 0.2)
+
+
 def test_target_angle_zero_is_pendulums_own_reward() -> None:
     _, own = _trajectory(PENDULUM, [1.0, 1.0])
     _, shifted = _trajectory(PENDULUM_TARGET, [0.0])

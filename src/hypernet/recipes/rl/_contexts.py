@@ -224,6 +224,16 @@ class TargetPosition(_TargetReward):
     ``|x - target|`` per step, so a policy that ignores the context pays for it.
     """
 
+    def __init__(self, env: gym.Env, target: float) -> None:
+        super().__init__(env, target)
+        qpos = getattr(getattr(env.unwrapped, "data", None), "qpos", None)
+        if qpos is None or len(qpos) < 1:
+            got = env.spec.id if env.spec is not None else describe(env)
+            raise ConfigError(
+                f"expected a MuJoCo environment whose first joint is the cart (InvertedPendulum-v5), got {got}; "
+                "pass gym.make('InvertedPendulum-v5')"
+            )
+
     def step(self, action: Any) -> Any:
         action = _check_action(self.env, action)
         obs, reward, terminated, truncated, info = self.env.step(action)
