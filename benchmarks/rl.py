@@ -64,6 +64,7 @@ from hypernet.recipes.rl import ContextFamily, family
 from hypernet.recipes.rl._experts import Expert, get_expert
 from hypernet.recipes.rl._rollouts import episode_returns, unscale_action
 from hypernet.recipes.rl._solver import ContextMLP, stack_data, train_solver
+from hypernet.recipes.rl.multi_arch_policy import ARCH_SWITCHES
 from hypernet.recipes.rl.zero_shot_policy import actor_returns, expert_data
 
 RESULTS = Path(__file__).parent / "results"
@@ -71,6 +72,12 @@ CACHE = Path.home() / ".cache" / "hypernet" / "rl"
 EPISODES = 10
 EVAL_SEED = 50_000
 
+# The InvertedPendulum families' expert and hypernetwork budgets (ip_pole_mass's; ip_target reuses them untuned):
+# HyperZero's 20,000 steps were chosen on ip_pole_mass's validation contexts (results/rl_zs_ip_select.md; 5,000 in round 1)
+IP_BUDGETS: dict[str, Any] = {
+    "expert_steps": 15_000, "transitions": 4000, "sac": {"policy_kwargs": {"net_arch": [64, 64]}}, "min_return": 900,
+    "hyper": {"steps": 20_000},
+}  # fmt: skip
 # Per family: training box, outside contexts, expert and hypernetwork budgets.
 FAMILIES: dict[str, dict[str, Any]] = {
     # Pendulum over (mass, length): dynamics
@@ -84,19 +91,11 @@ FAMILIES: dict[str, dict[str, Any]] = {
         "expert_steps": 10_000, "transitions": 4000, "sac": {"policy_kwargs": {"net_arch": [64, 64]}},
     },
     # InvertedPendulum-v5 (MuJoCo) over the pole's mass: dynamics, the cheapest MuJoCo experts
-    "ip_pole_mass": {
-        "train_low": [3.0], "train_high": [12.0], "grid": [16], "outside": [[2.0], [16.0]],
-        "expert_steps": 15_000, "transitions": 4000, "sac": {"policy_kwargs": {"net_arch": [64, 64]}}, "min_return": 900,
-        "hyper": {"steps": 20_000},  # chosen on validation contexts (results/rl_zs_ip_select.md); 5,000 in round 1
-    },
+    "ip_pole_mass": {"train_low": [3.0], "train_high": [12.0], "grid": [16], "outside": [[2.0], [16.0]], **IP_BUDGETS},
     # InvertedPendulum rewarded for balancing with the cart at a target position: a MuJoCo reward family (eleventh
     # session, added because pendulum_target saturates: every method at 100-101 % of its oracle); the sibling
     # family's expert and hypernetwork budgets
-    "ip_target": {
-        "train_low": [-0.5], "train_high": [0.5], "grid": [16], "outside": [[-0.7], [0.7]],
-        "expert_steps": 15_000, "transitions": 4000, "sac": {"policy_kwargs": {"net_arch": [64, 64]}}, "min_return": 900,
-        "hyper": {"steps": 20_000},
-    },
+    "ip_target": {"train_low": [-0.5], "train_high": [0.5], "grid": [16], "outside": [[-0.7], [0.7]], **IP_BUDGETS},
     # Pendulum rewarded for holding a target angle: a reward family (HyperZero's target-speed idea, affordable)
     "pendulum_target": {
         "train_low": [-0.25], "train_high": [0.25], "grid": [16], "outside": [[-0.35], [0.35]],
@@ -580,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fan-in-scaling", action="store_true", help="HyperPPO: scale sliced weights by sqrt(max fan-in / fan-in)")
     p.add_argument(
         "--arch-switch",
-        choices=("rollout", "step", "step_then_rollout"),
+        choices=ARCH_SWITCHES,
         default="rollout",
         help="HyperPPO: when the acting architecture changes",
     )

@@ -34,7 +34,7 @@ from ...training.loop import FitResult
 from ...training.progress import Progress
 from ...training.rng import seed_everything
 from ._contexts import family
-from .multi_arch_policy import MultiArchPolicy
+from .multi_arch_policy import ArchSwitch, MultiArchPolicy
 from .zero_shot_policy import ZeroShotPolicy
 
 
@@ -69,9 +69,7 @@ class MultiArchSection(Section):
     n_epochs: int = Field(default=4, ge=1)
     batch_size: int = Field(default=128, ge=1)
     embedding_dim: int = Field(default=16, ge=1)
-    arch_switch: Literal["rollout", "step", "step_then_rollout"] = Field(
-        default="rollout", description="when the acting architecture changes (MultiArchPolicy's arch_switch)"
-    )
+    arch_switch: ArchSwitch = Field(default="rollout", description="when the acting architecture changes (MultiArchPolicy's arch_switch)")
     fan_in_scaling: bool = False
     residual: bool = False
     candidates: int = Field(default=4, ge=1)

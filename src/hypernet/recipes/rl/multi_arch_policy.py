@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import gymnasium as gym
 import numpy as np
@@ -45,7 +45,8 @@ from ._solver import actor_layers
 __all__ = ["MultiArchPolicy", "Ranked"]
 
 EnvFn = Callable[[], gym.Env]
-ARCH_SWITCHES = ("rollout", "step", "step_then_rollout")
+ArchSwitch = Literal["rollout", "step", "step_then_rollout"]
+ARCH_SWITCHES: tuple[str, ...] = get_args(ArchSwitch)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class MultiArchPolicy(nn.Module):
         critic_arch: bool = False,
         fan_in_scaling: bool = False,
         residual: bool = False,
-        arch_switch: str = "rollout",
+        arch_switch: ArchSwitch = "rollout",
         seed: int = 0,
     ) -> None:
         super().__init__()
