@@ -178,17 +178,29 @@ def run_seed(
     ghn = hn.GraphHyperNetwork(
         hidden=args.hidden, block=(args.rows, 4, 1, 1), virtual_edges=args.virtual_edges, lowrank=args.rank, lowrank_rows=args.rows,
         encoder=args.encoder, layers=args.layers, heads=args.heads, weight_scale=args.weight_scale, bias_scale=args.bias_scale,
-        positions=args.positions,
+        positions=args.positions, residual=args.residual,
     )  # fmt: skip
     curve: list[float] = []
-    t0 = time.perf_counter()
-    sampler: GPT2Sampler | DepthCurriculum = GPT2Sampler(corpus.vocab, args.context)
-    if args.depth_curriculum > 0:  # the deepest allowed config grows over this fraction of the GHN's steps
-        sampler = DepthCurriculum(sampler, int(args.depth_curriculum * args.steps * args.meta_batch))
-    ghn.fit(sampler, train, steps=args.steps, meta_batch=args.meta_batch, lr=args.lr, seed=seed,
-            callback=lambda s, loss, acc: curve.append(loss))  # fmt: skip
-    train_minutes = (time.perf_counter() - t0) / 60
+    ghn_file = Path(args.ghn_file.format(seed=seed)) if args.ghn_file else None
+    if ghn_file is not None and ghn_file.exists():  # trained earlier by the same command with --train-only
+        ghn = hn.GraphHyperNetwork.load(ghn_file)
+        saved = json.loads(ghn_file.with_suffix(".json").read_text())
+        curve, train_minutes = saved["train_loss"], saved["train_minutes"]
+        log(f"seed {seed}: GHN loaded from {ghn_file} (trained {args.steps} steps in {train_minutes:.1f} min)")
+    else:
+        t0 = time.perf_counter()
+        sampler: GPT2Sampler | DepthCurriculum = GPT2Sampler(corpus.vocab, args.context)
+        if args.depth_curriculum > 0:  # the deepest allowed config grows over this fraction of the GHN's steps
+            sampler = DepthCurriculum(sampler, int(args.depth_curriculum * args.steps * args.meta_batch))
+        ghn.fit(sampler, train, steps=args.steps, meta_batch=args.meta_batch, lr=args.lr, seed=seed,
+                callback=lambda s, loss, acc: curve.append(loss))  # fmt: skip
+        train_minutes = (time.perf_counter() - t0) / 60
+        if ghn_file is not None:
+            ghn.save(ghn_file, info={"train_loss": curve, "train_minutes": train_minutes, "seed": seed,
+                                     "command": "python benchmarks/ghn_lm.py " + " ".join(sys.argv[1:])})  # fmt: skip
     log(f"seed {seed}: GHN trained {args.steps} steps in {train_minutes:.1f} min; loss (last 50 steps) {statistics.mean(curve[-50:]):.3f}")
+    if args.train_only:
+        return [], {"seed": seed, "train_minutes": round(train_minutes, 2)}
     gv = torch.Generator().manual_seed(12345)  # the same validation / test windows for every seed
     val = windows(corpus.val, args.n_val, 16, args.context, gv)
     test = windows(corpus.test, args.n_val, 16, args.context, gv)
@@ -363,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--rank", type=int, default=64, help="low-rank decoder rank (chosen on a validation config, see the pilot)")
     p.add_argument("--positions", action="store_true", help="GraphHyperNetwork(positions=True): node-order sinusoids")
+    p.add_argument("--residual", action="store_true", help="GraphHyperNetwork(residual=True): a correction to the default init")
     p.add_argument("--weight-scale", type=float, default=0.25, help="predicted weights x this (GPT-2 default init is std 0.02)")
     p.add_argument("--bias-scale", type=float, default=1.0, help="predicted biases x this (0: biases stay zero, as GPT-2 initialises them)")
     p.add_argument("--rows", type=int, default=256)
@@ -384,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--heads", type=int, default=8, help="Graphormer heads")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--save", action="store_true")
+    p.add_argument("--ghn-file", default="", help="GHN file per seed ('{seed}' replaced): loaded if it exists, else written")
+    p.add_argument("--train-only", action="store_true", help="train (and write --ghn-file), evaluate nothing")
     p.add_argument("--tag", default="")
     p.add_argument("--merge", nargs="+", default=None)
     args = p.parse_args(argv)
@@ -402,10 +417,14 @@ def main(argv: list[str] | None = None) -> int:
     infos = []
     for seed in args.seeds:
         r, info = run_seed(seed, args, corpus, log)
+        if args.train_only:
+            continue
         rows += r
         infos.append(info)
         write_rows(rows, RESULTS / f"ghn_lm{args.tag}.csv")
         (RESULTS / f"ghn_lm_training{args.tag}.json").write_text(json.dumps(infos, indent=1) + "\n")
+    if args.train_only:
+        return 0
     args.ran = f"`python benchmarks/ghn_lm.py {' '.join(sys.argv[1:] if argv is None else argv)}`"
     write_markdown(rows, infos, args)
     plot(rows, args)

@@ -4,6 +4,11 @@ Trains a LoGAH-style GHN for ``--steps`` steps as ``ghn_lm.py`` does, predicts o
 parameter statistics and gradient norms at default and GHN init, then fine-tunes variants of the prediction::
 
     python benchmarks/ghn_lm_diagnosis.py --steps 200 --config 2
+
+``--ghn-file F`` loads a GHN written by ``ghn_lm.py --ghn-file F --train-only`` instead, and ``--fine-tuning`` then
+compares fine-tuning treatments of its prediction (learning rate, rescaling, shrink-and-perturb) with default init::
+
+    python benchmarks/ghn_lm_diagnosis.py --ghn-file /tmp/ghn_s0.safetensors --config 0 --fine-tuning
 """
 
 from __future__ import annotations
@@ -50,17 +55,81 @@ def variant(model: nn.Module, default: nn.Module, zero_bias: bool, default_embed
     return out
 
 
+def rescaled(
+    model: nn.Module, default: nn.Module, shrink: float, mix: float, match_std: bool, default_vectors: bool = False,
+    default_embeddings: bool = False,
+) -> nn.Module:  # fmt: skip
+    """The prediction with each matrix x ``shrink`` (or scaled to the default init's std) + ``mix`` x the default init.
+
+    ``default_vectors`` puts every bias and layer-norm parameter back to its default init (zeros, ones);
+    ``default_embeddings`` does the same for the token and position embeddings.
+    """
+    out = copy.deepcopy(model)
+    with torch.no_grad():
+        for (name, p), p0 in zip(out.named_parameters(), default.parameters(), strict=True):
+            if p.dim() < 2:
+                if default_vectors:
+                    p.copy_(p0)
+                continue
+            if default_embeddings and ("wte" in name or "wpe" in name):
+                p.copy_(p0)
+                continue
+            p.mul_(p0.std() / p.std() if match_std else shrink).add_(mix * p0)
+    return out
+
+
+def fine_tuning(model: nn.Module, default: nn.Module, corpus: CharCorpus, steps: int, only_new: bool) -> None:
+    val = windows(corpus.val, 8, 16, 32, torch.Generator().manual_seed(12345))
+    batches = windows(corpus.train, steps, 8, 32, torch.Generator().manual_seed(7))
+    warm = copy.deepcopy(default)  # control: a start as good as the prediction, reached by training the default init
+    other = windows(corpus.train, 200, 8, 32, torch.Generator().manual_seed(8))
+    finetune(warm, other, val[:1], argparse.Namespace(ft_lr=1e-3, ft_steps=200, eval_every=200))
+    starts = {
+        "control: default init after 200 steps on other batches, fresh AdamW": (warm, 1e-3),
+        "GHN, vectors to default": (rescaled(model, default, 1.0, 0.0, False, True), 1e-3),
+        "GHN, vectors to default, matrices x 0.5 + default init": (rescaled(model, default, 0.5, 1.0, False, True), 1e-3),
+        "GHN, vectors and embeddings to default": (rescaled(model, default, 1.0, 0.0, False, True, True), 1e-3),
+        "GHN, vectors and embeddings to default, matrices to default std": (rescaled(model, default, 1.0, 0.0, True, True, True), 1e-3),
+        "GHN, matrices to default std, + default init": (rescaled(model, default, 1.0, 1.0, True), 1e-3),
+    }
+    if not only_new:
+        starts |= first_round(model, default)
+    for name, (m, lr) in starts.items():
+        curve, _ = finetune(copy.deepcopy(m), batches, val, argparse.Namespace(ft_lr=lr, ft_steps=steps, eval_every=50))
+        print(f"{name}: validation loss every 50 steps {[round(v, 3) for _, v in curve]}", flush=True)
+
+
+def first_round(model: nn.Module, default: nn.Module) -> dict[str, tuple[nn.Module, float]]:
+    return {
+        "default init, lr 1e-3": (default, 1e-3),
+        "default init, lr 3e-3": (default, 3e-3),
+        "GHN, lr 1e-3": (model, 1e-3),
+        "GHN, lr 3e-4": (model, 3e-4),
+        "GHN, lr 3e-3": (model, 3e-3),
+        "GHN, matrices to default std": (rescaled(model, default, 1.0, 0.0, True), 1e-3),
+        "GHN, matrices x 0.5": (rescaled(model, default, 0.5, 0.0, False), 1e-3),
+        "GHN x 0.5 + default init (shrink-perturb)": (rescaled(model, default, 0.5, 1.0, False), 1e-3),
+        "GHN + default init": (rescaled(model, default, 1.0, 1.0, False), 1e-3),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--config", type=int, default=2, help="which of the 4 validation configs")
     p.add_argument("--ft-steps", type=int, default=200)
+    p.add_argument("--ghn-file", default="", help="load this GHN instead of training one")
+    p.add_argument("--fine-tuning", action="store_true", help="compare fine-tuning treatments (needs --ghn-file)")
+    p.add_argument("--only-new", action="store_true", help="with --fine-tuning: the second round's treatments only")
     args = p.parse_args()
     torch.manual_seed(0)
     corpus = CharCorpus()
     train = windows(corpus.train, args.steps, 8, 32, torch.Generator().manual_seed(0))
-    ghn = hn.GraphHyperNetwork(hidden=64, block=(256, 4, 1, 1), virtual_edges=50, lowrank=64, lowrank_rows=256, weight_scale=0.25)
-    ghn.fit(GPT2Sampler(corpus.vocab, 32), train, steps=args.steps, meta_batch=2, lr=1e-3, seed=0)
+    if args.ghn_file:
+        ghn = hn.GraphHyperNetwork.load(args.ghn_file)
+    else:
+        ghn = hn.GraphHyperNetwork(hidden=64, block=(256, 4, 1, 1), virtual_edges=50, lowrank=64, lowrank_rows=256, weight_scale=0.25)
+        ghn.fit(GPT2Sampler(corpus.vocab, 32), train, steps=args.steps, meta_batch=2, lr=1e-3, seed=0)
     spec = eval_specs(argparse.Namespace(eval_set="val"))[args.config]
     torch.manual_seed(5)
     model = spec.build(corpus.vocab, 32)
@@ -69,6 +138,9 @@ def main() -> None:
     for name, m in (("default init", default), ("GHN init", model)):
         print(f"{spec}, {name}:")
         stats(m, *train[0])
+    if args.fine_tuning:
+        fine_tuning(model, default, corpus, args.ft_steps, args.only_new)
+        return
     ft_args = argparse.Namespace(ft_lr=1e-3, ft_steps=args.ft_steps, eval_every=25)
     val = windows(corpus.val, 8, 16, 32, torch.Generator().manual_seed(12345))
     batches = windows(corpus.train, args.ft_steps, 8, 32, torch.Generator().manual_seed(7))

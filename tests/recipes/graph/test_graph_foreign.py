@@ -215,3 +215,32 @@ def test_positions_add_node_order_sinusoids_and_round_trip(tmp_path: Path) -> No
     assert all(torch.equal(again[k], params[k]) for k in params)
     with pytest.raises(hn.ConfigError, match=r"GraphHyperNetwork\(positions=\.\.\.\) to be True or False"):
         hn.GraphHyperNetwork(positions=1)  # type: ignore[arg-type]
+
+
+def test_residual_predicts_a_correction_added_to_the_current_parameters(tmp_path: Path) -> None:
+    model = tiny("gpt2")
+    plain, residual = ghn(lowrank=3), ghn(lowrank=3, residual=True)  # same seed: the same weights
+    norms = {n for n, m in model.named_modules() if isinstance(m, nn.LayerNorm)}
+    current = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with torch.no_grad():
+        absolute, corrected = plain.predict(model), residual.predict(model)
+    for name, p in current.items():
+        is_scale = name.endswith(".weight") and name.rsplit(".", 1)[0] in norms
+        delta = absolute[name] - 1.0 if is_scale else absolute[name]  # norm scales: a correction around 0
+        torch.testing.assert_close(corrected[name], p + delta, msg=name)
+    x = torch.randint(0, 40, (2, 8))
+    for module in model.modules():  # loss() runs the model in train mode: no dropout, so both see the same function
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+    loss, _ = residual.loss([model], x[:, :-1], x[:, 1:])  # training sees the same corrected parameters
+    with torch.no_grad():  # loss() reads the graph from the batch's first row (with this config: KV-cache concat nodes)
+        on_batch = residual.predict(model, x[:1, :-1])
+    reference = functional_call(model, on_batch, (x[:, :-1],)).logits
+    torch.testing.assert_close(loss, nn.functional.cross_entropy(reference.flatten(0, 1), x[:, 1:].flatten()))
+    residual.initialize_(model)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p, corrected[name], msg=name)
+    loaded = hn.GraphHyperNetwork.load(residual.save(tmp_path / "r.safetensors"))
+    assert loaded.config()["residual"] is True and "residual" not in plain.config()
+    with pytest.raises(hn.ConfigError, match=r"GraphHyperNetwork\(residual=\.\.\.\) to be True or False"):
+        hn.GraphHyperNetwork(residual="yes")  # type: ignore[arg-type]

@@ -121,6 +121,11 @@ class GraphHyperNetwork(nn.Module):
             nodes of the same kind in different blocks (a transformer's repeated layers) can get different
             parameters (the GNN alone gives them nearly the same embedding; see
             ``benchmarks/results/ghn_lm_pilot_diagnosis.md``). GHNs saved without it load with ``False``.
+        residual: predict a correction that is added to the module's current parameters (its default
+            initialisation when freshly built) instead of the parameters themselves; norm scales get
+            ``scale - 1``. Training sees a new random initialisation with every sampled model, so the GHN learns
+            corrections that work on top of any of them, and the result keeps the full-rank random bulk that
+            makes default initialisation easy to fine-tune. :meth:`initialize_` adds the correction once per call.
 
     Raises:
         ConfigError: a size is not positive.
@@ -144,6 +149,7 @@ class GraphHyperNetwork(nn.Module):
         flatten_maps: bool = True,
         bias_scale: float = 1.0,
         positions: bool = False,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         _check_arguments(hidden, block, virtual_edges, rounds, layernorm, custom_ops, leaf_modules)
@@ -166,6 +172,7 @@ class GraphHyperNetwork(nn.Module):
         check_bool(flatten_maps, "flatten_maps", owner="GraphHyperNetwork")
         self.flatten_maps = flatten_maps
         self.positions = check_bool(positions, "positions", owner="GraphHyperNetwork")
+        self.residual = check_bool(residual, "residual", owner="GraphHyperNetwork")
         self.hidden, self.block = hidden, tuple(int(b) for b in block)
         self.virtual_edges, self.rounds, self.layernorm = virtual_edges, rounds, layernorm
         self.custom_ops = dict(custom_ops or {})
@@ -195,6 +202,7 @@ class GraphHyperNetwork(nn.Module):
             **({"bias_scale": self.bias_scale} if self.bias_scale != 1.0 else {}),
             "flatten_maps": self.flatten_maps,
             **({"positions": True} if self.positions else {}),
+            **({"residual": True} if self.residual else {}),
         }
 
     # -- graphs -----------------------------------------------------------------------------
@@ -291,8 +299,18 @@ class GraphHyperNetwork(nn.Module):
                 shape = graphs[gi].shapes[full]
                 is_scale = graphs[gi].ops[v] in NORMS and role == "weight"
                 flat = fit_shape(row[0 if is_scale else 1], (math.prod(shape),)).view(shape)
-                out[gi][full] = normalize_scale(flat) if is_scale else normalize_bias(flat) * self.bias_scale
+                if is_scale:
+                    out[gi][full] = normalize_scale(flat) - 1.0 if self.residual else normalize_scale(flat)
+                else:
+                    out[gi][full] = normalize_bias(flat) * self.bias_scale
         return out
+
+    def _on_base(self, module: nn.Module, predicted: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """With ``residual``, each predicted correction plus the module's current parameter; else ``predicted``."""
+        if not self.residual:
+            return predicted
+        current = dict(module.named_parameters())
+        return {name: current[name].detach().to(delta.dtype) + delta for name, delta in predicted.items()}
 
     def _finish(self, graph: ModelGraph, v: int, full: str, w: torch.Tensor) -> torch.Tensor:
         """Fan-in normalisation (times ``weight_scale``), then the stored layout (``(in, out)`` weights transposed back)."""
@@ -313,7 +331,7 @@ class GraphHyperNetwork(nn.Module):
         """
         _check_module(module)
         graph = self.graph(module, inputs)
-        predicted = self.predict_graphs([graph])[0]
+        predicted = self._on_base(module, self.predict_graphs([graph])[0])
         names = dict(module.named_parameters())
         return {name: predicted[name] if name in predicted else p.detach().clone() for name, p in names.items()}
 
@@ -367,7 +385,7 @@ class GraphHyperNetwork(nn.Module):
         losses, correct = [], 0.0
         for module, params in zip(modules, predicted, strict=True):
             module.train()
-            state = {**dict(module.named_buffers()), **params}
+            state = {**dict(module.named_buffers()), **self._on_base(module, params)}
             out = functional_call(module, state, (x,), strict=False)
             logits = getattr(out, "logits", out)
             flat, target = (logits.flatten(0, -2), y.flatten()) if logits.dim() > 2 else (logits, y)
