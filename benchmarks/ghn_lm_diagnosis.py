@@ -6,9 +6,11 @@ parameter statistics and gradient norms at default and GHN init, then fine-tunes
     python benchmarks/ghn_lm_diagnosis.py --steps 200 --config 2
 
 ``--ghn-file F`` loads a GHN written by ``ghn_lm.py --ghn-file F --train-only`` instead, and ``--fine-tuning`` then
-compares fine-tuning treatments of its prediction (learning rate, rescaling, shrink-and-perturb) with default init::
+compares fine-tuning treatments of its prediction (learning rate, rescaling, shrink-and-perturb) with default init,
+and ``--groups`` swaps one parameter group at a time between the prediction and default init::
 
     python benchmarks/ghn_lm_diagnosis.py --ghn-file /tmp/ghn_s0.safetensors --config 0 --fine-tuning
+    python benchmarks/ghn_lm_diagnosis.py --ghn-file /tmp/ghn_s0.safetensors --config 0 --groups --ft-steps 400
 """
 
 from __future__ import annotations
@@ -99,6 +101,57 @@ def fine_tuning(model: nn.Module, default: nn.Module, corpus: CharCorpus, steps:
         print(f"{name}: validation loss every 50 steps {[round(v, 3) for _, v in curve]}", flush=True)
 
 
+GROUPS = {  # parameter groups of a Hugging Face GPT-2: (name test, column slice of c_attn as thirds or None)
+    "attention queries and keys": (lambda n: "attn.c_attn" in n, (0, 2)),
+    "attention values and output": (lambda n: "attn.c_attn" in n or "attn.c_proj" in n, (2, 3)),
+    "MLP matrices and biases": (lambda n: ".mlp." in n, None),
+    "layer norms": (lambda n: ".ln_" in n, None),
+    "token and position embeddings": (lambda n: "wte" in n or "wpe" in n, None),
+}
+
+
+def with_group(start: nn.Module, source: nn.Module, group: str) -> nn.Module:
+    """``start`` with the parameters of ``group`` copied from ``source`` (for c_attn only the group's thirds)."""
+    test, thirds = GROUPS[group]
+    out = copy.deepcopy(start)
+    with torch.no_grad():
+        for (name, p), q in zip(out.named_parameters(), source.parameters(), strict=True):
+            if not test(name):
+                continue
+            if thirds is not None and "c_attn" in name:
+                third = p.shape[-1] // 3
+                cols = slice(thirds[0] * third, thirds[1] * third)
+                p[..., cols] = q[..., cols]
+            elif thirds is None or "c_proj" in name:
+                p.copy_(q)
+    return out
+
+
+@torch.no_grad()
+def attention_entropy(model: nn.Module, x: torch.Tensor) -> list[float]:
+    """Mean entropy (nats) of each layer's attention rows; uniform attention over ``t`` keys gives ``log t``."""
+    model = copy.deepcopy(model).eval()
+    model.set_attn_implementation("eager")  # SDPA returns no attention weights
+    out = model(x, output_attentions=True)
+    return [round(float(-(a.clamp_min(1e-12).log() * a).sum(-1).mean()), 3) for a in out.attentions]
+
+
+def groups(model: nn.Module, default: nn.Module, corpus: CharCorpus, steps: int) -> None:
+    """Fine-tune default init with one group of the prediction, and the prediction with one group at default init."""
+    val = windows(corpus.val, 8, 16, 32, torch.Generator().manual_seed(12345))
+    batches = windows(corpus.train, steps, 8, 32, torch.Generator().manual_seed(7))
+    x = val[0][0]
+    print(f"attention entropy per layer (uniform causal: {float(torch.log(torch.arange(1, 33.0)).mean()):.3f}): "
+          f"default {attention_entropy(default, x)}, GHN {attention_entropy(model, x)}")  # fmt: skip
+    starts = {"default init": default, "GHN": model}
+    for group in GROUPS:
+        starts[f"default init + GHN's {group}"] = with_group(default, model, group)
+        starts[f"GHN with default {group}"] = with_group(model, default, group)
+    for name, m in starts.items():
+        curve, _ = finetune(copy.deepcopy(m), batches, val, argparse.Namespace(ft_lr=1e-3, ft_steps=steps, eval_every=100))
+        print(f"{name}: validation loss every 100 steps {[round(v, 3) for _, v in curve]}", flush=True)
+
+
 def first_round(model: nn.Module, default: nn.Module) -> dict[str, tuple[nn.Module, float]]:
     return {
         "default init, lr 1e-3": (default, 1e-3),
@@ -120,6 +173,7 @@ def main() -> None:
     p.add_argument("--ft-steps", type=int, default=200)
     p.add_argument("--ghn-file", default="", help="load this GHN instead of training one")
     p.add_argument("--fine-tuning", action="store_true", help="compare fine-tuning treatments (needs --ghn-file)")
+    p.add_argument("--groups", action="store_true", help="which parameter group of the prediction slows fine-tuning")
     p.add_argument("--only-new", action="store_true", help="with --fine-tuning: the second round's treatments only")
     args = p.parse_args()
     torch.manual_seed(0)
@@ -138,6 +192,9 @@ def main() -> None:
     for name, m in (("default init", default), ("GHN init", model)):
         print(f"{spec}, {name}:")
         stats(m, *train[0])
+    if args.groups:
+        groups(model, default, corpus, args.ft_steps)
+        return
     if args.fine_tuning:
         fine_tuning(model, default, corpus, args.ft_steps, args.only_new)
         return
