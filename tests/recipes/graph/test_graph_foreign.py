@@ -65,6 +65,18 @@ def test_gpt2_graph_has_residual_sums_and_transposed_conv1d_weights() -> None:
     assert g.ops[residual] == "sum" and len([s for s, d in g.edges if d == residual]) == 2
 
 
+def test_graph_from_given_inputs_equals_the_graph_from_example_inputs_on_a_caching_model() -> None:
+    model = tiny("gpt2")
+    assert model.config.use_cache  # the key/value cache would add concatenations to the forward pass
+    ids = torch.randint(40, (1, 8), generator=torch.Generator().manual_seed(3))
+    reference = build_graph(model)
+    for inputs in (ids, {"input_ids": ids}):
+        graph = build_graph(model, inputs=inputs)
+        assert (graph.ops, graph.edges, graph.names) == (reference.ops, reference.edges, reference.names)
+    cached = build_graph(model, inputs={"input_ids": ids, "use_cache": True})  # the caller's choice is kept
+    assert cached.ops.count("concat") > reference.ops.count("concat")
+
+
 @pytest.mark.parametrize("kind", ["gpt2", "vit"])
 def test_initialize_then_forward_equals_functional_call_with_the_prediction(kind: str) -> None:
     model = tiny(kind).eval()

@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -61,6 +62,19 @@ def example_inputs(module: nn.Module) -> dict[str, Any] | None:
         hw = (size, size) if isinstance(size, int) else tuple(size)
         return {name: torch.randn(1, int(getattr(config, "num_channels", 3)), *hw, generator=g)}
     return None
+
+
+def _without_cache(module: nn.Module, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``use_cache=False`` added for a model whose config caches keys and values, unless the caller chose.
+
+    The cache adds concatenations to the forward pass that are not part of the network, so a graph read from the
+    caller's inputs would differ from the one read from :func:`example_inputs`.
+    """
+    if "use_cache" in kwargs or not getattr(getattr(module, "config", None), "use_cache", False):
+        return kwargs
+    if "use_cache" not in inspect.signature(module.forward).parameters:
+        return kwargs
+    return {**kwargs, "use_cache": False}
 
 
 def _call_args(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -104,6 +118,7 @@ def autograd_nodes(module: nn.Module, custom: dict[Any, str], leaves: tuple[type
                 "fix: pass inputs= (a tensor, a tuple of positional inputs or a dict of keyword inputs)"
             )
     args, kwargs = _call_args(inputs)
+    kwargs = _without_cache(module, kwargs)
     args = tuple(_needs_grad(a) for a in args)
     kwargs = {k: _needs_grad(v) for k, v in kwargs.items()}
     named = dict(module.named_parameters())
