@@ -183,7 +183,11 @@ def run_seed(
     curve: list[float] = []
     ghn_file = Path(args.ghn_file.format(seed=seed)) if args.ghn_file else None
     if ghn_file is not None and ghn_file.exists():  # trained earlier by the same command with --train-only
-        ghn = hn.GraphHyperNetwork.load(ghn_file)
+        loaded = hn.GraphHyperNetwork.load(ghn_file)
+        if loaded.config() != ghn.config():
+            raise SystemExit(f"{ghn_file} holds a GHN built with {loaded.config()}, not this command's {ghn.config()}; "
+                             "give the command that trained it, or another --ghn-file")  # fmt: skip
+        ghn = loaded
         saved = json.loads(ghn_file.with_suffix(".json").read_text())
         curve, train_minutes = saved["train_loss"], saved["train_minutes"]
         log(f"seed {seed}: GHN loaded from {ghn_file} (trained {args.steps} steps in {train_minutes:.1f} min)")
