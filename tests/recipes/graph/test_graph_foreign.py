@@ -256,3 +256,20 @@ def test_residual_predicts_a_correction_added_to_the_current_parameters(tmp_path
     assert loaded.config()["residual"] is True and "residual" not in plain.config()
     with pytest.raises(hn.ConfigError, match=r"GraphHyperNetwork\(residual=\.\.\.\) to be True or False"):
         hn.GraphHyperNetwork(residual="yes")  # type: ignore[arg-type]
+
+
+def test_cache_switch_is_added_only_where_the_forward_takes_it() -> None:
+    from hypernet.recipes.graph._autograd import _without_cache
+
+    class Caching(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = transformers.GPT2Config(use_cache=True)
+
+    plain, builtin = Caching(), Caching()
+    plain.forward = lambda input_ids: input_ids  # type: ignore[method-assign]
+    builtin.forward = torch.relu  # type: ignore[method-assign]  # no readable signature
+    assert _without_cache(plain, {"input_ids": 1}) == {"input_ids": 1}
+    assert _without_cache(builtin, {"input_ids": 1}) == {"input_ids": 1}
+    assert _without_cache(tiny("gpt2"), {"input_ids": 1}) == {"input_ids": 1, "use_cache": False}
+    assert _without_cache(tiny("gpt2"), {"use_cache": True}) == {"use_cache": True}

@@ -72,9 +72,11 @@ def _without_cache(module: nn.Module, kwargs: dict[str, Any]) -> dict[str, Any]:
     """
     if "use_cache" in kwargs or not getattr(getattr(module, "config", None), "use_cache", False):
         return kwargs
-    if "use_cache" not in inspect.signature(module.forward).parameters:
+    try:
+        accepts = "use_cache" in inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):  # a forward without a readable signature: call it as the caller asked
         return kwargs
-    return {**kwargs, "use_cache": False}
+    return {**kwargs, "use_cache": False} if accepts else kwargs
 
 
 def _call_args(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
