@@ -80,9 +80,24 @@ def rescaled(
     return out
 
 
+Batches = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def validation(corpus: CharCorpus) -> Batches:
+    """The validation windows every start is scored on."""
+    return windows(corpus.val, 8, 16, 32, torch.Generator().manual_seed(12345))
+
+
+def compare(starts: dict[str, tuple[nn.Module, float]], corpus: CharCorpus, steps: int, every: int) -> None:
+    """Fine-tune a copy of each start (AdamW at its learning rate) on the same batches; print its validation curve."""
+    val, batches = validation(corpus), windows(corpus.train, steps, 8, 32, torch.Generator().manual_seed(7))
+    for name, (m, lr) in starts.items():
+        curve, _ = finetune(copy.deepcopy(m), batches, val, argparse.Namespace(ft_lr=lr, ft_steps=steps, eval_every=every))
+        print(f"{name}: validation loss every {every} steps {[round(v, 3) for _, v in curve]}", flush=True)
+
+
 def fine_tuning(model: nn.Module, default: nn.Module, corpus: CharCorpus, steps: int, only_new: bool) -> None:
-    val = windows(corpus.val, 8, 16, 32, torch.Generator().manual_seed(12345))
-    batches = windows(corpus.train, steps, 8, 32, torch.Generator().manual_seed(7))
+    val = validation(corpus)
     warm = copy.deepcopy(default)  # control: a start as good as the prediction, reached by training the default init
     other = windows(corpus.train, 200, 8, 32, torch.Generator().manual_seed(8))
     finetune(warm, other, val[:1], argparse.Namespace(ft_lr=1e-3, ft_steps=200, eval_every=200))
@@ -96,9 +111,7 @@ def fine_tuning(model: nn.Module, default: nn.Module, corpus: CharCorpus, steps:
     }
     if not only_new:
         starts |= first_round(model, default)
-    for name, (m, lr) in starts.items():
-        curve, _ = finetune(copy.deepcopy(m), batches, val, argparse.Namespace(ft_lr=lr, ft_steps=steps, eval_every=50))
-        print(f"{name}: validation loss every 50 steps {[round(v, 3) for _, v in curve]}", flush=True)
+    compare(starts, corpus, steps, 50)
 
 
 GROUPS = {  # parameter groups of a Hugging Face GPT-2: (name test, column slice of c_attn as thirds or None)
@@ -138,18 +151,14 @@ def attention_entropy(model: nn.Module, x: torch.Tensor) -> list[float]:
 
 def groups(model: nn.Module, default: nn.Module, corpus: CharCorpus, steps: int) -> None:
     """Fine-tune default init with one group of the prediction, and the prediction with one group at default init."""
-    val = windows(corpus.val, 8, 16, 32, torch.Generator().manual_seed(12345))
-    batches = windows(corpus.train, steps, 8, 32, torch.Generator().manual_seed(7))
-    x = val[0][0]
+    x = validation(corpus)[0][0]
     print(f"attention entropy per layer (uniform causal: {float(torch.log(torch.arange(1, 33.0)).mean()):.3f}): "
           f"default {attention_entropy(default, x)}, GHN {attention_entropy(model, x)}")  # fmt: skip
-    starts = {"default init": default, "GHN": model}
+    starts = {"default init": (default, 1e-3), "GHN": (model, 1e-3)}
     for group in GROUPS:
-        starts[f"default init + GHN's {group}"] = with_group(default, model, group)
-        starts[f"GHN with default {group}"] = with_group(model, default, group)
-    for name, m in starts.items():
-        curve, _ = finetune(copy.deepcopy(m), batches, val, argparse.Namespace(ft_lr=1e-3, ft_steps=steps, eval_every=100))
-        print(f"{name}: validation loss every 100 steps {[round(v, 3) for _, v in curve]}", flush=True)
+        starts[f"default init + GHN's {group}"] = (with_group(default, model, group), 1e-3)
+        starts[f"GHN with default {group}"] = (with_group(model, default, group), 1e-3)
+    compare(starts, corpus, steps, 100)
 
 
 def first_round(model: nn.Module, default: nn.Module) -> dict[str, tuple[nn.Module, float]]:
@@ -198,9 +207,6 @@ def main() -> None:
     if args.fine_tuning:
         fine_tuning(model, default, corpus, args.ft_steps, args.only_new)
         return
-    ft_args = argparse.Namespace(ft_lr=1e-3, ft_steps=args.ft_steps, eval_every=25)
-    val = windows(corpus.val, 8, 16, 32, torch.Generator().manual_seed(12345))
-    batches = windows(corpus.train, args.ft_steps, 8, 32, torch.Generator().manual_seed(7))
     starts = {
         "default init": default,
         "GHN": model,
@@ -209,9 +215,7 @@ def main() -> None:
         "GHN, biases zeroed, default embeddings": variant(model, default, True, True, 0.0),
         "GHN, biases zeroed, default embeddings + matrices": variant(model, default, True, True, 1.0),
     }
-    for name, m in starts.items():
-        curve, _ = finetune(m, batches, val, ft_args)
-        print(f"{name}: validation loss every 25 steps {[round(v, 3) for _, v in curve]}", flush=True)
+    compare({name: (m, 1e-3) for name, m in starts.items()}, corpus, args.ft_steps, 25)
 
 
 if __name__ == "__main__":

@@ -245,7 +245,7 @@ def test_residual_predicts_a_correction_added_to_the_current_parameters(tmp_path
         if isinstance(module, nn.Dropout):
             module.p = 0.0
     loss, _ = residual.loss([model], x[:, :-1], x[:, 1:])  # training sees the same corrected parameters
-    with torch.no_grad():  # loss() reads the graph from the batch's first row (with this config: KV-cache concat nodes)
+    with torch.no_grad():  # loss() reads the graph from the batch's first row
         on_batch = residual.predict(model, x[:1, :-1])
     reference = functional_call(model, on_batch, (x[:, :-1],)).logits
     torch.testing.assert_close(loss, nn.functional.cross_entropy(reference.flatten(0, 1), x[:, 1:].flatten()))
