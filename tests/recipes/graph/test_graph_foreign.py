@@ -266,10 +266,12 @@ def test_cache_switch_is_added_only_where_the_forward_takes_it() -> None:
             super().__init__()
             self.config = transformers.GPT2Config(use_cache=True)
 
-    plain, builtin = Caching(), Caching()
+    plain, wrapper, builtin = Caching(), Caching(), Caching()
     plain.forward = lambda input_ids: input_ids  # type: ignore[method-assign]
+    wrapper.forward = lambda input_ids, **kwargs: input_ids  # type: ignore[method-assign]  # passes the rest on (PEFT)
     builtin.forward = torch.relu  # type: ignore[method-assign]  # no readable signature
     assert _without_cache(plain, {"input_ids": 1}) == {"input_ids": 1}
+    assert _without_cache(wrapper, {"input_ids": 1}) == {"input_ids": 1, "use_cache": False}
     assert _without_cache(builtin, {"input_ids": 1}) == {"input_ids": 1}
     assert _without_cache(tiny("gpt2"), {"input_ids": 1}) == {"input_ids": 1, "use_cache": False}
     assert _without_cache(tiny("gpt2"), {"use_cache": True}) == {"use_cache": True}

@@ -47,16 +47,18 @@ RawNodes = tuple[list[str], list[str], list[dict[str, str]], list[list[int]], li
 
 
 def example_inputs(module: nn.Module) -> dict[str, Any] | None:
-    """Example inputs of a Hugging Face model from its config (token ids or one image; no KV cache), else ``None``."""
+    """Example inputs of a Hugging Face model from its config (token ids or one image), else ``None``.
+
+    The KV cache is switched off for these as for the caller's inputs, by :func:`_without_cache`.
+    """
     config = getattr(module, "config", None)
     name = getattr(module, "main_input_name", None)
     if config is None or not isinstance(name, str):
         return None
     g = torch.Generator().manual_seed(0)
-    extra: dict[str, Any] = {"use_cache": False} if getattr(config, "use_cache", False) else {}
     if name == "input_ids" and isinstance(getattr(config, "vocab_size", None), int):
         limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 8
-        return {name: torch.randint(config.vocab_size, (1, min(8, int(limit))), generator=g), **extra}
+        return {name: torch.randint(config.vocab_size, (1, min(8, int(limit))), generator=g)}
     if name == "pixel_values" and getattr(config, "image_size", None) is not None:
         size = config.image_size
         hw = (size, size) if isinstance(size, int) else tuple(size)
@@ -68,12 +70,14 @@ def _without_cache(module: nn.Module, kwargs: dict[str, Any]) -> dict[str, Any]:
     """``use_cache=False`` added for a model whose config caches keys and values, unless the caller chose.
 
     The cache adds concatenations to the forward pass that are not part of the network, so a graph read from the
-    caller's inputs would differ from the one read from :func:`example_inputs`.
+    caller's inputs would differ from the one read from :func:`example_inputs`. A forward that takes ``**kwargs``
+    (a wrapper such as a PEFT model) gets the switch too; one that takes neither is called as given.
     """
     if "use_cache" in kwargs or not getattr(getattr(module, "config", None), "use_cache", False):
         return kwargs
     try:
-        accepts = "use_cache" in inspect.signature(module.forward).parameters
+        params = inspect.signature(module.forward).parameters.values()
+        accepts = any(p.name == "use_cache" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
     except (TypeError, ValueError):  # a forward without a readable signature: call it as the caller asked
         return kwargs
     return {**kwargs, "use_cache": False} if accepts else kwargs
