@@ -13,7 +13,8 @@ reported run on test. Held-out tasks are described with a phrasing used by no tr
 Methods:
 1. ``base``: the base model prompted with the description (zero-shot instruction following);
 2. ``base_3shot``: the description + 3 training examples in the prompt;
-3. ``multitask_lora``: one LoRA trained on all training tasks, prompted with the description;
+3. ``multitask_lora``: one LoRA trained on all training tasks, prompted with the description (in training, drawn
+   from the same 4 descriptions per task as ``ours_text``);
 4. ``per_task_lora``: one LoRA per training task (the oracle; seen tasks only);
 5. ``ours_task``: hn.TextToLoRA, task-id conditioned (seen tasks);
 6. ``ours_text``: hn.TextToLoRA, description-conditioned, trained on 4 descriptions per task (seen and zero-shot).
@@ -137,14 +138,17 @@ def train_lora(
 
 
 def sampler(
-    tasks: dict[str, GenerationTask], names: Sequence[str], args: argparse.Namespace
+    tasks: dict[str, GenerationTask], names: Sequence[str], args: argparse.Namespace, paraphrases: bool = False
 ) -> Callable[[random.Random], list[tuple[str, str, str]]]:
+    """Task-balanced batches of ``(prompt, target, description)``; with ``paraphrases`` the description shown is drawn
+    from the task's canonical one and its paraphrases, as ``ours_text`` trains (else always the canonical one)."""
+
     def draw(rng: random.Random) -> list[tuple[str, str, str]]:
         out = []
         for _ in range(args.batch_size):
             name = rng.choice(list(names))
             p, t = rng.choice(split(tasks[name], "train", args))
-            out.append((p, t, tasks[name].description))
+            out.append((p, t, rng.choice(tasks[name].descriptions) if paraphrases else tasks[name].description))
         return out
 
     return draw
@@ -217,7 +221,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
 
     def multitask() -> None:
         lm = lora_model(base, args.rank)
-        train_lora(lm, tok, sampler(tasks, train_names, args), args.steps, args, progress("multitask_lora", args.steps))
+        train_lora(lm, tok, sampler(tasks, train_names, args, paraphrases=True), args.steps, args, progress("multitask_lora", args.steps))
         for name in every:
             ex, desc = split(tasks[name], part, args), shown_description(name, tasks[name])
             record("multitask_lora", name, exact(generate_plain(lm, tok, [format_prompt(tok, p, desc) for p, _ in ex], args), ex))
