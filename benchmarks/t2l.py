@@ -308,6 +308,31 @@ def save_done(args: argparse.Namespace, seed: int, done: dict[str, Any]) -> None
     tmp.replace(path)
 
 
+def load_seed(stem: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows and info of one seed's run: its CSV and JSON when it finished, else the methods its done file holds.
+
+    A seed still running (or killed) is merged with the methods it has finished, so an interim report can be written;
+    the report lists which methods each seed contributes.
+    """
+    if stem.with_suffix(".csv").exists():
+        with stem.with_suffix(".csv").open() as f:
+            rows = [{**r, "seed": int(r["seed"]), "exact_match": float(r["exact_match"])} for r in csv.DictReader(f)]
+        return rows, json.loads(stem.with_suffix(".json").read_text())
+    found = sorted(stem.parent.glob(f"{stem.name}.seed*.done.json"))
+    if len(found) != 1:
+        raise SystemExit(f"expected {stem}.csv or one {stem}.seed<S>.done.json, got {[str(f) for f in found]}; fix: run that seed first")
+    methods = json.loads(found[0].read_text())["methods"]
+    rows, info = [], {"seed": int(found[0].name.split(".seed")[1].split(".")[0]), "params": {}, "minutes": {}, "tokens_per_s": {}}
+    for method in METHODS:  # whole methods only (a per-task LoRA still training leaves "per_task_lora/<task>" entries)
+        if method in methods:
+            rows += methods[method]["rows"]
+            for key in ("params", "minutes", "tokens_per_s"):
+                info[key].update(methods[method][key])
+            if methods[method].get("examples"):
+                info["examples"] = methods[method]["examples"]
+    return rows, info
+
+
 def progress(label: str, steps: int) -> Callable[[int, float], None]:
     """A ``log(step, loss)`` printing the mean loss and seconds per step every 50 steps."""
     t0, losses = time.time(), []
@@ -379,19 +404,20 @@ def write_report(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args: 
         writer.writeheader()
         writer.writerows(rows)
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
-    params = {m: infos[0]["params"].get(m, 0) for m in methods}
+    params = {m: next((i["params"][m] for i in infos if m in i["params"]), 0) for m in methods}
     lines = [
         "# Text-to-LoRA on SmolLM2-135M-Instruct (issue 36)",
         "",
         f"Exact match (%), mean ± std over seeds {sorted({r['seed'] for r in rows})}, split `{args.split}`. Command: see the header of "
         "`benchmarks/t2l.py` and the per-seed runs listed below.",
         "",
-        "| method | trainable params | seen (21) | held-out compositions (4) | held-out new operations (8) |",
-        "|---|---:|---:|---:|---:|",
+        "| method | seeds | trainable params | seen (21) | held-out compositions (4) | held-out new operations (8) |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for m in methods:
         cells = [mean_std(group_means(rows, m, g)) for g in ("seen", "composed", "new")]
-        lines.append(f"| {m} | {params[m]:,} | {' | '.join(cells)} |")
+        seeds = ", ".join(str(s) for s in sorted({r["seed"] for r in rows if r["method"] == m}))
+        lines.append(f"| {m} | {seeds} | {params[m]:,} | {' | '.join(cells)} |")
     lines += ["", "Per task (mean over seeds):", "", "| task | group | " + " | ".join(methods) + " |", "|---|---|" + "---:|" * len(methods)]
     for name in [n for names in GROUPS.values() for n in names]:
         group = next(g for g, names in GROUPS.items() if name in names)
@@ -467,9 +493,9 @@ def main() -> None:
     if args.merge:
         rows, infos = [], []
         for stem in args.merge:
-            with Path(stem).with_suffix(".csv").open() as f:
-                rows += [{**r, "seed": int(r["seed"]), "exact_match": float(r["exact_match"])} for r in csv.DictReader(f)]
-            infos.append(json.loads(Path(stem).with_suffix(".json").read_text()))
+            r, info = load_seed(Path(stem))
+            rows += r
+            infos.append(info)
         write_report(rows, infos, args, out)
         return
     rows, infos = [], []
