@@ -322,7 +322,9 @@ def load_seed(stem: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     if len(found) != 1:
         raise SystemExit(f"expected {stem}.csv or one {stem}.seed<S>.done.json, got {[str(f) for f in found]}; fix: run that seed first")
     methods = json.loads(found[0].read_text())["methods"]
-    rows, info = [], {"seed": int(found[0].name.split(".seed")[1].split(".")[0]), "params": {}, "minutes": {}, "tokens_per_s": {}}
+    seed = int(found[0].name.split(".seed")[1].split(".")[0])
+    rows: list[dict[str, Any]] = []
+    info: dict[str, Any] = {"seed": seed, "params": {}, "minutes": {}, "tokens_per_s": {}}
     for method in METHODS:  # whole methods only (a per-task LoRA still training leaves "per_task_lora/<task>" entries)
         if method in methods:
             rows += methods[method]["rows"]
@@ -426,7 +428,7 @@ def write_report(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args: 
             vals = [r["exact_match"] for r in rows if r["method"] == m and r["task"] == name]
             cells.append(f"{100 * statistics.mean(vals):.0f}" if vals else "—")
         lines.append(f"| {name} | {group} | {' | '.join(cells)} |")
-    shown = next((info["examples"] for info in infos if info.get("examples")), [])
+    shown: list[dict[str, str]] = next((info["examples"] for info in infos if info.get("examples")), [])
     if shown:
         lines += [
             "",
