@@ -314,16 +314,16 @@ def load_seed(stem: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     A seed still running (or killed) is merged with the methods it has finished, so an interim report can be written;
     the report lists which methods each seed contributes.
     """
+    rows: list[dict[str, Any]] = []
     if stem.with_suffix(".csv").exists():
         with stem.with_suffix(".csv").open() as f:
-            rows = [{**r, "seed": int(r["seed"]), "exact_match": float(r["exact_match"])} for r in csv.DictReader(f)]
+            rows += [{**r, "seed": int(r["seed"]), "exact_match": float(r["exact_match"])} for r in csv.DictReader(f)]
         return rows, json.loads(stem.with_suffix(".json").read_text())
     found = sorted(stem.parent.glob(f"{stem.name}.seed*.done.json"))
     if len(found) != 1:
         raise SystemExit(f"expected {stem}.csv or one {stem}.seed<S>.done.json, got {[str(f) for f in found]}; fix: run that seed first")
     methods = json.loads(found[0].read_text())["methods"]
     seed = int(found[0].name.split(".seed")[1].split(".")[0])
-    rows: list[dict[str, Any]] = []
     info: dict[str, Any] = {"seed": seed, "params": {}, "minutes": {}, "tokens_per_s": {}}
     for method in METHODS:  # whole methods only (a per-task LoRA still training leaves "per_task_lora/<task>" entries)
         if method in methods:
