@@ -146,3 +146,12 @@ def test_lora_on_an_embedding_takes_the_vmap_path_and_mixed_generation_still_equ
     prompts, tasks = ["a b c", "x y", "d e"], ["copy", "last", "copy"]
     mixed = model.generate(prompts, tasks, max_new_tokens=5)
     assert [model.generate([p], [t], max_new_tokens=5)[0] for p, t in zip(prompts, tasks, strict=True)] == mixed
+
+
+def test_a_new_description_leaves_the_trainable_parameters_as_they_were() -> None:
+    model, _, _ = _model("text")
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    count = model.num_parameters
+    model.generate(["a b"], "Say nothing new.", max_new_tokens=2)  # a new description: encoded with the adapter off
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == trainable
+    assert model.num_parameters == count

@@ -145,8 +145,13 @@ class TextToLoRA(nn.Module):
         if self.text_encoder is not None:
             return torch.as_tensor(self.text_encoder(texts), dtype=torch.float32)
         ids, mask = prompt_batch(self.tokenizer, texts, self.max_length)
-        with self.lm.disable_adapter():
-            hidden = self.lm(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False).hidden_states[-1]
+        flags = [(p, p.requires_grad) for p in self.lm.parameters()]
+        try:
+            with self.lm.disable_adapter():
+                hidden = self.lm(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False).hidden_states[-1]
+        finally:  # re-enabling the adapter makes PEFT mark its (unused, generated-over) LoRA weights trainable again
+            for p, flag in flags:
+                p.requires_grad_(flag)
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
 
