@@ -82,10 +82,13 @@ def shown_description(name: str, task: GenerationTask) -> str:
 
 # ----------------------------------------------------------------------------- plain generation and plain LoRA
 @torch.no_grad()
-def generate_plain(lm: Any, tok: Any, texts: Sequence[str], args: argparse.Namespace) -> list[str]:
+def generate_plain(lm: Any, tok: Any, texts: Sequence[str], args: argparse.Namespace, trained: bool = True) -> list[str]:
+    """Greedy answers of a plain (or PEFT) LM. A trained LM sees its prompts cut to ``max_length`` tokens, as in its
+    training and as ``TextToLoRA.generate`` cuts them; the untrained base keeps up to 3x that (few-shot prompts)."""
     end, out_all = end_of_answer(tok), []
+    limit = args.max_length if trained else args.max_length * 3
     for i in range(0, len(texts), args.eval_batch):
-        ids, mask = prompt_batch(tok, texts[i : i + args.eval_batch], args.max_length * 3)
+        ids, mask = prompt_batch(tok, texts[i : i + args.eval_batch], limit)
         out = lm.generate(
             input_ids=ids,
             attention_mask=mask,
@@ -122,7 +125,7 @@ def train_lora(
     log: Callable[[int, float], None] | None = None,
 ) -> None:
     params = [p for p in lm.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)  # as TextToLoRA.fit
     rng = random.Random(args.seed_now)
     lm.train()
     for step in range(steps):
@@ -172,7 +175,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
     every = [n for names in GROUPS.values() for n in names]
     part = args.split
     rows: list[dict[str, Any]] = []
-    info: dict[str, Any] = {"seed": seed, "params": {}, "minutes": {}, "tokens_per_s": {}}
+    info: dict[str, Any] = {"seed": seed, "split": part, "params": {}, "minutes": {}, "tokens_per_s": {}}
 
     def record(method: str, name: str, score: float) -> None:
         group = next(g for g, names in GROUPS.items() if name in names)
@@ -207,7 +210,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
     def base_methods() -> None:
         for name in every:
             ex, desc = split(tasks[name], part, args), shown_description(name, tasks[name])
-            answers = generate_plain(base, tok, [format_prompt(tok, p, desc) for p, _ in ex], args)
+            answers = generate_plain(base, tok, [format_prompt(tok, p, desc) for p, _ in ex], args, trained=False)
             record("base", name, exact(answers, ex))
         info["params"]["base"] = 0
 
@@ -216,7 +219,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
             ex, desc = split(tasks[name], part, args), shown_description(name, tasks[name])
             shots = split(tasks[name], "train", args)[:3]
             texts = [format_prompt(tok, p, d) for d, p in (few_shot(tasks[name], p, shots, desc) for p, _ in ex)]
-            record("base_3shot", name, exact(generate_plain(base, tok, texts, args), ex))
+            record("base_3shot", name, exact(generate_plain(base, tok, texts, args, trained=False), ex))
         info["params"]["base_3shot"] = 0
 
     def multitask() -> None:
@@ -322,9 +325,10 @@ def load_seed(stem: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     found = sorted(stem.parent.glob(f"{stem.name}.seed*.done.json"))
     if len(found) != 1:
         raise SystemExit(f"expected {stem}.csv or one {stem}.seed<S>.done.json, got {[str(f) for f in found]}; fix: run that seed first")
-    methods = json.loads(found[0].read_text())["methods"]
+    saved = json.loads(found[0].read_text())
+    methods = saved["methods"]
     seed = int(found[0].name.split(".seed")[1].split(".")[0])
-    info: dict[str, Any] = {"seed": seed, "params": {}, "minutes": {}, "tokens_per_s": {}}
+    info: dict[str, Any] = {"seed": seed, "split": saved["settings"]["split"], "params": {}, "minutes": {}, "tokens_per_s": {}}
     for method in METHODS:  # whole methods only (a per-task LoRA still training leaves "per_task_lora/<task>" entries)
         if method in methods:
             rows += methods[method]["rows"]
@@ -351,7 +355,11 @@ def progress(label: str, steps: int) -> Callable[[int, float], None]:
 def speed(
     model: TextToLoRA, base: Any, tok: Any, tasks: dict[str, GenerationTask], names: Sequence[str], args: argparse.Namespace
 ) -> dict[str, float]:
-    """Generated tokens per second, greedy, 16 prompts x max_new_tokens: base, a merged LoRA, ours with 4 tasks mixed."""
+    """Generated tokens per second, greedy, 16 prompts: base, a merged LoRA, ours with 4 tasks mixed.
+
+    A batch decodes until its longest answer ends, so each call counts prompts x (longest answer's tokens + the end
+    token, at most ``max_new_tokens``): a model whose answers end early is not credited with tokens it never made.
+    """
     prompts = [p for n in names[:4] for p, _ in split(tasks[n], "train", args)[:4]]
     which = [n for n in names[:4] for _ in range(4)]
     texts = [format_prompt(tok, p, tasks[n].description) for p, n in zip(prompts, which, strict=True)]
@@ -363,8 +371,10 @@ def speed(
         ("ours_mixed_4_tasks", lambda: model.generate(prompts, which, max_new_tokens=args.max_new_tokens)),
     ):
         t0 = time.time()
-        fn()
-        out[label] = len(prompts) * args.max_new_tokens / (time.time() - t0)
+        answers = fn()
+        seconds = time.time() - t0
+        steps = min(args.max_new_tokens, 1 + max(len(tok(a, add_special_tokens=False)["input_ids"]) for a in answers))
+        out[label] = len(prompts) * steps / seconds
     return out
 
 
@@ -410,7 +420,8 @@ def write_report(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args: 
     lines = [
         "# Text-to-LoRA on SmolLM2-135M-Instruct (issue 36)",
         "",
-        f"Exact match (%), mean ± std over seeds {sorted({r['seed'] for r in rows})}, split `{args.split}`. Command: see the header of "
+        f"Exact match (%), mean ± std over seeds {sorted({r['seed'] for r in rows})}, split `{infos[0].get('split', args.split)}`. "
+        "Command: see the header of "
         "`benchmarks/t2l.py` and the per-seed runs listed below.",
         "",
         "| method | seeds | trainable params | seen (21) | held-out compositions (4) | held-out new operations (8) |",
