@@ -204,6 +204,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
             "minutes": {method: info["minutes"][method]},
             "tokens_per_s": info["tokens_per_s"] if method == "ours_text" else {},
             "examples": info.get("examples", []) if method == "ours_text" else [],
+            "commit": code_version(),
         }
         save_done(args, seed, done)
 
@@ -283,6 +284,17 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
 # ----------------------------------------------------------------------------- resuming
 SETTINGS = ("steps", "per_task_steps", "batch_size", "lr", "rank", "cond_dim", "hidden", "max_length", "max_new_tokens",
             "train_n", "eval_n", "eval_batch", "split", "tiny")  # fmt: skip
+
+
+def code_version() -> str:
+    """The git commit the benchmark runs (``+`` if the working tree differs), recorded with each finished method."""
+    import subprocess
+
+    try:
+        run = lambda *cmd: subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parent).stdout.strip()  # noqa: E731
+        return run("git", "rev-parse", "--short", "HEAD") + ("+" if run("git", "status", "--porcelain", "--", "..") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def done_path(args: argparse.Namespace, seed: int) -> Path:
