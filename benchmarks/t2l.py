@@ -287,12 +287,14 @@ SETTINGS = ("steps", "per_task_steps", "batch_size", "lr", "rank", "cond_dim", "
 
 
 def code_version() -> str:
-    """The git commit the benchmark runs (``+`` if the working tree differs), recorded with each finished method."""
+    """The git commit the benchmark runs (``+`` if its code differs from it), recorded with each finished method."""
     import subprocess
 
     try:
         run = lambda *cmd: subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parent).stdout.strip()  # noqa: E731
-        return run("git", "rev-parse", "--short", "HEAD") + ("+" if run("git", "status", "--porcelain", "--", "..") else "")
+        return run("git", "rev-parse", "--short", "HEAD") + (
+            "+" if run("git", "diff", "--name-only", "HEAD", "--", "../src", "*.py") else ""
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
