@@ -67,6 +67,18 @@ def test_fit_caches_experts_and_a_second_fit_loads_them_without_training(tmp_pat
     assert len(returns) == 1 and -2000 < returns[0] < 0
 
 
+def test_an_expert_cache_under_the_home_folder_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hypernet.recipes.rl._experts import get_expert
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    get_expert(PENDULUM, CONTEXTS[0], name="pendulum", steps=60, cache="~/experts", sac_kwargs=TINY_SAC, eval_episodes=1)
+    assert len(list((tmp_path / "home" / "experts").glob("*.safetensors"))) == 1
+    assert not (tmp_path / "work" / "~").exists()
+
+
 def test_unfitted_policy_and_discrete_actions_are_refused() -> None:
     with pytest.raises(hn.HypernetError, match="call fit"):
         hn.ZeroShotPolicy(PENDULUM).policy([1.0, 1.0])

@@ -83,17 +83,21 @@ def get_expert(
     sac_kwargs: dict[str, Any] | None = None,
     eval_episodes: int = 3,
 ) -> Expert:
-    """The expert of ``context``: loaded from ``cache`` if there, else trained for ``steps`` SAC steps (and stored)."""
+    """The expert of ``context``: loaded from ``cache`` if there, else trained for ``steps`` SAC steps (and stored).
+
+    ``cache`` may start with ``~`` (the user's home).
+    """
     kwargs = dict(sac_kwargs or {})
+    cache = None if cache is None else Path(cache).expanduser()
     context = np.asarray(context, dtype=np.float64).reshape(-1)
     key = expert_key(name, context, steps, seed)
     env = env_fn(context)
     model = _new_sac(env, seed, kwargs)
-    if cache is not None and (Path(cache) / f"{key}.json").exists():
+    if cache is not None and (cache / f"{key}.json").exists():
         from safetensors.torch import load_file
 
-        model.policy.load_state_dict(load_file(str(Path(cache) / f"{key}.safetensors")))
-        meta = json.loads((Path(cache) / f"{key}.json").read_text())
+        model.policy.load_state_dict(load_file(str(cache / f"{key}.safetensors")))
+        meta = json.loads((cache / f"{key}.json").read_text())
         meta["loaded"] = True
         return Expert(context, model, meta)
     started = time.perf_counter()
@@ -117,10 +121,10 @@ def get_expert(
     if cache is not None:
         from safetensors.torch import save
 
-        Path(cache).mkdir(parents=True, exist_ok=True)
+        cache.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous().clone() for k, v in model.policy.state_dict().items()}
-        atomic_write_bytes(Path(cache) / f"{key}.safetensors", save(state))
-        atomic_write_bytes(Path(cache) / f"{key}.json", json.dumps({**expert.meta, "loaded": False}, indent=1).encode())
+        atomic_write_bytes(cache / f"{key}.safetensors", save(state))
+        atomic_write_bytes(cache / f"{key}.json", json.dumps({**expert.meta, "loaded": False}, indent=1).encode())
     return expert
 
 
