@@ -43,7 +43,16 @@ import torch
 
 from hypernet.data import lm_tasks
 from hypernet.data.lm_tasks import GenerationTask
-from hypernet.recipes.adapters._lm_batch import cut_answer, end_of_answer, format_prompt, pad_id, prompt_batch, target_loss, training_batch
+from hypernet.recipes.adapters._lm_batch import (
+    cut_answer,
+    end_of_answer,
+    format_prompt,
+    pad_id,
+    prompt_batch,
+    target_loss,
+    target_positions,
+    training_batch,
+)
 from hypernet.recipes.adapters.text_to_lora import TextToLoRA
 
 RESULTS = Path(__file__).parent / "results"
@@ -131,7 +140,8 @@ def train_lora(
     for step in range(steps):
         batch = batches(rng)
         ids, mask, labels = training_batch(tok, [format_prompt(tok, p, d) for p, _, d in batch], [t for _, t, _ in batch], args.max_length)
-        loss = target_loss(lm(input_ids=ids, attention_mask=mask, use_cache=False).logits, labels)
+        kept = target_positions(labels)  # as TextToLoRA.loss: logits of the answer positions only
+        loss = target_loss(lm(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=kept).logits, labels, kept)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

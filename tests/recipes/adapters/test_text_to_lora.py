@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import hypernet as hn
-from hypernet.recipes.adapters._lm_batch import IGNORE, format_prompt, target_loss, training_batch
+from hypernet.recipes.adapters._lm_batch import IGNORE, format_prompt, target_loss, target_positions, training_batch
 from hypernet.recipes.adapters._tiny_lm import tiny_llama
 from hypernet.recipes.adapters.text_to_lora import TextToLoRA
 
@@ -155,3 +155,21 @@ def test_a_new_description_leaves_the_trainable_parameters_as_they_were() -> Non
     model.generate(["a b"], "Say nothing new.", max_new_tokens=2)  # a new description: encoded with the adapter off
     assert {n for n, p in model.named_parameters() if p.requires_grad} == trainable
     assert model.num_parameters == count
+
+
+def test_the_loss_on_kept_answer_positions_equals_the_loss_on_all_logits() -> None:
+    _, tok = tiny_llama(words=WORDS)
+    ids, mask, labels = training_batch(tok, ["a b c d", "x y z"], ["e", "y"], 32)
+    kept = target_positions(labels)
+    assert kept.tolist() == [2, 3, 4] and ids.shape[1] == 6  # row 1's answer is predicted from 2 and 3, row 0's from 3 and 4
+    logits = torch.randn(2, ids.shape[1], len(tok))
+    torch.testing.assert_close(target_loss(logits[:, kept], labels, kept), target_loss(logits, labels), rtol=0, atol=1e-6)
+
+    model, _, _ = _model("text")
+    _perturb(model)
+    prompts, targets, tasks = ["a b c", "x y"], ["a b c", "y"], ["copy", "last"]
+    cond, shown = model._conditions(tasks)
+    texts = [format_prompt(tok, p, s) for p, s in zip(prompts, shown, strict=True)]
+    ids, mask, labels = training_batch(tok, texts, targets, model.max_length)
+    full = model.hyper({"input_ids": ids, "attention_mask": mask, "use_cache": False}, cond).logits  # type: ignore[misc]
+    torch.testing.assert_close(model.loss(prompts, targets, tasks), target_loss(full, labels), rtol=1e-5, atol=1e-6)

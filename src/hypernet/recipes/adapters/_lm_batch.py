@@ -80,9 +80,26 @@ def prompt_batch(tokenizer: Any, prompts: Sequence[str], max_length: int) -> tup
     return ids, mask
 
 
-def target_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over the positions whose label is not ``-100``."""
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1), ignore_index=IGNORE)
+def target_positions(labels: torch.Tensor) -> torch.Tensor:
+    """The positions whose next token is a target in some row: the only logits :func:`target_loss` needs.
+
+    Pass them as ``logits_to_keep=`` to a Hugging Face causal LM, which then skips the vocabulary projection of
+    every other position (most of a prompt), and the same tensor as ``kept=`` to :func:`target_loss`.
+    """
+    return (labels[:, 1:] != IGNORE).any(0).nonzero().squeeze(1)
+
+
+def target_loss(logits: torch.Tensor, labels: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean next-token cross-entropy over the positions whose label is not ``-100``.
+
+    ``logits`` are ``(batch, length, vocab)``, or with ``kept`` (from :func:`target_positions`) the logits of those
+    positions only, ``(batch, len(kept), vocab)``.
+    """
+    if kept is None:
+        logits, targets = logits[:, :-1], labels[:, 1:]
+    else:
+        targets = labels[:, kept + 1]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE)
 
 
 def cut_answer(tokenizer: Any, ids: Sequence[int], end: int) -> str:
