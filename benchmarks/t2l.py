@@ -167,6 +167,25 @@ def sampler(
     return draw
 
 
+def minilm_encoder() -> Callable[[list[str]], torch.Tensor]:
+    """Descriptions embedded by all-MiniLM-L6-v2 (``hypernet data fetch minilm``): mean-pooled, unit length, as
+    sentence-transformers does; a dedicated sentence encoder, as Text-to-LoRA's (gte-large) is."""
+    import torch.nn.functional as F
+
+    from hypernet.data.minilm import load_minilm
+    from hypernet.recipes.adapters._frozen import mean_pool
+
+    encoder, tok = load_minilm()
+    encoder.eval()
+
+    @torch.no_grad()
+    def encode(texts: list[str]) -> torch.Tensor:
+        batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        return F.normalize(mean_pool(encoder(**batch).last_hidden_state, batch["attention_mask"]), dim=-1)
+
+    return encode
+
+
 # ----------------------------------------------------------------------------- methods
 def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     torch.manual_seed(seed)
@@ -268,6 +287,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
             hidden=(args.hidden,),
             max_length=args.max_length,
             seed=seed,
+            text_encoder=minilm_encoder() if condition == "text" and args.text_encoder == "minilm" else None,
         )
         spec = {
             n: (tasks[n].descriptions if condition == "text" else tasks[n].description, split(tasks[n], "train", args)) for n in train_names
@@ -293,7 +313,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
 
 # ----------------------------------------------------------------------------- resuming
 SETTINGS = ("steps", "per_task_steps", "batch_size", "lr", "rank", "cond_dim", "hidden", "max_length", "max_new_tokens",
-            "train_n", "eval_n", "eval_batch", "split", "tiny")  # fmt: skip
+            "train_n", "eval_n", "eval_batch", "split", "tiny", "text_encoder")  # fmt: skip
+ADDED_SETTINGS = {"text_encoder": "base"}  # settings added later, with the value runs made before them used
 
 
 def code_version() -> str:
@@ -320,7 +341,7 @@ def load_done(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         return {}
     saved = json.loads(path.read_text())
     settings = {k: getattr(args, k) for k in SETTINGS}
-    if saved.get("settings") != settings:
+    if {**ADDED_SETTINGS, **saved.get("settings", {})} != settings:
         print(f"{path}: other settings ({saved.get('settings')}); starting afresh", flush=True)
         return {}
     return dict(saved["methods"])
@@ -521,6 +542,9 @@ def main() -> None:
     parser.add_argument("--eval-batch", type=int, default=16)
     parser.add_argument("--split", choices=["val", "test"], default="test")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--text-encoder", choices=["base", "minilm"], default="base", help="ours_text: embed descriptions with the frozen base LM or MiniLM"
+    )
     parser.add_argument("--tiny", action="store_true", help="a tiny random Llama instead of SmolLM2 (a smoke test, not a result)")
     parser.add_argument("--out", default=str(RESULTS / "t2l"))
     parser.add_argument("--merge", nargs="+", help="per-seed output stems to merge into --out")
