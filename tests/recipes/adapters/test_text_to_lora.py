@@ -157,7 +157,7 @@ def test_a_new_description_leaves_the_trainable_parameters_as_they_were() -> Non
     assert model.num_parameters == count
 
 
-def test_the_loss_on_kept_answer_positions_equals_the_loss_on_all_logits() -> None:
+def test_the_loss_on_kept_answer_positions_equals_the_loss_on_all_logits(monkeypatch: pytest.MonkeyPatch) -> None:
     _, tok = tiny_llama(words=WORDS)
     ids, mask, labels = training_batch(tok, ["a b c d", "x y z"], ["e", "y"], 32)
     kept = target_positions(labels)
@@ -172,4 +172,8 @@ def test_the_loss_on_kept_answer_positions_equals_the_loss_on_all_logits() -> No
     texts = [format_prompt(tok, p, s) for p, s in zip(prompts, shown, strict=True)]
     ids, mask, labels = training_batch(tok, texts, targets, model.max_length)
     full = model.hyper({"input_ids": ids, "attention_mask": mask, "use_cache": False}, cond).logits  # type: ignore[misc]
+    torch.testing.assert_close(model.loss(prompts, targets, tasks), target_loss(full, labels), rtol=1e-5, atol=1e-6)
+    import hypernet.recipes.adapters.text_to_lora as t2l_module
+
+    monkeypatch.setattr(t2l_module, "takes_logits_to_keep", lambda lm: False)  # an LM without logits_to_keep: all logits
     torch.testing.assert_close(model.loss(prompts, targets, tasks), target_loss(full, labels), rtol=1e-5, atol=1e-6)

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,6 +88,14 @@ def target_positions(labels: torch.Tensor) -> torch.Tensor:
     every other position (most of a prompt), and the same tensor as ``kept=`` to :func:`target_loss`.
     """
     return (labels[:, 1:] != IGNORE).any(0).nonzero().squeeze(1)
+
+
+def takes_logits_to_keep(lm: Any) -> bool:
+    """Whether ``lm.forward`` has a ``logits_to_keep`` parameter (every causal LM of transformers 5; a custom one may not)."""
+    try:
+        return "logits_to_keep" in inspect.signature(lm.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def target_loss(logits: torch.Tensor, labels: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:

@@ -48,7 +48,17 @@ from ...conditions import Continuous, Embedding
 from ...errors import ConfigError, describe
 from ...generators.shared import SharedHeadGenerator
 from ...training.loop import checked_step
-from ._lm_batch import cut_answer, end_of_answer, format_prompt, pad_id, prompt_batch, target_loss, target_positions, training_batch
+from ._lm_batch import (
+    cut_answer,
+    end_of_answer,
+    format_prompt,
+    pad_id,
+    prompt_batch,
+    takes_logits_to_keep,
+    target_loss,
+    target_positions,
+    training_batch,
+)
 
 TaskSpec = tuple[str | Sequence[str] | None, Sequence[tuple[str, str]]]
 
@@ -248,9 +258,10 @@ class TextToLoRA(nn.Module):
         texts = [format_prompt(self.tokenizer, p, s) for p, s in zip(prompts, shown, strict=True)]
         ids, mask, labels = training_batch(self.tokenizer, texts, targets, self.max_length)
         assert self.hyper is not None
-        kept = target_positions(labels)  # the vocabulary projection runs on the answer positions only
-        out = self.hyper({"input_ids": ids, "attention_mask": mask, "use_cache": False, "logits_to_keep": kept}, cond)
-        return target_loss(out.logits, labels, kept)
+        kept = target_positions(labels)  # the vocabulary projection runs on the answer positions only, if the LM can
+        keep = {"logits_to_keep": kept} if takes_logits_to_keep(self.lm.get_base_model()) else {}
+        out = self.hyper({"input_ids": ids, "attention_mask": mask, "use_cache": False, **keep}, cond)
+        return target_loss(out.logits, labels, kept if out.logits.shape[1] != ids.shape[1] else None)
 
     def fit(
         self,
