@@ -484,7 +484,7 @@ def write_report(rows: list[dict[str, Any]], infos: list[dict[str, Any]], args: 
             vals = [r["exact_match"] for r in rows if r["method"] == m and r["task"] == name]
             cells.append(f"{100 * statistics.mean(vals):.0f}" if vals else "—")
         lines.append(f"| {name} | {group} | {' | '.join(cells)} |")
-    with_examples = next((info for info in infos if info.get("examples")), {"examples": [], "seed": None})
+    with_examples: dict[str, Any] = next((info for info in infos if info.get("examples")), {"examples": [], "seed": None})
     shown: list[dict[str, str]] = with_examples["examples"]
     if shown:
         lines += [
