@@ -48,6 +48,7 @@ from ...conditions import Continuous, Embedding
 from ...errors import ConfigError, describe
 from ...generators.shared import SharedHeadGenerator
 from ...training.loop import checked_step
+from ._frozen import mean_pool
 from ._lm_batch import (
     cut_answer,
     end_of_answer,
@@ -162,8 +163,7 @@ class TextToLoRA(nn.Module):
         finally:  # re-enabling the adapter makes PEFT mark its (unused, generated-over) LoRA weights trainable again
             for p, flag in flags:
                 p.requires_grad_(flag)
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+        return mean_pool(hidden, mask)
 
     def _embed(self, descriptions: list[str]) -> torch.Tensor:
         """Standardised description embeddings ``(n, d)`` (cached per text)."""
