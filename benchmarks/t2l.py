@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import functools
 import json
 import random
 import statistics
@@ -317,8 +318,13 @@ SETTINGS = ("steps", "per_task_steps", "batch_size", "lr", "rank", "cond_dim", "
 ADDED_SETTINGS = {"text_encoder": "base"}  # settings added later, with the value runs made before them used
 
 
+@functools.cache
 def code_version() -> str:
-    """The git commit the benchmark runs (``+`` if its code differs from it), recorded with each finished method."""
+    """The git commit the benchmark runs (``+`` if its code differs from it), recorded with each finished method.
+
+    Read once, when the process starts (``main`` calls it first): commits made while a long run goes on do not
+    change the code the process has loaded, so they must not change what it records.
+    """
     import subprocess
 
     try:
@@ -550,6 +556,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "t2l"))
     parser.add_argument("--merge", nargs="+", help="per-seed output stems to merge into --out")
     args = parser.parse_args()
+    code_version()  # the commit this process runs, read now
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     if args.merge:

@@ -26,8 +26,9 @@ SHRINK: dict[str, dict[str, Any]] = {
     "instant": {"train": {"max_steps": 6, "checkpoint_every": 3}, "eval_episodes": 2},
     "hypertab": {"train": {"epochs": 2}, "n_members": 4},
     "moe": {"train": {"epochs": 1, "max_steps": 6, "checkpoint_every": 3}},
+    "t2l": {"train": {"max_steps": 4, "checkpoint_every": 2}, "data": {"per_task": 4, "eval_per_task": 1}},
 }
-CONDS = {"continual": "1", "sweep": "0.001", "architecture": "32(relu)", "uncertainty": "3", "hypertab": "2"}
+CONDS = {"continual": "1", "sweep": "0.001", "architecture": "32(relu)", "uncertainty": "3", "hypertab": "2", "t2l": "reverse_words"}
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -99,6 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--approximate", action="store_true", help="graph search instead of exhaustive scoring")
     search.set_defaults(func=_search)
 
+    gen = sub.add_parser(
+        "generate", parents=[common], help="answer prompts with a trained t2l run's LM, adapted to a task or a new description"
+    )
+    gen.add_argument("run_dir", metavar="RUN_DIR", help="a run of the t2l recipe, e.g. runs/t2l")
+    gen.add_argument("prompts", metavar="PROMPT", nargs="+", help="one or more prompts")
+    gen.add_argument("--cond", required=True, help="a task name of the run, or (condition: text) any one-sentence task description")
+    gen.add_argument("--max-new-tokens", type=int, default=32, help="answer length in tokens (default 32)")
+    gen.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    gen.add_argument("--seed", type=int, default=None, help="random seed for --sample")
+    gen.set_defaults(func=_generate)
+
     bench = sub.add_parser("bench", parents=[common], help="run a benchmark script benchmarks/NAME.py")
     bench.add_argument("name", metavar="NAME", nargs="?", help="benchmark name (leave out to list them)")
     bench.add_argument("--dir", default=None, help="benchmarks directory (default: ./benchmarks, else the repository's)")
@@ -149,6 +160,15 @@ def _fetch(args: argparse.Namespace) -> int:
     from .fetch import fetch
 
     print(fetch(args.name, args.path))
+    return EXIT_OK
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from ..recipes.adapters.t2l_cli import generate_run
+
+    answers = generate_run(args.run_dir, args.prompts, args.cond, max_new_tokens=args.max_new_tokens, do_sample=args.sample, seed=args.seed)
+    for prompt, answer in zip(args.prompts, answers, strict=True):
+        print(f"{prompt}\t{answer}")
     return EXIT_OK
 
 

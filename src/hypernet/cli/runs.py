@@ -141,7 +141,7 @@ def export_run(run_dir: str | Path, cond: str | None, out: str | Path) -> dict[s
             f"expected a valid --cond for recipe {config.recipe!r}, got {cond!r} ({exc}); pass a condition the recipe accepts"
         ) from None
     net = recipe.materialize(config, model, condition)
-    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+    state = _unshared({k: v.detach().contiguous() for k, v in net.state_dict().items()})
     meta = {"run": str(run_dir), "cond": "" if cond is None else cond, "recipe": config.recipe}
     try:
         atomic_write_bytes(out, save(state, metadata=meta))
@@ -150,3 +150,14 @@ def export_run(run_dir: str | Path, cond: str | None, out: str | Path) -> dict[s
             f"cannot write --out {str(out)!r}: expected a writable file path, got {exc.strerror}; choose a writable file path"
         ) from None
     return {"path": str(out), "tensors": len(state), "parameters": int(sum(v.numel() for v in state.values() if v.is_floating_point()))}
+
+
+def _unshared(state: dict[str, Any]) -> dict[str, Any]:
+    """Tied weights (an LM's embedding and output layer) each get their own copy: safetensors refuses shared memory."""
+    seen: set[int] = set()
+    out = {}
+    for key, value in state.items():
+        storage = value.untyped_storage().data_ptr()
+        out[key] = value.clone() if storage in seen and value.numel() else value
+        seen.add(storage)
+    return out

@@ -177,3 +177,60 @@ def test_the_loss_on_kept_answer_positions_equals_the_loss_on_all_logits(monkeyp
 
     monkeypatch.setattr(t2l_module, "takes_logits_to_keep", lambda lm: False)  # an LM without logits_to_keep: all logits
     torch.testing.assert_close(model.loss(prompts, targets, tasks), target_loss(full, labels), rtol=1e-5, atol=1e-6)
+
+
+def test_state_dict_holds_the_hypernetwork_only_and_loads_strictly_into_a_fresh_model() -> None:
+    model, _, _ = _model("text")
+    _perturb(model)
+    state = model.state_dict()
+    assert state and not [k for k in state if k.startswith(("lm.", "hyper.target."))]
+    assert {"hyper.base", "desc_mean", "desc_std"} <= set(state)
+    fresh, _, _ = _model("text")  # the same base, the hypernetwork unperturbed
+    result = fresh.load_state_dict(state)  # strict: the frozen base is not reported missing
+    assert not result.missing_keys and not result.unexpected_keys
+    ids, mask, _ = _inputs(model.tokenizer, ["a b c"], ["c"])
+    cond, _ = model._conditions(["first"])
+    batch = {"input_ids": ids, "attention_mask": mask, "use_cache": False}
+    assert torch.equal(fresh.hyper(batch, cond).logits, model.hyper(batch, cond).logits)  # type: ignore[misc]
+    # a full state (as saved before the base was left out) still loads
+    full = {**state, **model.lm.state_dict(prefix="lm."), **model.hyper.target.state_dict(prefix="hyper.target.")}  # type: ignore[union-attr]
+    assert not fresh.load_state_dict(full).missing_keys
+    with pytest.raises(RuntimeError, match="Missing key"):
+        fresh.load_state_dict({k: v for k, v in state.items() if k != "hyper.base"})
+
+
+def test_an_interrupted_fit_resumes_exactly(tmp_path: Path) -> None:
+    def fresh() -> TextToLoRA:
+        base, tok = tiny_llama(words=WORDS)
+        return TextToLoRA(base, tok, condition="text", rank=2, cond_dim=8, hidden=(16,), layer_dim=4)
+
+    straight = fresh().fit(TASKS, steps=6, batch_size=4, lr=1e-2)
+    fresh().fit(TASKS, steps=4, batch_size=4, lr=1e-2, checkpoint_dir=tmp_path, checkpoint_every=2)
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["step-00000002.json", "step-00000004.json"]
+    seen: list[int] = []
+    resumed = fresh().fit(TASKS, steps=6, batch_size=4, lr=1e-2, checkpoint_dir=tmp_path, checkpoint_every=2, resume=True,
+                          log=lambda step, _loss: seen.append(step))  # fmt: skip
+    assert seen == [4, 5]  # only the steps the interrupted run had not done
+    for (key, a), (key2, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert key == key2 and torch.equal(a, b), key
+    # the checkpoint holds the hypernetwork, not the frozen base
+    from safetensors.torch import load_file
+
+    tensors = load_file(tmp_path / "step-00000006.safetensors")
+    assert not [k for k in tensors if k.startswith(("model/lm.", "model/hyper.target."))]
+
+
+def test_resuming_from_a_checkpoint_of_other_tasks_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    base, tok = tiny_llama(words=WORDS)
+    TextToLoRA(base, tok, condition="text", rank=2, cond_dim=8, hidden=(16,), layer_dim=4).fit(
+        TASKS, steps=2, batch_size=2, checkpoint_dir=tmp_path
+    )
+    other = TextToLoRA(base, tok, condition="text", rank=2, cond_dim=8, hidden=(16,), layer_dim=4)
+    fewer = {k: TASKS[k] for k in ("copy", "last")}
+    with pytest.raises(hn.ConfigError, match="tasks being fitted"):
+        other.fit(fewer, steps=4, batch_size=2, checkpoint_dir=tmp_path, resume=True)
+    assert other.hyper is None  # not built by the failed call
+    wider = TextToLoRA(base, tok, condition="text", rank=3, cond_dim=8, hidden=(16,), layer_dim=4)
+    with pytest.raises(hn.CheckpointError):
+        wider.fit(TASKS, steps=4, batch_size=2, checkpoint_dir=tmp_path, resume=True)
+    assert wider.hyper is None and not wider.tasks_ and wider.desc_mean.numel() == 0

@@ -26,6 +26,7 @@ from ...cli.config import RunConfig, Section
 from ...cli.registry import Recipe, RunContext, register_recipe
 from ...training.errors import UsageError
 from ...training.loop import FitResult
+from . import t2l_cli  # noqa: F401  registers the recipe "t2l" (TextToLoRA) beside "adapters"
 from ._tasks import AdapterTask
 from .adapter_hypernet import AdapterHypernet
 

@@ -149,6 +149,9 @@ class TextToLoRA(nn.Module):
         self._embedded: dict[str, torch.Tensor] = {}
         self.register_buffer("desc_mean", torch.zeros(0), persistent=True)
         self.register_buffer("desc_std", torch.ones(0), persistent=True)
+        # the frozen base comes from the constructor: state_dict() (and so a checkpoint) holds the hypernetwork only
+        self.register_state_dict_post_hook(_drop_frozen_base)
+        self.register_load_state_dict_post_hook(_frozen_base_is_not_missing)
 
     # ----------------------------------------------------------------------------- conditions
     @torch.no_grad()
@@ -272,14 +275,21 @@ class TextToLoRA(nn.Module):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         log: Callable[[int, float], None] | None = None,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 100,
+        resume: bool = False,
     ) -> TextToLoRA:
         """Train on mixed-task batches; each sample draws a task, one of its examples and one of its descriptions.
 
         Args:
             tasks: ``{name: (description or [descriptions], [(prompt, target), ...])}``; several descriptions
                 (paraphrases) are sampled per step.
-            steps, batch_size, lr, weight_decay: AdamW settings.
+            steps, batch_size, lr, weight_decay: AdamW settings; ``steps`` counts from the start of training,
+                so a resumed run stops at the same step as an uninterrupted one.
             log: called as ``log(step, loss)`` after every step.
+            checkpoint_dir: write a checkpoint there every ``checkpoint_every`` steps and at the end (the
+                hypernetwork, the optimizer and the batch sampler's state; not the frozen base).
+                ``resume=True`` continues from the newest one, exactly as if never interrupted.
         """
         for arg, value in (("steps", steps), ("batch_size", batch_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -287,19 +297,38 @@ class TextToLoRA(nn.Module):
         check_int(batch_size, "batch_size", high=4096, owner="TextToLoRA.fit")  # a batch is padded to its longest example
         check_float(lr, "lr", low=0, low_open=True, owner="TextToLoRA.fit")
         check_float(weight_decay, "weight_decay", low=0, owner="TextToLoRA.fit")
+        check_int(checkpoint_every, "checkpoint_every", low=1, owner="TextToLoRA.fit")
+        if log is not None and not callable(log):
+            raise ConfigError(f"expected log to be None or a callable (step, loss), got {describe(log)}; pass a function")
+        if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | Path):
+            raise ConfigError(
+                f"expected checkpoint_dir to be None, a str or a pathlib.Path, got {describe(checkpoint_dir)}; pass a directory path"
+            )
         checked = self._check_tasks(tasks)
-        if self.hyper is None:
-            self._build(checked)
-        unknown = sorted(set(checked) - set(self.tasks_))
+        unknown = sorted(set(checked) - set(self.tasks_)) if self.hyper is not None else []
         if unknown:
             raise ConfigError(f"expected the tasks the model was built with, got new ones {unknown}; build a new TextToLoRA for them")
+        ckpt = self._checkpoint_to_resume(checkpoint_dir, list(self.tasks_) if self.hyper is not None else list(checked), resume)
+        before = (self.hyper, self.tasks_, self.desc_mean, self.desc_std)
+        if self.hyper is None:
+            self._build(checked)
         assert self.hyper is not None
         params = [p for p in self.hyper.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
         rng = random.Random(self.seed)
         names = list(checked)
+        start = 0
+        if ckpt is not None:
+            try:
+                ckpt.restore(self, optimizer)  # checks everything before loading anything
+            except Exception:
+                self.hyper, self.tasks_, self.desc_mean, self.desc_std = before  # a model built for it is undone
+                raise
+            version, gauss = ckpt.meta["extra"]["sampler"]
+            rng.setstate((version, tuple(int(v) for v in ckpt.tensors["rng/sampler"].tolist()), gauss))
+            start = ckpt.step
         self.train()
-        for step in range(steps):
+        for step in range(start, steps):
             picked = [rng.choice(names) for _ in range(batch_size)]
             pairs = [rng.choice(checked[n][1]) for n in picked]
             shown = [rng.choice(checked[n][0]) if checked[n][0] else n for n in picked]
@@ -313,8 +342,40 @@ class TextToLoRA(nn.Module):
             )
             if log is not None:
                 log(step, step_loss)
+            if checkpoint_dir is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
+                self._save(checkpoint_dir, step + 1, optimizer, rng)
         self.eval()
         return self
+
+    def _save(self, directory: str | Path, step: int, optimizer: torch.optim.Optimizer, rng: random.Random) -> None:
+        from ...training.checkpoint import save_checkpoint
+
+        version, state, gauss = rng.getstate()
+        save_checkpoint(
+            directory,
+            step=step,
+            model=self,
+            optimizer=optimizer,
+            tensors={"rng/sampler": torch.tensor(state, dtype=torch.int64)},
+            extra={"tasks": list(self.tasks_), "sampler": [version, gauss]},
+            keep_last=2,
+        )
+
+    @staticmethod
+    def _checkpoint_to_resume(directory: str | Path | None, tasks: list[str], resume: bool) -> Any:
+        """The newest usable checkpoint in ``directory`` when resuming (``None`` if there is none); it must be of ``tasks``."""
+        from ...training.checkpoint import latest_checkpoint
+
+        ckpt = latest_checkpoint(directory) if resume and directory is not None else None
+        if ckpt is None:
+            return None
+        extra = ckpt.meta.get("extra", {})
+        if extra.get("tasks") != tasks or not isinstance(extra.get("sampler"), list):
+            raise ConfigError(
+                f"expected checkpoint {ckpt.path} to be a TextToLoRA checkpoint of the tasks being fitted ({tasks}), "
+                f"got tasks {extra.get('tasks')}; fit the same tasks, or pass another checkpoint_dir"
+            )
+        return ckpt
 
     # ----------------------------------------------------------------------------- using it
     @torch.no_grad()
@@ -388,3 +449,19 @@ class TextToLoRA(nn.Module):
     def num_parameters(self) -> int:
         """Trainable parameters (condition, generator and the shared LoRA init ``w0``)."""
         return 0 if self.hyper is None else sum(p.numel() for p in self.hyper.parameters() if p.requires_grad)
+
+
+_FROZEN_PREFIXES = ("lm.", "hyper.target.")  # the PEFT-wrapped base, reached from TextToLoRA and from its HyperModel
+
+
+def _drop_frozen_base(module: nn.Module, state: dict[str, Any], prefix: str, local_metadata: Any) -> None:
+    """``state_dict`` post-hook: leave out the frozen base (its LoRA factors are generated; ``hyper.base`` holds their init)."""
+    for key in [k for k in state if k.startswith(tuple(prefix + p for p in _FROZEN_PREFIXES))]:
+        del state[key]
+
+
+def _frozen_base_is_not_missing(module: nn.Module, incompatible: Any) -> None:
+    """``load_state_dict`` post-hook: a state without the frozen base loads strictly (the base is the constructor's)."""
+    names = [n for n, _ in module.named_parameters(remove_duplicate=False)] + [n for n, _ in module.named_buffers(remove_duplicate=False)]
+    frozen = tuple("." + k for k in names if k.startswith(_FROZEN_PREFIXES))
+    incompatible.missing_keys[:] = [k for k in incompatible.missing_keys if not ("." + k).endswith(frozen)]
