@@ -23,6 +23,8 @@ Every prompt shows the task's description; methods 5-6 also condition the LoRA o
 Usage (seeds as separate processes, then merged):
     nohup python benchmarks/t2l.py --seeds 0 --out benchmarks/results/t2l_s0 > t2l_s0.log 2>&1 &
     python benchmarks/t2l.py --merge benchmarks/results/t2l_s{0,1,2} --out benchmarks/results/t2l
+One seed can also be split over processes by method (``--methods``) and by per-task LoRA (``--per-task-tasks``),
+each with its own ``--out`` stem; ``--merge`` takes all the stems (rows are grouped by seed).
 Smoke test with a tiny random Llama (seconds): python benchmarks/t2l.py --tiny --steps 3 --per-task-steps 2 --out /tmp/t2l
 """
 
@@ -264,7 +266,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
     def per_task() -> None:
         lm = lora_model(base, args.rank)
         init = {k: v.clone() for k, v in lm.state_dict().items() if "lora_" in k}
-        for name in train_names:
+        for name in [n for n in train_names if args.per_task_tasks is None or n in args.per_task_tasks]:
             key = f"per_task_lora/{name}"  # each task's LoRA is kept as it finishes: a killed run resumes mid-method
             if key not in done:
                 lm.load_state_dict(init, strict=False)
@@ -275,7 +277,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
                 save_done(args, seed, done)
                 print(f"  per_task_lora {name}: {100 * done[key]['score']:.0f}", flush=True)
             record("per_task_lora", name, done[key]["score"])
-        info["params"]["per_task_lora"] = len(train_names) * sum(v.numel() for v in init.values())
+        info["params"]["per_task_lora"] = len(train_names) * sum(v.numel() for v in init.values())  # the whole oracle, also for a subset
 
     def ours(condition: str) -> None:
         method = f"ours_{condition}"
@@ -314,8 +316,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> tuple[list[dict[str, Any]],
 
 # ----------------------------------------------------------------------------- resuming
 SETTINGS = ("steps", "per_task_steps", "batch_size", "lr", "rank", "cond_dim", "hidden", "max_length", "max_new_tokens",
-            "train_n", "eval_n", "eval_batch", "split", "tiny", "text_encoder")  # fmt: skip
-ADDED_SETTINGS = {"text_encoder": "base"}  # settings added later, with the value runs made before them used
+            "train_n", "eval_n", "eval_batch", "split", "tiny", "text_encoder", "per_task_tasks")  # fmt: skip
+ADDED_SETTINGS = {"text_encoder": "base", "per_task_tasks": None}  # settings added later, with the value runs made before them used
 
 
 @functools.cache
@@ -551,6 +553,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--text-encoder", choices=["base", "minilm"], default="base", help="ours_text: embed descriptions with the frozen base LM or MiniLM"
+    )
+    parser.add_argument(
+        "--per-task-tasks",
+        nargs="+",
+        default=None,
+        choices=lm_tasks.TRAIN,
+        help="per_task_lora: train only these tasks' LoRAs (to split one seed's oracle over processes with separate --out stems; "
+        "--merge joins the rows of a seed's stems)",
     )
     parser.add_argument("--tiny", action="store_true", help="a tiny random Llama instead of SmolLM2 (a smoke test, not a result)")
     parser.add_argument("--out", default=str(RESULTS / "t2l"))

@@ -167,9 +167,13 @@ def _generate(args: argparse.Namespace) -> int:
     from ..recipes.adapters.t2l_cli import generate_run
 
     answers = generate_run(args.run_dir, args.prompts, args.cond, max_new_tokens=args.max_new_tokens, do_sample=args.sample, seed=args.seed)
-    for prompt, answer in zip(args.prompts, answers, strict=True):
-        print(f"{prompt}\t{answer}")
+    for prompt, answer in zip(args.prompts, answers, strict=True):  # one line each: tabs and newlines in an answer are escaped
+        print(f"{_one_line(prompt)}\t{_one_line(answer)}")
     return EXIT_OK
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _search(args: argparse.Namespace) -> int:

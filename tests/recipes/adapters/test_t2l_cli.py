@@ -11,6 +11,7 @@ import yaml
 from safetensors.torch import load_file
 
 from hypernet.cli import main
+from hypernet.cli.main import _one_line
 from hypernet.cli.runs import load_run
 from hypernet.recipes.adapters._lm_batch import format_prompt, prompt_batch
 from hypernet.recipes.adapters.t2l_cli import _base
@@ -45,6 +46,12 @@ def test_train_eval_resume_generate_export(tmp_path: Path, capsys: pytest.Captur
     with (run / "metrics.csv").open() as fh:
         steps = [int(r["step"]) for r in csv.DictReader(fh) if r["metric"] == "train/loss"]
     assert steps == [1, 2, 3, 4, 5, 6]  # the resumed run logs only the steps it adds
+    straight = dict(config, runs_dir=str(tmp_path / "straight"))  # the same 6 steps without a stop: the same hypernetwork
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(straight))
+    assert main(["train", str(tmp_path / "s.yaml"), "--quiet"]) == 0
+    resumed = load_file(run / "checkpoints" / "step-00000006.safetensors")
+    uninterrupted = load_file(tmp_path / "straight" / "t2l" / "checkpoints" / "step-00000006.safetensors")
+    assert resumed.keys() == uninterrupted.keys() and all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
     capsys.readouterr()
     assert main(["generate", str(run), "apple river", "stone", "--cond", "Give back the words backwards.", "--max-new-tokens", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -52,6 +59,10 @@ def test_train_eval_resume_generate_export(tmp_path: Path, capsys: pytest.Captur
     _, _, model = load_run(run)
     assert lines[0].split("\t")[1] == model.generate(["apple river"], "Give back the words backwards.", max_new_tokens=3)[0]
     assert main(["generate", str(run), "stone", "--cond", " "]) == 2
+    assert main(["generate", str(run), "stone", "--cond", "reverse_words", "--seed", "1"]) == 2  # a seed without --sample
+    assert main(["generate", str(run), "stone", "--cond", "reverse_words", "--max-new-tokens", "0"]) == 2
+    assert "--max-new-tokens" in capsys.readouterr().err
+    assert _one_line("a\tb\nc\\") == "a\\tb\\nc\\\\"  # an answer stays on its line
     _export_and_compare(run, tmp_path)
 
 
@@ -74,6 +85,14 @@ def _export_and_compare(run: Path, tmp_path: Path) -> None:
     assert (got - plain).abs().max() > 1e-6  # the export is not just the untouched base
 
 
+def _merge_section(config: dict, section: str, change: dict) -> dict:
+    return {
+        **config,
+        "data": {**config["data"], "tasks": ["reverse_words"], "held_out": ["last_word"]},
+        section: {**config[section], **change},
+    }
+
+
 def test_bad_configs_and_runs_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config, path = _config(tmp_path)
     config["data"]["tasks"] = ["reverse_words", "no_such_task"]
@@ -84,6 +103,15 @@ def test_bad_configs_and_runs_are_refused(tmp_path: Path, capsys: pytest.Capture
     path.write_text(yaml.safe_dump(config))
     assert main(["train", str(path), "--quiet"]) == 2
     assert "not trained on" in capsys.readouterr().err
+    for section, change, named in (
+        ("data", {"tasks": []}, "data.tasks"),
+        ("model", {"hidden": [0]}, "model.hidden"),
+        ("train", {"optimizer": "sgd"}, "train.optimizer"),
+    ):
+        bad = _merge_section(config, section, change)
+        path.write_text(yaml.safe_dump(bad))
+        assert main(["train", str(path), "--quiet"]) == 2
+        assert named in capsys.readouterr().err
     assert not (tmp_path / "runs" / "t2l").exists()  # a failed start leaves no run behind
     other = yaml.safe_load((EXAMPLE.parent / "tiny.yaml").read_text())
     other.update(runs_dir=str(tmp_path / "runs"), name="plain")

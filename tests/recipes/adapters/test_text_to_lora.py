@@ -197,6 +197,13 @@ def test_state_dict_holds_the_hypernetwork_only_and_loads_strictly_into_a_fresh_
     assert not fresh.load_state_dict(full).missing_keys
     with pytest.raises(RuntimeError, match="Missing key"):
         fresh.load_state_dict({k: v for k, v in state.items() if k != "hyper.base"})
+    # nested: only the TextToLoRA's own base is filled in, never another module's weights of the same names
+    outer = torch.nn.ModuleDict({"t2l": fresh, "lm": torch.nn.Linear(2, 2)})
+    nested = outer.state_dict()
+    assert "lm.weight" in nested and not [k for k in nested if k.startswith(("t2l.lm.", "t2l.hyper.target."))]
+    assert not outer.load_state_dict(nested).missing_keys
+    with pytest.raises(RuntimeError, match=r"Missing key.*lm\.weight"):
+        outer.load_state_dict({k: v for k, v in nested.items() if k != "lm.weight"})
 
 
 def test_an_interrupted_fit_resumes_exactly(tmp_path: Path) -> None:
@@ -220,17 +227,68 @@ def test_an_interrupted_fit_resumes_exactly(tmp_path: Path) -> None:
     assert not [k for k in tensors if k.startswith(("model/lm.", "model/hyper.target."))]
 
 
-def test_resuming_from_a_checkpoint_of_other_tasks_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+def _t2l(rank: int = 2) -> TextToLoRA:
     base, tok = tiny_llama(words=WORDS)
-    TextToLoRA(base, tok, condition="text", rank=2, cond_dim=8, hidden=(16,), layer_dim=4).fit(
-        TASKS, steps=2, batch_size=2, checkpoint_dir=tmp_path
-    )
-    other = TextToLoRA(base, tok, condition="text", rank=2, cond_dim=8, hidden=(16,), layer_dim=4)
+    return TextToLoRA(base, tok, condition="text", rank=rank, cond_dim=8, hidden=(16,), layer_dim=4)
+
+
+def test_resuming_another_fit_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    _t2l().fit(TASKS, steps=2, batch_size=2, checkpoint_dir=tmp_path)
+    other = _t2l()
     fewer = {k: TASKS[k] for k in ("copy", "last")}
-    with pytest.raises(hn.ConfigError, match="tasks being fitted"):
-        other.fit(fewer, steps=4, batch_size=2, checkpoint_dir=tmp_path, resume=True)
-    assert other.hyper is None  # not built by the failed call
-    wider = TextToLoRA(base, tok, condition="text", rank=3, cond_dim=8, hidden=(16,), layer_dim=4)
+    reordered = {k: TASKS[k] for k in ("last", "copy", "first")}
+    for tasks, options, differs in (
+        (fewer, {}, "'tasks'"),
+        (reordered, {}, "'tasks'"),
+        (TASKS, {"lr": 0.5}, "'lr'"),
+        (TASKS, {"batch_size": 3}, "'batch_size'"),
+        (TASKS, {"steps": 1}, "steps >= 2"),
+    ):
+        with pytest.raises(hn.ConfigError, match=differs):
+            other.fit(tasks, **{"steps": 4, "batch_size": 2, "checkpoint_dir": tmp_path, "resume": True, **options})
+        assert other.hyper is None  # nothing was built
+    built = _t2l().build(TASKS)
+    before = {k: v.clone() for k, v in built.state_dict().items()}
+    with pytest.raises(hn.ConfigError, match="'tasks'"):
+        built.fit(fewer, steps=4, batch_size=2, checkpoint_dir=tmp_path, resume=True)
+    assert all(torch.equal(v, built.state_dict()[k]) for k, v in before.items())
+    with pytest.raises(hn.ConfigError, match="resume=True to continue"):
+        other.fit(TASKS, steps=4, batch_size=2, checkpoint_dir=tmp_path)  # a new fit would prune that run's checkpoints
+    with pytest.raises(hn.ConfigError, match="checkpoint_dir to resume from"):
+        other.fit(TASKS, steps=4, batch_size=2, resume=True)
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    steps: list[int] = []
+    with pytest.raises(hn.ConfigError, match="to be a directory"):
+        other.fit(TASKS, steps=4, batch_size=2, checkpoint_dir=a_file, log=lambda s, _: steps.append(s))
+    assert not steps and other.hyper is None
+
+
+def test_a_checkpoint_that_does_not_fit_leaves_the_model_as_it_was(tmp_path: Path) -> None:
+    _t2l().fit(TASKS, steps=2, batch_size=2, checkpoint_dir=tmp_path)
+    wider = _t2l(rank=3)
+    flags = [p.requires_grad for p in wider.lm.parameters()]
+    rng = torch.random.get_rng_state()
     with pytest.raises(hn.CheckpointError):
         wider.fit(TASKS, steps=4, batch_size=2, checkpoint_dir=tmp_path, resume=True)
-    assert wider.hyper is None and not wider.tasks_ and wider.desc_mean.numel() == 0
+    assert wider.hyper is None and not wider.tasks_ and wider.desc_mean.numel() == 0 and not wider._embedded
+    assert [p.requires_grad for p in wider.lm.parameters()] == flags
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    # so a plain fit afterwards is the fit a new object makes
+    after = wider.fit(TASKS, steps=2, batch_size=2)
+    torch.random.set_rng_state(rng)
+    fresh = _t2l(rank=3).fit(TASKS, steps=2, batch_size=2)
+    assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in after.state_dict().items())
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_for_the_one_before(tmp_path: Path) -> None:
+    import json
+
+    _t2l().fit(TASKS, steps=4, batch_size=2, checkpoint_dir=tmp_path, checkpoint_every=2)
+    newest = tmp_path / "step-00000004.json"
+    meta = json.loads(newest.read_text())
+    meta["extra"]["sampler"] = [3]
+    newest.write_text(json.dumps(meta))
+    steps: list[int] = []
+    _t2l().fit(TASKS, steps=4, batch_size=2, checkpoint_dir=tmp_path, checkpoint_every=2, resume=True, log=lambda s, _: steps.append(s))
+    assert steps == [2, 3]

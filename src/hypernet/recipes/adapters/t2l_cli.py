@@ -21,7 +21,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field, field_validator
 from torch import nn
@@ -30,6 +30,7 @@ from ...cli.config import RunConfig, Section
 from ...cli.registry import Recipe, RunContext, register_recipe
 from ...data import lm_tasks
 from ...data.lm_tasks import GenerationTask
+from ...errors import ConfigError
 from ...training.checkpoint import latest_checkpoint
 from ...training.errors import UsageError
 from ...training.logger import RunLogger
@@ -45,7 +46,7 @@ def _known(names: list[str] | None) -> list[str] | None:
     every = set(lm_tasks.string_tasks(n=1))
     unknown = [n for n in names or [] if n not in every]
     if unknown:
-        raise ValueError(f"unknown string tasks {unknown}; known: {', '.join(sorted(every))}")
+        raise ValueError(f"expected names of string tasks, got unknown {unknown}; use some of: {', '.join(sorted(every))}")
     return names
 
 
@@ -59,7 +60,7 @@ class T2LModelSection(Section):
     rank: int = Field(default=4, ge=1, le=256)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
     cond_dim: int = Field(default=32, ge=1, le=4096)
-    hidden: list[int] = Field(default_factory=lambda: [64], min_length=1)
+    hidden: list[Annotated[int, Field(ge=1, le=16384)]] = Field(default_factory=lambda: [64], min_length=1, max_length=8)
     layer_dim: int = Field(default=8, ge=1, le=4096)
     max_length: int = Field(default=64, ge=8, le=4096, description="tokens kept per prompt + answer")
     max_new_tokens: int = Field(default=16, ge=1, le=512, description="answer length at evaluation")
@@ -68,7 +69,7 @@ class T2LModelSection(Section):
 class T2LDataSection(Section):
     """``data:`` generation tasks with exact-match answers (:mod:`hypernet.data.lm_tasks`)."""
 
-    tasks: list[str] | None = Field(default=None, description="training string tasks (default: every training string task)")
+    tasks: list[str] | None = Field(default=None, min_length=1, description="training string tasks (default: every training string task)")
     held_out: list[str] | None = Field(
         default=None, description="condition text only: tasks evaluated zero-shot (default: the held-out new operations and compositions)"
     )
@@ -80,7 +81,11 @@ class T2LDataSection(Section):
 
 
 class T2LConfig(RunConfig):
-    """Config of the ``t2l`` recipe (``train.max_steps`` steps; ``train.epochs`` is not used)."""
+    """Config of the ``t2l`` recipe: AdamW for ``train.max_steps`` steps (``train.epochs``, ``eval_every`` are not used).
+
+    ``train.optimizer`` may be ``adamw`` or ``adam`` (both train with AdamW and ``weight_decay``, as the benchmark);
+    ``sgd`` and ``grad_clip`` are refused. ``checkpoint_every``, ``keep_last`` and ``log_every`` apply.
+    """
 
     recipe: Literal["t2l"] = "t2l"
     model: T2LModelSection = Field(default_factory=T2LModelSection)
@@ -170,9 +175,14 @@ class TextToLoRARecipe(Recipe):
 
     def train(self, config: T2LConfig, ctx: RunContext) -> FitResult:
         started = time.perf_counter()
+        t = config.train
+        if t.optimizer == "sgd" or t.grad_clip is not None:
+            raise ConfigError(
+                f"expected train.optimizer 'adamw' (or 'adam') without grad_clip for the t2l recipe (AdamW), "
+                f"got optimizer {t.optimizer!r} with grad_clip {t.grad_clip}; set train.optimizer: adamw and leave grad_clip out"
+            )
         model = self.build_model(config)
         tasks, train, _ = _tasks(config)
-        t = config.train
         steps = t.max_steps or 200
         directory = ctx.run_dir / "checkpoints"
         previous = latest_checkpoint(directory) if ctx.resume else None
@@ -183,7 +193,8 @@ class TextToLoRARecipe(Recipe):
 
         def log(step: int, loss: float) -> None:
             losses.append(loss)
-            logger.log(step + 1, 0, {"train/loss": loss})
+            if (step + 1) % t.log_every == 0 or step + 1 == steps:
+                logger.log(step + 1, 0, {"train/loss": loss})
             bar.update({"loss": loss})
 
         try:
@@ -196,6 +207,7 @@ class TextToLoRARecipe(Recipe):
                 log=log,
                 checkpoint_dir=directory,
                 checkpoint_every=t.checkpoint_every or steps,
+                keep_last=t.keep_last,
                 resume=ctx.resume,
             )
         finally:
@@ -264,8 +276,14 @@ def generate_run(
     """Answers of a trained t2l run's LM, adapted to ``cond`` (a task name of the run or a new description)."""
     from ...cli.runs import load_run
 
-    config, recipe, model = load_run(run_dir)
-    t2l = _model(model)
     if not prompts or not all(p.strip() for p in prompts):
         raise UsageError(f"expected one or more non-empty prompts, got {list(prompts)!r}; pass the text to answer")
+    if not 1 <= max_new_tokens <= 4096:
+        raise UsageError(f"expected --max-new-tokens between 1 and 4096, got {max_new_tokens}; pass e.g. --max-new-tokens 32")
+    if seed is not None and not do_sample:
+        raise UsageError(
+            f"expected --seed only with --sample (greedy decoding draws nothing), got --seed {seed}; add --sample or drop --seed"
+        )
+    config, recipe, model = load_run(run_dir)
+    t2l = _model(model)
     return t2l.generate(list(prompts), recipe.parse_cond(config, cond), max_new_tokens=max_new_tokens, do_sample=do_sample, seed=seed)

@@ -29,9 +29,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,9 @@ from ..._validation import check_float, check_int, is_int
 from ...conditions import Continuous, Embedding
 from ...errors import ConfigError, describe
 from ...generators.shared import SharedHeadGenerator
+from ...training.checkpoint import save_checkpoint
 from ...training.loop import checked_step
+from ._fit_checkpoints import checkpoint_to_resume, fingerprint, prepare_directory, restore_sampler, sampler_parts
 from ._frozen import mean_pool
 from ._lm_batch import (
     cut_answer,
@@ -151,7 +154,7 @@ class TextToLoRA(nn.Module):
         self.register_buffer("desc_std", torch.ones(0), persistent=True)
         # the frozen base comes from the constructor: state_dict() (and so a checkpoint) holds the hypernetwork only
         self.register_state_dict_post_hook(_drop_frozen_base)
-        self.register_load_state_dict_post_hook(_frozen_base_is_not_missing)
+        self.register_load_state_dict_pre_hook(_keep_the_frozen_base)
 
     # ----------------------------------------------------------------------------- conditions
     @torch.no_grad()
@@ -277,6 +280,7 @@ class TextToLoRA(nn.Module):
         log: Callable[[int, float], None] | None = None,
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 100,
+        keep_last: int = 2,
         resume: bool = False,
     ) -> TextToLoRA:
         """Train on mixed-task batches; each sample draws a task, one of its examples and one of its descriptions.
@@ -287,9 +291,11 @@ class TextToLoRA(nn.Module):
             steps, batch_size, lr, weight_decay: AdamW settings; ``steps`` counts from the start of training,
                 so a resumed run stops at the same step as an uninterrupted one.
             log: called as ``log(step, loss)`` after every step.
-            checkpoint_dir: write a checkpoint there every ``checkpoint_every`` steps and at the end (the
-                hypernetwork, the optimizer and the batch sampler's state; not the frozen base).
-                ``resume=True`` continues from the newest one, exactly as if never interrupted.
+            checkpoint_dir: write a checkpoint there every ``checkpoint_every`` steps and at the end, keeping the
+                newest ``keep_last`` (the hypernetwork, AdamW and the batch sampler; not the frozen base). A new fit
+                needs a directory without checkpoints; ``resume=True`` continues from the newest usable one, which
+                must be of the same fit (tasks, examples, ``batch_size``, ``lr``, ``weight_decay``), exactly as if
+                the run had never stopped.
         """
         for arg, value in (("steps", steps), ("batch_size", batch_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -298,6 +304,7 @@ class TextToLoRA(nn.Module):
         check_float(lr, "lr", low=0, low_open=True, owner="TextToLoRA.fit")
         check_float(weight_decay, "weight_decay", low=0, owner="TextToLoRA.fit")
         check_int(checkpoint_every, "checkpoint_every", low=1, owner="TextToLoRA.fit")
+        check_int(keep_last, "keep_last", low=1, owner="TextToLoRA.fit")
         if log is not None and not callable(log):
             raise ConfigError(f"expected log to be None or a callable (step, loss), got {describe(log)}; pass a function")
         if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | Path):
@@ -308,25 +315,21 @@ class TextToLoRA(nn.Module):
         unknown = sorted(set(checked) - set(self.tasks_)) if self.hyper is not None else []
         if unknown:
             raise ConfigError(f"expected the tasks the model was built with, got new ones {unknown}; build a new TextToLoRA for them")
-        ckpt = self._checkpoint_to_resume(checkpoint_dir, list(self.tasks_) if self.hyper is not None else list(checked), resume)
-        before = (self.hyper, self.tasks_, self.desc_mean, self.desc_std)
-        if self.hyper is None:
-            self._build(checked)
-        assert self.hyper is not None
-        params = [p for p in self.hyper.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        run = fingerprint(checked, batch_size, lr, weight_decay)
+        ckpt = checkpoint_to_resume(checkpoint_dir, resume, steps, run)  # checked before anything changes
+        prepare_directory(checkpoint_dir)
         rng = random.Random(self.seed)
+        with self._undone_on_error():
+            if self.hyper is None:
+                self._build(checked)
+            assert self.hyper is not None
+            params = [p for p in self.hyper.parameters() if p.requires_grad]
+            optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+            if ckpt is not None:
+                ckpt.restore(self, optimizer)  # checks that it fits before loading anything
+                restore_sampler(rng, ckpt.tensors["rng/sampler"], ckpt.meta["extra"]["sampler"], str(ckpt.path))
+        start = 0 if ckpt is None else ckpt.step
         names = list(checked)
-        start = 0
-        if ckpt is not None:
-            try:
-                ckpt.restore(self, optimizer)  # checks everything before loading anything
-            except Exception:
-                self.hyper, self.tasks_, self.desc_mean, self.desc_std = before  # a model built for it is undone
-                raise
-            version, gauss = ckpt.meta["extra"]["sampler"]
-            rng.setstate((version, tuple(int(v) for v in ckpt.tensors["rng/sampler"].tolist()), gauss))
-            start = ckpt.step
         self.train()
         for step in range(start, steps):
             picked = [rng.choice(names) for _ in range(batch_size)]
@@ -338,44 +341,40 @@ class TextToLoRA(nn.Module):
                 conds = picked
             loss = self.loss([p for p, _ in pairs], [t for _, t in pairs], conds)
             step_loss = checked_step(
-                loss, optimizer, params, where=f"step {step + 1} of TextToLoRA.fit", fix="lower lr or weight_decay", first=step == 0
+                loss, optimizer, params, where=f"step {step + 1} of TextToLoRA.fit", fix="lower lr or weight_decay", first=step == start
             )
             if log is not None:
                 log(step, step_loss)
             if checkpoint_dir is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
-                self._save(checkpoint_dir, step + 1, optimizer, rng)
+                tensors, sampler = sampler_parts(rng)
+                save_checkpoint(
+                    checkpoint_dir,
+                    step=step + 1,
+                    model=self,
+                    optimizer=optimizer,
+                    tensors=tensors,
+                    extra={**run, **sampler},
+                    keep_last=keep_last,
+                )
         self.eval()
         return self
 
-    def _save(self, directory: str | Path, step: int, optimizer: torch.optim.Optimizer, rng: random.Random) -> None:
-        from ...training.checkpoint import save_checkpoint
-
-        version, state, gauss = rng.getstate()
-        save_checkpoint(
-            directory,
-            step=step,
-            model=self,
-            optimizer=optimizer,
-            tensors={"rng/sampler": torch.tensor(state, dtype=torch.int64)},
-            extra={"tasks": list(self.tasks_), "sampler": [version, gauss]},
-            keep_last=2,
-        )
-
-    @staticmethod
-    def _checkpoint_to_resume(directory: str | Path | None, tasks: list[str], resume: bool) -> Any:
-        """The newest usable checkpoint in ``directory`` when resuming (``None`` if there is none); it must be of ``tasks``."""
-        from ...training.checkpoint import latest_checkpoint
-
-        ckpt = latest_checkpoint(directory) if resume and directory is not None else None
-        if ckpt is None:
-            return None
-        extra = ckpt.meta.get("extra", {})
-        if extra.get("tasks") != tasks or not isinstance(extra.get("sampler"), list):
-            raise ConfigError(
-                f"expected checkpoint {ckpt.path} to be a TextToLoRA checkpoint of the tasks being fitted ({tasks}), "
-                f"got tasks {extra.get('tasks')}; fit the same tasks, or pass another checkpoint_dir"
-            )
-        return ckpt
+    @contextlib.contextmanager
+    def _undone_on_error(self) -> Iterator[None]:
+        """Undo what building and restoring changed if the block fails: a failed ``fit`` leaves the model as it was."""
+        saved = (self.hyper, self.tasks_, self.desc_mean, self.desc_std, dict(self._embedded), torch.random.get_rng_state())
+        flags = [(p, p.requires_grad) for p in self.lm.parameters()]
+        state = None if self.hyper is None else {k: v.clone() for k, v in self.state_dict().items()}
+        try:
+            yield
+        except BaseException:
+            self.hyper, self.tasks_, self.desc_mean, self.desc_std, self._embedded, rng_state = saved
+            torch.random.set_rng_state(rng_state)
+            for p, flag in flags:
+                p.requires_grad_(flag)
+            if state is not None:
+                self.load_state_dict(state)
+            raise
 
     # ----------------------------------------------------------------------------- using it
     @torch.no_grad()
@@ -460,8 +459,10 @@ def _drop_frozen_base(module: nn.Module, state: dict[str, Any], prefix: str, loc
         del state[key]
 
 
-def _frozen_base_is_not_missing(module: nn.Module, incompatible: Any) -> None:
-    """``load_state_dict`` post-hook: a state without the frozen base loads strictly (the base is the constructor's)."""
-    names = [n for n, _ in module.named_parameters(remove_duplicate=False)] + [n for n, _ in module.named_buffers(remove_duplicate=False)]
-    frozen = tuple("." + k for k in names if k.startswith(_FROZEN_PREFIXES))
-    incompatible.missing_keys[:] = [k for k in incompatible.missing_keys if not ("." + k).endswith(frozen)]
+def _keep_the_frozen_base(module: nn.Module, state: dict[str, Any], prefix: str, *_: Any) -> None:
+    """``load_state_dict`` pre-hook: a state without the frozen base loads strictly, the base keeping its own weights."""
+    assert isinstance(module, TextToLoRA)
+    parts = [("lm.", module.lm)] + ([] if module.hyper is None else [("hyper.target.", module.hyper.target)])
+    for name, sub in parts:  # submodules without this hook: their state_dict has every key
+        for key, value in sub.state_dict(prefix=prefix + name, keep_vars=True).items():
+            state.setdefault(key, value)
