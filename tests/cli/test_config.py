@@ -44,7 +44,7 @@ def test_yaml_toml_and_json_give_the_same_config(tmp_path: Path) -> None:
         (
             "recipe: nope\n",
             r"key 'recipe': expected one of: adapters, architecture, compression, continual, federated, ghn, hypermodel, hypertab, "
-            r"instant, moe, retrieval, rl, sweep, uncertainty, got str 'nope'",
+            r"instant, moe, retrieval, rl, sweep, t2l, uncertainty, got str 'nope'",
         ),
         ("train: {}\n", r"missing key 'recipe'"),
         ("name: 'bad name'\nrecipe: hypermodel\n", r"key 'name': string should match pattern"),

@@ -5,7 +5,7 @@ Example:
     >>> list_recipes()[:6]
     ['adapters', 'architecture', 'compression', 'continual', 'federated', 'ghn']
     >>> list_recipes()[6:]
-    ['hypermodel', 'hypertab', 'instant', 'moe', 'retrieval', 'rl', 'sweep', 'uncertainty']
+    ['hypermodel', 'hypertab', 'instant', 'moe', 'retrieval', 'rl', 'sweep', 't2l', 'uncertainty']
 """
 
 from .._lazy import lazy_attributes
