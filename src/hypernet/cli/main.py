@@ -173,7 +173,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _one_line(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    """``text`` on one line: backslashes doubled, every non-printable character (tab, newline, U+2028, ...) escaped."""
+    return "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -46,6 +46,7 @@ def test_train_eval_resume_generate_export(tmp_path: Path, capsys: pytest.Captur
     with (run / "metrics.csv").open() as fh:
         steps = [int(r["step"]) for r in csv.DictReader(fh) if r["metric"] == "train/loss"]
     assert steps == [1, 2, 3, 4, 5, 6]  # the resumed run logs only the steps it adds
+    _resume_after_a_damaged_checkpoint(run, config, path)
     straight = dict(config, runs_dir=str(tmp_path / "straight"))  # the same 6 steps without a stop: the same hypernetwork
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(straight))
     assert main(["train", str(tmp_path / "s.yaml"), "--quiet"]) == 0
@@ -62,7 +63,7 @@ def test_train_eval_resume_generate_export(tmp_path: Path, capsys: pytest.Captur
     assert main(["generate", str(run), "stone", "--cond", "reverse_words", "--seed", "1"]) == 2  # a seed without --sample
     assert main(["generate", str(run), "stone", "--cond", "reverse_words", "--max-new-tokens", "0"]) == 2
     assert "--max-new-tokens" in capsys.readouterr().err
-    assert _one_line("a\tb\nc\\") == "a\\tb\\nc\\\\"  # an answer stays on its line
+    assert _one_line("a\tb\nc\\ é\u2028") == "a\\tb\\nc\\\\ é\\u2028"  # an answer stays on its line
     _export_and_compare(run, tmp_path)
 
 
@@ -107,6 +108,7 @@ def test_bad_configs_and_runs_are_refused(tmp_path: Path, capsys: pytest.Capture
         ("data", {"tasks": []}, "data.tasks"),
         ("model", {"hidden": [0]}, "model.hidden"),
         ("train", {"optimizer": "sgd"}, "train.optimizer"),
+        ("data", {"tasks": ["reverse_words", "reverse_words"]}, "more than once"),
     ):
         bad = _merge_section(config, section, change)
         path.write_text(yaml.safe_dump(bad))
@@ -121,3 +123,18 @@ def test_bad_configs_and_runs_are_refused(tmp_path: Path, capsys: pytest.Capture
     capsys.readouterr()
     assert main(["generate", str(tmp_path / "runs" / "plain"), "x", "--cond", "copy"]) == 2
     assert "t2l" in capsys.readouterr().err
+
+
+def _resume_after_a_damaged_checkpoint(run: Path, config: dict, path: Path) -> None:
+    """`--resume` past a damaged newest checkpoint: training continues from the one before, metrics.csv has each step once."""
+    import json
+
+    newest = run / "checkpoints" / "step-00000006.json"
+    meta = json.loads(newest.read_text())
+    meta["extra"]["sampler"] = [3]
+    newest.write_text(json.dumps(meta))
+    assert main(["train", str(path), "--quiet", "--resume"]) == 0
+    with (run / "metrics.csv").open() as fh:
+        steps = [int(r["step"]) for r in csv.DictReader(fh) if r["metric"] == "train/loss"]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    assert (run / "checkpoints" / "step-00000006.json.damaged").is_file() and newest.is_file()

@@ -227,9 +227,9 @@ def test_an_interrupted_fit_resumes_exactly(tmp_path: Path) -> None:
     assert not [k for k in tensors if k.startswith(("model/lm.", "model/hyper.target."))]
 
 
-def _t2l(rank: int = 2) -> TextToLoRA:
+def _t2l(rank: int = 2, cond_dim: int = 8) -> TextToLoRA:
     base, tok = tiny_llama(words=WORDS)
-    return TextToLoRA(base, tok, condition="text", rank=rank, cond_dim=8, hidden=(16,), layer_dim=4)
+    return TextToLoRA(base, tok, condition="text", rank=rank, cond_dim=cond_dim, hidden=(16,), layer_dim=4)
 
 
 def test_resuming_another_fit_is_refused_before_anything_changes(tmp_path: Path) -> None:
@@ -266,7 +266,9 @@ def test_resuming_another_fit_is_refused_before_anything_changes(tmp_path: Path)
 
 def test_a_checkpoint_that_does_not_fit_leaves_the_model_as_it_was(tmp_path: Path) -> None:
     _t2l().fit(TASKS, steps=2, batch_size=2, checkpoint_dir=tmp_path)
-    wider = _t2l(rank=3)
+    with pytest.raises(hn.ConfigError, match="'r': 3"):  # another LoRA rank: refused from the fingerprint, before building
+        _t2l(rank=3).fit(TASKS, steps=4, batch_size=2, checkpoint_dir=tmp_path, resume=True)
+    wider = _t2l(cond_dim=9)  # fingerprinted alike, but its tensors do not fit: refused by restore, after building
     flags = [p.requires_grad for p in wider.lm.parameters()]
     rng = torch.random.get_rng_state()
     with pytest.raises(hn.CheckpointError):
@@ -277,7 +279,7 @@ def test_a_checkpoint_that_does_not_fit_leaves_the_model_as_it_was(tmp_path: Pat
     # so a plain fit afterwards is the fit a new object makes
     after = wider.fit(TASKS, steps=2, batch_size=2)
     torch.random.set_rng_state(rng)
-    fresh = _t2l(rank=3).fit(TASKS, steps=2, batch_size=2)
+    fresh = _t2l(cond_dim=9).fit(TASKS, steps=2, batch_size=2)
     assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in after.state_dict().items())
 
 
@@ -292,3 +294,29 @@ def test_a_damaged_newest_checkpoint_is_skipped_for_the_one_before(tmp_path: Pat
     steps: list[int] = []
     _t2l().fit(TASKS, steps=4, batch_size=2, checkpoint_dir=tmp_path, checkpoint_every=2, resume=True, log=lambda s, _: steps.append(s))
     assert steps == [2, 3]
+    # the damaged one is set aside (not deleted), so pruning keeps the new checkpoints
+    assert (tmp_path / "step-00000004.json.damaged").is_file()
+    assert sorted(p.name for p in tmp_path.glob("step-*.json")) == ["step-00000002.json", "step-00000004.json"]
+    for path in tmp_path.glob("step-*.json"):
+        path.write_text("{")
+    with pytest.raises(hn.ConfigError, match="usable checkpoint to resume"):  # none usable: refused, not a silent restart
+        _t2l().fit(TASKS, steps=4, batch_size=2, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_a_checkpoint_of_something_else_is_refused_not_skipped(tmp_path: Path) -> None:
+    from hypernet.training.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path, step=100, model=torch.nn.Linear(2, 2))
+    with pytest.raises(hn.ConfigError, match="same fit"):
+        _t2l().fit(TASKS, steps=3, batch_size=2, checkpoint_dir=tmp_path, resume=True)
+    assert [p.name for p in tmp_path.glob("step-*.json")] == ["step-00000100.json"]
+
+
+def test_a_numpy_learning_rate_checkpoints_and_other_model_settings_are_refused(tmp_path: Path) -> None:
+    import numpy as np
+
+    _t2l().fit(TASKS, steps=2, batch_size=2, lr=np.float32(1e-3), weight_decay=np.float64(0.0), checkpoint_dir=tmp_path)
+    base, tok = tiny_llama(words=WORDS)
+    shorter = TextToLoRA(base, tok, condition="text", rank=2, cond_dim=8, hidden=(16,), layer_dim=4, max_length=16)
+    with pytest.raises(hn.ConfigError, match="max_length"):
+        shorter.fit(TASKS, steps=4, batch_size=2, lr=float(np.float32(1e-3)), checkpoint_dir=tmp_path, resume=True)

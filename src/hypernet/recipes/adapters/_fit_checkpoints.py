@@ -35,10 +35,17 @@ log = logging.getLogger("hypernet")
 _STATE_LEN = 625  # random.Random's Mersenne Twister state: 624 words and a position
 
 
-def fingerprint(tasks: Mapping[str, Any], batch_size: int, lr: float, weight_decay: float) -> dict[str, Any]:
-    """What a resumed fit must share with the interrupted one (JSON)."""
+def fingerprint(tasks: Mapping[str, Any], batch_size: int, lr: float, weight_decay: float, model: Mapping[str, Any]) -> dict[str, Any]:
+    """What a resumed fit must share with the interrupted one (JSON): the data, the optimisation and ``model`` settings."""
     data = hashlib.sha256(json.dumps(list(tasks.items()), sort_keys=False).encode()).hexdigest()[:16]
-    return {"tasks": list(tasks), "data_sha256": data, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay}
+    return {
+        "tasks": list(tasks),
+        "data_sha256": data,
+        "batch_size": int(batch_size),
+        "lr": float(lr),
+        "weight_decay": float(weight_decay),
+        "model": dict(model),
+    }
 
 
 def sampler_parts(rng: random.Random) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -92,21 +99,34 @@ def checkpoint_to_resume(directory: str | Path | None, resume: bool, steps: int,
         return None
 
     def accept(ckpt: Checkpoint) -> None:
-        restore_sampler(random.Random(), ckpt.tensors.get("rng/sampler"), ckpt.meta["extra"].get("sampler"), str(ckpt.path))
-        saved = {k: ckpt.meta["extra"].get(k) for k in expected}
-        if saved != expected:
+        extra = ckpt.meta.get("extra", {})
+        saved = {k: extra.get(k) for k in expected}
+        if saved != expected:  # another run (or not a TextToLoRA checkpoint at all): refused, never skipped
             differ = {k: (saved[k], expected[k]) for k in expected if saved[k] != expected[k]}
             raise ConfigError(
-                f"expected checkpoint {ckpt.path} to be of the same fit (tasks, their examples, batch_size, lr, weight_decay), "
-                f"got differences (saved, now): {differ}; fit as the interrupted run did, or pass another checkpoint_dir"
+                f"expected checkpoint {ckpt.path} to be of the same fit (tasks, their examples, batch_size, lr, weight_decay, "
+                f"model settings), got differences (saved, now): {differ}; fit as the interrupted run did, or pass another checkpoint_dir"
             )
+        restore_sampler(random.Random(), ckpt.tensors.get("rng/sampler"), extra.get("sampler"), str(ckpt.path))
         if ckpt.step > steps:
             raise ConfigError(
                 f"expected steps >= the checkpoint's step to resume, got steps={steps} and checkpoint {ckpt.path} at step {ckpt.step}; "
                 f"pass steps >= {ckpt.step}"
             )
 
-    return latest_checkpoint(path, accept=accept, on_corrupt=lambda err: log.warning("skipping unusable checkpoint: %s", err))
+    found = list_checkpoints(path)
+    ckpt = latest_checkpoint(path, accept=accept, on_corrupt=lambda err: log.warning("skipping unusable checkpoint: %s", err))
+    if ckpt is None and found:
+        raise ConfigError(
+            f"expected a usable checkpoint to resume from in {path}, got {len(found)} that do not load; "
+            "remove them to start afresh, or pass another checkpoint_dir"
+        )
+    if ckpt is not None:  # damaged newer ones are set aside, or pruning would keep them and delete the new ones
+        for newer in found[[p.name for p in found].index(ckpt.path.name) + 1 :]:
+            for part in (newer, newer.with_suffix(".safetensors")):
+                if part.exists():
+                    part.rename(part.with_name(part.name + ".damaged"))
+    return ckpt
 
 
 def prepare_directory(directory: str | Path | None) -> None:

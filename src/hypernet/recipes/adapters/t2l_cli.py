@@ -47,6 +47,9 @@ def _known(names: list[str] | None) -> list[str] | None:
     unknown = [n for n in names or [] if n not in every]
     if unknown:
         raise ValueError(f"expected names of string tasks, got unknown {unknown}; use some of: {', '.join(sorted(every))}")
+    twice = sorted({n for n in names or [] if (names or []).count(n) > 1})
+    if twice:
+        raise ValueError(f"expected each task once, got {twice} more than once; list each task once")
     return names
 
 
@@ -181,21 +184,28 @@ class TextToLoRARecipe(Recipe):
                 f"expected train.optimizer 'adamw' (or 'adam') without grad_clip for the t2l recipe (AdamW), "
                 f"got optimizer {t.optimizer!r} with grad_clip {t.grad_clip}; set train.optimizer: adamw and leave grad_clip out"
             )
+        if ctx.dist.world_size > 1:
+            raise ConfigError(
+                f"expected one process for the t2l recipe, got {ctx.dist.world_size} (torchrun); run `hypernet train` without torchrun"
+            )
         model = self.build_model(config)
         tasks, train, _ = _tasks(config)
         steps = t.max_steps or 200
         directory = ctx.run_dir / "checkpoints"
-        previous = latest_checkpoint(directory) if ctx.resume else None
-        done = 0 if previous is None else previous.step
-        logger = RunLogger(ctx.run_dir, resume_step=done if ctx.resume else None)
-        bar = Progress(steps, ctx.progress, initial=done, desc="t2l")
         losses: list[float] = []
+        opened: dict[str, Any] = {}
+
+        def open_logs(start: int) -> None:  # at the step fit resumed from, which only fit knows (it may skip a damaged checkpoint)
+            opened.update(start=start, bar=Progress(steps, ctx.progress, initial=start, desc="t2l"))
+            opened["logger"] = RunLogger(ctx.run_dir, resume_step=start if ctx.resume else None)
 
         def log(step: int, loss: float) -> None:
+            if not opened:
+                open_logs(step)
             losses.append(loss)
             if (step + 1) % t.log_every == 0 or step + 1 == steps:
-                logger.log(step + 1, 0, {"train/loss": loss})
-            bar.update({"loss": loss})
+                opened["logger"].log(step + 1, 0, {"train/loss": loss})
+            opened["bar"].update({"loss": loss})
 
         try:
             model.fit(
@@ -211,7 +221,12 @@ class TextToLoRARecipe(Recipe):
                 resume=ctx.resume,
             )
         finally:
-            bar.close()
+            if opened:
+                opened["bar"].close()
+        if not opened:  # a finished run resumed: nothing left to train
+            open_logs(steps)
+            opened["bar"].close()
+        logger = opened["logger"]
         metrics = {f"eval/{k}": v for k, v in self.evaluate(config, model).items()}
         logger.log(steps, 0, metrics)
         logger.finish(
@@ -226,7 +241,7 @@ class TextToLoRARecipe(Recipe):
             seconds=time.perf_counter() - started,
             run_dir=ctx.run_dir,
             checkpoint=None if ckpt is None else ckpt.path,
-            resumed_from=None if previous is None else previous.step,
+            resumed_from=opened["start"] if ctx.resume and opened["start"] else None,
         )
 
     def evaluate(self, config: T2LConfig, model: nn.Module) -> dict[str, float]:
@@ -280,6 +295,8 @@ def generate_run(
         raise UsageError(f"expected one or more non-empty prompts, got {list(prompts)!r}; pass the text to answer")
     if not 1 <= max_new_tokens <= 4096:
         raise UsageError(f"expected --max-new-tokens between 1 and 4096, got {max_new_tokens}; pass e.g. --max-new-tokens 32")
+    if seed is not None and not 0 <= seed < 2**63:
+        raise UsageError(f"expected --seed between 0 and 2**63 - 1, got {seed}; pass e.g. --seed 0")
     if seed is not None and not do_sample:
         raise UsageError(
             f"expected --seed only with --sample (greedy decoding draws nothing), got --seed {seed}; add --sample or drop --seed"

@@ -301,12 +301,14 @@ class TextToLoRA(nn.Module):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"expected {arg} to be a positive integer, got {value!r}; pass a positive integer")
         check_int(batch_size, "batch_size", high=4096, owner="TextToLoRA.fit")  # a batch is padded to its longest example
-        check_float(lr, "lr", low=0, low_open=True, owner="TextToLoRA.fit")
-        check_float(weight_decay, "weight_decay", low=0, owner="TextToLoRA.fit")
+        lr = float(check_float(lr, "lr", low=0, low_open=True, owner="TextToLoRA.fit"))  # plain floats: they go into JSON
+        weight_decay = float(check_float(weight_decay, "weight_decay", low=0, owner="TextToLoRA.fit"))
         check_int(checkpoint_every, "checkpoint_every", low=1, owner="TextToLoRA.fit")
         check_int(keep_last, "keep_last", low=1, owner="TextToLoRA.fit")
         if log is not None and not callable(log):
             raise ConfigError(f"expected log to be None or a callable (step, loss), got {describe(log)}; pass a function")
+        if not isinstance(resume, bool):
+            raise ConfigError(f"expected resume to be True or False, got {describe(resume)}; pass a bool")
         if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | Path):
             raise ConfigError(
                 f"expected checkpoint_dir to be None, a str or a pathlib.Path, got {describe(checkpoint_dir)}; pass a directory path"
@@ -315,7 +317,8 @@ class TextToLoRA(nn.Module):
         unknown = sorted(set(checked) - set(self.tasks_)) if self.hyper is not None else []
         if unknown:
             raise ConfigError(f"expected the tasks the model was built with, got new ones {unknown}; build a new TextToLoRA for them")
-        run = fingerprint(checked, batch_size, lr, weight_decay)
+        settings = {"built_tasks": list(self.tasks_ or checked), "condition": self.condition_kind, "max_length": self.max_length}
+        run = fingerprint(checked, batch_size, lr, weight_decay, {**settings, "lora": self._lora_settings()})
         ckpt = checkpoint_to_resume(checkpoint_dir, resume, steps, run)  # checked before anything changes
         prepare_directory(checkpoint_dir)
         rng = random.Random(self.seed)
@@ -358,6 +361,11 @@ class TextToLoRA(nn.Module):
                 )
         self.eval()
         return self
+
+    def _lora_settings(self) -> dict[str, Any]:
+        """PEFT's LoRA settings of the adapted LM (rank, scaling numerator, adapted modules)."""
+        config: Any = self.lm.peft_config["default"]  # a LoraConfig
+        return {"r": config.r, "alpha": config.lora_alpha, "target_modules": sorted(config.target_modules)}
 
     @contextlib.contextmanager
     def _undone_on_error(self) -> Iterator[None]:
