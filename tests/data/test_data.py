@@ -27,7 +27,7 @@ def _fake_mnist(n: int = 20) -> bytes:
     def split() -> tuple[np.ndarray, np.ndarray]:
         return (rng.integers(0, 256, (n, 784)) / 256).astype(np.float32), (np.arange(n) % 10).astype(np.int64)
 
-    return gzip.compress(pickle.dumps((split(), split(), split()), protocol=2))
+    return gzip.compress(pickle.dumps((split(), split(), split()), protocol=2), mtime=0)
 
 
 def test_loader_reads_the_format(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from hypernet.data.errors import DataError
 
 def _fake_mnist() -> bytes:
     split = (np.zeros((10, 784), np.float32), np.zeros(10, np.int64))
-    return gzip.compress(pickle.dumps((split, split, split), protocol=2))
+    return gzip.compress(pickle.dumps((split, split, split), protocol=2), mtime=0)
 
 
 def test_a_well_formed_fake_in_the_mnist_cache_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,6 +33,6 @@ def test_a_changed_fashion_mnist_cache_file_is_refused(tmp_path: Path, monkeypat
     root = fashion_mnist.default_dir()
     root.mkdir(parents=True)
     for name in fashion_mnist.SHA256:
-        (root / name).write_bytes(gzip.compress(b"\0" * 16))
+        (root / name).write_bytes(gzip.compress(b"\0" * 16, mtime=0))
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz has changed since it was fetched"):
         fashion_mnist.load_fashion_mnist()

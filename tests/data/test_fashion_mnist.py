@@ -24,8 +24,8 @@ def _write(root: Path, n_train: int = 6, n_test: int = 4) -> dict[str, bytes]:
     for split, n in (("train", n_train), ("t10k", n_test)):
         images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         labels = (np.arange(n) % 10).astype(np.uint8)
-        blobs[f"{split}-images-idx3-ubyte.gz"] = gzip.compress(fm.idx_header(fm.IMAGES, (n, 28, 28)) + images.tobytes())
-        blobs[f"{split}-labels-idx1-ubyte.gz"] = gzip.compress(fm.idx_header(fm.LABELS, (n,)) + labels.tobytes())
+        blobs[f"{split}-images-idx3-ubyte.gz"] = gzip.compress(fm.idx_header(fm.IMAGES, (n, 28, 28)) + images.tobytes(), mtime=0)
+        blobs[f"{split}-labels-idx1-ubyte.gz"] = gzip.compress(fm.idx_header(fm.LABELS, (n,)) + labels.tobytes(), mtime=0)
     for name, blob in blobs.items():
         (root / name).write_bytes(blob)
     return blobs

@@ -22,7 +22,7 @@ def fake_mnist(tmp_path: Path, n: int = 300) -> Path:
     rng = np.random.default_rng(0)
     split = (rng.random((n, 784), dtype=np.float32), (np.arange(n) % 10).astype(np.int64))
     path = tmp_path / "mnist.pkl.gz"
-    path.write_bytes(gzip.compress(pickle.dumps((split, split, split), protocol=2)))
+    path.write_bytes(gzip.compress(pickle.dumps((split, split, split), protocol=2), mtime=0))
     return path
 
 
